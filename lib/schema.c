@@ -1,0 +1,184 @@
+/*
+ * schema — the numbered migrations.  Migration N brings a database from
+ * user_version N-1 to N; `samail init` applies what is missing, each in its
+ * own transaction.  Never edit a migration that has shipped: add one.
+ *
+ * Conventions: timestamps are TEXT 'YYYY-MM-DDTHH:MM:SSZ' (UTC), calendar
+ * dates TEXT 'YYYY-MM-DD'.  Lists that are only ever read whole (product
+ * tags, CVE ids) are stored as comma-separated text.
+ */
+#include <stddef.h>
+
+#include "schema.h"
+
+static const char m1[] =
+/* Declarers.  email is stored with its domain lower-cased (the domain is
+ * case-insensitive, the local part is not) and is the natural key. */
+"CREATE TABLE subscriber ("
+"  id        INTEGER PRIMARY KEY,"
+"  email     TEXT NOT NULL UNIQUE,"
+"  org       TEXT NOT NULL,"
+"  name      TEXT,"
+"  star      INTEGER NOT NULL DEFAULT 1 CHECK (star IN (1, 2)),"
+"  declared  TEXT,"
+"  assessed  TEXT,"
+"  products  TEXT NOT NULL DEFAULT '',"		/* 'tag,tag' sorted */
+"  industry  TEXT,"
+"  employees INTEGER CHECK (employees IS NULL OR employees >= 0),"
+"  locale    TEXT NOT NULL DEFAULT 'ja' CHECK (locale IN ('ja', 'en')),"
+"  status    TEXT NOT NULL DEFAULT 'active'"
+"            CHECK (status IN ('active', 'unsubscribed', 'bounced', 'removed')),"
+"  status_reason TEXT,"
+"  status_changed TEXT,"
+"  created   TEXT NOT NULL,"
+"  updated   TEXT NOT NULL"
+");"
+"CREATE INDEX subscriber_status ON subscriber (status, id);"
+/* Self-diagnosis history: one row per recorded 自社診断. */
+"CREATE TABLE assessment ("
+"  id            INTEGER PRIMARY KEY,"
+"  subscriber_id INTEGER NOT NULL REFERENCES subscriber (id) ON DELETE CASCADE,"
+"  assessed      TEXT NOT NULL,"
+"  score         INTEGER CHECK (score IS NULL OR score BETWEEN 0 AND 100),"
+"  recorded      TEXT NOT NULL"
+");"
+"CREATE INDEX assessment_subscriber ON assessment (subscriber_id, assessed);"
+/* Addresses that must never get bulk mail again, by hash only, so a purge
+ * can keep suppressing an address it no longer stores. */
+"CREATE TABLE suppression ("
+"  hash    TEXT PRIMARY KEY,"			/* token_email_hash() */
+"  reason  TEXT NOT NULL,"			/* removed, purged, unsubscribed, bounced */
+"  created TEXT NOT NULL"
+") WITHOUT ROWID;"
+/* Advisory sources. */
+"CREATE TABLE feed ("
+"  id            INTEGER PRIMARY KEY,"
+"  name          TEXT NOT NULL UNIQUE,"
+"  url           TEXT NOT NULL,"
+"  alert         INTEGER NOT NULL DEFAULT 0,"	/* IPA 重要なセキュリティ情報 */
+"  etag          TEXT,"
+"  last_modified TEXT,"
+"  last_fetch    TEXT,"
+"  last_success  TEXT,"
+"  last_status   INTEGER,"
+"  items         INTEGER NOT NULL DEFAULT 0,"
+"  failures      INTEGER NOT NULL DEFAULT 0,"
+"  last_error    TEXT,"
+"  created       TEXT NOT NULL"
+");"
+"CREATE TABLE advisory ("
+"  id           INTEGER PRIMARY KEY,"
+"  feed_id      INTEGER NOT NULL REFERENCES feed (id) ON DELETE CASCADE,"
+"  guid         TEXT NOT NULL,"
+"  ident        TEXT,"				/* JVN#..., JVNDB-... */
+"  title        TEXT NOT NULL,"
+"  link         TEXT,"
+"  summary      TEXT,"
+"  published    TEXT,"
+"  updated      TEXT,"
+"  cves         TEXT NOT NULL DEFAULT '',"
+"  cvss         REAL,"
+"  cvss_version TEXT,"
+"  cvss_vector  TEXT,"
+"  severity     TEXT,"
+"  cpes         TEXT NOT NULL DEFAULT '',"
+"  products     TEXT NOT NULL DEFAULT '',"
+"  hash         TEXT NOT NULL,"			/* of the content, to see changes */
+"  first_seen   TEXT NOT NULL,"
+"  last_seen    TEXT NOT NULL,"
+"  UNIQUE (feed_id, guid)"
+");"
+"CREATE INDEX advisory_published ON advisory (published);"
+"CREATE TABLE advisory_change ("
+"  id          INTEGER PRIMARY KEY,"
+"  advisory_id INTEGER NOT NULL REFERENCES advisory (id) ON DELETE CASCADE,"
+"  changed     TEXT NOT NULL,"
+"  fields      TEXT NOT NULL"			/* 'title,updated,...' */
+");"
+/* A campaign is one mailing: a month's newsletter, or the reminders built
+ * on one day.  content freezes what rendering needs (advisories,
+ * templates) so a message re-sent later is the identical message. */
+"CREATE TABLE campaign ("
+"  id       INTEGER PRIMARY KEY,"
+"  kind     TEXT NOT NULL CHECK (kind IN ('newsletter', 'reminder')),"
+"  name     TEXT NOT NULL UNIQUE,"		/* newsletter-2026-10 */
+"  period   TEXT,"
+"  created  TEXT NOT NULL,"
+"  content  TEXT NOT NULL DEFAULT '{}'"
+");"
+/* One row per message to send.  data freezes the declarer's side of the
+ * rendering at queue time. */
+"CREATE TABLE outbox ("
+"  id            INTEGER PRIMARY KEY,"
+"  campaign_id   INTEGER NOT NULL REFERENCES campaign (id) ON DELETE CASCADE,"
+"  subscriber_id INTEGER REFERENCES subscriber (id) ON DELETE SET NULL,"
+"  item          TEXT NOT NULL DEFAULT '',"
+"  rcpt          TEXT NOT NULL,"
+"  data          TEXT NOT NULL DEFAULT '{}',"
+"  state         TEXT NOT NULL DEFAULT 'queued' CHECK (state IN"
+"                ('queued', 'inflight', 'sent', 'deferred', 'failed', 'held', 'cancelled')),"
+"  attempts      INTEGER NOT NULL DEFAULT 0,"
+"  next_try      TEXT,"
+"  queued_at     TEXT NOT NULL,"
+"  sent_at       TEXT,"
+"  relay         TEXT,"
+"  relay_id      TEXT,"
+"  last_error    TEXT,"
+"  UNIQUE (campaign_id, subscriber_id, item)"
+");"
+"CREATE INDEX outbox_state ON outbox (state, next_try);"
+/* Reminders: each (declarer, due date, offset) at most once. */
+"CREATE TABLE reminder ("
+"  id            INTEGER PRIMARY KEY,"
+"  subscriber_id INTEGER NOT NULL REFERENCES subscriber (id) ON DELETE CASCADE,"
+"  kind          TEXT NOT NULL CHECK (kind IN ('reassess', 'stepup')),"
+"  due           TEXT NOT NULL,"
+"  offset_days   INTEGER NOT NULL,"		/* days before due; < 0 overdue */
+"  state         TEXT NOT NULL DEFAULT 'queued'"
+"                CHECK (state IN ('queued', 'cancelled', 'skipped')),"
+"  outbox_id     INTEGER REFERENCES outbox (id) ON DELETE SET NULL,"
+"  created       TEXT NOT NULL,"
+"  UNIQUE (subscriber_id, due, offset_days)"
+");"
+/* Bounces received, for the soft-bounce rule and status. */
+"CREATE TABLE bounce ("
+"  id            INTEGER PRIMARY KEY,"
+"  subscriber_id INTEGER REFERENCES subscriber (id) ON DELETE CASCADE,"
+"  received      TEXT NOT NULL,"
+"  kind          TEXT NOT NULL CHECK (kind IN ('hard', 'soft')),"
+"  status        TEXT,"				/* 5.1.1 */
+"  diagnostic    TEXT,"
+"  message_id    TEXT"
+");"
+"CREATE INDEX bounce_subscriber ON bounce (subscriber_id, received);"
+/* Runs of `samail run`, for status and the monthly catch-up. */
+"CREATE TABLE run ("
+"  id        INTEGER PRIMARY KEY,"
+"  kind      TEXT NOT NULL,"
+"  started   TEXT NOT NULL,"
+"  finished  TEXT,"
+"  exit_code INTEGER,"
+"  summary   TEXT"
+");"
+"CREATE TABLE meta ("
+"  key   TEXT PRIMARY KEY,"
+"  value TEXT"
+") WITHOUT ROWID;";
+
+static const char *const migrations[] = {
+	m1,
+};
+
+size_t
+schema_count(void)
+{
+	return sizeof(migrations) / sizeof(migrations[0]);
+}
+
+const char *
+schema_migration(size_t version)
+{
+	if (version < 1 || version > schema_count())
+		return NULL;
+	return migrations[version - 1];
+}

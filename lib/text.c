@@ -1,0 +1,147 @@
+#include <string.h>
+#include <strings.h>
+
+#include "text.h"
+
+int
+text_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	unsigned cp;
+	int need;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf) {
+			need = 1;
+			cp = *p & 0x1f;
+		} else if (*p >= 0xe0 && *p <= 0xef) {
+			need = 2;
+			cp = *p & 0x0f;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			need = 3;
+			cp = *p & 0x07;
+		} else
+			return 0;
+		if (end - p <= need)
+			return 0;
+		for (int i = 1; i <= need; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += need + 1;
+	}
+	return 1;
+}
+
+size_t
+text_utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+int
+text_has_control(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return 1;
+		/* C1 controls are U+0080..U+009F: 0xC2 0x80..0x9F in UTF-8. */
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+is_space_at(const char *s, size_t *len)
+{
+	if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+		*len = 1;
+		return 1;
+	}
+	if (memcmp(s, "\xe3\x80\x80", 3) == 0) {	/* U+3000 */
+		*len = 3;
+		return 1;
+	}
+	return 0;
+}
+
+char *
+text_trim(char *s)
+{
+	size_t n, skip = 0, len, end;
+
+	while (s[skip] != '\0' && is_space_at(s + skip, &n))
+		skip += n;
+	if (skip > 0)
+		memmove(s, s + skip, strlen(s + skip) + 1);
+	len = strlen(s);
+	for (;;) {
+		end = len;
+		if (end >= 1 && is_space_at(s + end - 1, &n) && n == 1)
+			len = end - 1;
+		else if (end >= 3 && memcmp(s + end - 3, "\xe3\x80\x80", 3) == 0)
+			len = end - 3;
+		else
+			break;
+		s[len] = '\0';
+	}
+	return s;
+}
+
+char *
+text_ascii_lower(char *s)
+{
+	for (char *p = s; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+int
+text_ieq(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+char *
+text_fold_fullwidth(char *s)
+{
+	unsigned char *r = (unsigned char *)s, *w = r;
+	unsigned cp;
+
+	while (*r != '\0') {
+		/* U+FF01..U+FF5E: EF BC 81..EF BC BF, EF BD 80..EF BD 9E */
+		if (r[0] == 0xef && (r[1] == 0xbc || r[1] == 0xbd) && r[2] != 0) {
+			cp = 0xff00 | ((r[1] & 0x03u) << 6) | (r[2] & 0x3fu);
+			if (cp >= 0xff01 && cp <= 0xff5e) {
+				*w++ = (unsigned char)(cp - 0xff01 + 0x21);
+				r += 3;
+				continue;
+			}
+		}
+		if (r[0] == 0xe3 && r[1] == 0x80 && r[2] == 0x80) {
+			*w++ = ' ';
+			r += 3;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	return s;
+}

@@ -1,0 +1,33 @@
+/*
+ * text — small checks and edits on UTF-8 text from outside.
+ */
+#ifndef SAMAIL_TEXT_H
+#define SAMAIL_TEXT_H
+
+#include <stddef.h>
+
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
+int	 text_utf8_valid(const char *s, size_t n);
+/* Number of code points in a valid UTF-8 string. */
+size_t	 text_utf8_len(const char *s);
+/*
+ * 1 if s holds a control character: C0 (incl. CR, LF, TAB), DEL or C1
+ * (U+0080..U+009F).  Such characters must never reach a mail header.
+ */
+int	 text_has_control(const char *s);
+/*
+ * Trim white space at both ends in place: ASCII space/tab/CR/LF and the
+ * ideographic space U+3000 (Japanese IMEs type it).  Returns s.
+ */
+char	*text_trim(char *s);
+/* Lower-case ASCII letters in place; returns s. */
+char	*text_ascii_lower(char *s);
+/* Case-insensitive (ASCII) equality. */
+int	 text_ieq(const char *a, const char *b);
+/*
+ * Replace full-width ASCII (U+FF01..U+FF5E) by ASCII and U+3000 by a space,
+ * in place (the result is never longer).  Excel users type ２０２４／４／１.
+ */
+char	*text_fold_fullwidth(char *s);
+
+#endif
