@@ -162,6 +162,8 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	memset(&ctx, 0, sizeof(ctx));
+	/* No global allocation statistics: they cost a mutex per malloc. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+c:qvhV", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -64,6 +64,7 @@ struct importer {
 	int		 header_done;
 	int		 fatal;		/* -ERR_* that stops the import */
 	int		 rowbad;	/* the current row had a problem */
+	int		 any_suppressed;	/* the suppression list is not empty */
 	size_t		 listed;
 	size_t		 unlisted;
 };
@@ -206,7 +207,7 @@ data_row(struct importer *im)
 	{
 		static const char sql[] =
 		    "INSERT INTO temp.import_seen (email, line) VALUES (?, ?)";
-		sqlite3_stmt *st = db_prepare(im->db, sql, &e);
+		sqlite3_stmt *st = db_stmt(im->db, sql, &e);
 
 		if (st == NULL) {
 			im->fatal = err_set(im->e, ERR_DB, "%s", e.msg);
@@ -215,7 +216,7 @@ data_row(struct importer *im)
 		sqlite3_bind_text(st, 1, s.email, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)im->line);
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		if (rc == SQLITE_CONSTRAINT) {
 			sqlite3_stmt *q = db_prepare(im->db, "SELECT line FROM "
 			    "temp.import_seen WHERE email = ?", NULL);
@@ -235,7 +236,7 @@ data_row(struct importer *im)
 			goto out;
 		}
 	}
-	if (sub_upsert(im->db, &s, im->now, &out, &e) < 0) {
+	if (sub_upsert(im->db, &s, im->now, im->any_suppressed, &out, &e) < 0) {
 		im->fatal = err_set(im->e, e.code, "%s:%zu: %s", im->path,
 		    im->line, e.msg);
 		goto out;
@@ -444,6 +445,10 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 	    "DELETE FROM temp.import_seen", e)) < 0)
 		goto out;
 
+	if ((rc = sub_any_suppressed(db, e)) < 0)
+		goto out;
+	im.any_suppressed = rc;
+	rc = 0;
 	csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
 	    CSV_APPEND_NULL);
 	csv_set_realloc_func(&p, capped_realloc);

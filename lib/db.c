@@ -83,6 +83,37 @@ db_prepare(struct db *db, const char *sql, struct err *e)
 	return st;
 }
 
+sqlite3_stmt *
+db_stmt(struct db *db, const char *sql, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned slot;
+
+	for (unsigned i = 0; i < DB_STMT_CACHE && db->cache[i].sql; i++)
+		if (strcmp(db->cache[i].sql, sql) == 0) {
+			st = db->cache[i].st;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK) {
+		db_error(db, e, "prepare");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	for (slot = 0; slot < DB_STMT_CACHE && db->cache[slot].sql; slot++)
+		;
+	if (slot == DB_STMT_CACHE) {
+		slot = db->next_evict++ % DB_STMT_CACHE;
+		free(db->cache[slot].sql);
+		sqlite3_finalize(db->cache[slot].st);
+	}
+	db->cache[slot].sql = xstrdup(sql);
+	db->cache[slot].st = st;
+	return st;
+}
+
 int
 db_version(struct db *db)
 {
@@ -166,6 +197,10 @@ db_close(struct db *db)
 	if (db == NULL)
 		return;
 	db_rollback(db);
+	for (unsigned i = 0; i < DB_STMT_CACHE; i++) {
+		free(db->cache[i].sql);
+		sqlite3_finalize(db->cache[i].st);
+	}
 	sqlite3_close_v2(db->h);
 	free(db->path);
 	free(db);

@@ -14,10 +14,17 @@
 
 struct err;
 
+#define DB_STMT_CACHE	48
+
 struct db {
 	sqlite3	*h;
 	char	*path;
 	int	 in_tx;
+	struct {
+		char		*sql;
+		sqlite3_stmt	*st;
+	} cache[DB_STMT_CACHE];	/* see db_stmt() */
+	unsigned next_evict;
 };
 
 #define DB_CREATE	0x01	/* create the file (and its directory) if missing */
@@ -49,6 +56,14 @@ int	 db_exec(struct db *, const char *sql, struct err *);
 /* Prepare; NULL with -ERR_DB in e on failure.  Finalize with
  * sqlite3_finalize(). */
 sqlite3_stmt *db_prepare(struct db *, const char *sql, struct err *);
+/*
+ * A prepared statement from the connection's cache (prepared once, reset
+ * and with its bindings cleared on every call): for statements run once
+ * per row of a large batch.  Owned by db: do not finalize; it is reset on
+ * the next db_stmt() of the same SQL.  NULL with -ERR_DB in e on failure.
+ */
+sqlite3_stmt *db_stmt(struct db *, const char *sql, struct err *);
+
 /* Record a failed step/bind as -ERR_DB with sqlite's message. */
 int	 db_error(struct db *, struct err *, const char *what);
 

@@ -247,8 +247,11 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 		item = next;
 	}
 	qsort(tags, ntags, sizeof(*tags), cmp_str);
-	for (size_t i = 0; i < ntags; i++)
-		buf_addf(&out, "%s%s", i ? "," : "", tags[i]);
+	for (size_t i = 0; i < ntags; i++) {
+		if (i > 0)
+			buf_addch(&out, ',');
+		buf_addstr(&out, tags[i]);
+	}
 	free(s->products);
 	s->products = buf_detach(&out, NULL);
 out:
@@ -394,14 +397,17 @@ sub_email_hash(const char *email, char *out)
 	char *low = text_ascii_lower(xstrdup(email));
 
 	EVP_Digest(low, strlen(low), md, &n, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+	}
+	out[2 * n] = '\0';
 	free(low);
 }
 
-static const char cols[] =
-    "id, email, org, name, star, declared, assessed, products, industry, "
-    "employees, locale, status, created, updated";
+#define COLS \
+    "id, email, org, name, star, declared, assessed, products, industry, " \
+    "employees, locale, status, created, updated"
 
 static long
 col_date(sqlite3_stmt *st, int c)
@@ -443,12 +449,10 @@ int
 sub_get(struct db *db, const char *email, struct subscriber *s, struct err *e)
 {
 	sqlite3_stmt *st;
-	char sql[256];
 	int rc;
 
-	snprintf(sql, sizeof(sql), "SELECT %s FROM subscriber WHERE email = ?",
-	    cols);
-	if ((st = db_prepare(db, sql, e)) == NULL)
+	if ((st = db_stmt(db, "SELECT " COLS " FROM subscriber WHERE email = ?",
+	    e)) == NULL)
 		return -ERR_DB;
 	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -460,7 +464,7 @@ sub_get(struct db *db, const char *email, struct subscriber *s, struct err *e)
 		    email);
 	else
 		rc = db_error(db, e, "read declarer");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -472,7 +476,7 @@ sub_suppressed(struct db *db, const char *email, char *reason, struct err *e)
 	int rc;
 
 	sub_email_hash(email, hash);
-	if ((st = db_prepare(db, "SELECT reason FROM suppression WHERE hash = ?",
+	if ((st = db_stmt(db, "SELECT reason FROM suppression WHERE hash = ?",
 	    e)) == NULL)
 		return -ERR_DB;
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
@@ -485,7 +489,22 @@ sub_suppressed(struct db *db, const char *email, char *reason, struct err *e)
 		rc = 0;
 	else
 		rc = db_error(db, e, "read suppression list");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
+sub_any_suppressed(struct db *db, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM suppression)", e))
+	    == NULL)
+		return -ERR_DB;
+	rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) :
+	    db_error(db, e, "read suppression list");
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -571,7 +590,7 @@ record_assessment(struct db *db, long long id, long assessed, int score,
 
 	if (assessed == SUB_NODATE)
 		return 0;
-	if ((st = db_prepare(db, "INSERT INTO assessment (subscriber_id, "
+	if ((st = db_stmt(db, "INSERT INTO assessment (subscriber_id, "
 	    "assessed, score, recorded) VALUES (?, ?, ?, ?)", e)) == NULL)
 		return -ERR_DB;
 	sqlite3_bind_int64(st, 1, id);
@@ -581,29 +600,34 @@ record_assessment(struct db *db, long long id, long assessed, int score,
 	sqlite3_bind_text(st, 4, ts, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "record self-diagnosis");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
+/* Insert s unless its address exists; 1 if inserted, 0 if it existed. */
 static int
 insert(struct db *db, struct subscriber *s, const char *ts, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	if ((st = db_prepare(db, "INSERT INTO subscriber (email, org, name, "
+	if ((st = db_stmt(db, "INSERT INTO subscriber (email, org, name, "
 	    "star, declared, assessed, products, industry, employees, locale, "
-	    "created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?11,?11)", e)) == NULL)
+	    "created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?11,?11) "
+	    "ON CONFLICT (email) DO NOTHING", e)) == NULL)
 		return -ERR_DB;
 	bind_values(st, s);
 	sqlite3_bind_text(st, 11, ts, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "add declarer");
-	else
+	else if (sqlite3_changes(db->h) == 1) {
 		s->id = sqlite3_last_insert_rowid(db->h);
-	sqlite3_finalize(st);
-	if (rc == 0)
-		rc = record_assessment(db, s->id, s->assessed, -1, ts, e);
+		rc = 1;
+	}
+	sqlite3_reset(st);
+	if (rc == 1 && s->assessed != SUB_NODATE &&
+	    record_assessment(db, s->id, s->assessed, -1, ts, e) < 0)
+		rc = -ERR_DB;
 	return rc;
 }
 
@@ -630,7 +654,8 @@ sub_add(struct db *db, struct subscriber *s, int resubscribe, time_t now,
 	if (rc == 1 && (rc = unsuppress(db, s->email, e)) < 0)
 		return rc;
 	date_format_timestamp(now, ts);
-	return insert(db, s, ts, e);
+	rc = insert(db, s, ts, e);
+	return rc < 0 ? rc : 0;
 }
 
 /* Copy the fields in src->set into dst; 1 if anything changed. */
@@ -678,7 +703,7 @@ write_back(struct db *db, const struct subscriber *s, const char *ts,
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	if ((st = db_prepare(db, "UPDATE subscriber SET email = ?, org = ?, "
+	if ((st = db_stmt(db, "UPDATE subscriber SET email = ?, org = ?, "
 	    "name = ?, star = ?, declared = ?, assessed = ?, products = ?, "
 	    "industry = ?, employees = ?, locale = ?, updated = ? "
 	    "WHERE id = ?", e)) == NULL)
@@ -688,12 +713,12 @@ write_back(struct db *db, const struct subscriber *s, const char *ts,
 	sqlite3_bind_int64(st, 12, s->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "update declarer");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
 int
-sub_upsert(struct db *db, struct subscriber *s, time_t now,
+sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
     enum sub_outcome *out, struct err *e)
 {
 	struct subscriber cur;
@@ -703,18 +728,26 @@ sub_upsert(struct db *db, struct subscriber *s, time_t now,
 
 	date_format_timestamp(now, ts);
 	sub_init(&cur);
-	rc = sub_get(db, s->email, &cur, e);
-	if (rc == -ERR_NOTFOUND) {
-		err_clear(e);
-		if ((rc = sub_suppressed(db, s->email, NULL, e)) < 0)
+	/* Most rows of a first import are new: try the insert first. */
+	if (check_supp && (rc = sub_suppressed(db, s->email, NULL, e)) != 0) {
+		if (rc < 0)
+			goto out;
+		/* A suppressed address is never added, only an existing
+		 * declarer's data refreshed (it keeps its status). */
+	} else {
+		if ((rc = insert(db, s, ts, e)) < 0)
 			goto out;
 		if (rc == 1) {
-			*out = SUB_SUPPRESSED;
+			*out = SUB_ADDED;
 			rc = 0;
 			goto out;
 		}
-		if ((rc = insert(db, s, ts, e)) == 0)
-			*out = SUB_ADDED;
+	}
+	rc = sub_get(db, s->email, &cur, e);
+	if (rc == -ERR_NOTFOUND) {
+		err_clear(e);
+		*out = SUB_SUPPRESSED;
+		rc = 0;
 		goto out;
 	}
 	if (rc < 0)
@@ -887,14 +920,12 @@ sub_each(struct db *db, const struct sub_filter *f,
 {
 	sqlite3_stmt *st;
 	struct subscriber s;
-	char sql[512];
 	int rc = 0, step;
 
-	snprintf(sql, sizeof(sql), "SELECT %s FROM subscriber WHERE "
+	if ((st = db_prepare(db, "SELECT " COLS " FROM subscriber WHERE "
 	    "(?1 IS NULL OR status = ?1) AND (?2 = 0 OR star = ?2) AND "
-	    "(?3 IS NULL OR ',' || products || ',' LIKE '%%,' || ?3 || ',%%') "
-	    "ORDER BY id", cols);
-	if ((st = db_prepare(db, sql, e)) == NULL)
+	    "(?3 IS NULL OR ',' || products || ',' LIKE '%,' || ?3 || ',%') "
+	    "ORDER BY id", e)) == NULL)
 		return -ERR_DB;
 	db_bind_text(st, 1, f ? f->status : NULL);
 	sqlite3_bind_int(st, 2, f ? f->star : 0);

@@ -92,10 +92,15 @@ enum sub_outcome { SUB_ADDED, SUB_UPDATED, SUB_UNCHANGED, SUB_SUPPRESSED };
 /*
  * Import one row: add it, or update the fields in s->set of the existing
  * declarer.  A new address on the suppression list is not added
- * (SUB_SUPPRESSED); an existing declarer keeps its status.
+ * (SUB_SUPPRESSED); an existing declarer keeps its status.  check_supp:
+ * 0 only when the caller knows the suppression list is empty (a bulk
+ * import saves a hash and a lookup per row).
  */
 int	 sub_upsert(struct db *, struct subscriber *, time_t now,
-	    enum sub_outcome *, struct err *);
+	    int check_supp, enum sub_outcome *, struct err *);
+
+/* 1 if the suppression list holds any address. */
+int	 sub_any_suppressed(struct db *, struct err *);
 
 /* Update the fields in patch->set of the declarer patch->email.  Records
  * a new self-diagnosis (and score, >= 0 to record one) in the history.

@@ -254,14 +254,14 @@ test_subscriber_store(void **state)
 	assert_int_equal(sub_add(db, &s, 0, now, &e), 0);
 	assert_int_equal(sub_add(db, &s, 0, now, &e), -ERR_EXISTS);
 
-	assert_int_equal(sub_upsert(db, &s, now, &out, &e), 0);
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
 	assert_int_equal(out, SUB_UNCHANGED);
 	sub_release(&s);
 	sub_init(&s);
 	sub_set_field(&s, SUB_EMAIL, "A@example.jp", &dict, now, &e);
 	sub_set_field(&s, SUB_ORG, "株式会社A", &dict, now, &e);
 	sub_set_field(&s, SUB_LOCALE, "English", &dict, now, &e);
-	assert_int_equal(sub_upsert(db, &s, now, &out, &e), 0);
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
 	assert_int_equal(out, SUB_UPDATED);
 
 	sub_init(&got);
@@ -274,7 +274,7 @@ test_subscriber_store(void **state)
 	assert_int_equal(sub_remove(db, "A@example.jp", 1, now, &e), 0);
 	assert_int_equal(sub_get(db, "A@example.jp", &got, &e), -ERR_NOTFOUND);
 	assert_int_equal(sub_suppressed(db, "a@EXAMPLE.jp", NULL, &e), 1);
-	assert_int_equal(sub_upsert(db, &s, now, &out, &e), 0);
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
 	assert_int_equal(out, SUB_SUPPRESSED);
 	sub_release(&s);
 	sub_release(&got);
