@@ -67,6 +67,14 @@ struct tmpl {
 #define RENDER_MAX_NESTING	2000
 /* max_depth is clamped to this, for the same reason. */
 #define MAX_DEPTH_LIMIT		256
+/*
+ * Nodes one render may visit.  Sections over the same list nested in each
+ * other (the name is found again up the stack at every level) take
+ * len^depth steps; with no output the buffer cap never stops them, and
+ * without this budget they are a hang, not an error.  A real newsletter
+ * visits a few thousand nodes.
+ */
+#define RENDER_MAX_STEPS	10000000UL
 
 /* --- positions and messages -------------------------------------------- */
 
@@ -681,6 +689,7 @@ struct render {
 	int			 strict;
 	unsigned		 max_depth;
 	unsigned		 nest;
+	unsigned long		 steps;
 	struct buf		*out;
 	struct err		*e;
 };
@@ -916,6 +925,13 @@ render_range(struct render *r, const struct part *p, size_t i, size_t end,
 		const struct node *n = &p->nodes[i];
 		json_t *v;
 
+		if (++r->steps > RENDER_MAX_STEPS) {
+			rc = pos_err(r->e, ERR_PARSE, p, n->off, "rendering "
+			    "takes more than %lu steps (sections over the "
+			    "same list nested in each other?)",
+			    RENDER_MAX_STEPS);
+			goto out;
+		}
 		switch (n->type) {
 		case N_TEXT:
 			rc = emit_text(r, n, ind);

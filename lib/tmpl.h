@@ -99,8 +99,9 @@ int	 tmpl_parse(struct tmpl **out, const char *src, size_t len,
  * Render t with data ctx (any JSON value; NULL is the same as null),
  * appending to out.  Uses opts->escape, ->strict and ->max_depth; opts may
  * be NULL (HTML escaping, not strict).  Errors: -ERR_PARSE (strict mode
- * misses, partials nested deeper than max_depth), -ERR_TOOBIG (out's cap
- * reached).  On error out holds a partial rendering; the caller truncates
+ * misses, partials nested deeper than max_depth, a render visiting more
+ * than 10 million nodes: runaway recursion through partials over a list),
+ * -ERR_TOOBIG (out's cap reached).  On error out holds a partial rendering; the caller truncates
  * or discards it.
  */
 int	 tmpl_render(const struct tmpl *t, json_t *ctx,

@@ -571,6 +571,26 @@ test_partial_recursion_limit(void **state)
 }
 
 static void
+test_runaway_rendering(void **state)
+{
+	struct buf src = BUF_INIT(0);
+
+	(void)state;
+	/* 10^20 iterations and no output: neither the depth limit nor the
+	 * output cap would stop it; the step budget does. */
+	buf_addstr(&src, "x\n");
+	for (int i = 0; i < 20; i++)
+		buf_addstr(&src, "{{#l}}");
+	for (int i = 0; i < 20; i++)
+		buf_addstr(&src, "{{/l}}");
+	assert_fails(buf_str(&src), NULL, "{\"l\":[0,1,2,3,4,5,6,7,8,9]}",
+	    NULL, ERR_PARSE, "t.txt:2:115: rendering takes more than "
+	    "10000000 steps (sections over the same list nested in each "
+	    "other?)");
+	buf_release(&src);
+}
+
+static void
 test_partials_loaded_once(void **state)
 {
 	struct jsonparts jp = { NULL, 0 };
@@ -885,6 +905,7 @@ main(void)
 		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_strict_partial_at_render),
 		cmocka_unit_test(test_partial_recursion_limit),
+		cmocka_unit_test(test_runaway_rendering),
 		cmocka_unit_test(test_partials_loaded_once),
 		cmocka_unit_test(test_partial_indentation),
 		cmocka_unit_test(test_render_many),
