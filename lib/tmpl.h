@@ -75,7 +75,8 @@ struct tmpl_opts {
 	void		*load_arg;
 	/*
 	 * render: how deep partials may nest (a partial including itself
-	 * recurses until this); 0 means TMPL_DEFAULT_DEPTH.
+	 * recurses until this); 0 means TMPL_DEFAULT_DEPTH, values over 256
+	 * are taken as 256 so that no setting can run the stack out.
 	 */
 	unsigned	 max_depth;
 };
