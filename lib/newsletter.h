@@ -20,7 +20,10 @@ struct err;
 struct products;
 struct token_keys;
 
+struct config;
+
 struct newsletter_opts {
+	const struct config	*cfg;
 	int			 year, month;	/* the period */
 	const char		*templates_dir;
 	int			 max_advisories;	/* listed per mail */

@@ -227,3 +227,12 @@ outbox_cancel_subscriber(struct db *db, long long subscriber_id,
 
 	return rc;
 }
+
+int
+outbox_cancel(struct db *db, long long id, const char *why, struct err *e)
+{
+	int rc = run1(db, "UPDATE outbox SET state = 'cancelled', "
+	    "last_error = ?2 WHERE id = ?1", id, why, NULL, NULL, e);
+
+	return rc < 0 ? rc : 0;
+}

@@ -65,6 +65,9 @@ int	 outbox_defer(struct db *, long long id, const char *why,
 	    time_t next_try, struct err *);
 int	 outbox_fail(struct db *, long long id, const char *why, time_t now,
 	    struct err *);
+/* Not to be sent (the declarer left). */
+int	 outbox_cancel(struct db *, long long id, const char *why,
+	    struct err *);
 /* Back to queued without counting an attempt (never handed over). */
 int	 outbox_unclaim(struct db *, long long id, time_t now, struct err *);
 
