@@ -172,25 +172,22 @@ smtp_addr_check(const char *addr, struct err *e)
 static int
 msg_check(const char *d, size_t len, struct err *e)
 {
+	const char *end = d + len, *p;
+
 	if (d == NULL || len == 0)
 		return err_set(e, ERR_INVAL, "empty message");
-	for (size_t i = 0; i < len; i++) {
-		switch (d[i]) {
-		case '\0':
-			return err_set(e, ERR_INVAL,
-			    "message has a NUL byte at offset %zu", i);
-		case '\n':
-			if (i == 0 || d[i - 1] != '\r')
-				return err_set(e, ERR_INVAL,
-				    "message has a bare LF at offset %zu", i);
-			break;
-		case '\r':
-			if (i + 1 >= len || d[i + 1] != '\n')
-				return err_set(e, ERR_INVAL,
-				    "message has a bare CR at offset %zu", i);
-			break;
-		}
-	}
+	/* memchr, not a byte loop: this runs over every byte we send. */
+	if ((p = memchr(d, '\0', len)) != NULL)
+		return err_set(e, ERR_INVAL, "message has a NUL byte at offset "
+		    "%zu", (size_t)(p - d));
+	for (p = d; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		if (p == d || p[-1] != '\r')
+			return err_set(e, ERR_INVAL, "message has a bare LF at "
+			    "offset %zu", (size_t)(p - d));
+	for (p = d; (p = memchr(p, '\r', (size_t)(end - p))) != NULL; p++)
+		if (p + 1 == end || p[1] != '\n')
+			return err_set(e, ERR_INVAL, "message has a bare CR at "
+			    "offset %zu", (size_t)(p - d));
 	return 0;
 }
 
