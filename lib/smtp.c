@@ -63,7 +63,8 @@ struct reply {
 struct xfer {
 	enum smtp_phase phase;	/* of the last command sent */
 	int	 mail_sent;	/* MAIL FROM went out: setup was done */
-	int	 quit;		/* QUIT sent: later replies are not ours */
+	int	 quit;		/* QUIT sent: replies are not ours until the
+				   next command */
 	int	 in_auth;	/* AUTH dialogue: keep lines out of the log */
 	int	 open;		/* cur holds part of a multi-line reply */
 	struct reply cur;
@@ -172,10 +173,11 @@ smtp_addr_check(const char *addr, struct err *e)
 static int
 msg_check(const char *d, size_t len, struct err *e)
 {
-	const char *end = d + len, *p;
+	const char *end, *p;
 
 	if (d == NULL || len == 0)
 		return err_set(e, ERR_INVAL, "empty message");
+	end = d + len;
 	/* memchr, not a byte loop: this runs over every byte we send. */
 	if ((p = memchr(d, '\0', len)) != NULL)
 		return err_set(e, ERR_INVAL, "message has a NUL byte at offset "
@@ -321,10 +323,15 @@ command(struct worker *w, const char *s, size_t n)
 	struct run *run = w->run;
 
 	if (starts(s, n, "QUIT")) {
-		/* libcurl closing after a failure: keep the reply that failed. */
+		/*
+		 * libcurl closing a connection: after a failure (keep the
+		 * reply that failed) or an old one being pruned.  Its 221
+		 * is not ours; the next command is.
+		 */
 		x->quit = 1;
 		return;
 	}
+	x->quit = 0;
 	x->answered = 0;
 	x->open = 0;
 	if (starts(s, n, "MAIL ")) {
@@ -360,8 +367,6 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 	(void)h;
 	switch (type) {
 	case CURLINFO_HEADER_OUT:
-		if (w->x.quit)
-			break;
 		command(w, data, size);
 		if (log_verbosity() >= 2) {
 			int n = (int)(size > 200 ? 200 : size);

@@ -22,7 +22,9 @@
  * the data went out is TEMPFAIL: the relay may or may not have the message
  * (the "one in flight per connection" duplicate the spec allows).
  *
- * Requires curl_global_init() to have been called (main() does it).
+ * Requires curl_global_init() to have been called (main() does it), and
+ * SIGPIPE ignored: the handles use CURLOPT_NOSIGNAL (threads), so libcurl
+ * does not ignore it for us around TLS writes to a relay that went away.
  */
 #ifndef SAMAIL_SMTP_H
 #define SAMAIL_SMTP_H

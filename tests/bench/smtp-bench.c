@@ -11,6 +11,7 @@
  * the outbox will do at least (a mutex, a counter), no database.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,7 @@ main(int argc, char **argv)
 		return 64;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	signal(SIGPIPE, SIG_IGN);	/* smtp.h: NOSIGNAL handles */
 	log_init(0, 0);
 	memset(&b, 0, sizeof(b));
 	pthread_mutex_init(&b.mu, NULL);

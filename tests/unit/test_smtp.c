@@ -345,6 +345,8 @@ struct queue {
 	int	 fail_at;	/* next_cb call that returns -ERR_DB; 0 never */
 	int	 requeue;	/* put UNSENT/RELAY_DOWN jobs back */
 	int	 bad_done;	/* done_cb for a job not handed out */
+	pid_t	 kill_pid;	/* server to SIGKILL ... */
+	int	 kill_at;	/* ... at this next_cb call */
 };
 
 static void
@@ -392,6 +394,11 @@ q_next(struct smtp_job *job, void *arg)
 
 	pthread_mutex_lock(&q->mu);
 	q->calls++;
+	if (q->kill_pid > 0 && q->calls == q->kill_at) {
+		kill(q->kill_pid, SIGKILL);
+		waitpid(q->kill_pid, NULL, 0);
+		q->kill_pid = 0;
+	}
 	if (q->fail_at > 0 && q->calls == q->fail_at)
 		rc = -ERR_DB;
 	else if (q->head < q->tail) {
@@ -1308,6 +1315,90 @@ test_relay_limits(void **state)
 	q_free(&q);
 }
 
+static void
+test_relay_dies_mid_run(void **state)
+{
+	struct fix *f = *state;
+	struct srv a, b;
+	struct seen sa, sb;
+	struct queue q;
+	struct smtp_opts o;
+	struct err e = ERR_INIT;
+	const char *relays[2];
+	char rcpt[64];
+	int n = 40, ca, cb;
+
+	SKIP_IF_NO_SERVER(f);
+	/*
+	 * The primary is killed (-9) after 10 jobs were taken, with three
+	 * connections open to it.  The backup takes over; nothing is lost
+	 * and nothing is doubled but what was in flight when it died.
+	 */
+	srv_start(f, &a, "smtp", NULL);
+	srv_start(f, &b, "smtp", NULL);
+	q_init(&q, n);
+	for (int i = 0; i < n; i++) {
+		snprintf(rcpt, sizeof(rcpt), "die%d@example.jp", i);
+		q_set(&q, i, rcpt, "relay dies\r\n");
+	}
+	q.kill_pid = a.pid;
+	q.kill_at = 11;
+	q.requeue = 1;
+	relays[0] = a.url;
+	relays[1] = b.url;
+	opts_init(&o, relays, 2);
+	o.max_connections = 3;
+	assert_int_equal(smtp_run(&o, q_next, q_done, &q, &e), 0);
+	a.pid = 0;
+	srv_stop(&b);
+	seen_load(&a, &sa);
+	seen_load(&b, &sb);
+	q_check_accounting(&q);
+	print_message("primary got %d, backup %d, sent %d, deferred %d\n",
+	    sa.n, sb.n, q_count(&q, SMTP_SENT), q_count(&q, SMTP_TEMPFAIL));
+	assert_int_equal(q_count(&q, SMTP_RELAY_DOWN), 0);
+	assert_true(sb.n >= n - 10 - 3);
+	assert_true(q_count(&q, SMTP_TEMPFAIL) <= 3);
+	for (int i = 0; i < n; i++) {
+		seen_rcpt(&sa, q.it[i].rcpt, &ca);
+		seen_rcpt(&sb, q.it[i].rcpt, &cb);
+		if (q.it[i].done == 0)
+			continue;	/* handed back by a retired worker */
+		if (q.it[i].res.outcome == SMTP_SENT) {
+			assert_int_equal(ca + cb, 1);
+			assert_int_equal(q.it[i].res.relay, cb ? 1 : 0);
+		} else {
+			/* In flight when the primary died: deferred. */
+			assert_int_equal(q.it[i].res.outcome, SMTP_TEMPFAIL);
+			assert_int_equal(cb, 0);
+			assert_true(ca <= 1);
+		}
+	}
+	seen_free(&sa);
+	seen_free(&sb);
+	q_free(&q);
+
+	/* The only relay dies: what is left is handed back, exit 69. */
+	srv_start(f, &a, "smtp", NULL);
+	q_init(&q, n);
+	for (int i = 0; i < n; i++)
+		q_set(&q, i, "only@example.jp", "x\r\n");
+	q.kill_pid = a.pid;
+	q.kill_at = 6;
+	relays[0] = a.url;
+	opts_init(&o, relays, 1);
+	assert_int_equal(smtp_run(&o, q_next, q_done, &q, &e), -ERR_NET);
+	a.pid = 0;
+	seen_load(&a, &sa);
+	q_check_accounting(&q);
+	assert_int_equal(q_count(&q, SMTP_SENT), 5);
+	assert_int_equal(sa.n, 5);
+	assert_int_equal(q_count(&q, SMTP_RELAY_DOWN), 1);
+	assert_int_equal(q.calls, 6);
+	seen_free(&sa);
+	q_free(&q);
+}
+
 int
 main(void)
 {
@@ -1327,10 +1418,12 @@ main(void)
 		cmocka_unit_test(test_rate_cap),
 		cmocka_unit_test(test_limits_and_stops),
 		cmocka_unit_test(test_relay_limits),
+		cmocka_unit_test(test_relay_dies_mid_run),
 	};
 	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	signal(SIGPIPE, SIG_IGN);	/* smtp.h: NOSIGNAL handles */
 	if (getenv("SAMAIL_TEST_DEBUG") != NULL)
 		log_init(2, 0);	/* show the SMTP dialogue */
 	rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
