@@ -868,6 +868,17 @@ worker_main(void *p)
 		if (w->retired)
 			break;
 	}
+	/*
+	 * Close our connection now, not when the run ends: a relay that
+	 * limits connections per client gets the slot back for a worker
+	 * still busy, and live[] stops counting a connection nobody uses.
+	 */
+	curl_easy_cleanup(w->h);
+	w->h = NULL;
+	if (w->conn_relay >= 0) {
+		atomic_fetch_sub(&run->live[w->conn_relay], 1);
+		w->conn_relay = -1;
+	}
 	return NULL;
 }
 

@@ -27,6 +27,7 @@ before '@', matched as a prefix):
   dropmid     drops the connection in the middle of the message data
   dropend     drops the connection after the data, before any reply
   stall       never answers the end of data
+  slow        answers the end of data after half a second
   multiline   end   multi-line 250 reply with the queue id on its last line
   ugly        end   250 whose text has a tab, DEL and UTF-8 in it
   anything else: accepted, "250 2.0.0 Ok: queued as <ID>" like Postfix.
@@ -101,6 +102,8 @@ class Handler:
             await asyncio.sleep(3600)
         if has('stall'):
             await asyncio.sleep(3600)
+        if has('slow'):
+            await asyncio.sleep(0.5)
         qid = secrets.token_hex(5).upper()
         ssl_obj = server.transport.get_extra_info('ssl_object')
         self.log.write({
