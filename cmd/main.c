@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
+#include "msg.h"
 
 struct command {
 	const char	*name;
@@ -223,6 +224,7 @@ main(int argc, char **argv)
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
+	msg_global_init();
 
 	rc = cmd->fn(&ctx, argc, argv);
 
@@ -231,6 +233,7 @@ main(int argc, char **argv)
 	if (ctx.products_loaded)
 		products_release(&ctx.products);
 	config_free(ctx.cfg);
+	msg_global_shutdown();
 	xmlCleanupParser();
 	curl_global_cleanup();
 	/* git's run_builtin(): a full disk or closed pipe on stdout is an

@@ -475,11 +475,10 @@ newsletter_release(struct campaign_run *c)
 }
 
 static int
-render_data(const struct campaign_run *c, json_t *data, const char *rcpt,
-    long long subscriber_id, time_t date, int strict, struct buf *out,
-    struct err *e)
+render_data(const struct campaign_run *c, const struct nl_state *s,
+    json_t *data, const char *rcpt, long long subscriber_id, time_t date,
+    int strict, struct buf *out, struct err *e)
 {
-	const struct nl_state *s = c->state;
 	const struct config *cfg = c->env->cfg;
 	const char *token = json_string_value(json_object_get(data, "token"));
 	const char *org = json_string_value(json_object_get(data, "org"));
@@ -532,7 +531,8 @@ newsletter_render_row(const struct campaign_run *c,
 	/* Date: when the message was queued, so a re-send is identical. */
 	if (date_parse_timestamp(row->queued_at, &date, NULL) < 0)
 		date = 0;
-	rc = render_data(c, data, row->rcpt, row->subscriber_id, date, 0, out, e);
+	rc = render_data(c, c->state, data, row->rcpt, row->subscriber_id, date,
+	    0, out, e);
 	json_decref(data);
 	return rc;
 }
@@ -584,14 +584,25 @@ static int
 probe(struct campaign_run *c, time_t now, struct err *e)
 {
 	static const char *const locs[] = { "ja", "en" };
-	const struct nl_state *s = c->state;
+	struct nl_state fake = *(const struct nl_state *)c->state;
 	struct buf out = BUF_INIT(0);
-	json_t *match = json_array();
-	size_t n = json_array_size(s->advisories);
+	json_t *advs = json_array(), *a, *match = json_array();
 	int rc = 0;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(match, json_integer((json_int_t)i));
+	/* Two advisories with every field, one also an IPA alert, and a
+	 * third, unmatched alert. */
+	for (int i = 0; i < 3; i++) {
+		a = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:[s], s:s, s:b}",
+		    "title", "Probe", "link", "https://example.jp/a", "summary",
+		    "s", "published", "2026-10-01", "cvss", 9.8, "severity",
+		    i == 0 ? "critical" : "high", "cves", "CVE-2026-0001",
+		    "products", "windows", "source", "JVN", "alert", i > 0);
+		json_array_append_new(advs, a);
+	}
+	json_array_append_new(match, json_integer(0));
+	json_array_append_new(match, json_integer(1));
+	fake.advisories = advs;
+	fake.max_adv = 1;	/* so "more_advisories" is set too */
 	for (size_t l = 0; l < 2 && rc == 0; l++) {
 		for (int star = 1; star <= 2 && rc == 0; star++) {
 			json_t *d = json_object();
@@ -602,17 +613,17 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 			json_object_set_new(d, "locale", json_string(locs[l]));
 			json_object_set_new(d, "products",
 			    json_string("windows,office"));
-			json_object_set(d, "match", star == 1 ? match :
-			    json_array());
+			json_object_set(d, "match", match);
 			json_object_set_new(d, "token", json_string(
 			    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 			buf_reset(&out);
-			rc = render_data(c, d, "probe@example.jp", 1, now, 1,
-			    &out, e);
+			rc = render_data(c, &fake, d, "probe@example.jp", 1, now,
+			    1, &out, e);
 			json_decref(d);
 		}
 	}
 	json_decref(match);
+	json_decref(advs);
 	buf_release(&out);
 	return rc;
 }

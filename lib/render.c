@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "msg.h"
@@ -68,8 +69,8 @@ render_snapshot(const char *dir, json_t **out, struct err *e)
 		}
 		while ((de = readdir(d)) != NULL) {
 			size_t n = strlen(de->d_name);
-			char *path, *src, *name;
-			size_t len;
+			char *path, *src = NULL, *name;
+			size_t len = 0;
 
 			if (n <= 9 || strcmp(de->d_name + n - 9, ".mustache") != 0 ||
 			    de->d_name[0] == '.')
