@@ -91,6 +91,7 @@ struct smtp_job {
 	 * The message exactly as it is to be delivered, CRLF line endings
 	 * (dot-stuffing is libcurl's job).  A bare CR or LF or a NUL is
 	 * refused: a relay may read "\n.\n" as the end of the data.
+	 * It should end in CRLF; if not, the relay gets one added.
 	 */
 	const char	*data;
 	size_t		 len;
