@@ -286,6 +286,20 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	else
 		snprintf(why, sizeof(why), "%s", res->text);
 	pthread_mutex_lock(&s->mu);
+	/* A 5xx to MAIL FROM is about our envelope sender, not this
+	 * recipient: failing every message for it would be wrong.  Put the
+	 * message back and stop the run with a configuration error. */
+	if (res->outcome == SMTP_PERMFAIL && res->phase == SMTP_PHASE_MAIL) {
+		record(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0, &e);
+		if (!s->fatal) {
+			s->fatal = -ERR_CONFIG;
+			err_set(&s->ferr, ERR_CONFIG, "relay '%s' refused the "
+			    "envelope sender '%s': %s; check [mail] envelope_from",
+			    relay ? relay : "?", s->cfg->envelope_from, why);
+		}
+		pthread_mutex_unlock(&s->mu);
+		goto out;
+	}
 	if (record(s, &j->row, (int)res->outcome, relay,
 	    res->queue_id[0] ? res->queue_id : NULL, why,
 	    res->outcome == SMTP_BAD_RECIPIENT, &e) < 0 && !s->fatal) {
@@ -293,6 +307,7 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		s->ferr = e;
 	}
 	pthread_mutex_unlock(&s->mu);
+out:
 	outbox_row_release(&j->row);
 	buf_release(&j->msg);
 	free(j);
