@@ -462,7 +462,7 @@ test_check_rejects(void **state)
 		{ "bad-no-vevent.ics",	"no VEVENT" },
 		{ "bad-no-version.ics",	"VERSION" },
 		{ "bad-not-calendar.ics", "VCALENDAR" },
-		{ "bad-bad-dtstart.ics", "" },
+		{ "bad-bad-dtstart.ics", "DTSTART" },
 	};
 	struct err e = ERR_INIT;
 	char path[256], *data;
