@@ -160,7 +160,7 @@ def width(s):
 NO_START = set("、。，．・：；？！ー）」』】〕〉》”’ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々〻‐〜～),.:;!?]}%")
 NO_END = set("（「『【〔〈《“‘([{")
 TOKEN = re.compile(r"(?:https?|mailto):\S+|[A-Za-z0-9_./@%+=:&?#~'\-]+|\s+|.")
-MARKER = re.compile(r"^(\s*)(・|□ |\d+\. )?")
+MARKER = re.compile(r"^(\s*)(・|□ |\d+\. |- |\[ \] )?")
 
 
 def wrap_line(line, cols=76):
@@ -258,7 +258,7 @@ def main():
                                   missing_tags="ignore",
                                   escape=None if is_html else (lambda s: s))
             out = r.render(open(tpath, encoding="utf-8").read(), ctx)
-            if part in ("txt", "ics-description") and not args.no_wrap:
+            if part == "txt" and not args.no_wrap:
                 out = wrap_text(out)
             ext = "html" if is_html else "txt"
             opath = os.path.join(args.out, "%s.%s.%s" % (base, part, ext))
