@@ -72,7 +72,7 @@ REMINDER = dict(PERSONAL, **{
     "kind_reassess": None, "kind_stepup": None, "due": None,
     "due_label": None, "days_before": None, "before": None,
     "on_the_day": None, "overdue": None, "days_overdue": None,
-    "last_assessed": None, "assessment_url": None, "slot_time": None,
+    "last_assessed": None, "assessment_url": None, "slot_time": None, "slot_label": None,
     "reminder": {"reassess": REMINDER_CONTENT, "stepup": REMINDER_CONTENT,
                  "when_before": None, "when_on_the_day": None,
                  "when_overdue": None, "stepup_hint": None, "links": LINK},
