@@ -247,6 +247,19 @@ struct nl_state {
 	char		 instance[9];
 };
 
+/* Copy key from src to dst unless it is missing or an empty string: an
+ * empty string is truthy in Mustache, so a section over it would render. */
+static void
+copy_set(json_t *dst, json_t *src, const char *key)
+{
+	json_t *v = json_object_get(src, key);
+
+	if (v == NULL || json_is_null(v) ||
+	    (json_is_string(v) && json_string_length(v) == 0))
+		return;
+	json_object_set(dst, key, v);
+}
+
 static const char *
 sev_label(const char *sev, const char *locale)
 {
@@ -331,6 +344,18 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	buf_addf(&b, "%04d-%02d", s->year, s->month);
 	json_object_set_new(ctx, "period", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "period_year", json_integer(s->year));
+	{
+		static const char *const months[] = { "January", "February",
+		    "March", "April", "May", "June", "July", "August",
+		    "September", "October", "November", "December" };
+
+		buf_reset(&b);
+		if (strcmp(locale, "en") == 0)
+			buf_addf(&b, "%s %d", months[s->month - 1], s->year);
+		else
+			buf_addf(&b, "%d年%d月", s->year, s->month);
+		json_object_set_new(ctx, "period_label", json_string(buf_str(&b)));
+	}
 	json_object_set_new(ctx, "period_month", json_integer(s->month));
 
 	json_array_foreach(match, i, m) {
@@ -346,11 +371,11 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 			continue;
 		shown++;
 		o = json_object();
-		json_object_set(o, "title", json_object_get(a, "title"));
-		json_object_set(o, "link", json_object_get(a, "link"));
-		json_object_set(o, "summary", json_object_get(a, "summary"));
-		json_object_set(o, "published", json_object_get(a, "published"));
-		json_object_set(o, "source", json_object_get(a, "source"));
+		copy_set(o, a, "title");
+		copy_set(o, a, "link");
+		copy_set(o, a, "summary");
+		copy_set(o, a, "published");
+		copy_set(o, a, "source");
 		sev = json_string_value(json_object_get(a, "severity"));
 		if ((label = sev_label(sev, locale)) != NULL) {
 			json_object_set_new(o, "severity", json_string(label));
@@ -377,7 +402,8 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 		}
 		buf_reset(&b);
 		join_names(s, &b, json_object_get(a, "products"), prods, locale);
-		json_object_set_new(o, "products", json_string(buf_str(&b)));
+		if (b.len > 0)
+			json_object_set_new(o, "products", json_string(buf_str(&b)));
 		json_array_append_new(list, o);
 	}
 	json_object_set_new(ctx, "advisories", list);
@@ -402,9 +428,9 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 			continue;
 		nalerts++;
 		o = json_object();
-		json_object_set(o, "title", json_object_get(m, "title"));
-		json_object_set(o, "link", json_object_get(m, "link"));
-		json_object_set(o, "published", json_object_get(m, "published"));
+		copy_set(o, m, "title");
+		copy_set(o, m, "link");
+		copy_set(o, m, "published");
 		json_array_append_new(alerts, o);
 	}
 	json_object_set_new(ctx, "alerts", alerts);
