@@ -150,6 +150,47 @@ longest_line(const struct buf *b)
 	return max;
 }
 
+/*
+ * The header section keeps RFC 2047's limits: every encoded-word at most
+ * 75 characters and every line holding one at most 76; no "B" word
+ * directly followed by another "B" word ends in base64 padding (decoders
+ * that join adjacent payloads, GMime among them, would lose the rest);
+ * and no folded line is white space only (RFC 5322 3.2.2).
+ */
+static void
+assert_header_limits(const struct buf *b)
+{
+	const char *end = strstr(buf_str(b), "\r\n\r\n");
+	const char *p = b->data, *nl, *w, *we;
+	int prev_padded_b = 0;
+
+	assert_non_null(end);
+	for (; p < end; p = nl + 2) {
+		nl = strstr(p, "\r\n");
+		if (strspn(p, " \t") == (size_t)(nl - p))
+			fail_msg("a header line holds only white space");
+		if (memmem(p, (size_t)(nl - p), "=?", 2) != NULL &&
+		    nl - p > 76)
+			fail_msg("a line with an encoded-word has %d characters: "
+			    "%.*s", (int)(nl - p), (int)(nl - p), p);
+		if (*p != ' ' && *p != '\t')
+			prev_padded_b = 0;	/* a new header */
+		for (w = p; (w = memmem(w, (size_t)(nl - w), "=?UTF-8?", 8)) !=
+		    NULL; w = we) {
+			we = memmem(w + 10, (size_t)(nl - w - 10), "?=", 2);
+			assert_non_null(we);
+			we += 2;
+			if (we - w > 75)
+				fail_msg("an encoded-word of %d characters",
+				    (int)(we - w));
+			if (w[8] == 'B' && prev_padded_b)
+				fail_msg("a padded B word before another: %.*s",
+				    (int)(nl - p), p);
+			prev_padded_b = w[8] == 'B' && we[-3] == '=';
+		}
+	}
+}
+
 static int
 skip_without_python(void)
 {
@@ -170,6 +211,7 @@ test_newsletter(void **state)
 
 	(void)state;
 	assert_int_equal(msg_build(&s, &b, &e), 0);
+	assert_header_limits(&b);
 	write_out("newsletter-ja.eml", &b, path, sizeof(path));
 	/* The SpamAssassin sample is exactly this output. */
 	want = slurp("tests/data/msg/newsletter-ja.eml", &len);
@@ -341,6 +383,7 @@ test_rfc2047_round_trip(void **state)
 		buf_reset(&b);
 		if (msg_build(&s, &b, &e) != 0)
 			fail_msg("'%s': %s", texts[i], e.msg);
+		assert_header_limits(&b);
 		/* 7-bit headers: every non-ASCII byte went into RFC 2047. */
 		for (size_t j = 0; j < b.len; j++)
 			assert_true((unsigned char)b.data[j] < 0x80);
@@ -936,7 +979,9 @@ test_line_limits(void **state)
 		buf_addstr(&jval, "値");
 	h[0].name = "X-Long";
 	h[0].value = buf_str(&val);
-	h[1].name = "X-Long-Ja";
+	/* A name of 76 leaves no room for a word on the first line. */
+	h[1].name = "X-Long-Ja-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	assert_int_equal(strlen(h[1].name), 76);
 	h[1].value = buf_str(&jval);
 	s.headers = h;
 	s.nheaders = 2;
@@ -949,6 +994,7 @@ test_line_limits(void **state)
 	s.unsub_url = buf_str(&url);
 	assert_int_equal(msg_build(&s, &b, &e), 0);
 	assert_in_range(longest_line(&b), 1, 998 + 1);	/* + the CR */
+	assert_header_limits(&b);
 	/* The URL is whole and on a line of its own. */
 	assert_non_null(strstr(buf_str(&b), "\r\nList-Unsubscribe: <"));
 	assert_non_null(strstr(buf_str(&b), buf_str(&url)));
