@@ -529,9 +529,9 @@ add_q_word(struct buf *out, const char *p, size_t n)
  * own (RFC 2047 2 and 5).
  *
  * And no "B" word but the last ends in base64 padding: decoders that join
- * the payloads of adjacent "B" words before decoding (GMime and MimeKit
- * do, to mend other mailers' split characters) lose the rest of the text
- * after a padded one.  So a "B" word is cut at a multiple of three bytes;
+ * the payloads of adjacent "B" words before decoding, to mend other
+ * mailers' split characters, lose the rest of the text after a padded one
+ * (GMime 3.2 does; MimeKit joins them the same way).  So a "B" word is cut at a multiple of three bytes;
  * where no whole character ends at one (an odd run of ASCII among
  * Japanese), the next character goes out alone as a "Q" word, which ends
  * the run of "B" words.
