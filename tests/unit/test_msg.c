@@ -123,6 +123,16 @@ newsletter_expect(void)
 	    "header", "Feedback-ID=2024-03:newsletter:samail");
 }
 
+/* The reminder attachment, as checkmail.py should find it. */
+static void
+expect_ics(json_t *x)
+{
+	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
+	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
+	json_object_set_new(x, "attachment_file",
+	    json_string("tests/data/msg/reminder.ics"));
+}
+
 static GMimeMessage *
 parse(const struct buf *b)
 {
@@ -251,10 +261,7 @@ test_reminder_with_ics(void **state)
 	x = newsletter_expect();
 	json_object_set_new(x, "subject", json_string(s.subject));
 	json_object_set_new(x, "message_id", json_string(s.message_id));
-	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
-	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
-	json_object_set_new(x, "attachment_file",
-	    json_string("tests/data/msg/reminder.ics"));
+	expect_ics(x);
 	assert_int_equal(run_checkmail(path, x, 0), 0);
 	json_object_set_new(x, "attachment_filename", json_string("x.ics"));
 	assert_int_not_equal(run_checkmail(path, x, 1), 0);
@@ -288,10 +295,7 @@ test_variants(void **state)
 	s.attachment = reminder_ics();
 	assert_int_equal(msg_build(&s, &b, &e), 0);
 	write_out("text-ics.eml", &b, path, sizeof(path));
-	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
-	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
-	json_object_set_new(x, "attachment_file",
-	    json_string("tests/data/msg/reminder.ics"));
+	expect_ics(x);
 	if (!skip_without_python())
 		assert_int_equal(run_checkmail(path, x, 0), 0);
 
