@@ -529,9 +529,9 @@ add_q_word(struct buf *out, const char *p, size_t n)
  * own (RFC 2047 2 and 5).
  *
  * And no "B" word but the last ends in base64 padding: decoders that join
- * the payloads of adjacent "B" words before decoding (GMime and MimeKit
- * do, to mend other mailers' split characters) lose the rest of the text
- * after a padded one.  So a "B" word is cut at a multiple of three bytes;
+ * the payloads of adjacent "B" words before decoding, to mend other
+ * mailers' split characters, lose the rest of the text after a padded one
+ * (GMime 3.2 does; MimeKit joins them the same way).  So a "B" word is cut at a multiple of three bytes;
  * where no whole character ends at one (an odd run of ASCII among
  * Japanese), the next character goes out alone as a "Q" word, which ends
  * the run of "B" words.
@@ -545,7 +545,7 @@ add_encoded_words(struct buf *out, const char *s, size_t col)
 
 	while (*p != '\0') {
 		/* A fold before every word but a first one that fits. */
-		if (p != s || EW_LINE - col < EW_WRAP + 12) {
+		if (p != s || col + EW_WRAP + 12 > EW_LINE) {
 			buf_addstr(out, "\n ");
 			col = 1;
 		}
@@ -589,7 +589,9 @@ add_folded(struct buf *out, const char *s, size_t col)
 	while (*p != '\0') {
 		sp = strchr(p + 1, ' ');
 		len = sp != NULL ? (size_t)(sp - p) : strlen(p);
-		if (p != s && col + len > FOLD_AT) {
+		/* Not on a line holding only a space: that line would be
+		 * all white space (RFC 5322 3.2.2). */
+		if (p != s && col > 1 && col + len > FOLD_AT) {
 			buf_addch(out, '\n');	/* the space starts the next line */
 			col = 0;
 		}
@@ -672,12 +674,15 @@ add_text_header(GMimeObject *obj, const char *hdr, const char *value,
 static void
 add_list_headers(GMimeObject *obj, const struct msg_spec *s, struct buf *tmp)
 {
+	size_t col;
+
 	if (s->list_id != NULL) {
 		buf_reset(tmp);
 		if (s->list_name != NULL && *s->list_name != '\0') {
 			buf_addch(tmp, ' ');
-			add_phrase(tmp, s->list_name, strlen("List-Id: "));
-			buf_addch(tmp, '\n');
+			col = add_phrase(tmp, s->list_name, strlen("List-Id: "));
+			if (col + strlen(s->list_id) + 3 > FOLD_AT)
+				buf_addch(tmp, '\n');
 		}
 		buf_addf(tmp, " <%s>\n", s->list_id);
 		add_raw_header(obj, "List-Id", buf_str(tmp));
