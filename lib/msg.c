@@ -442,6 +442,16 @@ check_spec(const struct msg_spec *s, struct err *e)
 	if (s->unsub_url != NULL && (rc = msg_check_url(
 	    "header 'List-Unsubscribe'", s->unsub_url, e)) < 0)
 		return rc;
+	if (s->unsub_token != NULL) {
+		/* It goes into a header unencoded: its alphabet is checked. */
+		const char *t = s->unsub_token;
+
+		if (*t == '\0' || strlen(t) > 128 ||
+		    strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_-") != strlen(t))
+			return err_set(e, ERR_INVAL, "header 'List-Unsubscribe': "
+			    "the token is not [A-Za-z0-9_-]");
+	}
 	if (s->unsub_mailto != NULL && (rc = msg_check_addr(
 	    "header 'List-Unsubscribe'", s->unsub_mailto, e)) < 0)
 		return rc;
@@ -693,7 +703,10 @@ add_list_headers(GMimeObject *obj, const struct msg_spec *s, struct buf *tmp)
 		if (s->unsub_url != NULL)
 			buf_addf(tmp, " <%s>%s\n", s->unsub_url,
 			    s->unsub_mailto != NULL ? "," : "");
-		if (s->unsub_mailto != NULL)
+		if (s->unsub_mailto != NULL && s->unsub_token != NULL)
+			buf_addf(tmp, " <mailto:%s?subject=unsubscribe%%20%s>\n",
+			    s->unsub_mailto, s->unsub_token);
+		else if (s->unsub_mailto != NULL)
 			buf_addf(tmp, " <mailto:%s?subject=unsubscribe>\n",
 			    s->unsub_mailto);
 		add_raw_header(obj, "List-Unsubscribe", buf_str(tmp));

@@ -90,6 +90,9 @@ struct msg_spec {
 	const char		*unsub_url;	/* optional https:// (or http://) URL */
 	const char		*unsub_mailto;	/* optional address for mailto: */
 	int			 one_click;	/* add List-Unsubscribe-Post (RFC 8058); needs unsub_url */
+	const char		*unsub_token;	/* optional [A-Za-z0-9_-]: the mailto subject
+						   becomes "unsubscribe TOKEN", so the admin who
+						   reads it can run `samail unsubscribe TOKEN` */
 	const char		*text;		/* required text/plain body, UTF-8 */
 	size_t			 text_len;
 	const char		*html;		/* optional text/html body, UTF-8 */
