@@ -447,7 +447,7 @@ config_defaults(void)
 	c->listen = xstrdup("127.0.0.1:8025");
 	c->nl_day = 1;
 	c->nl_hour = 9;
-	c->nl_max_advisories = 20;
+	c->nl_max_advisories = 10;
 	c->nl_max_alerts = 10;
 	c->rm_interval = 12;
 	c->rm_stepup = 6;

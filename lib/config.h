@@ -80,7 +80,7 @@ struct config {
 	/* [newsletter] */
 	int	 nl_day;		/* day of month; 1 */
 	int	 nl_hour;		/* hour (Japan time); 9 */
-	int	 nl_max_advisories;	/* max_advisories per mail; 20 */
+	int	 nl_max_advisories;	/* max_advisories per mail; 10 */
 	int	 nl_max_alerts;		/* max_alerts (IPA list); 10 */
 
 	/* [remind] */

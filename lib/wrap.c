@@ -31,6 +31,10 @@ wrap_width(unsigned c)
 		return 0;
 	if (c < 0xa7)
 		return 1;
+	/* The common case in Japanese text, before the table walk. */
+	if ((c >= 0x3041 && c <= 0x33ff) || (c >= 0x4e00 && c <= 0x9fff) ||
+	    (c >= 0xff01 && c <= 0xff60))
+		return 2;
 	for (size_t i = 0; i < sizeof(ambiguous) / sizeof(ambiguous[0]); i++)
 		if (c == ambiguous[i])
 			return 2;
@@ -184,7 +188,7 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 {
 	struct buf cur = BUF_INIT(0);
 	size_t hang, pos = 0, curw = 0, k;
-	int rc = 0, first = 1;
+	int rc = 0, first = 1, has_text = 0;	/* cur holds more than blanks */
 	unsigned cp;
 
 	if (str_width(s, n) <= (size_t)cols)
@@ -196,17 +200,14 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 	while (pos < n) {
 		size_t tl = token(s + pos, n - pos), tw = str_width(s + pos, tl);
 		int space = s[pos] == ' ' || s[pos] == '\t';
-		int has_text = 0;
 
-		for (size_t i = 0; i < cur.len; i++)
-			if (cur.data[i] != ' ')
-				has_text = 1;
 		decode(s + pos, n - pos, &cp);
 		if (has_text && curw + tw > (size_t)cols && !space) {
 			if (no_start(cp)) {
 				/* Hang the closing mark (burasage). */
 				buf_add(&cur, s + pos, tl);
 				curw += tw;
+				has_text = 1;
 				pos += tl;
 				continue;
 			}
@@ -244,6 +245,7 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 				cur = next;
 			}
 			curw = str_width(cur.data ? cur.data : "", cur.len);
+			has_text = cur.len > hang;
 			first = 0;
 		}
 		if (space && !has_text && !first) {
@@ -252,6 +254,7 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 		}
 		buf_add(&cur, s + pos, tl);
 		curw += tw;
+		has_text |= !space;
 		pos += tl;
 	}
 	k = cur.len;
