@@ -1,11 +1,243 @@
-/* Placeholder until the command table lands. */
+/*
+ * samail — SECURITY ACTION declarers' mail: the command table and the
+ * global options.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <libxml/parser.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
 
-int main(void);
+#include "cmd.h"
+#include "date.h"
+#include "log.h"
+
+struct command {
+	const char	*name;
+	int		(*fn)(struct ctx *, int, char **);
+	const char	*summary;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "create or migrate the database (safe to repeat)" },
+	{ "subscriber", cmd_subscriber, "add, import, list, show, update, remove, export declarers" },
+	{ "feed", cmd_feed, "add, list, remove and fetch advisory feeds" },
+	{ "advisory", cmd_advisory, "list advisories and their product tags; retag" },
+	{ "newsletter", cmd_newsletter, "build a month's newsletter campaign; preview one message" },
+	{ "remind", cmd_remind, "queue the self-diagnosis reminders that are due" },
+	{ "send", cmd_send, "deliver queued mail through the configured transport" },
+	{ "run", cmd_run, "the cron entry: run daily|monthly under a lock" },
+	{ "status", cmd_status, "queue counts, last runs, feed health, failures" },
+	{ "unsubscribe", cmd_unsubscribe, "unsubscribe the declarer a token names" },
+	{ "serve", cmd_serve, "the one-click unsubscribe HTTP endpoint" },
+	{ "bounce", cmd_bounce, "read a bounce (DSN) from a file or stdin and act on it" },
+};
+
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: samail [-c FILE] [--db PATH] [-q|-v] [--json] [--now TIME] COMMAND [ARGS]\n"
+	    "\n"
+	    "Mail for SECURITY ACTION declarers: security advisories from IPA and\n"
+	    "JVN, a monthly newsletter and self-diagnosis reminders.\n"
+	    "\n"
+	    "Global options (before the command):\n"
+	    "  -c, --config FILE  configuration file (else $SAMAIL_CONFIG, ./samail.conf,\n"
+	    "                     " SAMAIL_SYSCONFDIR "/samail.conf; built-in defaults if none)\n"
+	    "      --db PATH      database file (overrides [database] path)\n"
+	    "  -q, --quiet        print nothing on success (for cron)\n"
+	    "  -v, --verbose      more detail; twice for debugging\n"
+	    "      --json         machine-readable output where a command prints records\n"
+	    "      --now TIME     the clock for this run, YYYY-MM-DDTHH:MM:SSZ\n"
+	    "  -h, --help         this help; 'samail COMMAND --help' for a command\n"
+	    "  -V, --version      print the version\n"
+	    "\n"
+	    "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(fp, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp,
+	    "\n"
+	    "Exit status: 0 done, 64 usage, 65 bad input data, 66 input missing,\n"
+	    "69 relay or feed unavailable, 70 internal error, 73/74 cannot create/IO\n"
+	    "error, 75 temporary failure (retry later), 78 configuration error.\n"
+	    "See samail(1) and samail.conf(5).\n");
+}
 
 int
-main(void)
+cmd_is_help(const char *s)
 {
-	printf("samail %s\n", SAMAIL_VERSION);
+	return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
+}
+
+int
+cmd_fail(struct ctx *ctx, int rc)
+{
+	if (rc >= 0)
+		return EX_OK;
+	if (ctx->err.msg[0] != '\0')
+		log_error("%s", ctx->err.msg);
+	else
+		log_error("failed (%s)", err_name(-rc));
+	return err_exitcode(rc);
+}
+
+int
+cmd_usage_error(struct ctx *ctx, const char *use, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* One line, as every error: what is wrong, and where to read more. */
+	(void)use;
+	fprintf(stderr, "samail %s: %s (see 'samail %.*s --help')\n",
+	    ctx->cmdname, msg, (int)strcspn(ctx->cmdname, " "), ctx->cmdname);
+	return EX_USAGE;
+}
+
+int
+cmd_db(struct ctx *ctx, int create)
+{
+	int rc;
+
+	if (ctx->db != NULL)
+		return 0;
+	rc = db_open(&ctx->db, ctx->cfg->db_path, create ? DB_CREATE : 0,
+	    ctx->cfg->db_busy_timeout, &ctx->err);
+	return rc;
+}
+
+int
+cmd_products(struct ctx *ctx)
+{
+	int rc;
+
+	if (ctx->products_loaded)
+		return 0;
+	if ((rc = products_load(&ctx->products, ctx->cfg->products_file,
+	    &ctx->err)) < 0)
+		return rc;
+	ctx->products_loaded = 1;
 	return 0;
+}
+
+int
+cmd_begin(struct ctx *ctx)
+{
+	return db_begin(ctx->db, &ctx->err);
+}
+
+int
+cmd_commit(struct ctx *ctx)
+{
+	return db_commit(ctx->db, &ctx->err);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'D' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "now", required_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctx ctx;
+	const char *config_path = NULL, *db_path = NULL, *now_arg = NULL;
+	const struct command *cmd = NULL;
+	char cmdname[64];
+	int ch, rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	/* No global allocation statistics: they cost a mutex per malloc. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+c:qvhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'D': db_path = optarg; break;
+		case 'q': ctx.verbosity = -1; break;
+		case 'v': ctx.verbosity = ctx.verbosity < 0 ? 1 : ctx.verbosity + 1; break;
+		case 'j': ctx.json = 1; break;
+		case 'N': now_arg = optarg; break;
+		case 'h': usage(stdout); return EX_OK;
+		case 'V': printf("samail %s\n", SAMAIL_VERSION); return EX_OK;
+		default:
+			if (optopt != 0)
+				fprintf(stderr, "samail: option '-%c' is unknown "
+				    "or needs a value\n", optopt);
+			else
+				fprintf(stderr, "samail: option '%s' is unknown "
+				    "or needs a value\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'samail --help'.\n");
+			return EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "samail: '%s' is not a command; see 'samail "
+		    "--help'\n", argv[0]);
+		return EX_USAGE;
+	}
+	snprintf(cmdname, sizeof(cmdname), "%s", cmd->name);
+	ctx.cmdname = cmdname;
+	log_init(ctx.verbosity, 0);
+	log_step(ctx.cmdname);
+
+	if (now_arg != NULL) {
+		if (date_parse_timestamp(now_arg, &ctx.now, &ctx.err) < 0) {
+			fprintf(stderr, "samail: --now: %s\n", ctx.err.msg);
+			return EX_USAGE;
+		}
+		ctx.now_given = 1;
+	} else
+		ctx.now = time(NULL);
+
+	if ((rc = config_load(&ctx.cfg, config_path, db_path, &ctx.err)) < 0) {
+		fprintf(stderr, "samail: %s\n", ctx.err.msg);
+		return err_exitcode(rc);
+	}
+	if (ctx.cfg->log_syslog)
+		log_init(ctx.verbosity, LOG_F_SYSLOG);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
+
+	rc = cmd->fn(&ctx, argc, argv);
+
+	if (ctx.db != NULL)
+		db_close(ctx.db);
+	if (ctx.products_loaded)
+		products_release(&ctx.products);
+	config_free(ctx.cfg);
+	xmlCleanupParser();
+	curl_global_cleanup();
+	/* git's run_builtin(): a full disk or closed pipe on stdout is an
+	 * error, not a silent success. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("samail: stdout");
+		return EX_IOERR;
+	}
+	return rc;
 }

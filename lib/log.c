@@ -58,8 +58,11 @@ vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum)
 		    (long)getpid(), level, curstep ? " " : "",
 		    curstep ? curstep : "", msg);
 	} else {
-		fprintf(stderr, "samail: %s%s%s: %s\n",
-		    curstep ? curstep : "", curstep ? ": " : "", level, msg);
+		/* Interactive form: "samail feed fetch: warning: ..." */
+		fprintf(stderr, "samail%s%s: %s%s%s\n",
+		    curstep ? " " : "", curstep ? curstep : "",
+		    prio == LOG_WARNING ? level : "",
+		    prio == LOG_WARNING ? ": " : "", msg);
 	}
 	if (logflags & LOG_F_SYSLOG)
 		syslog(prio, "%s%s%s: %s", level, curstep ? " " : "",

@@ -33,7 +33,6 @@ static const char m1[] =
 "  created   TEXT NOT NULL,"
 "  updated   TEXT NOT NULL"
 ");"
-"CREATE INDEX subscriber_status ON subscriber (status, id);"
 /* Self-diagnosis history: one row per recorded 自社診断. */
 "CREATE TABLE assessment ("
 "  id            INTEGER PRIMARY KEY,"

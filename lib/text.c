@@ -74,8 +74,7 @@ is_space_at(const char *s, size_t *len)
 		*len = 1;
 		return 1;
 	}
-	/* strncmp, not memcmp: s may end before 3 bytes. */
-	if (strncmp(s, "\xe3\x80\x80", 3) == 0) {	/* U+3000 */
+	if (strncmp(s, "\xe3\x80\x80", 3) == 0) {	/* U+3000; stops at NUL */
 		*len = 3;
 		return 1;
 	}

@@ -1,0 +1,96 @@
+/*
+ * samail init — create or migrate the database; seed the feeds; make the
+ * unsubscribe key if there is none.  Safe to run again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "log.h"
+
+static const char init_usage[] = "samail init";
+
+/* A fresh random key, so unsubscribe links work on the built-in defaults;
+ * an admin who names secret_file gets theirs kept as it is. */
+static int
+make_key(struct ctx *ctx)
+{
+	const char *path = ctx->cfg->unsub_secret_file;
+	unsigned char raw[32];
+	char hex[65];
+	int fd;
+
+	if (access(path, F_OK) == 0 || getenv("SAMAIL_UNSUBSCRIBE_SECRET"))
+		return 0;
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return err_set(&ctx->err, ERR_IO, "no random bytes for the "
+		    "unsubscribe key: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return err_set(&ctx->err, ERR_CANTCREAT, "cannot create the "
+		    "unsubscribe key '%s': %s", path, strerror(errno));
+	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0) {
+		close(fd);
+		unlink(path);
+		return err_set(&ctx->err, ERR_IO, "write '%s': %s", path,
+		    strerror(errno));
+	}
+	close(fd);
+	log_info("created the unsubscribe key '%s' (keep it secret; back it "
+	    "up with the database)", path);
+	return 0;
+}
+
+int
+cmd_init(struct ctx *ctx, int argc, char **argv)
+{
+	char *seeded = NULL;
+	int rc, applied;
+
+	if (argc > 1) {
+		if (cmd_is_help(argv[1])) {
+			printf("usage: %s\n\nCreate the database (and its "
+			    "directory) or apply missing migrations, seed the\n"
+			    "feed list from feeds.conf the first time, and make "
+			    "the unsubscribe key if\nnone is configured.  Safe "
+			    "to run again.\n", init_usage);
+			return EX_OK;
+		}
+		return cmd_usage_error(ctx, init_usage, "unexpected '%s'",
+		    argv[1]);
+	}
+	if ((rc = cmd_db(ctx, 1)) < 0)
+		return cmd_fail(ctx, rc);
+	if ((applied = db_migrate(ctx->db, &ctx->err)) < 0)
+		return cmd_fail(ctx, applied);
+	/* Seed once: an admin who removes a seeded feed keeps it removed. */
+	if ((rc = cmd_begin(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	seeded = db_meta_get(ctx->db, "feeds_seeded");
+	if (seeded == NULL) {
+		if ((rc = cmd_init_feeds(ctx)) < 0 ||
+		    (rc = db_meta_set(ctx->db, "feeds_seeded", "1",
+		    &ctx->err)) < 0) {
+			db_rollback(ctx->db);
+			return cmd_fail(ctx, rc);
+		}
+	}
+	free(seeded);
+	if ((rc = cmd_commit(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	if ((rc = make_key(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	if (ctx->verbosity >= 0)
+		printf("database '%s' is at schema version %d (%d migration%s "
+		    "applied)\n", ctx->cfg->db_path, db_version(ctx->db),
+		    applied, applied == 1 ? "" : "s");
+	return EX_OK;
+}

@@ -1,0 +1,157 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "err.h"
+#include "text.h"
+#include "xalloc.h"
+
+static int
+is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+int
+addr_check(const char *s, char *out, struct err *e)
+{
+	const char *at, *p, *label;
+	size_t len = strlen(s), llen, dlen;
+	int dots = 0;
+
+	if (len == 0)
+		return err_set(e, ERR_INVAL, "the address is empty");
+	/* Controls first: the message below must not echo them raw. */
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return err_set(e, ERR_INVAL, "the address contains a "
+			    "control character (CR, LF, tab...)");
+	}
+	if (strstr(s, "\xef\xbc\xa0") != NULL)	/* U+FF20 FULLWIDTH @ */
+		return err_set(e, ERR_INVAL, "'%s' has a full-width '＠'; "
+		    "use the ASCII '@'", s);
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return err_set(e, ERR_INVAL, "'%s' has non-ASCII "
+			    "characters; full-width letters are not allowed and "
+			    "a Japanese domain must be written in its xn-- form", s);
+	if (len > ADDR_MAX)
+		return err_set(e, ERR_INVAL, "'%.40s...' is longer than %d "
+		    "characters", s, ADDR_MAX);
+	if (strchr(s, ' ') != NULL)
+		return err_set(e, ERR_INVAL, "'%s' contains a space", s);
+	if ((at = strchr(s, '@')) == NULL)
+		return err_set(e, ERR_INVAL, "'%s' has no '@'", s);
+	if (strchr(at + 1, '@') != NULL)
+		return err_set(e, ERR_INVAL, "'%s' has more than one '@'", s);
+	if (strpbrk(s, "<>\"(),:;[]\\") != NULL)
+		return err_set(e, ERR_INVAL, "'%s' contains a character "
+		    "not allowed in an address (< > \" ( ) , : ; [ ] \\)", s);
+
+	llen = (size_t)(at - s);
+	dlen = len - llen - 1;
+	if (llen == 0)
+		return err_set(e, ERR_INVAL, "'%s' has nothing before the '@'", s);
+	if (llen > 64)
+		return err_set(e, ERR_INVAL, "the part before the '@' of '%s' "
+		    "is longer than 64 characters", s);
+	if (s[0] == '.' || at[-1] == '.' || memmem(s, llen, "..", 2) != NULL)
+		return err_set(e, ERR_INVAL, "'%s' has a dot at the start or "
+		    "end of the part before '@', or two dots in a row", s);
+	for (p = s; p < at; p++)
+		if (!is_atext((unsigned char)*p) && *p != '.')
+			return err_set(e, ERR_INVAL, "'%s' contains '%c', which "
+			    "is not allowed before the '@'", s, *p);
+
+	if (dlen == 0)
+		return err_set(e, ERR_INVAL, "'%s' has no domain after the '@'", s);
+	if (dlen > 253)
+		return err_set(e, ERR_INVAL, "the domain of '%s' is too long", s);
+	label = at + 1;
+	for (p = at + 1;; p++) {
+		if (*p == '.' || *p == '\0') {
+			size_t n = (size_t)(p - label);
+
+			if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-')
+				return err_set(e, ERR_INVAL, "the domain of '%s' "
+				    "is not valid (empty label, label over 63 "
+				    "characters, or '-' at a label's edge)", s);
+			if (*p == '\0')
+				break;
+			dots++;
+			label = p + 1;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-'))
+			return err_set(e, ERR_INVAL, "the domain of '%s' contains "
+			    "'%c'; only letters, digits, '-' and '.' are allowed",
+			    s, *p);
+	}
+	if (dots == 0)
+		return err_set(e, ERR_INVAL, "the domain of '%s' has no dot; "
+		    "a mail domain looks like example.co.jp", s);
+
+	memcpy(out, s, len + 1);
+	text_ascii_lower(out + llen + 1);
+	return 0;
+}
+
+int
+addr_parse_mailbox(const char *s, char **name, char **addr, struct err *e)
+{
+	const char *lt, *gt;
+	char buf[ADDR_MAX + 1], *n;
+	size_t alen;
+
+	*name = *addr = NULL;
+	if (text_has_control(s) || !text_utf8_valid(s, strlen(s)))
+		return err_set(e, ERR_INVAL, "the mailbox contains a control "
+		    "character or is not UTF-8");
+	lt = strrchr(s, '<');
+	if (lt == NULL) {
+		char *copy = text_trim(xstrdup(s));
+		int rc = addr_check(copy, buf, e);
+
+		free(copy);
+		if (rc < 0)
+			return rc;
+		*name = xstrdup("");
+		*addr = xstrdup(buf);
+		return 0;
+	}
+	gt = strchr(lt, '>');
+	if (gt == NULL || gt[1] != '\0')
+		return err_set(e, ERR_INVAL, "'%s' is not of the form "
+		    "'Name <address>'", s);
+	alen = (size_t)(gt - lt - 1);
+	if (alen > ADDR_MAX)
+		return err_set(e, ERR_INVAL, "the address in '%s' is too long", s);
+	memcpy(buf, lt + 1, alen);
+	buf[alen] = '\0';
+	{
+		char norm[ADDR_MAX + 1];
+		int rc = addr_check(buf, norm, e);
+
+		if (rc < 0)
+			return rc;
+		*addr = xstrdup(norm);
+	}
+	n = text_trim(xstrndup(s, (size_t)(lt - s)));
+	/* "Name" in quotes: drop them; GMime re-quotes or encodes as needed. */
+	if (n[0] == '"' && strlen(n) >= 2 && n[strlen(n) - 1] == '"') {
+		memmove(n, n + 1, strlen(n));
+		n[strlen(n) - 1] = '\0';
+	}
+	*name = n;
+	return 0;
+}
+
+const char *
+addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : addr;
+}

@@ -1,0 +1,678 @@
+#include <csv.h>
+#include <errno.h>
+#include <iconv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "csvimport.h"
+#include "date.h"
+#include "db.h"
+#include "err.h"
+#include "subscriber.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define BLOCK		65536
+#define MAX_FIELD	(64 * 1024)	/* a cell larger than this is not a declarer */
+#define MAX_COLS	64
+
+const char *
+csv_encoding_name(enum csv_encoding enc)
+{
+	switch (enc) {
+	case CSV_ENC_UTF8:	return "UTF-8";
+	case CSV_ENC_CP932:	return "CP932";
+	default:		return "auto";
+	}
+}
+
+/* libcsv grows its field buffer without bound; a runaway field (a stray
+ * quote swallowing the rest of the file) stops here instead. */
+static void *
+capped_realloc(void *p, size_t n)
+{
+	if (n > MAX_FIELD + 1024)
+		return NULL;
+	return realloc(p, n);
+}
+
+struct row {
+	struct buf	 cells[MAX_COLS];
+	size_t		 n;
+	int		 overflow;	/* more than MAX_COLS cells */
+	size_t		 newlines;	/* line breaks inside quoted cells */
+};
+
+struct importer {
+	struct db			*db;
+	const char			*path;
+	const struct products		*dict;
+	time_t				 now;
+	const struct csv_import_opts	*opts;
+	struct csv_import_stats		*st;
+	void				(*report)(const char *, void *);
+	void				*arg;
+	struct err			*e;
+
+	struct row	 row;
+	size_t		 line;		/* first line of the row being read */
+	int		 prev_term;	/* terminator of the previous record */
+	int		 col[MAX_COLS];	/* column -> field, -1 unknown */
+	size_t		 ncols;
+	int		 header_done;
+	int		 fatal;		/* -ERR_* that stops the import */
+	int		 rowbad;	/* the current row had a problem */
+	int		 any_suppressed;	/* the suppression list is not empty */
+	size_t		 listed;
+	size_t		 unlisted;
+};
+
+static void
+bad(struct importer *im, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+bad(struct importer *im, size_t line, const char *fmt, ...)
+{
+	char msg[1200], full[1400];
+	va_list ap;
+
+	im->rowbad = 1;
+	if (im->listed >= (im->opts->max_listed ? im->opts->max_listed : 100)) {
+		im->unlisted++;
+		return;
+	}
+	im->listed++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s:%zu: %s", im->path, line, msg);
+	if (im->report != NULL)
+		im->report(full, im->arg);
+}
+
+static void
+on_field(void *s, size_t len, void *arg)
+{
+	struct importer *im = arg;
+	struct row *r = &im->row;
+
+	for (size_t i = 0; i < len; i++)
+		if (((char *)s)[i] == '\n')
+			r->newlines++;
+	if (r->n == MAX_COLS) {
+		r->overflow = 1;
+		return;
+	}
+	buf_reset(&r->cells[r->n]);
+	buf_add(&r->cells[r->n], s != NULL ? s : "", s != NULL ? len : 0);
+	if (s == NULL || len == 0)
+		buf_addstr(&r->cells[r->n], "");
+	r->n++;
+}
+
+static void
+header(struct importer *im)
+{
+	struct row *r = &im->row;
+	int seen[SUB_NFIELDS] = { 0 };
+
+	im->header_done = 1;
+	im->ncols = r->n;
+	for (size_t i = 0; i < r->n; i++) {
+		char *h = xstrdup(buf_str(&r->cells[i]));
+		int f;
+
+		/* A UTF-8 BOM that survived into the first cell. */
+		if (i == 0 && strncmp(h, "\xef\xbb\xbf", 3) == 0)
+			memmove(h, h + 3, strlen(h + 3) + 1);
+		text_trim(h);
+		f = sub_field_lookup(h);
+		if (f < 0) {
+			if (*h == '\0')
+				im->col[i] = -1;	/* Excel's trailing empty column */
+			else {
+				im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: "
+				    "column %zu '%s' is not a declarer field; "
+				    "known: email, org, name, star, declared, "
+				    "assessed, products, industry, employees, "
+				    "locale (or メールアドレス, 事業者名, 担当者名, "
+				    "星, 宣言日, 自社診断日, 利用製品, 業種, 従業員数, "
+				    "言語)", im->path, im->line, i + 1, h);
+				free(h);
+				return;
+			}
+		} else if (seen[f]++) {
+			im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: column "
+			    "'%s' appears twice", im->path, im->line,
+			    sub_field_name(f));
+			free(h);
+			return;
+		} else
+			im->col[i] = f;
+		free(h);
+	}
+	if (!seen[SUB_EMAIL] || !seen[SUB_ORG])
+		im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: the header row "
+		    "must name at least the columns email and org (メールアドレス, "
+		    "事業者名); is the first line the header?", im->path, im->line);
+}
+
+static void
+data_row(struct importer *im)
+{
+	struct row *r = &im->row;
+	struct subscriber s;
+	struct err e = ERR_INIT;
+	enum sub_outcome out;
+	int rowbad = 0, rc;
+
+	im->st->rows++;
+	if (r->overflow || r->n > im->ncols) {
+		/* Extra empty cells (Excel pads rows) are harmless. */
+		int extra = r->overflow;
+
+		for (size_t i = im->ncols; i < r->n; i++)
+			if (buf_str(&r->cells[i])[0] != '\0')
+				extra = 1;
+		if (extra) {
+			bad(im, im->line, "row has %s cells than the header's "
+			    "%zu; is a comma missing its quotes?",
+			    "more", im->ncols);
+			return;
+		}
+	}
+	sub_init(&s);
+	for (size_t i = 0; i < im->ncols; i++) {
+		const char *v = i < r->n ? buf_str(&r->cells[i]) : "";
+
+		if (im->col[i] < 0)
+			continue;
+		if (sub_set_field(&s, im->col[i], v, im->dict, im->now, &e) < 0) {
+			bad(im, im->line, "%s", e.msg);
+			rowbad = 1;
+		}
+	}
+	if (rowbad)
+		goto out;
+	if (s.email[0] == '\0' || s.org == NULL) {
+		bad(im, im->line, "%s: required, but empty",
+		    s.email[0] == '\0' ? "email" : "org");
+		goto out;
+	}
+	/* The same address twice in one file is a mistake to fix, not a
+	 * silent last-one-wins. */
+	{
+		static const char sql[] =
+		    "INSERT INTO temp.import_seen (email, line) VALUES (?, ?)";
+		sqlite3_stmt *st = db_stmt(im->db, sql, &e);
+
+		if (st == NULL) {
+			im->fatal = err_set(im->e, ERR_DB, "%s", e.msg);
+			goto out;
+		}
+		sqlite3_bind_text(st, 1, s.email, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)im->line);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_CONSTRAINT) {
+			sqlite3_stmt *q = db_prepare(im->db, "SELECT line FROM "
+			    "temp.import_seen WHERE email = ?", NULL);
+			long long first = 0;
+
+			if (q != NULL) {
+				sqlite3_bind_text(q, 1, s.email, -1, SQLITE_STATIC);
+				if (sqlite3_step(q) == SQLITE_ROW)
+					first = sqlite3_column_int64(q, 0);
+				sqlite3_finalize(q);
+			}
+			bad(im, im->line, "email: '%s' is already on line %lld",
+			    s.email, first);
+			goto out;
+		} else if (rc != SQLITE_DONE) {
+			im->fatal = db_error(im->db, im->e, "import");
+			goto out;
+		}
+	}
+	if (sub_upsert(im->db, &s, im->now, im->any_suppressed, &out, &e) < 0) {
+		im->fatal = err_set(im->e, e.code, "%s:%zu: %s", im->path,
+		    im->line, e.msg);
+		goto out;
+	}
+	switch (out) {
+	case SUB_ADDED:		im->st->added++; break;
+	case SUB_UPDATED:	im->st->updated++; break;
+	case SUB_UNCHANGED:	im->st->unchanged++; break;
+	case SUB_SUPPRESSED:	im->st->suppressed++; break;
+	}
+out:
+	sub_release(&s);
+}
+
+static void
+on_row(int term, void *arg)
+{
+	struct importer *im = arg;
+	struct row *r = &im->row;
+	size_t lines = 1 + r->newlines;
+
+	if (im->fatal)
+		goto next;
+	if (r->n == 0) {
+		/* With CSV_REPALL_NL every line ending is a record: the LF of
+		 * a CRLF is not a line of its own. */
+		if (term == '\n' && im->prev_term == '\r')
+			lines = 0;
+		goto next;
+	}
+	/* A row of empty cells (",,,," from Excel) is a blank line. */
+	{
+		int empty = 1;
+
+		for (size_t i = 0; i < r->n; i++)
+			if (buf_str(&r->cells[i])[0] != '\0')
+				empty = 0;
+		if (empty && im->header_done)
+			goto next;
+	}
+	if (!im->header_done)
+		header(im);
+	else {
+		im->rowbad = 0;
+		data_row(im);
+		if (im->rowbad)
+			im->st->rejected++;
+	}
+next:
+	im->prev_term = term;
+	im->line += lines;
+	r->n = 0;
+	r->overflow = 0;
+	r->newlines = 0;
+}
+
+/* Is the whole file valid UTF-8?  Returns 1/0, and the line of the first
+ * bad byte. */
+static int
+file_is_utf8(FILE *fp, size_t *badline)
+{
+	unsigned char blk[BLOCK + 4];
+	size_t carry = 0, n, line = 1;
+	int ok = 1;
+
+	while (ok && (n = fread(blk + carry, 1, BLOCK, fp)) > 0) {
+		size_t len = carry + n, cut = len;
+
+		/* Keep an incomplete sequence at the end for the next block. */
+		for (size_t k = 1; k <= 3 && k <= len; k++) {
+			unsigned char c = blk[len - k];
+
+			if ((c & 0xc0) == 0x80)
+				continue;
+			if (c >= 0xc0) {
+				size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+				if (need > k)
+					cut = len - k;
+			}
+			break;
+		}
+		if (!feof(fp) || cut != len) {
+			if (!text_utf8_valid((char *)blk, cut))
+				ok = 0;
+		} else if (!text_utf8_valid((char *)blk, len))
+			ok = 0;
+		if (ok)
+			for (size_t i = 0; i < cut; i++)
+				line += blk[i] == '\n';
+		memmove(blk, blk + cut, len - cut);
+		carry = len - cut;
+	}
+	if (ok && carry > 0 && !text_utf8_valid((char *)blk, carry))
+		ok = 0;
+	*badline = line;
+	rewind(fp);
+	return ok;
+}
+
+/* Convert a CP932 block to UTF-8, keeping an incomplete trailing
+ * character for the next call.  -1 on an invalid byte. */
+static int
+cp932_block(iconv_t cd, char *in, size_t *inlen, struct buf *out)
+{
+	char tmp[BLOCK * 2], *ip = in, *op;
+	size_t il = *inlen, ol;
+
+	while (il > 0) {
+		op = tmp;
+		ol = sizeof(tmp);
+		if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) {
+			if (errno == E2BIG) {
+				buf_add(out, tmp, (size_t)(op - tmp));
+				continue;
+			}
+			if (errno == EINVAL) {	/* incomplete: wait for more */
+				buf_add(out, tmp, (size_t)(op - tmp));
+				break;
+			}
+			return -1;
+		}
+		buf_add(out, tmp, (size_t)(op - tmp));
+	}
+	memmove(in, ip, il);
+	*inlen = il;
+	return 0;
+}
+
+static int
+detect(struct importer *im, FILE *fp, enum csv_encoding *enc)
+{
+	unsigned char head[4] = { 0 };
+	size_t n, badline;
+
+	n = fread(head, 1, sizeof(head), fp);
+	rewind(fp);
+	if (n >= 2 && ((head[0] == 0xff && head[1] == 0xfe) ||
+	    (head[0] == 0xfe && head[1] == 0xff)))
+		return err_set(im->e, ERR_PARSE, "%s is UTF-16 (Excel's "
+		    "\"Unicode text\"); save it as \"CSV UTF-8\" or \"CSV\"",
+		    im->path);
+	if (*enc != CSV_ENC_AUTO)
+		return 0;
+	if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0) {
+		*enc = CSV_ENC_UTF8;
+		return 0;
+	}
+	if (file_is_utf8(fp, &badline)) {
+		*enc = CSV_ENC_UTF8;
+		return 0;
+	}
+	/* Not UTF-8: Excel in Japan saves CP932 (Shift_JIS with the
+	 * Microsoft extensions); the conversion below tells if it is. */
+	*enc = CSV_ENC_CP932;
+	return 0;
+}
+
+int
+csv_import(struct db *db, const char *path, const struct products *dict,
+    time_t now, const struct csv_import_opts *opts,
+    struct csv_import_stats *st, void (*report)(const char *, void *),
+    void *arg, struct err *e)
+{
+	struct importer im;
+	struct csv_parser p;
+	FILE *fp = NULL;
+	iconv_t cd = (iconv_t)-1;
+	char raw[BLOCK + 8];
+	size_t carry = 0, n, inlen;
+	struct buf utf = BUF_INIT(0);
+	enum csv_encoding enc = opts->encoding;
+	int rc = 0, csv_ready = 0, first = 1;
+
+	memset(st, 0, sizeof(*st));
+	memset(&im, 0, sizeof(im));
+	im.db = db;
+	im.path = path;
+	im.dict = dict;
+	im.now = now;
+	im.opts = opts;
+	im.st = st;
+	im.report = report;
+	im.arg = arg;
+	im.e = e;
+	im.line = 1;
+	for (size_t i = 0; i < MAX_COLS; i++)
+		buf_init(&im.row.cells[i], MAX_FIELD);
+
+	if ((fp = fopen(path, "rb")) == NULL) {
+		rc = err_set(e, ERR_NOINPUT, "cannot open '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((rc = detect(&im, fp, &enc)) < 0)
+		goto out;
+	st->encoding = enc;
+	if (enc == CSV_ENC_CP932 &&
+	    (cd = iconv_open("UTF-8", "CP932")) == (iconv_t)-1) {
+		rc = err_set(e, ERR_SOFTWARE, "iconv cannot convert CP932: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
+	    "(email TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;"
+	    "DELETE FROM temp.import_seen", e)) < 0)
+		goto out;
+
+	if ((rc = sub_any_suppressed(db, e)) < 0)
+		goto out;
+	im.any_suppressed = rc;
+	rc = 0;
+	csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
+	    CSV_APPEND_NULL);
+	csv_set_realloc_func(&p, capped_realloc);
+	csv_ready = 1;
+	while ((n = fread(raw + carry, 1, BLOCK, fp)) > 0 || carry > 0) {
+		const char *data;
+		size_t len;
+
+		if (n == 0 && carry > 0) {
+			rc = err_set(e, ERR_PARSE, "%s: ends in the middle of a "
+			    "%s character; is the encoding right? (--encoding)",
+			    path, csv_encoding_name(enc));
+			goto out;
+		}
+		inlen = carry + n;
+		if (enc == CSV_ENC_CP932) {
+			buf_reset(&utf);
+			if (cp932_block(cd, raw, &inlen, &utf) < 0) {
+				rc = err_set(e, ERR_PARSE, "%s: neither UTF-8 "
+				    "nor CP932 (Shift_JIS) near line %zu; save "
+				    "it as \"CSV UTF-8\" or name the encoding "
+				    "with --encoding", path, im.line);
+				goto out;
+			}
+			carry = inlen;
+			data = buf_str(&utf);
+			len = utf.len;
+		} else {
+			data = raw;
+			len = inlen;
+			carry = 0;
+			if (!text_utf8_valid(data, len)) {
+				/* Hold back an incomplete trailing sequence. */
+				size_t cut = len;
+
+				while (cut > 0 && len - cut < 3 &&
+				    ((unsigned char)data[cut - 1] & 0xc0) == 0x80)
+					cut--;
+				if (cut > 0 && (unsigned char)data[cut - 1] >= 0xc0)
+					cut--;
+				if (!text_utf8_valid(data, cut) || feof(fp)) {
+					rc = err_set(e, ERR_PARSE, "%s: not valid "
+					    "UTF-8 near line %zu; if it came from "
+					    "Excel, try --encoding cp932", path,
+					    im.line);
+					goto out;
+				}
+				carry = len - cut;
+				len = cut;
+			}
+		}
+		if (first && len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+			data += 3;
+			len -= 3;
+		}
+		first = 0;
+		if (csv_parse(&p, data, len, on_field, on_row, &im) != len) {
+			rc = err_set(e, ERR_PARSE, "%s:%zu: %s; a field with a "
+			    "comma, quote or line break must be in double "
+			    "quotes, and a quote inside it doubled (\"\")", path,
+			    im.line, csv_error(&p) == CSV_ENOMEM ?
+			    "a field is larger than 64 KB" : "malformed CSV");
+			goto out;
+		}
+		if (carry > 0 && enc != CSV_ENC_CP932)
+			memmove(raw, raw + len, carry);
+		if (im.fatal) {
+			rc = im.fatal;
+			goto out;
+		}
+	}
+	if (ferror(fp)) {
+		rc = err_set(e, ERR_IO, "read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (csv_fini(&p, on_field, on_row, &im) != 0) {
+		rc = err_set(e, ERR_PARSE, "%s:%zu: a quoted field is never "
+		    "closed (a \" without its partner)", path, im.line);
+		goto out;
+	}
+	if (im.fatal) {
+		rc = im.fatal;
+		goto out;
+	}
+	if (!im.header_done) {
+		rc = err_set(e, ERR_PARSE, "%s is empty: want a header row and "
+		    "one row per declarer", path);
+		goto out;
+	}
+	if (im.unlisted > 0 && report != NULL) {
+		char more[128];
+
+		snprintf(more, sizeof(more), "%s: ... and %zu more problems "
+		    "not listed", path, im.unlisted);
+		report(more, arg);
+	}
+	if (st->rejected > 0 && !opts->skip_invalid)
+		rc = err_set(e, ERR_INVAL, "%s: %zu bad row%s; nothing was "
+		    "stored (fix them, or use --skip-invalid to store the good "
+		    "rows)", path, st->rejected, st->rejected == 1 ? "" : "s");
+out:
+	if (csv_ready)
+		csv_free(&p);
+	if (cd != (iconv_t)-1)
+		iconv_close(cd);
+	if (fp != NULL)
+		fclose(fp);
+	buf_release(&utf);
+	for (size_t i = 0; i < MAX_COLS; i++)
+		buf_release(&im.row.cells[i]);
+	return rc;
+}
+
+/* --- export --- */
+
+struct exporter {
+	FILE				*out;
+	const struct csv_export_opts	*opts;
+	iconv_t				 cd;
+	long				 rows;
+	struct buf			 line;
+	struct err			*e;
+	int				 rc;
+};
+
+static void
+cell(struct buf *b, const char *v, int last)
+{
+	/* Quote only when needed; "" inside. */
+	if (v != NULL && strpbrk(v, ",\"\r\n") != NULL) {
+		buf_addch(b, '"');
+		for (; *v != '\0'; v++) {
+			if (*v == '"')
+				buf_addch(b, '"');
+			buf_addch(b, *v);
+		}
+		buf_addch(b, '"');
+	} else if (v != NULL)
+		buf_addstr(b, v);
+	buf_addstr(b, last ? "\r\n" : ",");
+}
+
+static int
+emit(struct exporter *x)
+{
+	if (x->opts->encoding == CSV_ENC_CP932) {
+		char *ip = x->line.data, tmp[8192], *op;
+		size_t il = x->line.len, ol;
+
+		while (il > 0) {
+			op = tmp;
+			ol = sizeof(tmp);
+			if (iconv(x->cd, &ip, &il, &op, &ol) == (size_t)-1 &&
+			    errno != E2BIG)
+				return err_set(x->e, ERR_INVAL, "row %ld has a "
+				    "character CP932 cannot hold; export as "
+				    "UTF-8 instead", x->rows + 1);
+			fwrite(tmp, 1, (size_t)(op - tmp), x->out);
+		}
+	} else
+		fwrite(x->line.data, 1, x->line.len, x->out);
+	buf_reset(&x->line);
+	return ferror(x->out) ? err_set(x->e, ERR_IO, "write: %s",
+	    strerror(errno)) : 0;
+}
+
+static int
+export_one(const struct subscriber *s, void *arg)
+{
+	struct exporter *x = arg;
+	char d1[11] = "", d2[11] = "", star[2], emp[24] = "";
+
+	snprintf(star, sizeof(star), "%d", s->star);
+	if (s->declared != SUB_NODATE)
+		date_format(s->declared, d1);
+	if (s->assessed != SUB_NODATE)
+		date_format(s->assessed, d2);
+	if (s->employees >= 0)
+		snprintf(emp, sizeof(emp), "%ld", s->employees);
+	cell(&x->line, s->email, 0);
+	cell(&x->line, s->org, 0);
+	cell(&x->line, s->name, 0);
+	cell(&x->line, star, 0);
+	cell(&x->line, d1, 0);
+	cell(&x->line, d2, 0);
+	/* ';' inside one field: a spreadsheet keeps it in its cell. */
+	{
+		char *p = xstrdup(s->products);
+
+		for (char *q = p; *q; q++)
+			if (*q == ',')
+				*q = ';';
+		cell(&x->line, p, 0);
+		free(p);
+	}
+	cell(&x->line, s->industry, 0);
+	cell(&x->line, emp, 0);
+	cell(&x->line, s->locale, 1);
+	if ((x->rc = emit(x)) < 0)
+		return x->rc;
+	x->rows++;
+	return 0;
+}
+
+long
+csv_export(struct db *db, FILE *out, const struct sub_filter *f,
+    const struct csv_export_opts *opts, struct err *e)
+{
+	struct exporter x = { out, opts, (iconv_t)-1, 0, BUF_INIT(0), e, 0 };
+	int rc;
+
+	if (opts->encoding == CSV_ENC_CP932 &&
+	    (x.cd = iconv_open("CP932", "UTF-8")) == (iconv_t)-1)
+		return err_set(e, ERR_SOFTWARE, "iconv cannot convert to "
+		    "CP932: %s", strerror(errno));
+	if (opts->bom && opts->encoding != CSV_ENC_CP932)
+		fputs("\xef\xbb\xbf", out);
+	for (int i = 0; i < SUB_NFIELDS; i++)
+		cell(&x.line, opts->japanese ? sub_field_name_ja(i) :
+		    sub_field_name(i), i == SUB_NFIELDS - 1);
+	if ((rc = emit(&x)) == 0)
+		rc = sub_each(db, f, export_one, &x, e);
+	if (x.cd != (iconv_t)-1)
+		iconv_close(x.cd);
+	buf_release(&x.line);
+	return rc < 0 ? rc : x.rows;
+}

@@ -1,0 +1,80 @@
+/*
+ * db — the SQLite store: open, migrate, transactions, small helpers.
+ *
+ * One database file in WAL mode with foreign keys on and a busy timeout.
+ * The schema is a list of numbered migrations (schema.c) tracked by
+ * PRAGMA user_version.  Every command's change is one transaction:
+ * db_begin() ... db_commit(), or db_rollback() on any error.
+ */
+#ifndef SAMAIL_DB_H
+#define SAMAIL_DB_H
+
+#include <sqlite3.h>
+#include <time.h>
+
+struct err;
+
+#define DB_STMT_CACHE	48
+
+struct db {
+	sqlite3	*h;
+	char	*path;
+	int	 in_tx;
+	struct {
+		char		*sql;
+		sqlite3_stmt	*st;
+	} cache[DB_STMT_CACHE];	/* see db_stmt() */
+	unsigned next_evict;
+};
+
+#define DB_CREATE	0x01	/* create the file (and its directory) if missing */
+#define DB_READONLY	0x02
+
+/*
+ * Open the database at path.  Without DB_CREATE a missing file is
+ * -ERR_NOINPUT ("run 'samail init'").  A database whose schema is older
+ * than this samail's is refused with -ERR_CONFIG unless DB_CREATE is given
+ * (only `samail init` migrates); a newer one always.  Close with db_close().
+ */
+int	 db_open(struct db **out, const char *path, int flags, long busy_ms,
+	    struct err *e);
+void	 db_close(struct db *);
+
+/* Apply the missing migrations, each in its own transaction.  Returns the
+ * number applied (>= 0) or -ERR_DB. */
+int	 db_migrate(struct db *, struct err *);
+int	 db_version(struct db *);
+
+/* BEGIN IMMEDIATE: take the write lock now, so a busy database waits for
+ * the busy timeout here rather than failing halfway. */
+int	 db_begin(struct db *, struct err *);
+int	 db_commit(struct db *, struct err *);
+/* Roll back if a transaction is open; safe to call at any time. */
+void	 db_rollback(struct db *);
+
+int	 db_exec(struct db *, const char *sql, struct err *);
+/* Prepare; NULL with -ERR_DB in e on failure.  Finalize with
+ * sqlite3_finalize(). */
+sqlite3_stmt *db_prepare(struct db *, const char *sql, struct err *);
+/*
+ * A prepared statement from the connection's cache (prepared once, reset
+ * and with its bindings cleared on every call): for statements run once
+ * per row of a large batch.  Owned by db: do not finalize; it is reset on
+ * the next db_stmt() of the same SQL.  NULL with -ERR_DB in e on failure.
+ */
+sqlite3_stmt *db_stmt(struct db *, const char *sql, struct err *);
+
+/* Record a failed step/bind as -ERR_DB with sqlite's message. */
+int	 db_error(struct db *, struct err *, const char *what);
+
+/* meta table: a value, or NULL (caller frees); set replaces. */
+char	*db_meta_get(struct db *, const char *key);
+int	 db_meta_set(struct db *, const char *key, const char *value,
+	    struct err *);
+
+/* Bind a text value, or NULL when s is NULL. */
+int	 db_bind_text(sqlite3_stmt *, int idx, const char *s);
+/* A column as a freshly allocated string, or NULL; caller frees. */
+char	*db_column_dup(sqlite3_stmt *, int col);
+
+#endif

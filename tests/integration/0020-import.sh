@@ -1,0 +1,97 @@
+#!/bin/sh
+# CSV import: CP932 with Japanese headers and a quoted multi-line field;
+# a file with bad rows stores nothing; export -> import round trip.
+. "$(dirname "$0")/lib.sh"
+write_config </dev/null
+sam init >/dev/null
+
+# An Excel-style CP932 file: Japanese headers in another order, CRLF,
+# ㈱ and 髙 (CP932 extensions that plain Shift_JIS lacks), a quoted cell
+# with a comma, a quoted multi-line products cell, ★ stars, slashed dates.
+$PY - <<'PY'
+rows = [
+ ["事業者名", "メールアドレス", "担当者名", "星", "宣言日", "利用製品", "従業員数", "業種", "自社診断日", "言語"],
+ ["㈱髙橋製作所", "info@takahashi.example.co.jp", "髙橋 一郎", "★★", "2024/4/1", "Windows\r\nMicrosoft Office\r\nFortiOS", "12", "製造業", "2025/10/01", "日本語"],
+ ["有限会社さくら, 本店", "sakura@example.jp", "佐藤 花子", "一つ星", "2023/11/15", "chrome;acrobat", "5", "小売業", "", ""],
+ ["Example Trading K.K.", "trade@example.com", "John Smith", "1", "2025-01-20", "windows、zoom", "", "卸売業", "", "英語"],
+]
+import csv, io
+b = io.StringIO()
+csv.writer(b, lineterminator="\r\n").writerows(rows)
+open("cp932.csv", "wb").write(b.getvalue().encode("cp932"))
+PY
+expect_exit 0 "import CP932 CSV with Japanese headers (auto-detected)" -- sam subscriber import cp932.csv
+check "summary says CP932 and 3 added" -- grep -q "(CP932): 3 rows: 3 added" "$T/out"
+sam --json subscriber list > list.json
+check "values decoded and normalised" -- $PY - <<'PY'
+import json
+d = {x["email"]: x for x in json.load(open("list.json"))}
+t = d["info@takahashi.example.co.jp"]
+assert t["org"] == "㈱髙橋製作所" and t["name"] == "髙橋 一郎", t
+assert t["star"] == 2 and t["declared"] == "2024-04-01" and t["assessed"] == "2025-10-01", t
+assert t["products"] == ["fortios", "office", "windows"], t["products"]
+assert t["employees"] == 12 and t["industry"] == "製造業" and t["locale"] == "ja", t
+s = d["sakura@example.jp"]
+assert s["org"] == "有限会社さくら, 本店" and s["star"] == 1 and s["products"] == ["acrobat", "chrome"], s
+assert s["assessed"] is None and s["employees"] == 5, s
+e = d["trade@example.com"]
+assert e["locale"] == "en" and e["products"] == ["windows", "zoom"], e
+PY
+expect_exit 0 "the same file again" -- sam subscriber import cp932.csv
+check "second import: 3 unchanged" -- grep -q "0 added, 0 updated, 3 unchanged" "$T/out"
+expect_exit 0 "--encoding cp932 named explicitly" -- sam subscriber import --encoding cp932 cp932.csv
+expect_exit 65 "--encoding utf-8 on a CP932 file fails cleanly" -- sam subscriber import --encoding=utf-8 cp932.csv
+check "  ... saying where and what to do" -- grep -q "not valid UTF-8 near line" "$T/err"
+
+# UTF-8 with BOM and an update.
+printf '\357\273\277email,org,star\r\nsakura@example.jp,有限会社さくら,2\r\n' > bom.csv
+expect_exit 0 "UTF-8 with BOM updates an existing declarer" -- sam subscriber import bom.csv
+check "  ... 1 updated" -- grep -q "0 added, 1 updated" "$T/out"
+check "  ... columns absent from the file are kept" -- eval \
+	'sam --json subscriber show sakura@example.jp | grep -q "\"products\":\[\"acrobat\",\"chrome\"\]"'
+
+# Bad rows: nothing stored, every bad row listed with file:line.
+before=$(db_digest)
+printf 'email,org,star,declared,products\n' > bad.csv
+printf 'new1@example.jp,新規1,1,2025-01-01,windows\n' >> bad.csv
+printf 'bad@@example.jp,悪い,1,2025-01-01,windows\n' >> bad.csv
+printf 'new2@example.jp,"複数行\n社名",1,2025-01-01,windows\n' >> bad.csv
+printf 'new3@example.jp,新規3,5,2025-01-01,windows\n' >> bad.csv
+printf 'new4@example.jp,新規4,1,2025-02-30,windows\n' >> bad.csv
+printf 'new5@example.jp,新規5,1,2025-01-01,nosuch\n' >> bad.csv
+printf 'new1@example.jp,重複,1,2025-01-01,windows\n' >> bad.csv
+printf 'new6@example.jp,,1,2025-01-01,windows\n' >> bad.csv
+expect_exit 65 "a file with bad rows" -- sam subscriber import bad.csv
+check "nothing stored" -- test "$(db_digest)" = "$before"
+for l in "bad.csv:3: email" "bad.csv:4: org" "bad.csv:6: star" "bad.csv:7: declared" \
+	"bad.csv:8: products: unknown product 'nosuch'" "bad.csv:9: email: 'new1@example.jp' is already on line 2" \
+	"bad.csv:10: org is empty"; do
+	check "listed: $l" -- grep -qF "$l" "$T/err"
+done
+expect_exit 65 "--dry-run reports the same and stores nothing" -- sam subscriber import --dry-run bad.csv
+check "  ... nothing stored" -- test "$(db_digest)" = "$before"
+expect_exit 0 "--skip-invalid stores the good rows" -- sam subscriber import --skip-invalid bad.csv
+check "  ... new1 stored, the rest not" -- eval \
+	'[ "$(sam subscriber list | cut -f1 | grep -c ^new)" = 1 ]'
+before=$(db_digest)
+printf 'email,org\nx@example.jp,"never closed\n' > broken.csv
+expect_exit 65 "a malformed CSV" -- sam subscriber import broken.csv
+check "  ... nothing stored" -- test "$(db_digest)" = "$before"
+expect_exit 66 "a missing file" -- sam subscriber import /nonexistent.csv
+printf 'emial,org\n' > hdr.csv
+expect_exit 65 "an unknown column" -- sam subscriber import hdr.csv
+check "  ... names the column and the known ones" -- grep -q "'emial' is not a declarer field; known: email" "$T/err"
+
+# Round trip: export, import into a fresh database, export again: identical.
+expect_exit 0 "export" -- sam subscriber export --out a.csv
+cp samail.conf fresh.conf
+sed -i "s|$T/samail.db|$T/fresh.db|" fresh.conf
+"$SAMAIL" -c fresh.conf init >/dev/null
+expect_exit 0 "import the export into a fresh database" -- "$SAMAIL" -c fresh.conf subscriber import a.csv
+"$SAMAIL" -c fresh.conf subscriber export > b.csv
+check "export -> import -> export is byte-identical" -- cmp a.csv b.csv
+expect_exit 0 "re-import of the export into the source database" -- sam subscriber import a.csv
+check "  ... changes nothing" -- grep -q " 0 added, 0 updated, 4 unchanged" "$T/out"
+expect_exit 0 "export in CP932 with Japanese headers and BOM-less" -- sam subscriber export --encoding cp932 --japanese --out j.csv
+check "  ... it reads back" -- eval '"$SAMAIL" -c fresh.conf subscriber import j.csv >/dev/null'
+finish

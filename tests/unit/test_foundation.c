@@ -1,0 +1,298 @@
+/* Unit tests for the foundation modules: addr, date, text, config, db,
+ * subscriber. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config.h"
+#include "date.h"
+#include "db.h"
+#include "err.h"
+#include "products.h"
+#include "subscriber.h"
+#include "text.h"
+
+static void
+test_addr(void **state)
+{
+	static const struct { const char *in, *out; } good[] = {
+		{ "a@example.jp", "a@example.jp" },
+		{ "Foo.Bar+tag@Example.CO.JP", "Foo.Bar+tag@example.co.jp" },
+		{ "o'neil@example.com", "o'neil@example.com" },
+		{ "x-y_z@mail-1.example.jp", "x-y_z@mail-1.example.jp" },
+		{ "a@xn--eckwd4c7c.xn--zckzah", "a@xn--eckwd4c7c.xn--zckzah" },
+	};
+	static const char *const bad[] = {
+		"", "a", "a@b", "a b@c.jp", "a@@c.jp", "@c.jp", "a@", ".a@c.jp",
+		"a.@c.jp", "a..b@c.jp", "a@c..jp", "a@-c.jp", "a@c-.jp",
+		"a@c_d.jp", "<a@c.jp>", "\"a\"@c.jp", "a@[1.2.3.4]", "a\r\n@c.jp",
+		"a@c.jp\n", "ａ@c.jp", "a＠c.jp", "a@日本.jp", "a\t@c.jp",
+	};
+	char out[ADDR_MAX + 1];
+	struct err e = ERR_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(addr_check(good[i].in, out, &e), 0);
+		assert_string_equal(out, good[i].out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (addr_check(bad[i], out, &e) != -ERR_INVAL)
+			fail_msg("accepted '%s'", bad[i]);
+		/* The message must never carry a raw line break. */
+		assert_null(strchr(e.msg, '\n'));
+		assert_null(strchr(e.msg, '\r'));
+	}
+}
+
+static void
+test_mailbox(void **state)
+{
+	char *name, *addr;
+	struct err e = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(addr_parse_mailbox("事務局 <News@Example.JP>", &name,
+	    &addr, &e), 0);
+	assert_string_equal(name, "事務局");
+	assert_string_equal(addr, "News@example.jp");
+	free(name);
+	free(addr);
+	assert_int_equal(addr_parse_mailbox("\"A, B\" <a@example.jp>", &name,
+	    &addr, &e), 0);
+	assert_string_equal(name, "A, B");
+	free(name);
+	free(addr);
+	assert_int_equal(addr_parse_mailbox("x\r\nBcc: y <a@example.jp>",
+	    &name, &addr, &e), -ERR_INVAL);
+	assert_int_equal(addr_parse_mailbox("a <b>", &name, &addr, &e),
+	    -ERR_INVAL);
+}
+
+static void
+test_dates(void **state)
+{
+	struct { const char *from; int months; const char *want; } add[] = {
+		{ "2024-01-31", 1, "2024-02-29" },	/* leap year */
+		{ "2023-01-31", 1, "2023-02-28" },
+		{ "2024-02-29", 12, "2025-02-28" },
+		{ "2024-08-31", 6, "2025-02-28" },
+		{ "2024-03-31", -1, "2024-02-29" },
+		{ "2024-12-15", 1, "2025-01-15" },
+		{ "2000-02-29", 48, "2004-02-29" },
+		{ "2100-01-31", 1, "2100-02-28" },	/* not a leap year */
+	};
+	char buf[32];
+	long d;
+	time_t t;
+	int y, m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
+		assert_int_equal(date_parse(add[i].from, &d, NULL), 0);
+		date_format(date_add_months(d, add[i].months), buf);
+		assert_string_equal(buf, add[i].want);
+	}
+	assert_int_equal(date_parse("2024/4/1", &d, NULL), 0);
+	date_format(d, buf);
+	assert_string_equal(buf, "2024-04-01");
+	assert_int_equal(date_parse("2024-02-30", &d, NULL), -ERR_INVAL);
+	assert_int_equal(date_parse("2024-4/1", &d, NULL), -ERR_INVAL);
+	assert_int_equal(date_parse("20240401", &d, NULL), -ERR_INVAL);
+	assert_int_equal(date_parse("2024-04-01x", &d, NULL), -ERR_INVAL);
+
+	assert_int_equal(date_parse_timestamp("2026-11-01T00:00:00Z", &t, NULL), 0);
+	date_format_timestamp(t, buf);
+	assert_string_equal(buf, "2026-11-01T00:00:00Z");
+	/* 2026-10-31T15:00Z is already November 1st in Japan. */
+	assert_int_equal(date_parse_timestamp("2026-10-31T15:00:00Z", &t, NULL), 0);
+	date_format(date_jst_day(t), buf);
+	assert_string_equal(buf, "2026-11-01");
+	assert_int_equal(date_parse_timestamp("2026-11-01T09:00:00+09:00", &t,
+	    NULL), 0);
+	date_format_timestamp(t, buf);
+	assert_string_equal(buf, "2026-11-01T00:00:00Z");
+	date_format_timestamp(date_jst_time(date_days(2026, 11, 1), 9, 0), buf);
+	assert_string_equal(buf, "2026-11-01T00:00:00Z");
+	assert_int_equal(date_parse_timestamp("2026-11-01", &t, NULL), -ERR_INVAL);
+	assert_int_equal(date_parse_period("2026-10", &y, &m, NULL), 0);
+	assert_int_equal(y * 100 + m, 202610);
+	assert_int_equal(date_parse_period("2026-13", &y, &m, NULL), -ERR_INVAL);
+}
+
+static void
+test_text(void **state)
+{
+	char s[64];
+
+	(void)state;
+	assert_true(text_utf8_valid("日本語", strlen("日本語")));
+	assert_false(text_utf8_valid("\xc0\xaf", 2));		/* overlong */
+	assert_false(text_utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(text_utf8_valid("\xe6\x97", 2));		/* truncated */
+	assert_true(text_has_control("a\rb"));
+	assert_true(text_has_control("a\xc2\x85"));		/* NEL (C1) */
+	assert_false(text_has_control("株式会社"));
+	strcpy(s, "\xe3\x80\x80 ＡＢＣ１２３ \t");
+	text_fold_fullwidth(s);
+	text_trim(s);
+	assert_string_equal(s, "ABC123");
+}
+
+static char *
+write_file(const char *content, mode_t mode)
+{
+	char *path = strdup("/tmp/samail-unit-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	fchmod(fd, mode);
+	close(fd);
+	return path;
+}
+
+static void
+test_config(void **state)
+{
+	struct config *c;
+	struct err e = ERR_INIT;
+	char *p, *secret;
+	size_t n;
+
+	(void)state;
+	unsetenv("SAMAIL_CONFIG");
+	p = write_file("[database]\npath = /tmp/x.db\n[mail]\n"
+	    "from = 事務局 <news@example.jp>\ntransport = smtp://a:25 smtps://b:465\n"
+	    "[smtp]\nmax_age = 2d\nstarttls = required\n"
+	    "[remind]\noffsets = 7, 30, 0\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), 0);
+	assert_string_equal(c->db_path, "/tmp/x.db");
+	assert_string_equal(c->from_name, "事務局");
+	assert_string_equal(c->envelope_from, "news@example.jp");
+	assert_int_equal(c->nrelays, 2);
+	assert_string_equal(c->relays[1], "smtps://b:465");
+	assert_int_equal(c->max_age, 2 * 86400);
+	assert_int_equal(c->starttls, STARTTLS_REQUIRED);
+	assert_int_equal(c->rm_offsets[0], 30);
+	assert_int_equal(c->rm_offsets[2], 0);
+	assert_string_equal(c->list_id, "<security-action.example.jp>");
+	config_free(c);
+	unlink(p);
+	free(p);
+
+	/* An unknown key names file:line. */
+	p = write_file("[mail]\nfrom = a@example.jp\n[smtp]\nmax_conections = 3\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, ":4: unknown key 'max_conections' in [smtp]"));
+	unlink(p);
+	free(p);
+	p = write_file("[smtp]\nmax_connections = lots\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, ":2: [smtp] max_connections must be a number"));
+	unlink(p);
+	free(p);
+	assert_int_equal(config_load(&c, "/nonexistent/samail.conf", NULL, &e),
+	    -ERR_CONFIG);
+
+	/* Secrets: a file readable by others is refused. */
+	p = write_file("s3cret\n", 0644);
+	assert_int_equal(config_secret(p, NULL, &secret, &n, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "chmod 600"));
+	chmod(p, 0600);
+	assert_int_equal(config_secret(p, NULL, &secret, &n, &e), 0);
+	assert_string_equal(secret, "s3cret");
+	assert_int_equal(n, 6);
+	free(secret);
+	unlink(p);
+	free(p);
+	setenv("SAMAIL_TEST_SECRET", "fromenv", 1);
+	assert_int_equal(config_secret("/nonexistent", "SAMAIL_TEST_SECRET",
+	    &secret, &n, &e), 0);
+	assert_string_equal(secret, "fromenv");
+	free(secret);
+	assert_int_equal(config_parse_duration("15m"), 900);
+	assert_int_equal(config_parse_duration("x"), -1);
+	assert_int_equal(config_parse_size("20M"), 20L * 1024 * 1024);
+}
+
+static void
+test_subscriber_store(void **state)
+{
+	struct db *db;
+	struct products dict;
+	struct subscriber s, got;
+	struct err e = ERR_INIT;
+	enum sub_outcome out;
+	time_t now = 1790000000;
+
+	(void)state;
+	assert_int_equal(products_load(&dict, "feeds/products.conf", &e), 0);
+	assert_int_equal(db_open(&db, ":memory:", DB_CREATE, 1000, &e), 0);
+	assert_true(db_migrate(db, &e) >= 1);
+
+	sub_init(&s);
+	assert_int_equal(sub_set_field(&s, SUB_EMAIL, "A@Example.JP", &dict, now, &e), 0);
+	assert_int_equal(sub_set_field(&s, SUB_ORG, " 株式会社A　", &dict, now, &e), 0);
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Google Chrome、windows;WINDOWS", &dict, now, &e), 0);
+	assert_string_equal(s.org, "株式会社A");
+	assert_string_equal(s.products, "chrome,windows");
+	assert_int_equal(sub_set_field(&s, SUB_STAR, "★★", &dict, now, &e), 0);
+	assert_int_equal(s.star, 2);
+	assert_int_equal(sub_set_field(&s, SUB_DECLARED, "2024年4月1日", &dict, now, &e), 0);
+	assert_int_equal(sub_set_field(&s, SUB_EMPLOYEES, "１，２００人", &dict, now, &e), 0);
+	assert_int_equal(s.employees, 1200);
+	assert_int_equal(sub_set_field(&s, SUB_ORG, "A\nB", &dict, now, &e), -ERR_INVAL);
+	assert_int_equal(sub_add(db, &s, 0, now, &e), 0);
+	assert_int_equal(sub_add(db, &s, 0, now, &e), -ERR_EXISTS);
+
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
+	assert_int_equal(out, SUB_UNCHANGED);
+	sub_release(&s);
+	sub_init(&s);
+	sub_set_field(&s, SUB_EMAIL, "A@example.jp", &dict, now, &e);
+	sub_set_field(&s, SUB_ORG, "株式会社A", &dict, now, &e);
+	sub_set_field(&s, SUB_LOCALE, "English", &dict, now, &e);
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
+	assert_int_equal(out, SUB_UPDATED);
+
+	sub_init(&got);
+	assert_int_equal(sub_get(db, "A@example.jp", &got, &e), 0);
+	assert_string_equal(got.locale, "en");
+	assert_string_equal(got.products, "chrome,windows");	/* kept */
+	assert_int_equal(got.star, 2);
+	sub_release(&got);
+
+	assert_int_equal(sub_remove(db, "A@example.jp", 1, now, &e), 0);
+	assert_int_equal(sub_get(db, "A@example.jp", &got, &e), -ERR_NOTFOUND);
+	assert_int_equal(sub_suppressed(db, "a@EXAMPLE.jp", NULL, &e), 1);
+	assert_int_equal(sub_upsert(db, &s, now, 1, &out, &e), 0);
+	assert_int_equal(out, SUB_SUPPRESSED);
+	sub_release(&s);
+	sub_release(&got);
+	db_close(db);
+	products_release(&dict);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_mailbox),
+		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_subscriber_store),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
