@@ -204,28 +204,55 @@ static char *
 clean_line(const char *s, size_t n, size_t cap)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	struct buf b = BUF_INIT(0);
-	size_t i = 0, len, keep;
+	size_t i = 0, o = 0, len, keep;
 	int space = 0;
 	unsigned cp;
 	char *out;
 
+	/* Written in place rather than through struct buf: this runs over
+	 * every title and summary, and a replacement character (3 bytes) for
+	 * each invalid byte bounds the output at 3n. */
+	out = xmalloc(3 * n + 1);
 	while (i < n) {
+		if (p[i] > 0x20 && p[i] < 0x7f) {	/* the common case */
+			if (space && o > 0)
+				out[o++] = ' ';
+			space = 0;
+			out[o++] = (char)p[i++];
+			continue;
+		}
+		/* Most of a Japanese feed: U+1000-U+1FFF, U+3000-U+CFFF and
+		 * U+E000-U+EFFF hold no space or control we act on. */
+		if ((p[i] == 0xe1 || (p[i] >= 0xe3 && p[i] <= 0xec) ||
+		    p[i] == 0xee) && n - i >= 3 && (p[i + 1] & 0xc0) == 0x80 &&
+		    (p[i + 2] & 0xc0) == 0x80) {
+			if (space && o > 0)
+				out[o++] = ' ';
+			space = 0;
+			memcpy(out + o, p + i, 3);
+			o += 3;
+			i += 3;
+			continue;
+		}
 		cp = utf8_next(p + i, n - i, &len);
 		if (is_space_cp(cp))
 			space = 1;
 		else if (!is_dropped_cp(cp)) {
-			if (space && b.len > 0)
-				buf_addch(&b, ' ');
+			if (space && o > 0)
+				out[o++] = ' ';
 			space = 0;
-			if (cp == 0xfffd && len == 1)
-				buf_add(&b, "\xef\xbf\xbd", 3);
-			else
-				buf_add(&b, p + i, len);
+			if (cp == 0xfffd && len == 1) {
+				memcpy(out + o, "\xef\xbf\xbd", 3);
+				o += 3;
+			} else {
+				memcpy(out + o, p + i, len);
+				o += len;
+			}
 		}
 		i += len;
 	}
-	out = text_trim(buf_detach(&b, NULL));
+	out[o] = '\0';
+	text_trim(out);
 	if (cap >= 4 && strlen(out) > cap) {
 		keep = cap - 3;		/* room for "…" */
 		while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
@@ -389,7 +416,9 @@ clean_link(const char *raw, size_t n, const char *base)
 	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f)
 			goto fail;
-		if (*p >= 0x80 || strchr(" \"<>\\^`{|}", *p) != NULL) {
+		if (*p >= 0x80 || *p == ' ' || *p == '"' || *p == '<' ||
+		    *p == '>' || *p == '\\' || *p == '^' || *p == '`' ||
+		    *p == '{' || *p == '|' || *p == '}') {
 			if (buf_addch(&b, '%') < 0 ||
 			    buf_addch(&b, hex[*p >> 4]) < 0 ||
 			    buf_addch(&b, hex[*p & 15]) < 0)
@@ -1247,8 +1276,11 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 			break;
 		case F_CPE:
 			s = text_trim(xstrndup(buf_str(raw), raw->len));
+			/* No ',' (a CPE 2.3 "\,"): lists are stored
+			 * comma-separated. */
 			if (strncmp(s, "cpe:", 4) == 0 &&
 			    printable_token(s, FEED_MAX_CPE) &&
+			    strchr(s, ',') == NULL &&
 			    st->cpes.n < FEED_MAX_LIST &&
 			    !strlist_has(&st->cpes, s))
 				strlist_add(&st->cpes, s);
