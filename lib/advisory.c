@@ -576,6 +576,8 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 
 	if (stats == NULL)
 		stats = &local;
+	stats->items = stats->added = stats->changed = stats->unchanged = 0;
+	stats->myjvn_total = stats->myjvn_returned = 0;
 	memset(&s, 0, sizeof(s));
 	s.db = db;
 	s.feed_id = feed_id;
