@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +358,8 @@ struct store {
 	struct advisory_stats	*stats;
 	struct err		*e;
 	struct buf		 changed;
+	EVP_MD_CTX		*mdctx;
+	EVP_MD			*md;
 };
 
 /* What the content hash and the change report are made of. */
@@ -375,15 +378,18 @@ opt(const char *s)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/* The content hash (hex SHA-256), with a context and digest fetched once
+ * per document: OpenSSL 3 looks the algorithm up again on every
+ * EVP_sha256() init otherwise, which a 50 MB feed notices. */
 static void
-content_hash(const char *const *v, char out[65])
+content_hash(EVP_MD_CTX *c, const EVP_MD *md, const char *const *v,
+    char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
 
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex2(c, md, NULL) != 1) {
 		fprintf(stderr, "samail: sha256 failed\n");
 		abort();
 	}
@@ -395,11 +401,10 @@ content_hash(const char *const *v, char out[65])
 		EVP_DigestUpdate(c, s, strlen(s));
 		EVP_DigestUpdate(c, "\x1f", 1);
 	}
-	EVP_DigestFinal_ex(c, md, &mdlen);
-	EVP_MD_CTX_free(c);
-	for (unsigned i = 0; i < 32 && i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	EVP_DigestFinal_ex(c, d, &dlen);
+	for (unsigned i = 0; i < 32 && i < dlen; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
 	}
 	out[64] = '\0';
 }
@@ -412,8 +417,10 @@ same(const unsigned char *a, const char *b)
 	return strcmp(x, b != NULL ? b : "") == 0;
 }
 
+/* Store one parsed item with its product tags ("a,b"), in the caller's
+ * transaction. */
 static int
-store_item(const struct feed_item *it, void *arg)
+store_one(struct store *s, const struct feed_item *it, const char *products)
 {
 	static const char ins[] =
 	    "INSERT INTO advisory (feed_id, guid, ident, title, link, summary, "
@@ -435,13 +442,11 @@ store_item(const struct feed_item *it, void *arg)
 	static const char chg[] =
 	    "INSERT INTO advisory_change (advisory_id, changed, fields) "
 	    "VALUES (?1, ?2, ?3)";
-	struct store *s = arg;
 	struct db *db = s->db;
-	struct strlist tags = { 0 };
 	sqlite3_stmt *st;
 	const char *v[C__N];
 	char pub[32], upd_ts[32], cvss[16], hash[65];
-	char *cves, *cpes, *products = NULL;
+	char *cves, *cpes;
 	long long id;
 	int rc = 0;
 
@@ -465,10 +470,7 @@ store_item(const struct feed_item *it, void *arg)
 	v[C_CVSS_VECTOR] = opt(it->cvss_vector);
 	v[C_SEVERITY] = opt(it->severity);
 	v[C_CPES] = cpes;
-	content_hash(v, hash);
-	if (s->tagger != NULL)
-		tag_match(s->tagger, it->title, it->summary, &it->cpes, &tags);
-	products = tag_join(&tags);
+	content_hash(s->mdctx, s->md, v, hash);
 
 	/* Insert first: in the common first fetch that is one statement. */
 	if ((st = db_stmt(db, ins, s->e)) == NULL)
@@ -558,9 +560,146 @@ dberr:
 out:
 	free(cves);
 	free(cpes);
-	free(products);
-	strlist_release(&tags);
 	return rc;
+}
+
+/* The product tags of an item, joined; caller frees. */
+static char *
+item_tags(const struct tagger *t, const struct feed_item *it)
+{
+	struct strlist tags = { 0 };
+	char *s;
+
+	if (t != NULL)
+		tag_match(t, it->title, it->summary, &it->cpes, &tags);
+	s = tag_join(&tags);
+	strlist_release(&tags);
+	return s;
+}
+
+/* The single-threaded path: parse callback that stores directly. */
+static int
+store_item(const struct feed_item *it, void *arg)
+{
+	struct store *s = arg;
+	char *products = item_tags(s->tagger, it);
+	int rc = store_one(s, it, products);
+
+	free(products);
+	return rc;
+}
+
+/*
+ * A big document is parsed and tagged on a worker thread while this
+ * thread stores: libxml2 and SQLite then work at the same time, which
+ * roughly halves the time a 50 MB feed takes (make bench).  The worker
+ * owns the libxml2 parse; this thread owns the database connection.  A
+ * bounded ring hands items over, so memory stays flat.
+ */
+#define PIPE_N	256
+
+struct pipe {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 can_put, can_get;
+	struct feed_item *item[PIPE_N];
+	char		*tags[PIPE_N];
+	size_t		 head, n;
+	int		 done;		/* the parse has finished */
+	int		 stop;		/* storing failed: parse no further */
+	int		 parse_rc;
+	struct err	 perr;		/* the parse's error */
+	/* the worker's inputs */
+	int		 fd;
+	struct feed_opts fo;
+	const struct tagger *tagger;
+	struct feed_info info;
+};
+
+static int
+pipe_put(const struct feed_item *it, void *arg)
+{
+	struct pipe *p = arg;
+	struct feed_item *copy = feed_item_dup(it);
+	char *tags = item_tags(p->tagger, it);
+
+	pthread_mutex_lock(&p->mu);
+	while (p->n == PIPE_N && !p->stop)
+		pthread_cond_wait(&p->can_put, &p->mu);
+	if (p->stop) {
+		pthread_mutex_unlock(&p->mu);
+		feed_item_free(copy);
+		free(tags);
+		/* The store's error is the one reported; this only stops. */
+		return err_set(&p->perr, ERR_SOFTWARE, "stopped");
+	}
+	p->item[(p->head + p->n) % PIPE_N] = copy;
+	p->tags[(p->head + p->n) % PIPE_N] = tags;
+	/* Wake the store only when it may be waiting: a wake-up per item
+	 * costs more than the item. */
+	if (p->n++ == 0)
+		pthread_cond_signal(&p->can_get);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+static void *
+pipe_parse(void *arg)
+{
+	struct pipe *p = arg;
+	int rc = feed_parse_fd(p->fd, &p->fo, pipe_put, p, &p->info, &p->perr);
+
+	pthread_mutex_lock(&p->mu);
+	p->parse_rc = rc;
+	p->done = 1;
+	pthread_cond_signal(&p->can_get);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Store what the worker parses; returns the parse's result or the first
+ * store error. */
+static int
+store_pipelined(struct store *s, struct pipe *p, pthread_t th)
+{
+	struct feed_item *it[PIPE_N];
+	char *tags[PIPE_N];
+	size_t n;
+	int rc = 0, last = 0;
+
+	while (!last) {
+		/* Take everything there is in one go. */
+		pthread_mutex_lock(&p->mu);
+		while (p->n == 0 && !p->done)
+			pthread_cond_wait(&p->can_get, &p->mu);
+		n = p->n;
+		for (size_t i = 0; i < n; i++) {
+			it[i] = p->item[(p->head + i) % PIPE_N];
+			tags[i] = p->tags[(p->head + i) % PIPE_N];
+		}
+		p->head = (p->head + n) % PIPE_N;
+		p->n = 0;
+		last = p->done;
+		if (rc < 0)
+			p->stop = 1;
+		pthread_cond_signal(&p->can_put);
+		pthread_mutex_unlock(&p->mu);
+		for (size_t i = 0; i < n; i++) {
+			if (rc == 0 && (rc = store_one(s, it[i], tags[i])) < 0) {
+				pthread_mutex_lock(&p->mu);
+				p->stop = 1;
+				pthread_cond_signal(&p->can_put);
+				pthread_mutex_unlock(&p->mu);
+			}
+			feed_item_free(it[i]);
+			free(tags[i]);
+		}
+	}
+	pthread_join(th, NULL);
+	if (rc < 0)
+		return rc;
+	if (p->parse_rc < 0)
+		*s->e = p->perr;
+	return p->parse_rc;
 }
 
 int
@@ -572,6 +711,8 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	struct store s;
 	struct feed_opts fo = { base_url };
 	struct feed_info info;
+	struct pipe *p;
+	pthread_t th;
 	int rc;
 
 	if (stats == NULL)
@@ -586,7 +727,29 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	s.e = e;
 	buf_init(&s.changed, 0);
 	date_format_timestamp(now, s.now);
-	rc = feed_parse_fd(fd, &fo, store_item, &s, &info, e);
+	if ((s.mdctx = EVP_MD_CTX_new()) == NULL ||
+	    (s.md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		EVP_MD_CTX_free(s.mdctx);
+		return err_set(e, ERR_SOFTWARE, "OpenSSL has no SHA-256");
+	}
+	p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->can_put, NULL);
+	pthread_cond_init(&p->can_get, NULL);
+	p->fd = fd;
+	p->fo = fo;
+	p->tagger = t;
+	if (pthread_create(&th, NULL, pipe_parse, p) == 0) {
+		rc = store_pipelined(&s, p, th);
+		info = p->info;
+	} else		/* no thread: the same work, one step after the other */
+		rc = feed_parse_fd(fd, &fo, store_item, &s, &info, e);
+	pthread_cond_destroy(&p->can_get);
+	pthread_cond_destroy(&p->can_put);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	EVP_MD_free(s.md);
+	EVP_MD_CTX_free(s.mdctx);
 	if (rc >= 0) {
 		stats->items = (size_t)rc;
 		stats->myjvn_total = info.myjvn ? info.myjvn_total : 0;

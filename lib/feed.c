@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -395,45 +396,46 @@ static char *
 clean_link(const char *raw, size_t n, const char *base)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct buf b = BUF_INIT(FEED_MAX_LINK);
-	char *s, *url = NULL;
+	char *s, *url = NULL, *out = NULL, *w;
 	xmlChar *res = NULL;
+	size_t len;
 
 	s = text_trim(xstrndup(raw, n));
 	if (*s == '\0' || strlen(s) > FEED_MAX_LINK)
-		goto fail;
+		goto done;
 	if (is_http_url(s))
 		url = s;
-	else if (base != NULL) {
-		res = xmlBuildURI((const xmlChar *)s, (const xmlChar *)base);
-		if (res == NULL)
-			goto fail;
+	else if (base != NULL &&
+	    (res = xmlBuildURI((const xmlChar *)s, (const xmlChar *)base)) != NULL)
 		url = (char *)res;
-	} else
-		goto fail;
-	if (!is_http_url(url))
-		goto fail;
+	if (url == NULL || !is_http_url(url))
+		goto done;
+	len = strlen(url);
+	w = out = xmalloc(3 * len + 1);
 	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			goto fail;
+		if (*p < 0x20 || *p == 0x7f) {
+			free(out);
+			out = NULL;
+			goto done;
+		}
 		if (*p >= 0x80 || *p == ' ' || *p == '"' || *p == '<' ||
 		    *p == '>' || *p == '\\' || *p == '^' || *p == '`' ||
 		    *p == '{' || *p == '|' || *p == '}') {
-			if (buf_addch(&b, '%') < 0 ||
-			    buf_addch(&b, hex[*p >> 4]) < 0 ||
-			    buf_addch(&b, hex[*p & 15]) < 0)
-				goto fail;
-		} else if (buf_addch(&b, *p) < 0)
-			goto fail;
+			*w++ = '%';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 15];
+		} else
+			*w++ = (char)*p;
 	}
+	*w = '\0';
+	if ((size_t)(w - out) > FEED_MAX_LINK) {
+		free(out);
+		out = NULL;
+	}
+done:
 	free(s);
 	xmlFree(res);
-	return buf_detach(&b, NULL);
-fail:
-	free(s);
-	xmlFree(res);
-	buf_release(&b);
-	return xstrdup("");
+	return out != NULL ? out : xstrdup("");
 }
 
 static char *
@@ -753,6 +755,7 @@ struct pstate {
 	size_t		 memlen, memoff;
 	int		 io_errno;
 	char		*xml_err;	/* libxml2's first fatal error */
+	char		*generic_err;	/* ... and first generic message */
 	int		 xml_err_line;
 
 	enum feed_format format;
@@ -1383,6 +1386,22 @@ sax_error(void *ctx, xmlErrorPtr xe)
 	st->xml_err_line = xe->line;
 }
 
+/* libxml2's generic error channel: keep the first message, print none. */
+static void
+generic_error(void *ctx, const char *fmt, ...)
+{
+	struct pstate *st = ctx;
+	char msg[300];
+	va_list ap;
+
+	if (st == NULL || st->generic_err != NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	st->generic_err = clean_line(msg, strlen(msg), 200);
+}
+
 /* ---------------------------------------------------------------------
  * Building the record
  */
@@ -1552,6 +1571,8 @@ parse(struct pstate *st, struct feed_info *info)
 {
 	xmlSAXHandler sax;
 	xmlParserCtxtPtr ctxt;
+	xmlGenericErrorFunc old_generic;
+	void *old_generic_ctx;
 	const xmlError *xe;
 	int rc;
 
@@ -1587,7 +1608,16 @@ parse(struct pstate *st, struct feed_info *info)
 	    XML_PARSE_NOWARNING);
 	st->ctxt = ctxt;
 
+	/*
+	 * Some libxml2 errors (encoding conversion, I/O) bypass the context
+	 * and go to its generic handler, which prints to stderr: lib/ never
+	 * prints.  Catch them for the message, for this parse only.
+	 */
+	old_generic = xmlGenericError;
+	old_generic_ctx = xmlGenericErrorContext;
+	xmlSetGenericErrorFunc(st, generic_error);
 	xmlParseDocument(ctxt);
+	xmlSetGenericErrorFunc(old_generic_ctx, old_generic);
 
 	if (st->rc != 0)
 		rc = st->rc;
@@ -1596,7 +1626,11 @@ parse(struct pstate *st, struct feed_info *info)
 		    strerror(st->io_errno));
 	else if (!ctxt->wellFormed) {
 		xe = xmlCtxtGetLastError(ctxt);
-		if (st->xml_err != NULL)
+		if (st->xml_err != NULL && st->generic_err != NULL)
+			rc = err_set(st->e, ERR_PARSE, "not well-formed XML: "
+			    "line %d: %s (%s)", st->xml_err_line, st->xml_err,
+			    st->generic_err);
+		else if (st->xml_err != NULL)
 			rc = err_set(st->e, ERR_PARSE, "not well-formed XML: "
 			    "line %d: %s", st->xml_err_line, st->xml_err);
 		else
@@ -1621,6 +1655,7 @@ parse(struct pstate *st, struct feed_info *info)
 		free(st->bases[--st->nbases].uri);
 	free(st->bases);
 	free(st->xml_err);
+	free(st->generic_err);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
  * every advisory.
  */
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,38 @@ struct phrase {
 	int	 bound_start;	/* starts with an ASCII letter or digit */
 	int	 bound_end;
 };
+
+/*
+ * Which byte pairs occur in the text being tagged: a phrase can only be
+ * there if all its byte pairs are.  Checking that first skips the search
+ * for almost every keyword of almost every advisory (a 50 MB feed runs
+ * ~100 keywords over 55,000 advisories).
+ */
+struct pairs {
+	uint64_t bits[65536 / 64];
+};
+
+static void
+pairs_set(struct pairs *p, unsigned char a, unsigned char b)
+{
+	unsigned v = (unsigned)a << 8 | b;
+
+	p->bits[v >> 6] |= (uint64_t)1 << (v & 63);
+}
+
+static int
+pairs_maybe(const struct pairs *p, const struct phrase *ph)
+{
+	const unsigned char *s = (const unsigned char *)ph->s;
+
+	for (size_t i = 0; i + 1 < ph->len; i++) {
+		unsigned v = (unsigned)s[i] << 8 | s[i + 1];
+
+		if (!(p->bits[v >> 6] & ((uint64_t)1 << (v & 63))))
+			return 0;
+	}
+	return 1;
+}
 
 struct rule {
 	char		*tag;
@@ -51,6 +84,52 @@ static char *
 fold(const char *s)
 {
 	return text_ascii_lower(text_fold_fullwidth(xstrdup(s)));
+}
+
+/*
+ * fold() of title + "\n" + summary into a new string (caller frees), and
+ * the byte pairs of the result into p, in one pass: this runs over every
+ * advisory stored.  The newline keeps a keyword from spanning the two.
+ */
+static char *
+fold_text(const char *title, const char *summary, struct pairs *p)
+{
+	size_t tl = title ? strlen(title) : 0, sl = summary ? strlen(summary) : 0;
+	char *out = xmalloc(tl + sl + 2);
+	const unsigned char *r;
+	unsigned char *w = (unsigned char *)out, prev = 0, c;
+	unsigned cp;
+
+	memset(p->bits, 0, sizeof(p->bits));
+	for (int part = 0; part < 2; part++) {
+		r = (const unsigned char *)(part == 0 ? (title ? title : "") :
+		    (summary ? summary : ""));
+		while (*r != '\0') {
+			if (r[0] == 0xef && (r[1] == 0xbc || r[1] == 0xbd) &&
+			    r[2] != '\0' &&
+			    (cp = 0xff00 | ((r[1] & 0x03u) << 6) | (r[2] & 0x3fu),
+			    cp >= 0xff01 && cp <= 0xff5e)) {
+				c = (unsigned char)(cp - 0xff01 + 0x21);
+				r += 3;
+			} else if (r[0] == 0xe3 && r[1] == 0x80 && r[2] == 0x80) {
+				c = ' ';
+				r += 3;
+			} else
+				c = *r++;
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c - 'A' + 'a');
+			if (w != (unsigned char *)out)
+				pairs_set(p, prev, c);
+			*w++ = prev = c;
+		}
+		if (part == 0) {
+			if (w != (unsigned char *)out)
+				pairs_set(p, prev, '\n');
+			*w++ = prev = '\n';
+		}
+	}
+	*w = '\0';
+	return out;
 }
 
 static void
@@ -150,12 +229,14 @@ excluded(const struct rule *r, const char *text, size_t off, size_t len)
 }
 
 static int
-keyword_hit(const struct rule *r, const char *text)
+keyword_hit(const struct rule *r, const char *text, const struct pairs *pp)
 {
 	for (size_t i = 0; i < r->nkw; i++) {
 		const struct phrase *k = &r->kw[i];
 		const char *h = text;
 
+		if (!pairs_maybe(pp, k))
+			continue;
 		while ((h = strstr(h, k->s)) != NULL) {
 			size_t off = (size_t)(h - text);
 
@@ -226,18 +307,13 @@ void
 tag_match(const struct tagger *t, const char *title, const char *summary,
     const struct strlist *cpes, struct strlist *out)
 {
-	struct buf b = BUF_INIT(0);
+	struct pairs *pp = xmalloc(sizeof(*pp));
 	char **vp = NULL, one[512];
 	size_t nvp = 0;
 	char *text;
 	int added = 0;
 
-	/* One text to search; the newline keeps a keyword from spanning
-	 * title and summary. */
-	buf_addstr(&b, title != NULL ? title : "");
-	buf_addch(&b, '\n');
-	buf_addstr(&b, summary != NULL ? summary : "");
-	text = text_ascii_lower(text_fold_fullwidth(buf_detach(&b, NULL)));
+	text = fold_text(title, summary, pp);
 
 	if (cpes != NULL && cpes->n > 0) {
 		vp = xcalloc(cpes->n, sizeof(*vp));
@@ -251,7 +327,7 @@ tag_match(const struct tagger *t, const char *title, const char *summary,
 		if (strlist_has(out, r->tag))
 			continue;
 		if ((nvp > 0 && cpe_hit(r, (const char *const *)vp, nvp)) ||
-		    keyword_hit(r, text)) {
+		    keyword_hit(r, text, pp)) {
 			strlist_add(out, r->tag);
 			added = 1;
 		}
@@ -262,6 +338,7 @@ tag_match(const struct tagger *t, const char *title, const char *summary,
 		free(vp[i]);
 	free(vp);
 	free(text);
+	free(pp);
 }
 
 char *
