@@ -360,6 +360,7 @@ struct store {
 	struct buf		 changed;
 	EVP_MD_CTX		*mdctx;
 	EVP_MD			*md;
+	long long		 start_rowid;	/* rows above: new in this doc */
 };
 
 /* What the content hash and the change report are made of. */
@@ -505,6 +506,33 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 		goto out;
 	}
 	id = sqlite3_column_int64(st, 0);
+	/*
+	 * The same id twice in one document: the first occurrence wins.
+	 * Otherwise a feed that repeats an item with other content would
+	 * "change" it back and forth on every fetch.  A row inserted by this
+	 * document has a rowid above start_rowid; an older row is noted in
+	 * a temporary table the first time this document touches it.
+	 */
+	if (id > s->start_rowid) {
+		s->stats->duplicates++;
+		goto out;
+	}
+	{
+		sqlite3_stmt *mark = db_stmt(db, "INSERT OR IGNORE INTO "
+		    "temp.advisory_seen (id) VALUES (?1)", s->e);
+
+		if (mark == NULL)
+			goto dberr;
+		sqlite3_bind_int64(mark, 1, id);
+		if (sqlite3_step(mark) != SQLITE_DONE) {
+			rc = db_error(db, s->e, "note advisory");
+			goto out;
+		}
+		if (sqlite3_changes(db->h) == 0) {
+			s->stats->duplicates++;
+			goto out;
+		}
+	}
 	if (same(sqlite3_column_text(st, 1), hash)) {
 		s->stats->unchanged++;
 		if ((st = db_stmt(db, seen, s->e)) == NULL)
@@ -718,6 +746,7 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	if (stats == NULL)
 		stats = &local;
 	stats->items = stats->added = stats->changed = stats->unchanged = 0;
+	stats->duplicates = 0;
 	stats->myjvn_total = stats->myjvn_returned = 0;
 	memset(&s, 0, sizeof(s));
 	s.db = db;
@@ -727,6 +756,20 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	s.e = e;
 	buf_init(&s.changed, 0);
 	date_format_timestamp(now, s.now);
+	/* What "new in this document" means for duplicate ids (store_one). */
+	if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS advisory_seen "
+	    "(id INTEGER PRIMARY KEY); DELETE FROM temp.advisory_seen", e)) < 0)
+		return rc;
+	{
+		sqlite3_stmt *mx = db_stmt(db, "SELECT max(id) FROM advisory", e);
+
+		if (mx == NULL)
+			return -e->code;
+		if (sqlite3_step(mx) != SQLITE_ROW)
+			return db_error(db, e, "read advisories");
+		s.start_rowid = sqlite3_column_int64(mx, 0);
+		sqlite3_reset(mx);
+	}
 	if ((s.mdctx = EVP_MD_CTX_new()) == NULL ||
 	    (s.md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
 		EVP_MD_CTX_free(s.mdctx);

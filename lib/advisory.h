@@ -8,7 +8,8 @@
  * time is inserted and tagged; seen again unchanged, only last_seen moves;
  * changed (any of ident, title, link, summary, dates, CVEs, CVSS, CPEs),
  * it is updated, re-tagged and an advisory_change row names the fields
- * that changed.
+ * that changed.  An id that occurs twice in one document is stored as its
+ * first occurrence.
  *
  * Fetching a feed (advisory_fetch) is: download (no transaction held),
  * then one transaction that stores every item and the feed's new state,
@@ -87,6 +88,8 @@ int	 advisory_seed_feeds(struct db *db, const char *path, time_t now,
 struct advisory_stats {
 	size_t		 items;		/* in the document */
 	size_t		 added, changed, unchanged;
+	size_t		 duplicates;	/* an id seen again in the same
+					 * document: the first one counts */
 	int		 not_modified;	/* 304 */
 	long		 status;
 	size_t		 bytes;

@@ -352,7 +352,38 @@ test_duplicates(void **state)
 	assert_int_equal(count(f->db, sql), 5);
 	free(sql);
 	assert_int_equal(st.added, 5);
-	assert_int_equal(st.unchanged, 1);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.unchanged, 0);
+}
+
+/* The same id twice in one document with different content: the first
+ * wins, and fetching it again records no change back and forth. */
+static void
+test_duplicate_id_differs(void **state)
+{
+	struct fix *f = *state;
+	struct advisory_stats st;
+	struct err e = ERR_INIT;
+	long long id = add_feed(f, "flappy", "https://a.example/feed");
+	static const char doc[] =
+	    "<rss version=\"2.0\"><channel>"
+	    "<item><guid>same</guid><title>first</title></item>"
+	    "<item><guid>same</guid><title>second</title></item>"
+	    "</channel></rss>";
+	char *s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_str(f, id, doc, "2026-11-01T00:00:00Z",
+		    &st, &e), 2);
+		assert_int_equal(st.duplicates, 1);
+		assert_int_equal(st.changed, 0);
+	}
+	s = text(f->db, "SELECT title FROM advisory WHERE guid = 'same'");
+	assert_string_equal(s, "first");
+	free(s);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM advisory_change c "
+	    "JOIN advisory a ON a.id = c.advisory_id WHERE a.guid = 'same'"), 0);
 }
 
 /* A document that fails part-way stores nothing; the feed row records
@@ -582,6 +613,7 @@ main(void)
 		cmocka_unit_test(test_feed_list),
 		cmocka_unit_test(test_store_new_unchanged_changed),
 		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_duplicate_id_differs),
 		cmocka_unit_test(test_fetch_failure_stores_nothing),
 		cmocka_unit_test(test_list_filters_json),
 		cmocka_unit_test(test_retag),
