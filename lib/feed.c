@@ -1194,8 +1194,13 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	}
 
 	if (st->item_depth > 0) {
-		if (st->field != F_NONE)
-			return;		/* markup inside a field: keep its text */
+		if (st->field != F_NONE) {
+			/* Markup inside a field (Atom type="xhtml"): keep its
+			 * text, words of separate blocks apart. */
+			if (html_block(name))
+				buf_addch(&st->raw[st->field], ' ');
+			return;
+		}
 		if (st->depth == st->item_depth + 1) {
 			if (st->format == FEED_ATOM && ns_is(uri, NS_ATOM) &&
 			    name_is(name, "link")) {
@@ -1263,11 +1268,13 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 	struct buf *raw;
 	char *s;
 
-	(void)name;
 	(void)prefix;
 	(void)uri;
 	if (st->rc != 0)
 		return;
+	if (st->field != F_NONE && st->depth > st->field_depth &&
+	    html_block(name))
+		buf_addch(&st->raw[st->field], ' ');
 	if (st->field != F_NONE && st->depth == st->field_depth) {
 		raw = &st->raw[st->field];
 		switch (st->field) {

@@ -40,6 +40,15 @@ measure() {	# measure OUT-PREFIX command...
 
 measure xl xmllint --noout --stream "$feed"
 
+# The parser alone, built against the library next to the binary.
+lib=$(dirname "$SAMAIL")/libsamail.a
+parse_s=""
+if [ -f "$lib" ] && ${CC:-cc} -O2 -D_GNU_SOURCE -Ilib tests/bench/feed-parse.c \
+    "$lib" $(pkg-config --libs libxml-2.0 libcrypto inih) -lpthread -lm -o "$dir/feed-parse" 2>/dev/null; then
+	measure pa "$dir/feed-parse" "$feed"
+	parse_s=$pa_s
+fi
+
 cat > "$dir/samail.conf" <<CONF
 [database]
 path = $dir/samail.db
@@ -63,6 +72,7 @@ row() { awk -v n="$1" -v s="$2" -v kb="$3" -v mb="$mb" 'BEGIN {
 	printf "  %-34s %6.2f s %8.1f MB/s %8.1f MB peak RSS\n", n, s, (s > 0 ? mb / s : 0), kb / 1024 }'; }
 echo "bench-feed: ${mb} MB RSS 1.0 feed, $items items"
 row "xmllint --noout --stream" "$xl_s" "$xl_kb"
+[ -n "$parse_s" ] && row "lib/feed parse only" "$pa_s" "$pa_kb"
 row "samail feed fetch (parse+tag+store)" "$sa_s" "$sa_kb"
 echo "  samail: $stored; time ${ratio}x xmllint (target <= 3x), peak $(( sa_kb / 1024 )) MB (target < 64 MB)"
 fail=0

@@ -995,6 +995,17 @@ test_field_validation(void **state)
 	assert_string_equal(l.v[1]->link, "");
 	items_free(&l);
 
+	/* Atom type="xhtml": the markup's text, blocks apart. */
+	assert_int_equal(parse_str(
+	    "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>x</id>"
+	    "<title type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">"
+	    "A <b>bold</b> title</div></title><summary type=\"xhtml\"><div "
+	    "xmlns=\"http://www.w3.org/1999/xhtml\"><p>one</p><p>two</p></div>"
+	    "</summary></entry></feed>", NULL, &l, &e), 1);
+	assert_string_equal(l.v[0]->title, "A bold title");
+	assert_string_equal(l.v[0]->summary, "one two");
+	items_free(&l);
+
 	/* Length caps: a 100 kB title is cut to FEED_MAX_TITLE at a
 	 * character boundary and marked with "…". */
 	big = xmalloc(100000 * 3 + 1);
