@@ -31,7 +31,7 @@ DEB_PACKAGES = \
 	libcmocka-dev clang libclang-rt-14-dev \
 	sqlite3 libxml2-utils curl openssl ca-certificates time \
 	python3 python3-aiosmtpd python3-icalendar \
-	postfix spamassassin chromium groff man-db
+	postfix spamassassin chromium fonts-noto-cjk groff man-db
 
 PKGS	= libcurl libxml-2.0 sqlite3 libical gmime-3.0 inih libmicrohttpd \
 	  libcrypto jansson

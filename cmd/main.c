@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
+#include "msg.h"
 
 struct command {
 	const char	*name;
@@ -130,6 +131,20 @@ cmd_products(struct ctx *ctx)
 }
 
 int
+cmd_lock(struct ctx *ctx)
+{
+	int rc;
+
+	if (ctx->locked)
+		return 0;
+	if ((rc = lock_take(&ctx->lock, ctx->cfg->db_path,
+	    ctx->cfg->lock_timeout, &ctx->err)) < 0)
+		return rc;
+	ctx->locked = 1;
+	return 0;
+}
+
+int
 cmd_begin(struct ctx *ctx)
 {
 	return db_begin(ctx->db, &ctx->err);
@@ -223,14 +238,19 @@ main(int argc, char **argv)
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
+	msg_global_init();
 
+	ctx.lock.fd = -1;
 	rc = cmd->fn(&ctx, argc, argv);
+	if (ctx.locked)
+		lock_release(&ctx.lock);
 
 	if (ctx.db != NULL)
 		db_close(ctx.db);
 	if (ctx.products_loaded)
 		products_release(&ctx.products);
 	config_free(ctx.cfg);
+	msg_global_shutdown();
 	xmlCleanupParser();
 	curl_global_cleanup();
 	/* git's run_builtin(): a full disk or closed pipe on stdout is an

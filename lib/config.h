@@ -70,7 +70,7 @@ struct config {
 	char	*products_file;		/* products; DATA/products.conf */
 
 	/* [unsubscribe] */
-	char	*unsub_base_url;	/* base_url; http://localhost:8025/u/ */
+	char	*unsub_base_url;	/* base_url; https://DOMAIN/u/ */
 	char	*unsub_mailto;		/* mailto; unsubscribe@DOMAIN */
 	char	*unsub_secret_file;	/* secret_file; DBDIR/unsubscribe.key */
 	char	*unsub_old_secret_file;	/* old_secret_file; NULL */

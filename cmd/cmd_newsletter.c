@@ -1,0 +1,299 @@
+/*
+ * samail newsletter build|preview
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "campaign.h"
+#include "cmd.h"
+#include "date.h"
+#include "log.h"
+#include "newsletter.h"
+#include "outbox.h"
+#include "subscriber.h"
+#include "token.h"
+#include "xalloc.h"
+
+static const char nl_usage[] =
+"samail newsletter COMMAND ...\n"
+"\n"
+"  build [--period YYYY-MM] [--dry-run]\n"
+"      create the campaign for that month's advisories (Japan time; default:\n"
+"      last month) and queue one message per active declarer not queued\n"
+"      yet; running it again queues only declarers added since\n"
+"  preview --email E [--period YYYY-MM] [--out FILE.eml]\n"
+"      write exactly the message that declarer gets (nothing is stored)";
+
+enum { O_PERIOD = 1, O_DRY, O_EMAIL, O_OUT, O_HELP };
+
+static const struct option opts[] = {
+	{ "period", required_argument, NULL, O_PERIOD },
+	{ "dry-run", no_argument, NULL, O_DRY },
+	{ "email", required_argument, NULL, O_EMAIL },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The month before now's month, in Japan. */
+static void
+last_month(time_t now, int *y, int *m)
+{
+	int d;
+
+	date_civil(date_jst_day(now), y, m, &d);
+	if (--*m == 0) {
+		*m = 12;
+		--*y;
+	}
+}
+
+struct args {
+	int		 year, month;
+	int		 dry_run;
+	const char	*email;
+	const char	*out;
+};
+
+static int
+parse(struct ctx *ctx, int argc, char **argv, struct args *a, int preview)
+{
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	last_month(ctx->now, &a->year, &a->month);
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case O_PERIOD:
+			if (date_parse_period(optarg, &a->year, &a->month,
+			    &ctx->err) < 0)
+				return cmd_usage_error(ctx, nl_usage, "--period: %s",
+				    ctx->err.msg);
+			break;
+		case O_DRY:
+			if (preview)
+				goto bad;
+			a->dry_run = 1;
+			break;
+		case O_EMAIL:
+			if (!preview)
+				goto bad;
+			a->email = optarg;
+			break;
+		case O_OUT:
+			if (!preview)
+				goto bad;
+			a->out = optarg;
+			break;
+		case O_HELP:
+			puts(nl_usage);
+			return -1;
+		default:
+			goto bad;
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error(ctx, nl_usage, "unexpected '%s'",
+		    argv[optind]);
+	if (preview && a->email == NULL)
+		return cmd_usage_error(ctx, nl_usage, "preview needs --email");
+	return 0;
+bad:
+	return cmd_usage_error(ctx, nl_usage, "option '%s' is unknown here or "
+	    "needs a value", argv[optind - 1]);
+}
+
+static int
+setup(struct ctx *ctx, struct campaign_keys *keys, char *list_id)
+{
+	int rc;
+
+	if ((rc = cmd_products(ctx)) < 0 || (rc = cmd_db(ctx, 0)) < 0 ||
+	    (rc = campaign_keys_load(ctx->cfg, ctx->now, keys, &ctx->err)) < 0)
+		return rc;
+	campaign_list_id(ctx->cfg, list_id);
+	return 0;
+}
+
+static void
+fill_opts(struct ctx *ctx, const struct args *a, struct campaign_keys *keys,
+    const char *list_id, struct newsletter_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->cfg = ctx->cfg;
+	o->year = a->year;
+	o->month = a->month;
+	o->templates_dir = ctx->cfg->templates_dir;
+	o->max_advisories = ctx->cfg->nl_max_advisories;
+	o->max_alerts = ctx->cfg->nl_max_alerts;
+	o->dict = &ctx->products;
+	o->keys = &keys->k;
+	o->list_id = list_id;
+}
+
+static int
+do_build(struct ctx *ctx, int argc, char **argv)
+{
+	struct args a;
+	struct campaign_keys keys;
+	struct newsletter_opts o;
+	struct newsletter_stats st;
+	char list_id[256];
+	int rc;
+
+	if ((rc = parse(ctx, argc, argv, &a, 0)) != 0)
+		return rc < 0 ? EX_OK : rc;
+	memset(&keys, 0, sizeof(keys));
+	if ((rc = setup(ctx, &keys, list_id)) < 0 || (rc = cmd_begin(ctx)) < 0)
+		goto fail;
+	fill_opts(ctx, &a, &keys, list_id, &o);
+	if ((rc = newsletter_build(ctx->db, &o, ctx->now, &st, &ctx->err)) < 0) {
+		db_rollback(ctx->db);
+		goto fail;
+	}
+	if (a.dry_run)
+		db_rollback(ctx->db);
+	else if ((rc = cmd_commit(ctx)) < 0)
+		goto fail;
+	campaign_keys_release(&keys);
+	if (ctx->verbosity >= 0)
+		printf("%snewsletter-%04d-%02d: %s; %zu advisories (%zu IPA "
+		    "alerts); %zu queued (%zu with advisories for their "
+		    "products), %zu queued before, %zu suppressed\n",
+		    a.dry_run ? "dry run, nothing stored: " : "", a.year,
+		    a.month, st.created ? "campaign created" :
+		    "campaign exists", st.advisories, st.alerts, st.queued,
+		    st.matched, st.already, st.suppressed);
+	return EX_OK;
+fail:
+	campaign_keys_release(&keys);
+	return cmd_fail(ctx, rc);
+}
+
+static int
+do_preview(struct ctx *ctx, int argc, char **argv)
+{
+	struct args a;
+	struct campaign_keys keys;
+	struct newsletter_opts o;
+	struct newsletter_stats st;
+	struct campaign_env env;
+	struct campaign_run *run = NULL;
+	struct outbox_row row;
+	struct subscriber s;
+	struct buf msg = BUF_INIT(0);
+	char list_id[256], email[ADDR_MAX + 1], instance[9];
+	sqlite3_stmt *q;
+	FILE *fp;
+	int rc;
+
+	memset(&row, 0, sizeof(row));
+	sub_init(&s);
+	if ((rc = parse(ctx, argc, argv, &a, 1)) != 0)
+		return rc < 0 ? EX_OK : rc;
+	if (addr_check(a.email, email, &ctx->err) < 0)
+		return cmd_fail(ctx, -ERR_INVAL);
+	memset(&keys, 0, sizeof(keys));
+	if ((rc = setup(ctx, &keys, list_id)) < 0 || (rc = cmd_begin(ctx)) < 0)
+		goto out;
+	if ((rc = sub_get(ctx->db, email, &s, &ctx->err)) < 0)
+		goto out;
+	if (strcmp(s.status, "active") != 0) {
+		rc = err_set(&ctx->err, ERR_INVAL, "'%s' is %s: it gets no "
+		    "newsletter", email, s.status);
+		goto out;
+	}
+	/* Build as the real thing would, for this one declarer, render the
+	 * row, and roll everything back: a preview stores nothing. */
+	fill_opts(ctx, &a, &keys, list_id, &o);
+	o.only_email = email;
+	if ((rc = newsletter_build(ctx->db, &o, ctx->now, &st, &ctx->err)) < 0 ||
+	    (rc = campaign_instance(ctx->db, instance, &ctx->err)) < 0)
+		goto out;
+	q = db_prepare(ctx->db, "SELECT id, campaign_id, subscriber_id, item, "
+	    "rcpt, data, attempts, queued_at FROM outbox WHERE campaign_id = ? "
+	    "AND subscriber_id = ? AND item = ''", &ctx->err);
+	if (q == NULL) {
+		rc = -ERR_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, st.campaign_id);
+	sqlite3_bind_int64(q, 2, s.id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		row.id = sqlite3_column_int64(q, 0);
+		row.campaign_id = sqlite3_column_int64(q, 1);
+		row.subscriber_id = sqlite3_column_int64(q, 2);
+		row.item = db_column_dup(q, 3);
+		row.rcpt = db_column_dup(q, 4);
+		row.data = db_column_dup(q, 5);
+		row.attempts = sqlite3_column_int(q, 6);
+		row.queued_at = db_column_dup(q, 7);
+	}
+	sqlite3_finalize(q);
+	if (row.id == 0) {
+		rc = err_set(&ctx->err, ERR_INVAL, "'%s' is not queued for "
+		    "newsletter-%04d-%02d and could not be", email, a.year,
+		    a.month);
+		goto out;
+	}
+	memset(&env, 0, sizeof(env));
+	env.cfg = ctx->cfg;
+	env.instance = instance;
+	if ((rc = campaign_load(ctx->db, st.campaign_id, &env, &run,
+	    &ctx->err)) < 0 ||
+	    (rc = campaign_render(run, &row, &msg, &ctx->err)) < 0)
+		goto out;
+	if (a.out != NULL) {
+		if ((fp = fopen(a.out, "wb")) == NULL) {
+			rc = err_set(&ctx->err, ERR_CANTCREAT, "cannot create "
+			    "'%s': %m", a.out);
+			goto out;
+		}
+		if (fwrite(msg.data, 1, msg.len, fp) != msg.len ||
+		    fclose(fp) != 0) {
+			rc = err_set(&ctx->err, ERR_IO, "write '%s': %m", a.out);
+			goto out;
+		}
+		if (ctx->verbosity >= 0)
+			fprintf(stderr, "samail newsletter preview: wrote '%s' "
+			    "(%zu bytes)\n", a.out, msg.len);
+	} else
+		fwrite(msg.data, 1, msg.len, stdout);
+	rc = 0;
+out:
+	if (ctx->db != NULL)
+		db_rollback(ctx->db);
+	campaign_run_free(run);
+	campaign_keys_release(&keys);
+	outbox_row_release(&row);
+	sub_release(&s);
+	buf_release(&msg);
+	return rc < 0 ? cmd_fail(ctx, rc) : EX_OK;
+}
+
+int
+cmd_newsletter(struct ctx *ctx, int argc, char **argv)
+{
+	static char name[64];
+
+	if (argc < 2 || cmd_is_help(argv[1])) {
+		printf("usage: %s\n", nl_usage);
+		return argc < 2 ? EX_USAGE : EX_OK;
+	}
+	snprintf(name, sizeof(name), "newsletter %s", argv[1]);
+	ctx->cmdname = name;
+	log_step(name);
+	if (strcmp(argv[1], "build") == 0)
+		return do_build(ctx, argc - 1, argv + 1);
+	if (strcmp(argv[1], "preview") == 0)
+		return do_preview(ctx, argc - 1, argv + 1);
+	ctx->cmdname = "newsletter";
+	return cmd_usage_error(ctx, nl_usage, "'%s' is not a newsletter command",
+	    argv[1]);
+}

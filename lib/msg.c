@@ -1,0 +1,977 @@
+/*
+ * msg — compose one outgoing mail with GMime 3.  See msg.h.
+ *
+ * GMime builds the MIME tree, encodes the bodies, and writes Date,
+ * Message-Id, MIME-Version and Content-Type.  The other headers are
+ * checked here and handed to GMime as finished raw values, because GMime
+ * 3.2 gets them wrong for this mail: its folder turns any ASCII word longer
+ * than a line into "=?us-ascii?Q?...?=" (an unsubscribe URL would be
+ * corrupted) or breaks it at '.' or ':'; its RFC 2047 encoder writes
+ * Japanese as encoded-words far over the 75-character limit; its quoting
+ * of display names mishandles '"'; and its RFC 2231 continuations split
+ * UTF-8 characters.  See add_encoded_words() and attachment_part().
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "buf.h"
+#include "err.h"
+#include "msg.h"
+
+/* RFC 5322 2.1.1: at most 998 characters per line, excluding the CRLF. */
+#define LINE_OCTETS_MAX	998
+/* RFC 5322 3.6.4 leaves msg-id length open; keep it well inside a line. */
+#define MSGID_MAX	250
+/* RFC 2919 2: a list-id is at most 255 octets. */
+#define LISTID_MAX	255
+#define HDRNAME_MAX	76
+/* RFC 2047 2: an encoded-word is at most 75 characters, and a line that
+ * holds one at most 76; "=?UTF-8?B?" and "?=" take 12 of them. */
+#define EW_MAX		75
+#define EW_LINE		76
+#define EW_WRAP		12
+/* RFC 5322 2.1.1: lines SHOULD be at most 78 characters. */
+#define FOLD_AT		78
+/* Japan has had no daylight saving time since 1951: +0900 all year. */
+#define JST_OFFSET	(9 * 3600)
+
+void
+msg_global_init(void)
+{
+	g_mime_init();
+}
+
+void
+msg_global_shutdown(void)
+{
+	g_mime_shutdown();
+}
+
+/* --- validation --------------------------------------------------------- */
+
+/*
+ * Characters refused anywhere in a header value.  CR and LF would end the
+ * header and start another one (header injection: a crafted name could add
+ * a Bcc:); NUL, TAB and the other C0 and C1 controls and DEL have no
+ * business in a header.  U+2028/U+2029 are line breaks to some parsers
+ * (Python's str.splitlines), and the bidi embedding, override and isolate
+ * controls can make a display name or subject read as something else.
+ */
+static int
+refused_char(gunichar c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+	    c == 0x2028 || c == 0x2029 ||
+	    (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* UTF-8 text without refused characters, at most max bytes. */
+static int
+check_text(const char *what, const char *s, size_t max, struct err *e)
+{
+	size_t len = strlen(s);
+	const char *p;
+
+	if (!g_utf8_validate(s, (gssize)len, NULL))
+		return err_set(e, ERR_INVAL, "%s: not valid UTF-8", what);
+	for (p = s; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (refused_char(c))
+			return err_set(e, ERR_INVAL,
+			    "%s: control character U+%04X at byte %zu refused "
+			    "(a CR or LF could inject headers)", what,
+			    (unsigned)c, (size_t)(p - s));
+	}
+	if (len > max)
+		return err_set(e, ERR_INVAL, "%s: %zu bytes, more than %zu",
+		    what, len, max);
+	return 0;
+}
+
+/* A required text field: present, non-empty, then check_text(). */
+static int
+check_required(const char *what, const char *s, size_t max, struct err *e)
+{
+	if (s == NULL || *s == '\0')
+		return err_set(e, ERR_INVAL, "%s: missing", what);
+	return check_text(what, s, max, e);
+}
+
+/* RFC 5322 3.2.3 atext. */
+static int
+is_atext(unsigned char c)
+{
+	return g_ascii_isalnum(c) ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* RFC 5322 3.2.3 dot-atom-text: atext runs separated by single dots. */
+static int
+is_dot_atom(const char *s, size_t n)
+{
+	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return 0;
+		} else if (!is_atext((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* The first byte of s that no printable-ASCII check lets through, or NULL. */
+static const char *
+find_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return s;
+	return NULL;
+}
+
+int
+msg_check_addr(const char *what, const char *addr, struct err *e)
+{
+	const char *at, *dom, *p;
+	size_t len, llen, lab;
+
+	if (addr == NULL || *addr == '\0')
+		return err_set(e, ERR_INVAL, "%s: address missing", what);
+	/* Before anything quotes the address back in a message. */
+	if ((p = find_control(addr)) != NULL)
+		return err_set(e, ERR_INVAL, "%s: control character 0x%02x "
+		    "in address refused (a CR or LF could inject headers)",
+		    what, (unsigned char)*p);
+	len = strlen(addr);
+	if (len > MSG_ADDR_MAX)
+		return err_set(e, ERR_INVAL, "%s: address of %zu bytes, more "
+		    "than %d", what, len, MSG_ADDR_MAX);
+	at = strchr(addr, '@');
+	if (at == NULL || strchr(at + 1, '@') != NULL)
+		return err_set(e, ERR_INVAL, "%s: address '%s' must have "
+		    "exactly one '@'", what, addr);
+	llen = (size_t)(at - addr);
+	/*
+	 * A dot-atom local part only: no quoted strings, so no spaces, no
+	 * '<', '>', ',' or '"' that could split or re-shape an address list.
+	 */
+	if (llen > 64 || !is_dot_atom(addr, llen))
+		return err_set(e, ERR_INVAL, "%s: address '%s' has an invalid "
+		    "local part", what, addr);
+	dom = at + 1;
+	if (*dom == '\0' || strlen(dom) > 253)
+		return err_set(e, ERR_INVAL, "%s: address '%s' has an invalid "
+		    "domain", what, addr);
+	/* RFC 1035 host names: letters, digits, hyphens, 1-63 per label. */
+	lab = 0;
+	for (p = dom; ; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (lab == 0 || lab > 63 || p[-1] == '-' ||
+			    p[-(ptrdiff_t)lab] == '-')
+				return err_set(e, ERR_INVAL, "%s: address '%s' "
+				    "has an invalid domain", what, addr);
+			if (*p == '\0')
+				break;
+			lab = 0;
+		} else if (g_ascii_isalnum(*p) || *p == '-')
+			lab++;
+		else
+			return err_set(e, ERR_INVAL, "%s: address '%s' has an "
+			    "invalid domain", what, addr);
+	}
+	return 0;
+}
+
+/* RFC 3986 characters allowed in a URL we put in a header, but ','. */
+static int
+is_url_char(unsigned char c)
+{
+	return g_ascii_isalnum(c) ||
+	    (c != '\0' && strchr("-._~:/?#[]@!$&'()*+;=%", c) != NULL);
+}
+
+int
+msg_check_url(const char *what, const char *url, struct err *e)
+{
+	const char *p, *host;
+	size_t len;
+
+	if (url == NULL || *url == '\0')
+		return err_set(e, ERR_INVAL, "%s: URL missing", what);
+	if ((p = find_control(url)) != NULL)
+		return err_set(e, ERR_INVAL, "%s: control character 0x%02x "
+		    "in URL refused (a CR or LF could inject headers)", what,
+		    (unsigned char)*p);
+	len = strlen(url);
+	if (len > MSG_VALUE_MAX)
+		return err_set(e, ERR_INVAL, "%s: URL of %zu bytes, more than "
+		    "%d", what, len, MSG_VALUE_MAX);
+	/* http only so that a local test server can stand in. */
+	if (g_ascii_strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (g_ascii_strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return err_set(e, ERR_INVAL, "%s: URL '%s' must start with "
+		    "https://", what, url);
+	/* No user@ part: it only ever serves to disguise the real host. */
+	for (p = host; *p != '\0' && *p != '/' && *p != '?' && *p != '#'; p++)
+		if (!g_ascii_isalnum(*p) && strchr(".-:[]", *p) == NULL)
+			return err_set(e, ERR_INVAL, "%s: URL '%s' has an "
+			    "invalid host", what, url);
+	if (p == host)
+		return err_set(e, ERR_INVAL, "%s: URL '%s' has no host", what,
+		    url);
+	/*
+	 * Only RFC 3986 characters: no space, quote, '<' or '>' that would
+	 * end the <...> of List-Unsubscribe early, and no ',' that naive
+	 * parsers take for the separator between its URLs.
+	 */
+	for (; *p != '\0'; p++) {
+		if (!is_url_char((unsigned char)*p) ||
+		    (*p == '%' && (!g_ascii_isxdigit(p[1]) ||
+		    !g_ascii_isxdigit(p[2]))))
+			return err_set(e, ERR_INVAL, "%s: URL '%s' has a "
+			    "character that must be percent-encoded at byte "
+			    "%zu", what, url, (size_t)(p - url));
+	}
+	return 0;
+}
+
+/* "left@right", each a dot-atom-text (RFC 5322 3.6.4, no literals). */
+static int
+check_msgid(const char *id, struct err *e)
+{
+	const char *at;
+
+	if (id == NULL || *id == '\0')
+		return err_set(e, ERR_INVAL, "header 'Message-ID': missing");
+	if (find_control(id) != NULL)
+		return err_set(e, ERR_INVAL, "header 'Message-ID': control "
+		    "character refused (a CR or LF could inject headers)");
+	at = strchr(id, '@');
+	if (strlen(id) > MSGID_MAX || at == NULL ||
+	    !is_dot_atom(id, (size_t)(at - id)) ||
+	    !is_dot_atom(at + 1, strlen(at + 1)))
+		return err_set(e, ERR_INVAL, "header 'Message-ID': '%s' is not "
+		    "left@right (dot-atoms, no <>, at most %d bytes)", id,
+		    MSGID_MAX);
+	return 0;
+}
+
+/* RFC 2919 list-id: list-label "." namespace, a dot-atom with a dot. */
+static int
+check_listid(const char *id, struct err *e)
+{
+	if (find_control(id) != NULL)
+		return err_set(e, ERR_INVAL, "header 'List-Id': control "
+		    "character refused (a CR or LF could inject headers)");
+	if (strlen(id) > LISTID_MAX || strchr(id, '.') == NULL ||
+	    !is_dot_atom(id, strlen(id)))
+		return err_set(e, ERR_INVAL, "header 'List-Id': '%s' is not a "
+		    "list id like 'news.example.jp'", id);
+	return 0;
+}
+
+/*
+ * Headers msg_build() writes itself, or that would change who gets the
+ * message or how it is parsed: an extra header may not repeat them.
+ */
+static int
+own_header(const char *name)
+{
+	static const char *const own[] = {
+		"from", "sender", "reply-to", "to", "cc", "bcc", "subject",
+		"date", "message-id", "in-reply-to", "references",
+		"mime-version", "list-id", "list-unsubscribe",
+		"list-unsubscribe-post", "received", "return-path",
+	};
+
+	if (g_ascii_strncasecmp(name, "content-", 8) == 0 ||
+	    g_ascii_strncasecmp(name, "resent-", 7) == 0)
+		return 1;
+	for (size_t i = 0; i < G_N_ELEMENTS(own); i++)
+		if (g_ascii_strcasecmp(name, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+check_extra(const struct msg_header *h, struct err *e)
+{
+	char what[HDRNAME_MAX + 16];
+	const char *p;
+
+	if (h->name == NULL || *h->name == '\0')
+		return err_set(e, ERR_INVAL, "extra header: name missing");
+	for (p = h->name; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && *p != '-')
+			return err_set(e, ERR_INVAL, "extra header: name has "
+			    "byte 0x%02x; only letters, digits and '-' are "
+			    "allowed", (unsigned char)*p);
+	if (p - h->name > HDRNAME_MAX)
+		return err_set(e, ERR_INVAL, "extra header: name longer than "
+		    "%d", HDRNAME_MAX);
+	if (own_header(h->name))
+		return err_set(e, ERR_INVAL, "extra header '%s': set by the "
+		    "message itself, not allowed as an extra header", h->name);
+	snprintf(what, sizeof(what), "header '%s'", h->name);
+	if (h->value == NULL)
+		return err_set(e, ERR_INVAL, "%s: value missing", what);
+	return check_text(what, h->value, MSG_VALUE_MAX, e);
+}
+
+static int
+check_mailbox(const char *hdr, const struct msg_mailbox *mb, struct err *e)
+{
+	char what[64];
+	int rc;
+
+	snprintf(what, sizeof(what), "header '%s'", hdr);
+	if ((rc = msg_check_addr(what, mb->addr, e)) < 0)
+		return rc;
+	if (mb->name != NULL && (rc = check_text(what, mb->name,
+	    MSG_NAME_MAX, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* A body: valid UTF-8 without NUL (text parts cannot carry one). */
+static int
+check_body(const char *what, const char *p, size_t n, struct err *e)
+{
+	if (p == NULL)
+		return err_set(e, ERR_INVAL, "%s: missing", what);
+	if (memchr(p, '\0', n) != NULL)
+		return err_set(e, ERR_INVAL, "%s: NUL byte refused", what);
+	if (!g_utf8_validate(p, (gssize)n, NULL))
+		return err_set(e, ERR_INVAL, "%s: not valid UTF-8", what);
+	return 0;
+}
+
+/* "type/subtype" of RFC 2045 tokens, then parameters for GMime to parse. */
+static int
+check_content_type(const char *ct, struct err *e)
+{
+	const char *p;
+	int slash = 0;
+
+	if (ct == NULL || *ct == '\0')
+		return err_set(e, ERR_INVAL, "attachment: content type "
+		    "missing");
+	/* Printable ASCII: it is written into the part's header as is. */
+	for (p = ct; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			return err_set(e, ERR_INVAL, "attachment: content type "
+			    "has byte 0x%02x; printable ASCII only",
+			    (unsigned char)*p);
+	if (strlen(ct) > MSG_VALUE_MAX)
+		return err_set(e, ERR_INVAL, "attachment: content type longer "
+		    "than %d", MSG_VALUE_MAX);
+	p = ct;
+	for (; *p != '\0' && *p != ';'; p++) {
+		if (*p == '/' && slash == 0 && p != ct && p[1] != '\0' &&
+		    p[1] != ';')
+			slash = 1;
+		else if (!g_ascii_isalnum(*p) &&
+		    strchr("!#$&^_.+-", *p) == NULL)
+			break;
+	}
+	if (!slash || (*p != '\0' && *p != ';'))
+		return err_set(e, ERR_INVAL, "attachment: content type '%s' is "
+		    "not type/subtype[; parameters]", ct);
+	return 0;
+}
+
+static int
+check_attachment(const struct msg_attachment *a, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_content_type(a->content_type, e)) < 0)
+		return rc;
+	if ((rc = check_required("attachment filename", a->filename,
+	    MSG_NAME_MAX, e)) < 0)
+		return rc;
+	/* A client saving the file must not be led into another folder. */
+	if (strpbrk(a->filename, "/\\") != NULL)
+		return err_set(e, ERR_INVAL, "attachment filename: '/' or '\\' "
+		    "refused");
+	if (a->data == NULL && a->len > 0)
+		return err_set(e, ERR_INVAL, "attachment: data missing");
+	return 0;
+}
+
+/* Everything that reaches a header, checked before GMime sees any of it. */
+static int
+check_spec(const struct msg_spec *s, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_mailbox("From", &s->from, e)) < 0 ||
+	    (rc = check_mailbox("To", &s->to, e)) < 0)
+		return rc;
+	if ((s->reply_to.addr != NULL || s->reply_to.name != NULL) &&
+	    (rc = check_mailbox("Reply-To", &s->reply_to, e)) < 0)
+		return rc;
+	if ((rc = check_required("header 'Subject'", s->subject,
+	    MSG_VALUE_MAX, e)) < 0)
+		return rc;
+	/* GDateTime's range ends in 9999; before 1970 is a caller's bug. */
+	if (s->date <= 0 || s->date > (time_t)253402300799)
+		return err_set(e, ERR_INVAL, "header 'Date': time %lld out of "
+		    "range", (long long)s->date);
+	if ((rc = check_msgid(s->message_id, e)) < 0)
+		return rc;
+	if (s->list_id != NULL && (rc = check_listid(s->list_id, e)) < 0)
+		return rc;
+	if (s->list_name != NULL) {
+		if (s->list_id == NULL)
+			return err_set(e, ERR_INVAL, "header 'List-Id': a list "
+			    "name needs a list id");
+		if ((rc = check_text("header 'List-Id'", s->list_name,
+		    MSG_NAME_MAX, e)) < 0)
+			return rc;
+	}
+	if (s->unsub_url != NULL && (rc = msg_check_url(
+	    "header 'List-Unsubscribe'", s->unsub_url, e)) < 0)
+		return rc;
+	if (s->unsub_mailto != NULL && (rc = msg_check_addr(
+	    "header 'List-Unsubscribe'", s->unsub_mailto, e)) < 0)
+		return rc;
+	/* RFC 8058 3.1: One-Click needs an HTTPS URI to POST to. */
+	if (s->one_click && s->unsub_url == NULL)
+		return err_set(e, ERR_INVAL, "header 'List-Unsubscribe-Post': "
+		    "one-click unsubscribe needs an unsubscribe URL");
+	for (size_t i = 0; i < s->nheaders; i++)
+		if ((rc = check_extra(&s->headers[i], e)) < 0)
+			return rc;
+	if ((rc = check_body("text body", s->text, s->text_len, e)) < 0)
+		return rc;
+	if (s->html != NULL &&
+	    (rc = check_body("HTML body", s->html, s->html_len, e)) < 0)
+		return rc;
+	if (s->attachment != NULL &&
+	    (rc = check_attachment(s->attachment, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* --- header text -------------------------------------------------------- */
+
+/*
+ * Append a header whose value is already valid and folded (raw starts
+ * with a space and ends with "\n"; GMime converts newlines on output).
+ */
+static void
+add_raw_header(GMimeObject *obj, const char *name, const char *raw)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+	GMimeHeader *h;
+
+	g_mime_header_list_append(hl, name, "", NULL);
+	h = g_mime_header_list_get_header_at(hl,
+	    g_mime_header_list_get_count(hl) - 1);
+	g_mime_header_set_raw_value(h, raw);
+}
+
+static int
+is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+/*
+ * Text that cannot go out as it is: 8-bit, or holding "=?" (a decoder
+ * would take it for an encoded-word).
+ */
+static int
+needs_2047(const char *s)
+{
+	return !is_ascii(s) || strstr(s, "=?") != NULL;
+}
+
+/* One character as a "Q" encoded-word; returns its length. */
+static size_t
+add_q_word(struct buf *out, const char *p, size_t n)
+{
+	size_t start = out->len;
+
+	buf_addstr(out, "=?UTF-8?Q?");
+	for (size_t i = 0; i < n; i++) {
+		if (g_ascii_isalnum(p[i]))
+			buf_addch(out, p[i]);
+		else
+			buf_addf(out, "=%02X", (unsigned char)p[i]);
+	}
+	buf_addstr(out, "?=");
+	return out->len - start;
+}
+
+/*
+ * Append s (UTF-8) as RFC 2047 encoded-words, the first at column col;
+ * returns the column after the last.
+ *
+ * Written here rather than by GMime 3.2, whose encoder cuts text only at
+ * spaces and every 38 characters: Japanese gives encoded-words of 150
+ * characters and more, over RFC 2047's 75, which some clients show
+ * garbled (Windows 10 Mail has been reported to).  Here every word holds
+ * whole characters, is at most 75 characters long and has a line of its
+ * own (RFC 2047 2 and 5).
+ *
+ * And no "B" word but the last ends in base64 padding: decoders that join
+ * the payloads of adjacent "B" words before decoding (GMime and MimeKit
+ * do, to mend other mailers' split characters) lose the rest of the text
+ * after a padded one.  So a "B" word is cut at a multiple of three bytes;
+ * where no whole character ends at one (an odd run of ASCII among
+ * Japanese), the next character goes out alone as a "Q" word, which ends
+ * the run of "B" words.
+ */
+static size_t
+add_encoded_words(struct buf *out, const char *s, size_t col)
+{
+	const char *p = s, *q, *next;
+	size_t max, n, cut;
+	gchar *b64;
+
+	while (*p != '\0') {
+		/* A fold before every word but a first one that fits. */
+		if (p != s || EW_LINE - col < EW_WRAP + 12) {
+			buf_addstr(out, "\n ");
+			col = 1;
+		}
+		max = (MIN(EW_MAX, EW_LINE - col) - EW_WRAP) / 4 * 3;
+		n = cut = 0;
+		for (q = p; *q != '\0'; q = next) {
+			next = g_utf8_next_char(q);
+			if ((size_t)(next - p) > max)
+				break;
+			n = (size_t)(next - p);
+			if (n % 3 == 0)
+				cut = n;
+		}
+		if (p[n] == '\0')
+			cut = n;	/* the last word may be padded */
+		else if (cut == 0) {
+			n = (size_t)(g_utf8_next_char(p) - p);
+			col += add_q_word(out, p, n);
+			p += n;
+			continue;
+		}
+		b64 = g_base64_encode((const guchar *)p, cut);
+		buf_addf(out, "=?UTF-8?B?%s?=", b64);
+		col += EW_WRAP + strlen(b64);
+		g_free(b64);
+		p += cut;
+	}
+	return col;
+}
+
+/*
+ * Append ASCII text, folded before a space where a line would pass 78
+ * (RFC 5322 2.2.3); a longer word stays whole.  Returns the column.
+ */
+static size_t
+add_folded(struct buf *out, const char *s, size_t col)
+{
+	const char *p = s, *sp;
+	size_t len;
+
+	while (*p != '\0') {
+		sp = strchr(p + 1, ' ');
+		len = sp != NULL ? (size_t)(sp - p) : strlen(p);
+		if (p != s && col + len > FOLD_AT) {
+			buf_addch(out, '\n');	/* the space starts the next line */
+			col = 0;
+		}
+		buf_add(out, p, len);
+		col += len;
+		p += len;
+	}
+	return col;
+}
+
+/* Unstructured text (Subject, extra headers): encoded or folded. */
+static size_t
+add_text(struct buf *out, const char *s, size_t col)
+{
+	return needs_2047(s) ? add_encoded_words(out, s, col) :
+	    add_folded(out, s, col);
+}
+
+/*
+ * An RFC 5322 phrase (display name, List-Id description): encoded-words
+ * when 8-bit; atoms as they are; otherwise a quoted-string (GMime 3.2's
+ * g_mime_utils_quote_string leaves a name holding '"' unquoted).
+ */
+static size_t
+add_phrase(struct buf *out, const char *s, size_t col)
+{
+	const char *p;
+	int quote = 0;
+
+	if (needs_2047(s))
+		return add_encoded_words(out, s, col);
+	for (p = s; *p != '\0'; p++)
+		if (!(is_atext((unsigned char)*p) ||
+		    (*p == ' ' && p[1] != ' ')))
+			quote = 1;
+	if (!quote) {
+		buf_addstr(out, s);
+		return col + strlen(s);
+	}
+	buf_addch(out, '"');
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addch(out, '\\');
+		buf_addch(out, *p);
+	}
+	buf_addch(out, '"');
+	return col + (size_t)(p - s) + 2;
+}
+
+/* "Name: phrase <addr>", folding before <addr> when the line is full. */
+static void
+add_mailbox(GMimeObject *obj, const char *hdr, const struct msg_mailbox *mb,
+    struct buf *tmp)
+{
+	size_t col = strlen(hdr) + 2;
+
+	buf_reset(tmp);
+	buf_addch(tmp, ' ');
+	if (mb->name != NULL && *mb->name != '\0') {
+		col = add_phrase(tmp, mb->name, col);
+		if (col + strlen(mb->addr) + 3 > FOLD_AT)
+			buf_addch(tmp, '\n');
+		buf_addch(tmp, ' ');
+	}
+	buf_addf(tmp, "<%s>\n", mb->addr);
+	add_raw_header(obj, hdr, buf_str(tmp));
+}
+
+static void
+add_text_header(GMimeObject *obj, const char *hdr, const char *value,
+    struct buf *tmp)
+{
+	buf_reset(tmp);
+	buf_addch(tmp, ' ');
+	add_text(tmp, value, strlen(hdr) + 2);
+	buf_addch(tmp, '\n');
+	add_raw_header(obj, hdr, buf_str(tmp));
+}
+
+static void
+add_list_headers(GMimeObject *obj, const struct msg_spec *s, struct buf *tmp)
+{
+	if (s->list_id != NULL) {
+		buf_reset(tmp);
+		if (s->list_name != NULL && *s->list_name != '\0') {
+			buf_addch(tmp, ' ');
+			add_phrase(tmp, s->list_name, strlen("List-Id: "));
+			buf_addch(tmp, '\n');
+		}
+		buf_addf(tmp, " <%s>\n", s->list_id);
+		add_raw_header(obj, "List-Id", buf_str(tmp));
+	}
+	/* RFC 2369 3.2, one URL per line so that no fold falls inside one. */
+	if (s->unsub_url != NULL || s->unsub_mailto != NULL) {
+		buf_reset(tmp);
+		if (s->unsub_url != NULL)
+			buf_addf(tmp, " <%s>%s\n", s->unsub_url,
+			    s->unsub_mailto != NULL ? "," : "");
+		if (s->unsub_mailto != NULL)
+			buf_addf(tmp, " <mailto:%s?subject=unsubscribe>\n",
+			    s->unsub_mailto);
+		add_raw_header(obj, "List-Unsubscribe", buf_str(tmp));
+	}
+	if (s->one_click)
+		add_raw_header(obj, "List-Unsubscribe-Post",
+		    " List-Unsubscribe=One-Click\n");
+}
+
+static void
+add_extra_headers(GMimeObject *obj, const struct msg_spec *s,
+    struct buf *tmp)
+{
+	for (size_t i = 0; i < s->nheaders; i++) {
+		const struct msg_header *h = &s->headers[i];
+
+		if (needs_2047(h->value))
+			add_text_header(obj, h->name, h->value, tmp);
+		else {
+			/* As given, unfolded: Feedback-ID and the like are
+			 * structured, and a fold could fall inside a token. */
+			buf_reset(tmp);
+			buf_addf(tmp, " %s\n", h->value);
+			add_raw_header(obj, h->name, buf_str(tmp));
+		}
+	}
+}
+
+/* --- body parts --------------------------------------------------------- */
+
+/*
+ * Put p[0..n) into tmp with every line break (CRLF, LF, lone CR) turned
+ * into nl.  Text in base64 must be in canonical CRLF form (RFC 2045
+ * 6.8); for quoted-printable GMime wants LF and writes the line breaks
+ * in the output's own convention.
+ */
+static void
+canon_lines(const char *p, size_t n, const char *nl, struct buf *tmp)
+{
+	size_t i, run = 0;
+
+	buf_reset(tmp);
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\r' && p[i] != '\n')
+			continue;
+		buf_add(tmp, p + run, i - run);
+		buf_addstr(tmp, nl);
+		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
+			i++;
+		run = i + 1;
+	}
+	buf_add(tmp, p + run, n - run);
+}
+
+static GMimeObject *
+text_part(const char *subtype, const char *p, size_t n, struct buf *tmp)
+{
+	GMimeTextPart *tp = g_mime_text_part_new_with_subtype(subtype);
+	GMimeContentEncoding enc;
+	GMimeDataWrapper *w;
+	GMimeStream *st;
+
+	/*
+	 * GMime's pick: base64 once more than about a sixth of the bytes are
+	 * 8-bit (Japanese text: a third of the size of quoted-printable, the
+	 * same SpamAssassin score), quoted-printable otherwise (English
+	 * stays readable).  Never 7bit: quoted-printable bounds the line
+	 * length whatever the template did, and keeps "=_" boundaries
+	 * impossible inside a part.
+	 */
+	enc = g_mime_utils_best_encoding((const unsigned char *)p, n);
+	if (enc != GMIME_CONTENT_ENCODING_BASE64)
+		enc = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
+	canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ? "\r\n" : "\n",
+	    tmp);
+	st = g_mime_stream_mem_new_with_buffer(buf_str(tmp), tmp->len);
+	w = g_mime_data_wrapper_new_with_stream(st,
+	    GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_text_part_set_charset(tp, "UTF-8");
+	g_mime_part_set_content((GMimePart *)tp, w);
+	g_mime_part_set_content_encoding((GMimePart *)tp, enc);
+	g_object_unref(w);
+	g_object_unref(st);
+	return (GMimeObject *)tp;
+}
+
+/*
+ * The attachment.  The file name goes twice, as most mailers write it:
+ * RFC 2231 in Content-Disposition (the standard) and RFC 2047 in the
+ * Content-Type name (what older Outlook and Japanese clients read).  Both
+ * are written here: GMime 3.2 splits RFC 2231 continuations inside a
+ * UTF-8 character, and a single "filename*=" is what most clients
+ * support anyway.
+ */
+static GMimeObject *
+attachment_part(const struct msg_attachment *a, struct buf *tmp)
+{
+	GMimeHeaderList *hl;
+	GMimeContentType *ct;
+	GMimeDataWrapper *w;
+	GMimeStream *st;
+	GMimePart *part;
+	char *type, *esc;
+
+	part = g_mime_part_new();
+	ct = g_mime_content_type_parse(NULL, a->content_type);
+	g_mime_object_set_content_type((GMimeObject *)part, ct);
+	g_mime_object_set_disposition((GMimeObject *)part,
+	    GMIME_DISPOSITION_ATTACHMENT);
+	st = g_mime_stream_mem_new_with_buffer(a->data != NULL ? a->data : "",
+	    a->len);
+	w = g_mime_data_wrapper_new_with_stream(st,
+	    GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(part, w);
+	/* base64 keeps the attachment's own CRLFs exactly as they are. */
+	g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64);
+
+	hl = g_mime_object_get_header_list((GMimeObject *)part);
+	type = g_strchomp(g_mime_content_type_encode(ct, NULL));
+	buf_reset(tmp);
+	buf_addf(tmp, "%s;\n name=", type);
+	if (needs_2047(a->filename)) {
+		buf_addch(tmp, '"');
+		add_encoded_words(tmp, a->filename, strlen(" name=\""));
+		buf_addch(tmp, '"');
+	} else
+		add_phrase(tmp, a->filename, 0);
+	buf_addch(tmp, '\n');
+	g_mime_header_set_raw_value(g_mime_header_list_get_header(hl,
+	    "Content-Type"), buf_str(tmp));
+	/* RFC 2231 attr-chars stay, everything else is %XX (UTF-8). */
+	esc = g_uri_escape_string(a->filename, "!#$&+^`|", FALSE);
+	buf_reset(tmp);
+	buf_addf(tmp, " attachment;\n filename*=UTF-8''%s\n", esc);
+	g_mime_header_set_raw_value(g_mime_header_list_get_header(hl,
+	    "Content-Disposition"), buf_str(tmp));
+
+	g_free(esc);
+	g_free(type);
+	g_object_unref(w);
+	g_object_unref(st);
+	g_object_unref(ct);
+	return (GMimeObject *)part;
+}
+
+/*
+ * The body tree.  Boundaries come from the Message-ID, so a rebuilt
+ * message is byte-identical; "=_" cannot occur in base64 or
+ * quoted-printable, so a boundary can never appear inside a part.
+ */
+static GMimeObject *
+build_body(const struct msg_spec *s, struct buf *tmp)
+{
+	GMimeMultipart *alt, *mix;
+	GMimeObject *body, *part;
+	char *hash, boundary[64];
+
+	body = text_part("plain", s->text, s->text_len, tmp);
+	if (s->html == NULL && s->attachment == NULL)
+		return body;
+	hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256,
+	    s->message_id, -1);
+	if (s->html != NULL) {
+		alt = g_mime_multipart_new_with_subtype("alternative");
+		snprintf(boundary, sizeof(boundary), "=_alt_%.32s", hash);
+		g_mime_multipart_set_boundary(alt, boundary);
+		g_mime_multipart_add(alt, body);
+		g_object_unref(body);
+		part = text_part("html", s->html, s->html_len, tmp);
+		g_mime_multipart_add(alt, part);
+		g_object_unref(part);
+		body = (GMimeObject *)alt;
+	}
+	if (s->attachment != NULL) {
+		mix = g_mime_multipart_new_with_subtype("mixed");
+		snprintf(boundary, sizeof(boundary), "=_mix_%.32s", hash);
+		g_mime_multipart_set_boundary(mix, boundary);
+		g_mime_multipart_add(mix, body);
+		g_object_unref(body);
+		part = attachment_part(s->attachment, tmp);
+		g_mime_multipart_add(mix, part);
+		g_object_unref(part);
+		body = (GMimeObject *)mix;
+	}
+	g_free(hash);
+	return body;
+}
+
+/* --- the message -------------------------------------------------------- */
+
+/* Length of the longest line in p[0..n), line breaks excluded. */
+static size_t
+longest_line(const unsigned char *p, size_t n)
+{
+	const unsigned char *end = p + n, *nl;
+	size_t len, max = 0;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		len = (size_t)((nl != NULL ? nl : end) - p);
+		if (len > 0 && nl != NULL && p[len - 1] == '\r')
+			len--;
+		if (len > max)
+			max = len;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return max;
+}
+
+int
+msg_build(const struct msg_spec *s, struct buf *out, struct err *e)
+{
+	struct buf tmp = BUF_INIT(0);
+	GMimeFormatOptions *fo = NULL;
+	GMimeMessage *m = NULL;
+	GMimeObject *body = NULL;
+	GMimeStream *stream = NULL;
+	GDateTime *utc = NULL, *date = NULL;
+	GTimeZone *tz = NULL;
+	GByteArray *ba;
+	size_t longest;
+	int rc;
+
+	if ((rc = check_spec(s, e)) < 0)
+		return rc;
+
+	fo = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(fo, (s->flags & MSG_F_LF) ?
+	    GMIME_NEWLINE_FORMAT_UNIX : GMIME_NEWLINE_FORMAT_DOS);
+	/* No default headers: ours come out in the order they are set. */
+	m = g_mime_message_new(FALSE);
+	add_mailbox((GMimeObject *)m, "From", &s->from, &tmp);
+	add_mailbox((GMimeObject *)m, "To", &s->to, &tmp);
+	if (s->reply_to.addr != NULL)
+		add_mailbox((GMimeObject *)m, "Reply-To", &s->reply_to, &tmp);
+	add_text_header((GMimeObject *)m, "Subject", s->subject, &tmp);
+	tz = g_time_zone_new_offset(JST_OFFSET);
+	utc = g_date_time_new_from_unix_utc((gint64)s->date);
+	date = g_date_time_to_timezone(utc, tz);
+	g_mime_message_set_date(m, date);
+	g_mime_message_set_message_id(m, s->message_id);
+	add_list_headers((GMimeObject *)m, s, &tmp);
+	add_extra_headers((GMimeObject *)m, s, &tmp);
+	body = build_body(s, &tmp);
+	g_mime_message_set_mime_part(m, body);
+
+	stream = g_mime_stream_mem_new();
+	if (g_mime_object_write_to_stream((GMimeObject *)m, fo, stream) < 0) {
+		rc = err_set(e, ERR_SOFTWARE, "message '%s': GMime could not "
+		    "write it", s->message_id);
+		goto out;
+	}
+	ba = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)stream);
+	/*
+	 * The inputs are capped so that this cannot happen; checked anyway
+	 * because a relay may reject, or worse split, a longer line.
+	 */
+	if ((longest = longest_line(ba->data, ba->len)) > LINE_OCTETS_MAX) {
+		rc = err_set(e, ERR_INVAL, "message '%s': a line of %zu "
+		    "octets, more than %d", s->message_id, longest,
+		    LINE_OCTETS_MAX);
+		goto out;
+	}
+	if ((rc = buf_add(out, ba->data, ba->len)) < 0)
+		err_set(e, ERR_TOOBIG, "message '%s': %u bytes do not fit in "
+		    "the output buffer", s->message_id, ba->len);
+out:
+	if (stream != NULL)
+		g_object_unref(stream);
+	if (body != NULL)
+		g_object_unref(body);
+	if (m != NULL)
+		g_object_unref(m);
+	if (date != NULL)
+		g_date_time_unref(date);
+	if (utc != NULL)
+		g_date_time_unref(utc);
+	if (tz != NULL)
+		g_time_zone_unref(tz);
+	if (fo != NULL)
+		g_mime_format_options_free(fo);
+	buf_release(&tmp);
+	return rc;
+}

@@ -1,0 +1,833 @@
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+#include "config.h"
+#include "date.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "msg.h"
+#include "newsletter.h"
+#include "outbox.h"
+#include "products.h"
+#include "render.h"
+#include "subscriber.h"
+#include "text.h"
+#include "token.h"
+#include "xalloc.h"
+
+void
+newsletter_campaign_name(int year, int month, char *out)
+{
+	snprintf(out, 32, "newsletter-%04d-%02d", year, month);
+}
+
+/* --- the snapshot --------------------------------------------------- */
+
+static int
+severity_rank(const char *sev)
+{
+	if (sev == NULL)
+		return 0;
+	if (text_ieq(sev, "critical"))
+		return 4;
+	if (text_ieq(sev, "high"))
+		return 3;
+	if (text_ieq(sev, "medium"))
+		return 2;
+	if (text_ieq(sev, "low"))
+		return 1;
+	return 0;
+}
+
+/* Who published it, as readers know the name. */
+static const char *
+source_label(const char *url, const char *feed)
+{
+	if (url != NULL) {
+		if (strstr(url, "://jvndb.jvn.jp/"))
+			return "JVN iPedia";
+		if (strstr(url, "://jvn.jp/") || strstr(url, ".jvn.jp/"))
+			return "JVN";
+		if (strstr(url, "://www.ipa.go.jp/") || strstr(url, ".ipa.go.jp/"))
+			return "IPA";
+	}
+	return feed;
+}
+
+/* The key that says two feed items are the same advisory: the JVN id,
+ * else the link without "index.html" and scheme, else the guid. */
+static char *
+dedupe_key(const char *ident, const char *link, const char *guid)
+{
+	char *k, *p;
+	size_t n;
+
+	if (ident != NULL && *ident)
+		return xasprintf("id:%s", ident);
+	if (link != NULL && *link) {
+		p = strstr(link, "://");
+		k = xasprintf("ln:%s", p ? p + 3 : link);
+		n = strlen(k);
+		if (n > 10 && strcmp(k + n - 10, "index.html") == 0)
+			k[n - 10] = '\0';
+		n = strlen(k);
+		while (n > 3 && k[n - 1] == '/')
+			k[--n] = '\0';
+		return k;
+	}
+	return xasprintf("g:%s", guid);
+}
+
+struct adv {
+	json_t	*j;
+	double	 cvss;
+	int	 rank;
+	int	 alert;
+	char	*published;
+	char	*key;
+};
+
+static int
+adv_cmp(const void *a, const void *b)
+{
+	const struct adv *x = a, *y = b;
+
+	/* Most severe first: severity, then score, then newest. */
+	if (x->rank != y->rank)
+		return y->rank - x->rank;
+	if (x->cvss != y->cvss)
+		return x->cvss < y->cvss ? 1 : -1;
+	return strcmp(y->published, x->published);
+}
+
+/*
+ * The period's advisories, deduplicated across feeds, most severe first,
+ * as the snapshot's "advisories" list.  An IPA alert without a score
+ * counts as high: IPA publishes only what it deems important.
+ */
+static int
+collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
+    struct err *e)
+{
+	sqlite3_stmt *st;
+	char from[21], to[21];
+	struct adv *v = NULL;
+	size_t n = 0;
+	int rc = 0, step, ny = year, nm = month + 1;
+
+	if (nm == 13) {
+		nm = 1;
+		ny++;
+	}
+	date_format_timestamp(date_jst_time(date_days(year, month, 1), 0, 0), from);
+	date_format_timestamp(date_jst_time(date_days(ny, nm, 1), 0, 0), to);
+	if ((st = db_prepare(db, "SELECT a.title, a.link, a.summary, "
+	    "COALESCE(a.published, a.updated, a.first_seen) AS p, a.cvss, "
+	    "a.severity, a.cves, a.products, f.name, f.url, f.alert, a.ident, "
+	    "a.guid, COALESCE(a.updated, a.published, a.first_seen) "
+	    "FROM advisory a JOIN feed f ON f.id = a.feed_id "
+	    "WHERE p >= ? AND p < ? ORDER BY p DESC, a.id", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *title = (const char *)sqlite3_column_text(st, 0);
+		const char *link = (const char *)sqlite3_column_text(st, 1);
+		const char *summary = (const char *)sqlite3_column_text(st, 2);
+		const char *pub = (const char *)sqlite3_column_text(st, 3);
+		const char *sev = (const char *)sqlite3_column_text(st, 5);
+		const char *cves = (const char *)sqlite3_column_text(st, 6);
+		const char *prods = (const char *)sqlite3_column_text(st, 7);
+		const char *feed = (const char *)sqlite3_column_text(st, 8);
+		const char *url = (const char *)sqlite3_column_text(st, 9);
+		int alert = sqlite3_column_int(st, 10);
+		char *key = dedupe_key((const char *)sqlite3_column_text(st, 11),
+		    link, (const char *)sqlite3_column_text(st, 12));
+		double cvss = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
+		    sqlite3_column_double(st, 4);
+		json_t *j, *pa;
+		char *copy, *tok, *save = NULL, day[11];
+		size_t i;
+		time_t t;
+
+		for (i = 0; i < n; i++)
+			if (strcmp(v[i].key, key) == 0)
+				break;
+		if (i < n) {
+			/* Seen from another feed: keep one, and it is an alert
+			 * if any feed that carried it is the alert feed. */
+			v[i].alert |= alert;
+			free(key);
+			continue;
+		}
+		j = json_object();
+		json_object_set_new(j, "title", json_string(title ? title : ""));
+		json_object_set_new(j, "link", json_string(link ? link : ""));
+		json_object_set_new(j, "summary", json_string(summary ? summary : ""));
+		day[0] = '\0';
+		if (pub != NULL && date_parse_timestamp(pub, &t, NULL) == 0)
+			date_format(date_jst_day(t), day);
+		json_object_set_new(j, "published", json_string(day));
+		if (cvss >= 0)
+			json_object_set_new(j, "cvss", json_real(cvss));
+		if (sev != NULL && severity_rank(sev) > 0) {
+			char *low = text_ascii_lower(xstrdup(sev));
+
+			json_object_set_new(j, "severity", json_string(low));
+			free(low);
+		}
+		json_object_set_new(j, "cves", json_string(cves ? cves : ""));
+		pa = json_array();
+		copy = xstrdup(prods ? prods : "");
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(pa, json_string(tok));
+		free(copy);
+		json_object_set_new(j, "products", pa);
+		json_object_set_new(j, "source", json_string(source_label(url, feed)));
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n].j = j;
+		v[n].cvss = cvss;
+		v[n].rank = severity_rank(sev);
+		v[n].alert = alert;
+		v[n].published = xstrdup(pub ? pub : "");
+		v[n].key = key;
+		n++;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_error(db, e, "read advisories");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].alert && v[i].rank == 0 && v[i].cvss < 0)
+			v[i].rank = 3;
+	qsort(v, n, sizeof(*v), adv_cmp);
+	*nalerts = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object_set_new(v[i].j, "alert", json_boolean(v[i].alert));
+		*nalerts += v[i].alert != 0;
+		if (rc == 0)
+			json_array_append(list, v[i].j);
+		json_decref(v[i].j);
+		free(v[i].published);
+		free(v[i].key);
+	}
+	free(v);
+	return rc;
+}
+
+/* Display names of every product, so a re-send reads the same even if
+ * the dictionary is edited. */
+static json_t *
+product_names(const struct products *dict)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < dict->n; i++) {
+		json_t *p = json_object();
+
+		json_object_set_new(p, "ja", json_string(dict->v[i].name_ja));
+		json_object_set_new(p, "en", json_string(dict->v[i].name_en));
+		json_object_set_new(o, dict->v[i].tag, p);
+	}
+	return o;
+}
+
+/* --- the context of one message -------------------------------------- */
+
+struct nl_state {
+	json_t		*advisories;	/* borrowed from content */
+	json_t		*names;		/* product names */
+	int		 year, month;
+	int		 max_adv, max_alerts;
+	char		 list_id[256];
+	char		 instance[9];
+};
+
+/* Copy key from src to dst unless it is missing or an empty string: an
+ * empty string is truthy in Mustache, so a section over it would render. */
+static void
+copy_set(json_t *dst, json_t *src, const char *key)
+{
+	json_t *v = json_object_get(src, key);
+
+	if (v == NULL || json_is_null(v) ||
+	    (json_is_string(v) && json_string_length(v) == 0))
+		return;
+	json_object_set(dst, key, v);
+}
+
+static const char *
+sev_label(const char *sev, const char *locale)
+{
+	static const char *const ja[] = { "緊急", "重要", "警告", "注意" };
+	static const char *const en[] = { "Critical", "High", "Medium", "Low" };
+	int r = severity_rank(sev);
+
+	if (r == 0)
+		return NULL;
+	return (strcmp(locale, "en") == 0 ? en : ja)[4 - r];
+}
+
+static int
+has_tag(const char *csv, const char *tag)
+{
+	size_t n = strlen(tag);
+
+	for (const char *p = csv; *p; ) {
+		size_t k = strcspn(p, ",");
+
+		if (k == n && strncmp(p, tag, n) == 0)
+			return 1;
+		p += k + (p[k] == ',');
+	}
+	return 0;
+}
+
+static const char *
+pname(const struct nl_state *s, const char *tag, const char *locale)
+{
+	json_t *n = json_object_get(json_object_get(s->names, tag), locale);
+
+	return json_is_string(n) ? json_string_value(n) : tag;
+}
+
+/* "Windows、Microsoft Office" (ja) / "Windows, Microsoft Office" (en). */
+static void
+join_names(const struct nl_state *s, struct buf *b, json_t *tags,
+    const char *only, const char *locale)
+{
+	const char *sep = strcmp(locale, "en") == 0 ? ", " : "、";
+	size_t i, k = 0;
+	json_t *t;
+
+	json_array_foreach(tags, i, t) {
+		const char *tag = json_string_value(t);
+
+		if (tag == NULL || (only != NULL && !has_tag(only, tag)))
+			continue;
+		buf_addstr(b, k++ ? sep : "");
+		buf_addstr(b, pname(s, tag, locale));
+	}
+}
+
+/*
+ * The template data for one declarer (docs/templates.md).  data: the
+ * outbox row's frozen declarer fields.  Caller json_decref()s.
+ */
+static json_t *
+context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
+    const char *unsub_url, const char *mailto)
+{
+	const char *locale = json_string_value(json_object_get(data, "locale"));
+	const char *prods = json_string_value(json_object_get(data, "products"));
+	json_t *content = render_content(c->render, locale ? locale : "ja");
+	json_t *ctx = json_object(), *list = json_array(), *alerts = json_array();
+	json_t *match = json_object_get(data, "match"), *m, *rules, *ptags;
+	int star = (int)json_integer_value(json_object_get(data, "star"));
+	size_t i, shown = 0, nmatch = 0, nalerts = 0;
+	struct buf b = BUF_INIT(0);
+	char *copy, *tok, *save = NULL;
+
+	if (locale == NULL)
+		locale = "ja";
+	if (prods == NULL)
+		prods = "";
+	json_object_set(ctx, "org", json_object_get(data, "org"));
+	if (json_is_string(json_object_get(data, "name")))
+		json_object_set(ctx, "name", json_object_get(data, "name"));
+	json_object_set_new(ctx, "star1", json_boolean(star != 2));
+	json_object_set_new(ctx, "star2", json_boolean(star == 2));
+	buf_addf(&b, "%04d-%02d", s->year, s->month);
+	json_object_set_new(ctx, "period", json_string(buf_str(&b)));
+	json_object_set_new(ctx, "period_year", json_integer(s->year));
+	{
+		static const char *const months[] = { "January", "February",
+		    "March", "April", "May", "June", "July", "August",
+		    "September", "October", "November", "December" };
+
+		buf_reset(&b);
+		if (strcmp(locale, "en") == 0)
+			buf_addf(&b, "%s %d", months[s->month - 1], s->year);
+		else
+			buf_addf(&b, "%d年%d月", s->year, s->month);
+		json_object_set_new(ctx, "period_label", json_string(buf_str(&b)));
+	}
+	json_object_set_new(ctx, "period_month", json_integer(s->month));
+
+	json_array_foreach(match, i, m) {
+		json_t *a = json_array_get(s->advisories,
+		    (size_t)json_integer_value(m)), *o;
+		const char *sev, *label;
+		char score[16];
+
+		if (a == NULL)
+			continue;
+		nmatch++;
+		if ((int)shown >= s->max_adv)
+			continue;
+		shown++;
+		o = json_object();
+		copy_set(o, a, "title");
+		copy_set(o, a, "link");
+		copy_set(o, a, "summary");
+		copy_set(o, a, "published");
+		copy_set(o, a, "source");
+		sev = json_string_value(json_object_get(a, "severity"));
+		if ((label = sev_label(sev, locale)) != NULL) {
+			json_object_set_new(o, "severity", json_string(label));
+			json_object_set_new(o, severity_rank(sev) == 4 ?
+			    "severity_critical" : severity_rank(sev) == 3 ?
+			    "severity_high" : severity_rank(sev) == 2 ?
+			    "severity_medium" : "severity_low", json_true());
+		}
+		if (json_is_number(json_object_get(a, "cvss"))) {
+			snprintf(score, sizeof(score), "%.1f",
+			    json_number_value(json_object_get(a, "cvss")));
+			json_object_set_new(o, "cvss", json_string(score));
+		}
+		if (json_string_length(json_object_get(a, "cves")) > 0) {
+			char *cv = xstrdup(json_string_value(json_object_get(a,
+			    "cves")));
+
+			buf_reset(&b);
+			for (tok = strtok_r(cv, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save))
+				buf_addf(&b, "%s%s", b.len ? ", " : "", tok);
+			free(cv);
+			json_object_set_new(o, "cves", json_string(buf_str(&b)));
+		}
+		buf_reset(&b);
+		join_names(s, &b, json_object_get(a, "products"), prods, locale);
+		if (b.len > 0)
+			json_object_set_new(o, "products", json_string(buf_str(&b)));
+		json_array_append_new(list, o);
+	}
+	json_object_set_new(ctx, "advisories", list);
+	json_object_set_new(ctx, "has_advisories", json_boolean(shown > 0));
+	json_object_set_new(ctx, "advisory_count", json_integer((json_int_t)nmatch));
+	if (nmatch > shown)
+		json_object_set_new(ctx, "more_advisories",
+		    json_integer((json_int_t)(nmatch - shown)));
+
+	/* IPA's alerts of the month that were not already listed above. */
+	json_array_foreach(s->advisories, i, m) {
+		int listed = 0;
+		size_t k;
+		json_t *x, *o;
+
+		if (!json_is_true(json_object_get(m, "alert")))
+			continue;
+		json_array_foreach(match, k, x)
+			if ((size_t)json_integer_value(x) == i)
+				listed = 1;
+		if (listed || (int)nalerts >= s->max_alerts)
+			continue;
+		nalerts++;
+		o = json_object();
+		copy_set(o, m, "title");
+		copy_set(o, m, "link");
+		copy_set(o, m, "published");
+		json_array_append_new(alerts, o);
+	}
+	json_object_set_new(ctx, "alerts", alerts);
+	json_object_set_new(ctx, "has_alerts", json_boolean(nalerts > 0));
+
+	ptags = json_array();
+	copy = xstrdup(prods);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(ptags, json_string(tok));
+	free(copy);
+	buf_reset(&b);
+	join_names(s, &b, ptags, NULL, locale);
+	json_decref(ptags);
+	json_object_set_new(ctx, "products", json_string(buf_str(&b)));
+	json_object_set_new(ctx, "has_products", json_boolean(*prods != '\0'));
+
+	rules = json_object_get(content, "five_rules");
+	if (json_array_size(rules) > 0)
+		json_object_set(ctx, "rule", json_array_get(rules,
+		    (size_t)(s->month - 1) % json_array_size(rules)));
+	if (star != 2 && json_object_get(content, "stepup") != NULL)
+		json_object_set(ctx, "stepup", json_object_get(content, "stepup"));
+	if (json_object_get(content, "sender") != NULL)
+		json_object_set(ctx, "sender", json_object_get(content, "sender"));
+	json_object_set_new(ctx, "unsubscribe_url", json_string(unsub_url));
+	buf_reset(&b);
+	buf_addf(&b, "mailto:%s?subject=unsubscribe", mailto);
+	json_object_set_new(ctx, "unsubscribe_mailto", json_string(buf_str(&b)));
+	json_object_set_new(ctx, "list_name",
+	    json_string(c->env->cfg->list_name));
+	buf_release(&b);
+	return ctx;
+}
+
+int
+newsletter_prepare(struct campaign_run *c, struct err *e)
+{
+	struct nl_state *s = xcalloc(1, sizeof(*s));
+	const char *period = json_string_value(json_object_get(c->content,
+	    "period"));
+	int rc;
+
+	c->state = s;
+	if (period == NULL || date_parse_period(period, &s->year, &s->month,
+	    e) < 0)
+		return err_set(e, ERR_DB, "campaign '%s' has no period", c->name);
+	s->advisories = json_object_get(c->content, "advisories");
+	s->names = json_object_get(c->content, "product_names");
+	s->max_adv = (int)json_integer_value(json_object_get(c->content,
+	    "max_advisories"));
+	s->max_alerts = (int)json_integer_value(json_object_get(c->content,
+	    "max_alerts"));
+	if (s->max_adv <= 0)
+		s->max_adv = 20;
+	campaign_list_id(c->env->cfg, s->list_id);
+	snprintf(s->instance, sizeof(s->instance), "%s", c->env->instance);
+	rc = render_new(&c->render, json_object_get(c->content, "templates"),
+	    "newsletter", NULL, e);
+	return rc;
+}
+
+void
+newsletter_release(struct campaign_run *c)
+{
+	free(c->state);
+	c->state = NULL;
+}
+
+static int
+render_data(const struct campaign_run *c, const struct nl_state *s,
+    json_t *data, const char *rcpt, long long subscriber_id, time_t date,
+    int strict, struct buf *out, struct err *e)
+{
+	const struct config *cfg = c->env->cfg;
+	const char *token = json_string_value(json_object_get(data, "token"));
+	const char *org = json_string_value(json_object_get(data, "org"));
+	const char *name = json_string_value(json_object_get(data, "name"));
+	const char *locale = json_string_value(json_object_get(data, "locale"));
+	struct buf mid = BUF_INIT(512), url = BUF_INIT(2048);
+	struct render_mail m;
+	struct render_env env = { cfg->from_name, cfg->from_addr,
+	    cfg->reply_to, cfg->list_id, cfg->list_name, c->env->msg_flags };
+	json_t *ctx;
+	int rc;
+
+	if (token == NULL || org == NULL)
+		return err_set(e, ERR_DB, "outbox data for '%s' lacks token "
+		    "or org", rcpt);
+	campaign_message_id(&mid, c->name, subscriber_id, NULL, s->instance,
+	    cfg->message_id_domain);
+	buf_addf(&url, "%s%s", cfg->unsub_base_url, token);
+	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto);
+	memset(&m, 0, sizeof(m));
+	m.locale = locale ? locale : "ja";
+	m.ctx = ctx;
+	/* The contact's name if known, else the organisation's. */
+	m.to_name = name ? name : org;
+	m.to_addr = rcpt;
+	m.message_id = buf_str(&mid);
+	m.date = date;
+	m.unsub_url = buf_str(&url);
+	m.unsub_mailto = cfg->unsub_mailto;
+	m.strict = strict;
+	rc = render_message(c->render, &env, &m, out, e);
+	json_decref(ctx);
+	buf_release(&mid);
+	buf_release(&url);
+	return rc;
+}
+
+int
+newsletter_render_row(const struct campaign_run *c,
+    const struct outbox_row *row, struct buf *out, struct err *e)
+{
+	json_error_t jerr;
+	json_t *data = json_loads(row->data, 0, &jerr);
+	time_t date;
+	int rc;
+
+	if (data == NULL)
+		return err_set(e, ERR_DB, "outbox row %lld: data is not JSON: %s",
+		    row->id, jerr.text);
+	/* Date: when the message was queued, so a re-send is identical. */
+	if (date_parse_timestamp(row->queued_at, &date, NULL) < 0)
+		date = 0;
+	rc = render_data(c, c->state, data, row->rcpt, row->subscriber_id, date,
+	    0, out, e);
+	json_decref(data);
+	return rc;
+}
+
+/* --- build -------------------------------------------------------------- */
+
+/* The declarer's side of a message, frozen at queue time. */
+static json_t *
+row_data(const struct subscriber *s, json_t *match, const char *token)
+{
+	json_t *d = json_object();
+
+	json_object_set_new(d, "org", json_string(s->org));
+	if (s->name != NULL)
+		json_object_set_new(d, "name", json_string(s->name));
+	json_object_set_new(d, "star", json_integer(s->star));
+	json_object_set_new(d, "locale", json_string(s->locale));
+	json_object_set_new(d, "products", json_string(s->products));
+	json_object_set_new(d, "match", match);
+	json_object_set_new(d, "token", json_string(token));
+	return d;
+}
+
+/* Bit i set if the snapshot's advisory i is tagged with product tag
+ * number (dictionary index) i. */
+struct masks {
+	uint64_t	*adv;	/* per advisory: its products as bits */
+	size_t		 n;
+	size_t		 ntags;
+};
+
+static uint64_t
+tag_bits(const struct products *dict, const char *csv)
+{
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < dict->n && i < 64; i++)
+		if (has_tag(csv, dict->v[i].tag))
+			bits |= (uint64_t)1 << i;
+	return bits;
+}
+
+/*
+ * Check the templates against a declarer with every optional field
+ * present, strictly: a misspelt name fails here, with its file:line:col,
+ * before anything is queued — not in the middle of sending.
+ */
+static int
+probe(struct campaign_run *c, time_t now, struct err *e)
+{
+	static const char *const locs[] = { "ja", "en" };
+	struct nl_state fake = *(const struct nl_state *)c->state;
+	struct buf out = BUF_INIT(0);
+	json_t *advs = json_array(), *a, *match = json_array();
+	int rc = 0;
+
+	/* Two advisories with every field, one also an IPA alert, and a
+	 * third, unmatched alert. */
+	for (int i = 0; i < 3; i++) {
+		a = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:[s], s:s, s:b}",
+		    "title", "Probe", "link", "https://example.jp/a", "summary",
+		    "s", "published", "2026-10-01", "cvss", 9.8, "severity",
+		    i == 0 ? "critical" : "high", "cves", "CVE-2026-0001",
+		    "products", "windows", "source", "JVN", "alert", i > 0);
+		json_array_append_new(advs, a);
+	}
+	json_array_append_new(match, json_integer(0));
+	json_array_append_new(match, json_integer(1));
+	fake.advisories = advs;
+	fake.max_adv = 1;	/* so "more_advisories" is set too */
+	for (size_t l = 0; l < 2 && rc == 0; l++) {
+		for (int star = 1; star <= 2 && rc == 0; star++) {
+			json_t *d = json_object();
+
+			json_object_set_new(d, "org", json_string("株式会社サンプル"));
+			json_object_set_new(d, "name", json_string("山田 太郎"));
+			json_object_set_new(d, "star", json_integer(star));
+			json_object_set_new(d, "locale", json_string(locs[l]));
+			json_object_set_new(d, "products",
+			    json_string("windows,office"));
+			json_object_set(d, "match", match);
+			json_object_set_new(d, "token", json_string(
+			    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+			buf_reset(&out);
+			rc = render_data(c, &fake, d, "probe@example.jp", 1, now,
+			    1, &out, e);
+			json_decref(d);
+		}
+	}
+	json_decref(match);
+	json_decref(advs);
+	buf_release(&out);
+	return rc;
+}
+
+int
+newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
+    struct newsletter_stats *st, struct err *e)
+{
+	struct campaign_env env;
+	struct campaign_run *run = NULL;
+	struct masks mk = { NULL, 0, 0 };
+	char name[32], period[8], instance[9], token[TOKEN_LEN + 1];
+	json_t *content = NULL, *snap = NULL, *advs;
+	sqlite3_stmt *q = NULL;
+	struct subscriber s;
+	int rc, step, cur_y, cur_m, any_supp;
+	long cur_day;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	sub_init(&s);
+	newsletter_campaign_name(o->year, o->month, name);
+	snprintf(period, sizeof(period), "%04d-%02d", o->year, o->month);
+	cur_day = date_jst_day(now);
+	{
+		int d;
+
+		date_civil(cur_day, &cur_y, &cur_m, &d);
+	}
+	if (o->year * 12 + o->month > cur_y * 12 + cur_m)
+		return err_set(e, ERR_INVAL, "period %s is in the future (today "
+		    "is %04d-%02d in Japan)", period, cur_y, cur_m);
+	if ((rc = campaign_instance(db, instance, e)) < 0)
+		return rc;
+
+	st->campaign_id = campaign_find(db, name, &content, e);
+	if (st->campaign_id < 0)
+		return (int)st->campaign_id;
+	if (st->campaign_id == 0) {
+		/* First build: freeze what the campaign reports and says. */
+		content = json_object();
+		json_object_set_new(content, "kind", json_string("newsletter"));
+		json_object_set_new(content, "period", json_string(period));
+		advs = json_array();
+		if ((rc = collect(db, o->year, o->month, advs, &st->alerts,
+		    e)) < 0) {
+			json_decref(advs);
+			goto out;
+		}
+		json_object_set_new(content, "advisories", advs);
+		json_object_set_new(content, "product_names",
+		    product_names(o->dict));
+		json_object_set_new(content, "max_advisories",
+		    json_integer(o->max_advisories));
+		json_object_set_new(content, "max_alerts",
+		    json_integer(o->max_alerts));
+		if ((rc = render_snapshot(o->templates_dir, &snap, e)) < 0)
+			goto out;
+		json_object_set_new(content, "templates", snap);
+		snap = NULL;
+	}
+	advs = json_object_get(content, "advisories");
+	st->advisories = json_array_size(advs);
+
+	/* Compile and check the templates before anything is queued. */
+	memset(&env, 0, sizeof(env));
+	env.cfg = o->cfg;
+	env.instance = instance;
+	run = xcalloc(1, sizeof(*run));
+	run->env = &env;
+	run->content = json_incref(content);
+	snprintf(run->name, sizeof(run->name), "%s", name);
+	snprintf(run->kind, sizeof(run->kind), "newsletter");
+	if ((rc = newsletter_prepare(run, e)) < 0 || (rc = probe(run, now, e)) < 0)
+		goto out;
+
+	if (st->campaign_id == 0) {
+		st->campaign_id = campaign_create(db, "newsletter", name, period,
+		    content, now, e);
+		if (st->campaign_id < 0) {
+			rc = (int)st->campaign_id;
+			goto out;
+		}
+		st->created = 1;
+	} else {
+		json_t *a;
+
+		json_array_foreach(advs, i, a)
+			st->alerts += json_is_true(json_object_get(a, "alert"));
+	}
+
+	/* Each advisory's products as bits of the dictionary's order. */
+	mk.n = json_array_size(advs);
+	mk.adv = xcalloc(mk.n ? mk.n : 1, sizeof(*mk.adv));
+	for (i = 0; i < mk.n; i++) {
+		json_t *tags = json_object_get(json_array_get(advs, i), "products"), *t;
+		size_t k;
+
+		json_array_foreach(tags, k, t)
+			for (size_t d = 0; d < o->dict->n && d < 64; d++)
+				if (strcmp(o->dict->v[d].tag,
+				    json_string_value(t) ? json_string_value(t) : "") == 0)
+					mk.adv[i] |= (uint64_t)1 << d;
+	}
+
+	if ((any_supp = sub_any_suppressed(db, e)) < 0) {
+		rc = any_supp;
+		goto out;
+	}
+	/* Active declarers not queued for this campaign yet, in id order. */
+	q = db_prepare(db, "SELECT s.email FROM subscriber s WHERE s.status = "
+	    "'active' AND (?2 IS NULL OR s.email = ?2) AND NOT EXISTS (SELECT 1 "
+	    "FROM outbox o WHERE o.campaign_id = ?1 AND o.subscriber_id = s.id "
+	    "AND o.item = '') ORDER BY s.id", e);
+	if (q == NULL) {
+		rc = -ERR_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, st->campaign_id);
+	db_bind_text(q, 2, o->only_email);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *email = (const char *)sqlite3_column_text(q, 0);
+		uint64_t mine;
+		json_t *match, *data;
+		char *text;
+
+		if ((rc = sub_get(db, email, &s, e)) < 0)
+			goto out;
+		if (any_supp && sub_suppressed(db, s.email, NULL, e) == 1) {
+			st->suppressed++;
+			continue;
+		}
+		mine = tag_bits(o->dict, s.products);
+		match = json_array();
+		for (i = 0; i < mk.n; i++)
+			if (mk.adv[i] & mine)
+				json_array_append_new(match,
+				    json_integer((json_int_t)i));
+		if (json_array_size(match) > 0)
+			st->matched++;
+		if ((rc = token_make(o->keys, s.id, run->state ?
+		    ((struct nl_state *)run->state)->list_id : "", token, e)) < 0) {
+			json_decref(match);
+			goto out;
+		}
+		data = row_data(&s, match, token);
+		text = json_dumps(data, JSON_COMPACT);
+		json_decref(data);
+		rc = outbox_queue(db, st->campaign_id, s.id, "", s.email, text,
+		    now, e);
+		free(text);
+		if (rc < 0)
+			goto out;
+		st->queued += rc == 1;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_error(db, e, "list declarers");
+		goto out;
+	}
+	{
+		sqlite3_stmt *c = db_stmt(db, "SELECT count(*) FROM outbox WHERE "
+		    "campaign_id = ? AND item = ''", e);
+
+		if (c != NULL) {
+			sqlite3_bind_int64(c, 1, st->campaign_id);
+			if (sqlite3_step(c) == SQLITE_ROW)
+				st->already = (size_t)sqlite3_column_int64(c, 0) -
+				    st->queued;
+			sqlite3_reset(c);
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	sub_release(&s);
+	free(mk.adv);
+	campaign_run_free(run);
+	json_decref(content);
+	json_decref(snap);
+	return rc;
+}

@@ -1,0 +1,378 @@
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "msg.h"
+#include "render.h"
+#include "tmpl.h"
+#include "wrap.h"
+#include "xalloc.h"
+
+#define MAX_TEMPLATE	(256 * 1024)	/* one template file */
+#define MAX_PART	(2 * 1024 * 1024)	/* one rendered part */
+
+static const char *const locales[] = { "ja", "en" };
+#define NLOCALES	(sizeof(locales) / sizeof(locales[0]))
+
+static int
+read_file(const char *path, char **out, size_t *lenp, struct err *e)
+{
+	FILE *fp;
+	struct stat st;
+	char *data;
+	size_t n;
+
+	if ((fp = fopen(path, "rb")) == NULL)
+		return err_set(e, ERR_NOINPUT, "cannot open '%s': %s", path,
+		    strerror(errno));
+	if (fstat(fileno(fp), &st) < 0 || st.st_size > MAX_TEMPLATE) {
+		fclose(fp);
+		return err_set(e, ERR_TOOBIG, "'%s' is larger than %d KB", path,
+		    MAX_TEMPLATE / 1024);
+	}
+	data = xmalloc((size_t)st.st_size + 1);
+	n = fread(data, 1, (size_t)st.st_size, fp);
+	fclose(fp);
+	data[n] = '\0';
+	*out = data;
+	*lenp = n;
+	return 0;
+}
+
+int
+render_snapshot(const char *dir, json_t **out, struct err *e)
+{
+	json_t *snap = json_object();
+	int rc = 0;
+
+	*out = NULL;
+	json_object_set_new(snap, "dir", json_string(dir));
+	for (size_t i = 0; i < NLOCALES; i++) {
+		char *ldir = xasprintf("%s/%s", dir, locales[i]);
+		json_t *loc = json_object(), *files = json_object(), *content;
+		json_error_t jerr;
+		DIR *d;
+		struct dirent *de;
+
+		if ((d = opendir(ldir)) == NULL) {
+			rc = err_set(e, ERR_NOINPUT, "cannot read templates "
+			    "'%s': %s (set [paths] templates)", ldir,
+			    strerror(errno));
+			free(ldir);
+			json_decref(loc);
+			json_decref(files);
+			goto out;
+		}
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+			char *path, *src = NULL, *name;
+			size_t len = 0;
+
+			if (n <= 9 || strcmp(de->d_name + n - 9, ".mustache") != 0 ||
+			    de->d_name[0] == '.')
+				continue;
+			path = xasprintf("%s/%s", ldir, de->d_name);
+			rc = read_file(path, &src, &len, e);
+			free(path);
+			if (rc < 0)
+				break;
+			name = xstrndup(de->d_name, n - 9);
+			json_object_set_new(files, name, json_stringn(src, len));
+			if (json_object_get(files, name) == NULL)
+				rc = err_set(e, ERR_PARSE, "'%s/%s' is not valid "
+				    "UTF-8", ldir, de->d_name);
+			free(name);
+			free(src);
+			if (rc < 0)
+				break;
+		}
+		closedir(d);
+		if (rc == 0) {
+			char *cpath = xasprintf("%s/content.json", ldir);
+
+			content = json_load_file(cpath, JSON_REJECT_DUPLICATES,
+			    &jerr);
+			if (content == NULL)
+				rc = err_set(e, access(cpath, F_OK) == 0 ?
+				    ERR_PARSE : ERR_NOINPUT, "%s:%d:%d: %s",
+				    cpath, jerr.line, jerr.column, jerr.text);
+			else
+				json_object_set_new(loc, "content", content);
+			free(cpath);
+		}
+		json_object_set_new(loc, "files", files);
+		json_object_set_new(snap, locales[i], loc);
+		free(ldir);
+		if (rc < 0)
+			goto out;
+	}
+	*out = snap;
+	snap = NULL;
+out:
+	json_decref(snap);
+	return rc;
+}
+
+struct compiled {
+	char		 locale[8];
+	char		 name[64];
+	struct tmpl	*t;
+};
+
+struct render {
+	json_t		*snap;
+	char		*dir;
+	char		*kind;
+	struct compiled	*v;
+	size_t		 n;
+};
+
+struct loadarg {
+	json_t		*files;
+	const char	*dir;
+	const char	*locale;
+};
+
+/* Partials come from the snapshot, never from the file system: a campaign
+ * renders the same whatever the files say now. */
+static int
+snap_load(void *arg, const char *name, struct buf *src, struct buf *label,
+    struct err *e)
+{
+	struct loadarg *la = arg;
+	json_t *v = json_object_get(la->files, name);
+
+	(void)e;
+	if (v == NULL)
+		return -ERR_NOTFOUND;
+	buf_add(src, json_string_value(v), json_string_length(v));
+	buf_addf(label, "%s/%s/%s.mustache", la->dir, la->locale, name);
+	return 0;
+}
+
+static int
+compile(struct render *r, const char *locale, json_t *files, const char *name,
+    struct err *e)
+{
+	struct loadarg la = { files, r->dir, locale };
+	struct tmpl_opts o = { TMPL_ESCAPE_NONE, 1, snap_load, &la, 0 };
+	json_t *src = json_object_get(files, name);
+	char *label;
+	struct tmpl *t;
+	int rc;
+
+	label = xasprintf("%s/%s/%s.mustache", r->dir, locale, name);
+	if (src == NULL) {
+		rc = err_set(e, ERR_NOINPUT, "template '%s' is missing", label);
+		free(label);
+		return rc;
+	}
+	rc = tmpl_parse(&t, json_string_value(src), json_string_length(src),
+	    label, &o, e);
+	free(label);
+	if (rc < 0)
+		return rc;
+	r->v = xreallocarray(r->v, r->n + 1, sizeof(*r->v));
+	snprintf(r->v[r->n].locale, sizeof(r->v[r->n].locale), "%s", locale);
+	snprintf(r->v[r->n].name, sizeof(r->v[r->n].name), "%s", name);
+	r->v[r->n].t = t;
+	r->n++;
+	return 0;
+}
+
+int
+render_new(struct render **out, json_t *snap, const char *kind,
+    const char *const *extra, struct err *e)
+{
+	static const char *const parts[] = { "subject", "txt", "html" };
+	struct render *r = xcalloc(1, sizeof(*r));
+	json_t *dir = json_object_get(snap, "dir");
+	int rc = 0;
+
+	*out = NULL;
+	r->snap = json_incref(snap);
+	r->kind = xstrdup(kind);
+	r->dir = xstrdup(json_is_string(dir) ? json_string_value(dir) : "templates");
+	for (size_t i = 0; i < NLOCALES && rc == 0; i++) {
+		json_t *loc = json_object_get(snap, locales[i]);
+		json_t *files = json_object_get(loc, "files");
+		char name[64];
+
+		if (files == NULL) {
+			rc = err_set(e, ERR_NOINPUT, "no templates for locale "
+			    "'%s' in %s", locales[i], r->dir);
+			break;
+		}
+		for (size_t p = 0; p < 3 && rc == 0; p++) {
+			snprintf(name, sizeof(name), "%s.%s", kind, parts[p]);
+			rc = compile(r, locales[i], files, name, e);
+		}
+		for (size_t x = 0; extra != NULL && extra[x] != NULL && rc == 0; x++)
+			rc = compile(r, locales[i], files, extra[x], e);
+	}
+	if (rc < 0) {
+		render_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void
+render_free(struct render *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		tmpl_free(r->v[i].t);
+	free(r->v);
+	free(r->dir);
+	free(r->kind);
+	json_decref(r->snap);
+	free(r);
+}
+
+json_t *
+render_content(const struct render *r, const char *locale)
+{
+	json_t *c = json_object_get(json_object_get(r->snap, locale), "content");
+
+	if (c == NULL)
+		c = json_object_get(json_object_get(r->snap, "ja"), "content");
+	return c;
+}
+
+static const struct tmpl *
+find(const struct render *r, const char *locale, const char *name)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->n; i++)
+			if (strcmp(r->v[i].locale, locale) == 0 &&
+			    strcmp(r->v[i].name, name) == 0)
+				return r->v[i].t;
+		locale = "ja";		/* an unknown locale reads Japanese */
+	}
+	return NULL;
+}
+
+int
+render_text(const struct render *r, const char *locale, const char *name,
+    json_t *ctx, int html, int strict, struct buf *out, struct err *e)
+{
+	const struct tmpl *t = find(r, locale, name);
+	struct tmpl_opts o = { html ? TMPL_ESCAPE_HTML : TMPL_ESCAPE_NONE,
+	    strict, NULL, NULL, 0 };
+
+	if (t == NULL)
+		return err_set(e, ERR_SOFTWARE, "template '%s' (%s) was not "
+		    "compiled", name, locale);
+	return tmpl_render(t, ctx, &o, out, e);
+}
+
+/* A subject is one line: the template's line breaks and surrounding
+ * blanks go (so a template may end in a newline). */
+static void
+one_line(struct buf *b)
+{
+	size_t w = 0;
+	int sp = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		char c = b->data[i];
+
+		if (c == '\r' || c == '\n' || c == '\t')
+			c = ' ';
+		if (c == ' ') {
+			if (w == 0 || sp)
+				continue;
+			sp = 1;
+		} else
+			sp = 0;
+		b->data[w++] = c;
+	}
+	while (w > 0 && b->data[w - 1] == ' ')
+		w--;
+	buf_truncate(b, w);
+}
+
+int
+render_message(const struct render *r, const struct render_env *env,
+    const struct render_mail *m, struct buf *out, struct err *e)
+{
+	struct buf subj = BUF_INIT(4096), text = BUF_INIT(MAX_PART),
+	    wide = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
+	struct msg_spec spec;
+	struct msg_attachment att;
+	const char *kind = r->kind;
+	char name[64], list_id[256];
+	int rc;
+
+	snprintf(name, sizeof(name), "%s.subject", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &subj,
+	    e)) < 0)
+		goto out;
+	one_line(&subj);
+	snprintf(name, sizeof(name), "%s.txt", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &wide,
+	    e)) < 0)
+		goto out;
+	/* Content paragraphs and feed titles are long single lines: wrap
+	 * them for plain-text readers (docs/templates.md, "Rendering"). */
+	if ((rc = wrap_text(buf_str(&wide), wide.len, 76, &text)) < 0) {
+		rc = err_set(e, ERR_TOOBIG, "the text part is too large");
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%s.html", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
+	    e)) < 0)
+		goto out;
+	if (subj.len == 0) {
+		rc = err_set(e, ERR_PARSE, "template %s/%s/%s.subject.mustache "
+		    "renders an empty subject", r->dir, m->locale, kind);
+		goto out;
+	}
+
+	snprintf(list_id, sizeof(list_id), "%s", env->list_id);
+	if (list_id[0] == '<') {
+		memmove(list_id, list_id + 1, strlen(list_id));
+		list_id[strcspn(list_id, ">")] = '\0';
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.from.name = env->from_name;
+	spec.from.addr = env->from_addr;
+	spec.to.name = m->to_name;
+	spec.to.addr = m->to_addr;
+	spec.reply_to.addr = env->reply_to;
+	spec.subject = buf_str(&subj);
+	spec.date = m->date;
+	spec.message_id = m->message_id;
+	spec.list_id = list_id;
+	spec.list_name = env->list_name;
+	spec.unsub_url = m->unsub_url;
+	spec.unsub_mailto = m->unsub_mailto;
+	spec.one_click = m->unsub_url != NULL;
+	spec.text = buf_str(&text);
+	spec.text_len = text.len;
+	spec.html = buf_str(&html);
+	spec.html_len = html.len;
+	spec.flags = env->flags;
+	if (m->attach != NULL) {
+		att.data = m->attach;
+		att.len = m->attach_len;
+		att.filename = m->attach_name;
+		att.content_type = m->attach_type;
+		spec.attachment = &att;
+	}
+	rc = msg_build(&spec, out, e);
+out:
+	buf_release(&subj);
+	buf_release(&wide);
+	buf_release(&text);
+	buf_release(&html);
+	return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * render — templates of a campaign, from files to a finished message.
+ *
+ * A campaign freezes its templates: render_snapshot() reads every
+ * template file and content.json of each locale into one JSON object,
+ * stored with the campaign.  render_new() compiles a snapshot's templates
+ * for one message kind ("newsletter", "reminder"); render_message() turns
+ * the data of one declarer into the bytes of the message.  A compiled
+ * render is immutable and may be used by several threads at once.
+ */
+#ifndef SAMAIL_RENDER_H
+#define SAMAIL_RENDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+struct err;
+struct render;
+
+/*
+ * Read <dir>/<locale>/ for every locale (ja, en): each NAME.mustache into
+ * files.NAME, content.json (parsed) into content.  The result is
+ * {"dir": dir, "ja": {"files": {...}, "content": {...}}, "en": {...}};
+ * caller json_decref()s.  -ERR_NOINPUT (missing), -ERR_PARSE (content.json
+ * not JSON: file:line:col), -ERR_TOOBIG.
+ */
+int	 render_snapshot(const char *dir, json_t **out, struct err *);
+
+/*
+ * Compile, for every locale in the snapshot, the templates KIND.subject,
+ * KIND.txt and KIND.html and the extra names given (NULL-terminated, may
+ * be NULL), with their partials.  Errors name templates/LOC/FILE:LINE:COL.
+ * The render keeps a reference to snap.
+ */
+int	 render_new(struct render **, json_t *snap, const char *kind,
+	    const char *const *extra, struct err *);
+void	 render_free(struct render *);
+
+/* content.json of a locale (borrowed; falls back to ja). */
+json_t	*render_content(const struct render *, const char *locale);
+
+/*
+ * Render template NAME (e.g. "reminder.ics-summary") of a locale with ctx
+ * into out.  html: escape for HTML.  strict: a name that resolves to
+ * nothing is an error (for checking templates against a full context).
+ */
+int	 render_text(const struct render *, const char *locale,
+	    const char *name, json_t *ctx, int html, int strict,
+	    struct buf *out, struct err *);
+
+/* The parts of a message that are not template output. */
+struct render_env {
+	const char	*from_name;
+	const char	*from_addr;
+	const char	*reply_to;	/* NULL: none */
+	const char	*list_id;	/* "<news.example.jp>" or bare */
+	const char	*list_name;
+	unsigned	 flags;		/* MSG_F_* (MSG_F_LF for local stores) */
+};
+
+struct render_mail {
+	const char	*locale;
+	json_t		*ctx;		/* the template data */
+	const char	*to_name;	/* may be NULL */
+	const char	*to_addr;
+	const char	*message_id;	/* without <> */
+	time_t		 date;
+	const char	*unsub_url;
+	const char	*unsub_mailto;	/* bare address */
+	const void	*attach;	/* optional attachment */
+	size_t		 attach_len;
+	const char	*attach_name;
+	const char	*attach_type;
+	int		 strict;	/* render the templates strictly */
+};
+
+/* Render subject, text and HTML and compose the message into out. */
+int	 render_message(const struct render *, const struct render_env *,
+	    const struct render_mail *, struct buf *out, struct err *);
+
+#endif

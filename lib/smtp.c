@@ -1,0 +1,1092 @@
+/*
+ * smtp — see smtp.h.
+ *
+ * One worker thread per connection, each with its own easy handle, so
+ * libcurl keeps one connection per worker open across messages (a new
+ * connection per message halves the throughput).  The multi interface
+ * would put every connection on one thread; on a two-core machine that
+ * thread cannot keep up with the relay (measured: 0.47x smtp-source with
+ * the multi interface, 0.83x with one easy handle per thread).
+ *
+ * libcurl does not hand out SMTP reply text.  The debug callback sees every
+ * command we send (CURLINFO_HEADER_OUT) and every reply line
+ * (CURLINFO_HEADER_IN); from those we know which command the last reply
+ * answered, which is what decides the outcome.  What libcurl 7.88.1
+ * returns, checked against tests/tools/smtpd.py (SAMAIL_TEST_DEBUG=1):
+ *   RCPT refused		55 CURLE_SEND_ERROR ("RCPT failed: 550")
+ *   DATA command refused	55 CURLE_SEND_ERROR ("DATA failed: 554")
+ *   final reply not 250	8 CURLE_WEIRD_SERVER_REPLY, no error text;
+ *				the connection stays open and in step
+ *   dropped mid-DATA		55 CURLE_SEND_ERROR ("Send failure: Broken
+ *				pipe"), no reply after the 354
+ *   dropped before the reply	56 CURLE_RECV_ERROR
+ *   no reply to end of data	28 CURLE_OPERATION_TIMEDOUT ("server
+ *				response timeout")
+ *   AUTH refused		67 CURLE_LOGIN_DENIED
+ * So the CURLcode alone cannot tell a 4xx from a 5xx, nor at which step:
+ * the captured reply does.  After an error before the end of data
+ * libcurl closes the connection ("SMTP done with bad status"), so the
+ * next message on the handle starts a fresh one: the handle stays usable
+ * without our help.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "smtp.h"
+#include "xalloc.h"
+
+#define DEF_CONNECT_TIMEOUT_MS	30000L
+#define DEF_TIMEOUT_MS		300000L
+#define BUSY_RETRIES		3	/* tries while the relay says "busy" */
+#define BUSY_BACKOFF_MS		250	/* doubled each try */
+
+/* A reply being put together from its lines. */
+struct reply {
+	int	 code;
+	char	 status[16];
+	char	 text[SMTP_TEXT_MAX];
+	size_t	 len;
+};
+
+/* What one transfer (one message) saw on the wire. */
+struct xfer {
+	enum smtp_phase phase;	/* of the last command sent */
+	int	 mail_sent;	/* MAIL FROM went out: setup was done */
+	int	 quit;		/* QUIT sent: replies are not ours until the
+				   next command */
+	int	 in_auth;	/* AUTH dialogue: keep lines out of the log */
+	int	 open;		/* cur holds part of a multi-line reply */
+	struct reply cur;
+	int	 answered;	/* last holds the reply to the last command */
+	enum smtp_phase last_phase;
+	struct reply last;
+};
+
+struct run;
+
+struct worker {
+	struct run	*run;
+	CURL		*h;
+	pthread_t	 tid;
+	int		 relay;		/* relay of the current transfer */
+	int		 conn_relay;	/* relay of our open connection, -1 */
+	int		 retired;
+	struct xfer	 x;
+	const char	*rd;		/* read callback: what is left to send */
+	size_t		 rdleft;
+	char		 errbuf[CURL_ERROR_SIZE];
+};
+
+/* Shared by the workers of one smtp_run(). */
+struct run {
+	const struct smtp_opts *o;
+	smtp_next_fn	*next;
+	smtp_done_fn	*done;
+	void		*arg;
+	char		*urls[SMTP_MAX_RELAYS];
+	atomic_int	 cur;		/* relay in use now */
+	atomic_int	 live[SMTP_MAX_RELAYS];	/* workers connected to it */
+	atomic_int	 down;		/* every relay refused: stop */
+	atomic_int	 abort;		/* next_cb failed: stop */
+	atomic_ulong	 taken;		/* jobs taken, for max_messages */
+	pthread_mutex_t	 mu;		/* guards what follows */
+	int64_t		 next_slot;	/* rate cap: next hand-over, ns */
+	int		 rc;		/* first fatal error */
+	struct err	 err;
+	char		 relay_err[SMTP_MAX_RELAYS][SMTP_TEXT_MAX];
+};
+
+const char *
+smtp_outcome_name(enum smtp_outcome o)
+{
+	switch (o) {
+	case SMTP_SENT:		 return "sent";
+	case SMTP_TEMPFAIL:	 return "tempfail";
+	case SMTP_PERMFAIL:	 return "permfail";
+	case SMTP_BAD_RECIPIENT: return "bad-recipient";
+	case SMTP_RELAY_DOWN:	 return "relay-down";
+	case SMTP_UNSENT:	 return "unsent";
+	}
+	return "unknown";
+}
+
+/* ---- input checks ------------------------------------------------------ */
+
+int
+smtp_addr_check(const char *addr, struct err *e)
+{
+	const char *at = NULL;
+	size_t n;
+
+	if (addr == NULL || *addr == '\0')
+		return err_set(e, ERR_INVAL, "empty envelope address");
+	n = strlen(addr);
+	if (n > SMTP_ADDR_MAX)
+		return err_set(e, ERR_INVAL, "envelope address longer than %d bytes",
+		    SMTP_ADDR_MAX);
+	for (const char *p = addr; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		/*
+		 * CR/LF would end the RCPT line and start a command of the
+		 * recipient's choosing; a space would start ESMTP parameters
+		 * (NOTIFY=, ORCPT=); <> would close the path early.  Non-ASCII
+		 * needs SMTPUTF8, which we do not negotiate: the address
+		 * must be stored in ASCII (punycode domain).
+		 */
+		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>')
+			return err_set(e, ERR_INVAL,
+			    "envelope address '%.*s' has a forbidden character "
+			    "(0x%02x) at byte %zu", (int)(n > 80 ? 80 : n), addr,
+			    c, (size_t)(p - addr));
+		if (c == '@') {
+			if (at != NULL)
+				return err_set(e, ERR_INVAL,
+				    "envelope address '%s' has more than one '@'",
+				    addr);
+			at = p;
+		}
+	}
+	if (at == NULL || at == addr || at[1] == '\0')
+		return err_set(e, ERR_INVAL,
+		    "envelope address '%s' is not local@domain", addr);
+	return 0;
+}
+
+/*
+ * Lines must end in CRLF.  libcurl dot-stuffs only after CRLF, so with a
+ * bare LF a line "." could end the data early at a relay that accepts LF
+ * alone (SMTP smuggling); bare LF is also refused outright by recent
+ * Postfix.  Catching it here turns a bug upstream into one clear failure.
+ */
+static int
+msg_check(const char *d, size_t len, struct err *e)
+{
+	const char *end, *p;
+
+	if (d == NULL || len == 0)
+		return err_set(e, ERR_INVAL, "empty message");
+	end = d + len;
+	/* memchr, not a byte loop: this runs over every byte we send. */
+	if ((p = memchr(d, '\0', len)) != NULL)
+		return err_set(e, ERR_INVAL, "message has a NUL byte at offset "
+		    "%zu", (size_t)(p - d));
+	for (p = d; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		if (p == d || p[-1] != '\r')
+			return err_set(e, ERR_INVAL, "message has a bare LF at "
+			    "offset %zu", (size_t)(p - d));
+	for (p = d; (p = memchr(p, '\r', (size_t)(end - p))) != NULL; p++)
+		if (p + 1 == end || p[1] != '\n')
+			return err_set(e, ERR_INVAL, "message has a bare CR at "
+			    "offset %zu", (size_t)(p - d));
+	return 0;
+}
+
+/* An EHLO name: a host name or an address literal, nothing else. */
+static int
+helo_check(const char *h, struct err *e)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 255)
+		return err_set(e, ERR_CONFIG, "EHLO name must have 1..255 bytes");
+	for (const char *p = h; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-[]:", *p) == NULL)
+			return err_set(e, ERR_CONFIG,
+			    "EHLO name '%s' may hold letters, digits, '.', '-' "
+			    "or an [address literal] only", h);
+	return 0;
+}
+
+/* ---- reply text -------------------------------------------------------- */
+
+/*
+ * Append relay text to a one-line, printable-ASCII, capped string: it ends
+ * up in logs and the database, so no control characters (a CR/LF there
+ * could forge log lines) and no bytes that are not UTF-8.
+ */
+static void
+text_add(char *dst, size_t *len, size_t cap, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && *len + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			c = ' ';
+		else if (c >= 0x80)
+			c = '?';
+		if (c == ' ' && (*len == 0 || dst[*len - 1] == ' '))
+			continue;
+		dst[(*len)++] = (char)c;
+	}
+	while (*len > 0 && dst[*len - 1] == ' ')
+		(*len)--;
+	dst[*len] = '\0';
+}
+
+/* Length of an enhanced status code "c.sss.ddd" at s, 0 if none. */
+static size_t
+status_len(const char *s, size_t n, int cls)
+{
+	size_t i = 0, d;
+
+	if (n < 5 || s[0] != '0' + cls || s[1] != '.')
+		return 0;
+	i = 2;
+	for (int part = 0; part < 2; part++) {
+		for (d = 0; i < n && isdigit((unsigned char)s[i]) && d < 3; i++)
+			d++;
+		if (d == 0)
+			return 0;
+		if (part == 0) {
+			if (i >= n || s[i] != '.')
+				return 0;
+			i++;
+		}
+	}
+	if (i < n && s[i] != ' ' && s[i] != '\r' && s[i] != '\n')
+		return 0;
+	return i;
+}
+
+/* One reply line from the relay: "250-..." or "250 ...". */
+static void
+reply_line(struct xfer *x, const char *s, size_t n)
+{
+	int code;
+	char sep;
+	size_t sl;
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	if (n < 3 || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
+		return;
+	code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	sep = n > 3 ? s[3] : ' ';
+	s += n > 3 ? 4 : 3;
+	n -= n > 3 ? 4 : 3;
+	if (!x->open) {
+		memset(&x->cur, 0, sizeof(x->cur));
+		x->cur.code = code;
+		x->open = 1;
+	}
+	if ((sl = status_len(s, n, code / 100)) > 0) {
+		if (x->cur.status[0] == '\0' && sl < sizeof(x->cur.status)) {
+			memcpy(x->cur.status, s, sl);
+			x->cur.status[sl] = '\0';
+		}
+		s += sl;
+		n -= sl;
+	}
+	if (x->cur.len > 0)
+		text_add(x->cur.text, &x->cur.len, sizeof(x->cur.text), " ", 1);
+	text_add(x->cur.text, &x->cur.len, sizeof(x->cur.text), s, n);
+	if (sep == '-')
+		return;
+	x->open = 0;
+	if (x->phase == SMTP_PHASE_DATA && x->cur.code == 354) {
+		/* Go ahead: the next reply is the one to the end of data. */
+		x->phase = SMTP_PHASE_CONTENT;
+		x->answered = 0;
+		return;
+	}
+	x->last = x->cur;
+	x->last_phase = x->phase;
+	x->answered = 1;
+}
+
+static int
+starts(const char *s, size_t n, const char *word)
+{
+	size_t w = strlen(word);
+
+	return n >= w && strncasecmp(s, word, w) == 0;
+}
+
+/* A command we sent (one line). */
+static void
+command(struct worker *w, const char *s, size_t n)
+{
+	struct xfer *x = &w->x;
+	struct run *run = w->run;
+
+	if (starts(s, n, "QUIT")) {
+		/*
+		 * libcurl closing a connection: after a failure (keep the
+		 * reply that failed) or an old one being pruned.  Its 221
+		 * is not ours; the next command is.
+		 */
+		x->quit = 1;
+		return;
+	}
+	x->quit = 0;
+	x->answered = 0;
+	x->open = 0;
+	if (starts(s, n, "MAIL ")) {
+		x->phase = SMTP_PHASE_MAIL;
+		x->mail_sent = 1;
+		x->in_auth = 0;
+		/* The connection is set up: count it for its relay. */
+		if (w->conn_relay != w->relay) {
+			if (w->conn_relay >= 0)
+				atomic_fetch_sub(&run->live[w->conn_relay], 1);
+			w->conn_relay = w->relay;
+			atomic_fetch_add(&run->live[w->relay], 1);
+		}
+	} else if (starts(s, n, "RCPT "))
+		x->phase = SMTP_PHASE_RCPT;
+	else if (starts(s, n, "DATA"))
+		x->phase = SMTP_PHASE_DATA;
+	else if (!x->mail_sent) {
+		x->phase = SMTP_PHASE_CONNECT;
+		if (starts(s, n, "AUTH"))
+			x->in_auth = 1;
+		else if (starts(s, n, "EHLO") || starts(s, n, "HELO") ||
+		    starts(s, n, "STARTTLS"))
+			x->in_auth = 0;
+	}
+}
+
+static int
+debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
+{
+	struct worker *w = p;
+
+	(void)h;
+	switch (type) {
+	case CURLINFO_HEADER_OUT:
+		command(w, data, size);
+		if (log_verbosity() >= 2) {
+			int n = (int)(size > 200 ? 200 : size);
+
+			while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+				n--;
+			/* AUTH lines carry the credentials. */
+			log_debug("smtp %s > %.*s", w->run->urls[w->relay],
+			    w->x.in_auth ? 4 : n, w->x.in_auth ? "AUTH" : data);
+		}
+		break;
+	case CURLINFO_HEADER_IN:
+		if (w->x.quit)
+			break;
+		if (log_verbosity() >= 2) {
+			char line[SMTP_TEXT_MAX];
+			size_t len = 0;
+
+			text_add(line, &len, sizeof(line), data, size);
+			log_debug("smtp %s < %s", w->run->urls[w->relay], line);
+		}
+		reply_line(&w->x, data, size);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- queue id ---------------------------------------------------------- */
+
+static int
+idchar(int c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '@';
+}
+
+/* Copy the id token at s; 0 if there is none or it does not fit. */
+static int
+take_token(const char *s, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	while (idchar((unsigned char)s[n]))
+		n++;
+	while (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outsz)
+		return 0;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 1;
+}
+
+static const char *
+find_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (const char *p = hay; *p != '\0'; p++)
+		if (strncasecmp(p, needle, n) == 0)
+			return p;
+	return NULL;
+}
+
+void
+smtp_queue_id(const char *text, char *out, size_t outsz)
+{
+	const char *p, *q;
+	size_t n;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	if (text == NULL)
+		return;
+	/* Postfix, SendGrid, many others: "Ok: queued as 4Xyz" */
+	if ((p = find_ci(text, "queued as ")) != NULL &&
+	    take_token(p + 10, out, outsz))
+		return;
+	/* Microsoft: "<msgid> [InternalId=123, Hostname=...] Queued mail" */
+	if ((p = find_ci(text, "InternalId=")) != NULL &&
+	    take_token(p + 11, out, outsz))
+		return;
+	/* Exim: "OK id=1abc23-000456-AB" */
+	for (p = text; (p = find_ci(p, "id=")) != NULL; p += 3)
+		if ((p == text || p[-1] == ' ') && take_token(p + 3, out, outsz))
+			return;
+	/* Gmail: "OK  1700000000 x17si1234567pgl.53 - gsmtp" */
+	n = strlen(text);
+	if (n > 8 && strcasecmp(text + n - 8, " - gsmtp") == 0) {
+		q = text + n - 8;
+		for (p = q; p > text && p[-1] != ' '; p--)
+			;
+		if (p < q && (size_t)(q - p) < outsz) {
+			memcpy(out, p, (size_t)(q - p));
+			out[q - p] = '\0';
+			return;
+		}
+	}
+	/* Sendmail: "u1234567 Message accepted for delivery" */
+	if ((p = find_ci(text, " Message accepted for delivery")) != NULL) {
+		for (q = p; q > text && q[-1] != ' '; q--)
+			;
+		if (take_token(q, out, outsz) && strlen(out) == (size_t)(p - q))
+			return;
+		out[0] = '\0';
+	}
+	/* Amazon SES: "Ok 0100018a...-000000" */
+	if (strncasecmp(text, "Ok ", 3) == 0 && strchr(text + 3, ' ') == NULL &&
+	    strlen(text + 3) >= 8 && take_token(text + 3, out, outsz) &&
+	    strlen(out) == strlen(text + 3))
+		return;
+	out[0] = '\0';
+}
+
+/* ---- outcome ----------------------------------------------------------- */
+
+static void
+result_text(struct smtp_result *r, const char *s)
+{
+	size_t len = 0;
+
+	text_add(r->text, &len, sizeof(r->text), s, strlen(s));
+}
+
+/* 5.1.x says the address is wrong, except 5.1.7/5.1.8 (the sender's). */
+static int
+bad_mailbox(const char *status)
+{
+	return strncmp(status, "5.1.", 4) == 0 &&
+	    strcmp(status, "5.1.7") != 0 && strcmp(status, "5.1.8") != 0;
+}
+
+/*
+ * Decide a message's fate from the last reply to the last command we
+ * sent.  Only called once MAIL FROM went out.
+ */
+static void
+classify(const struct worker *w, CURLcode cc, struct smtp_result *r)
+{
+	const struct xfer *x = &w->x;
+
+	r->phase = x->phase;
+	r->relay = w->relay;
+	if (x->answered) {
+		r->code = x->last.code;
+		memcpy(r->status, x->last.status, sizeof(r->status));
+		memcpy(r->text, x->last.text, sizeof(r->text));
+	}
+	/*
+	 * The relay's 250 to the end of data is what makes a message sent,
+	 * whatever libcurl did afterwards: reporting it otherwise would send
+	 * it twice.
+	 */
+	if (x->phase == SMTP_PHASE_CONTENT && x->answered && r->code == 250) {
+		r->outcome = SMTP_SENT;
+		smtp_queue_id(r->text, r->queue_id, sizeof(r->queue_id));
+		return;
+	}
+	if (cc == CURLE_OK) {
+		/* libcurl saw the end of data accepted; trust its code. */
+		long code = 0;
+
+		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
+		r->outcome = SMTP_SENT;
+		r->code = (int)code;
+		return;
+	}
+	if (!x->answered || r->code < 400) {
+		/* Connection lost or timed out before the relay answered. */
+		r->outcome = SMTP_TEMPFAIL;
+		r->code = x->answered ? r->code : 0;
+		if (!x->answered) {
+			r->status[0] = '\0';
+			result_text(r, w->errbuf[0] != '\0' ? w->errbuf :
+			    curl_easy_strerror(cc));
+		}
+		return;
+	}
+	if (r->code < 500) {
+		r->outcome = SMTP_TEMPFAIL;
+		return;
+	}
+	r->outcome = SMTP_PERMFAIL;
+	if ((x->phase == SMTP_PHASE_RCPT || x->phase == SMTP_PHASE_CONTENT) &&
+	    bad_mailbox(r->status))
+		r->outcome = SMTP_BAD_RECIPIENT;
+	else if (x->phase == SMTP_PHASE_RCPT && r->code == 550 &&
+	    r->status[0] == '\0')
+		/* A bare 550 at RCPT from a relay without enhanced codes. */
+		r->outcome = SMTP_BAD_RECIPIENT;
+}
+
+/* ---- rate cap ---------------------------------------------------------- */
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int
+stopping(struct run *run)
+{
+	return atomic_load(&run->down) || atomic_load(&run->abort) ||
+	    (run->o->stop != NULL && atomic_load(run->o->stop));
+}
+
+/* Sleep ms, waking early (returning 1) when the run is stopping. */
+static int
+nap(struct run *run, int64_t ns)
+{
+	int64_t end = now_ns() + ns, left;
+	struct timespec ts;
+
+	while ((left = end - now_ns()) > 0) {
+		if (stopping(run))
+			return 1;
+		if (left > 100000000)
+			left = 100000000;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left;
+		nanosleep(&ts, NULL);
+	}
+	return stopping(run);
+}
+
+/*
+ * Wait for this hand-over's slot.  Slots are spaced 60/rate seconds apart
+ * across all workers and never accumulate (a slow stretch earns no burst),
+ * so no 60-second window holds more than rate_per_minute hand-overs.
+ * Returns 1 if the run stopped while waiting (the slot is simply lost).
+ */
+static int
+rate_wait(struct run *run)
+{
+	int64_t interval, slot, now;
+
+	if (run->o->rate_per_minute == 0)
+		return 0;
+	interval = (int64_t)60 * 1000000000 / run->o->rate_per_minute;
+	pthread_mutex_lock(&run->mu);
+	now = now_ns();
+	slot = run->next_slot > now ? run->next_slot : now;
+	run->next_slot = slot + interval;
+	pthread_mutex_unlock(&run->mu);
+	return slot > now ? nap(run, slot - now) : stopping(run);
+}
+
+/* ---- one message ------------------------------------------------------- */
+
+static size_t
+read_cb(char *buf, size_t size, size_t nitems, void *p)
+{
+	struct worker *w = p;
+	size_t n = size * nitems;
+
+	if (n > w->rdleft)
+		n = w->rdleft;
+	memcpy(buf, w->rd, n);
+	w->rd += n;
+	w->rdleft -= n;
+	return n;
+}
+
+static CURLcode
+perform(struct worker *w, int relay, const struct smtp_job *job)
+{
+	struct curl_slist *rcpt = NULL;
+	CURLcode cc;
+
+	memset(&w->x, 0, sizeof(w->x));
+	w->x.phase = SMTP_PHASE_CONNECT;
+	w->errbuf[0] = '\0';
+	w->relay = relay;
+	w->rd = job->data;
+	w->rdleft = job->len;
+	if ((rcpt = curl_slist_append(NULL, job->rcpt)) == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	if ((cc = curl_easy_setopt(w->h, CURLOPT_URL, w->run->urls[relay])) ||
+	    (cc = curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, rcpt)) ||
+	    (cc = curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE,
+	    (curl_off_t)job->len)))
+		goto out;
+	cc = curl_easy_perform(w->h);
+	if (log_verbosity() >= 2)
+		log_debug("smtp %s: curl result %d (%s)", w->run->urls[relay],
+		    (int)cc, w->errbuf[0] != '\0' ? w->errbuf : "ok");
+out:
+	curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(rcpt);
+	/* On any error libcurl closed the connection. */
+	if (cc != CURLE_OK && w->conn_relay >= 0) {
+		atomic_fetch_sub(&w->run->live[w->conn_relay], 1);
+		w->conn_relay = -1;
+	}
+	return cc;
+}
+
+/* The relay did not take a connection: remember why, for the summary. */
+static void
+relay_failed(struct worker *w, int relay, CURLcode cc)
+{
+	struct run *run = w->run;
+	struct smtp_result tmp;
+	char why[SMTP_TEXT_MAX];
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (w->x.answered && w->x.last.code >= 400)
+		snprintf(why, sizeof(why), "%d %s%s%s", w->x.last.code,
+		    w->x.last.status, w->x.last.status[0] ? " " : "",
+		    w->x.last.text);
+	else
+		snprintf(why, sizeof(why), "%s", w->errbuf[0] != '\0' ?
+		    w->errbuf : curl_easy_strerror(cc));
+	result_text(&tmp, why);
+	pthread_mutex_lock(&run->mu);
+	memcpy(run->relay_err[relay], tmp.text, sizeof(tmp.text));
+	pthread_mutex_unlock(&run->mu);
+	log_warnx("smtp: relay '%s' refused the connection: %s",
+	    run->o->relays[relay], tmp.text);
+}
+
+/*
+ * Send one job, failing over between relays while no relay has taken the
+ * message.  Fills r.
+ */
+static void
+send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
+{
+	struct run *run = w->run;
+	const struct smtp_opts *o = run->o;
+	struct err e = ERR_INIT;
+	uint32_t tried = 0;
+	int busy = 0, retried = 0, relay, c, n = (int)o->nrelays;
+	long newconns;
+	CURLcode cc;
+
+	memset(r, 0, sizeof(*r));
+	r->relay = -1;
+	if (smtp_addr_check(job->rcpt, &e) < 0 ||
+	    msg_check(job->data, job->len, &e) < 0) {
+		/* Refused at the boundary: the relay never sees it. */
+		r->outcome = SMTP_PERMFAIL;
+		result_text(r, e.msg);
+		return;
+	}
+	for (;;) {
+		if (rate_wait(run)) {
+			r->outcome = atomic_load(&run->down) ?
+			    SMTP_RELAY_DOWN : SMTP_UNSENT;
+			result_text(r, "run stopped before the message was sent");
+			return;
+		}
+		relay = atomic_load(&run->cur);
+		if (tried & (1u << relay)) {
+			for (c = 1; c < n; c++)
+				if (!(tried & (1u << ((relay + c) % n))))
+					break;
+			if (c == n) {
+				r->outcome = SMTP_RELAY_DOWN;
+				return;	/* r->text holds the last error */
+			}
+			c = (relay + c) % n;
+			if (atomic_compare_exchange_strong(&run->cur, &relay, c))
+				log_warnx("smtp: switching to relay '%s'",
+				    o->relays[c]);
+			relay = c;
+		}
+		cc = perform(w, relay, job);
+		if (cc == CURLE_OK || w->x.mail_sent) {
+			newconns = 0;
+			curl_easy_getinfo(w->h, CURLINFO_NUM_CONNECTS, &newconns);
+			/*
+			 * A reused connection the relay had closed while idle,
+			 * or a relay saying 421 "closing" before it got the
+			 * data: the message was not handed over, so one more
+			 * go on a fresh connection costs nothing and saves a
+			 * pointless deferral.
+			 */
+			if (cc != CURLE_OK && !retried && newconns == 0 &&
+			    w->x.phase != SMTP_PHASE_CONTENT &&
+			    (!w->x.answered || w->x.last.code == 421)) {
+				retried = 1;
+				continue;
+			}
+			classify(w, cc, r);
+			return;
+		}
+		/*
+		 * The connection was not set up; the message is untried.
+		 * Record what the relay said, for RELAY_DOWN.
+		 */
+		memset(r, 0, sizeof(*r));
+		r->outcome = SMTP_RELAY_DOWN;
+		r->phase = SMTP_PHASE_CONNECT;
+		r->relay = relay;
+		if (w->x.answered) {
+			r->code = w->x.last.code;
+			memcpy(r->status, w->x.last.status, sizeof(r->status));
+		}
+		result_text(r, w->errbuf[0] != '\0' ? w->errbuf :
+		    curl_easy_strerror(cc));
+		if (stopping(run)) {
+			if (!atomic_load(&run->down))
+				r->outcome = SMTP_UNSENT;
+			return;
+		}
+		/*
+		 * A 4xx greeting, or a refusal while other workers are
+		 * connected to the same relay: the relay is up but busy or
+		 * limits connections per client.  Back off and try again;
+		 * if others still get through, this worker retires rather
+		 * than drive the run to another relay.
+		 */
+		if ((w->x.answered && w->x.last.code / 100 == 4) ||
+		    atomic_load(&run->live[relay]) > 0) {
+			if (busy < BUSY_RETRIES) {
+				nap(run, (int64_t)(BUSY_BACKOFF_MS << busy) *
+				    1000000);
+				busy++;
+				continue;
+			}
+			if (atomic_load(&run->live[relay]) > 0) {
+				log_info("smtp: relay '%s' refuses more "
+				    "connections; running with fewer", o->relays[relay]);
+				r->outcome = SMTP_UNSENT;
+				w->retired = 1;
+				return;
+			}
+		}
+		relay_failed(w, relay, cc);
+		tried |= 1u << relay;
+		busy = 0;
+	}
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+static void
+fatal(struct run *run, int rc, const char *msg)
+{
+	pthread_mutex_lock(&run->mu);
+	if (run->rc == 0) {
+		run->rc = rc;
+		err_set(&run->err, -rc, "%s", msg);
+	}
+	pthread_mutex_unlock(&run->mu);
+	atomic_store(&run->abort, 1);
+}
+
+/* Take one from the max_messages allowance; 0 when it is used up. */
+static int
+take_quota(struct run *run)
+{
+	unsigned long n = atomic_load(&run->taken);
+
+	if (run->o->max_messages == 0)
+		return 1;
+	do {
+		if (n >= run->o->max_messages)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&run->taken, &n, n + 1));
+	return 1;
+}
+
+static void *
+worker_main(void *p)
+{
+	struct worker *w = p;
+	struct run *run = w->run;
+	struct smtp_job job;
+	struct smtp_result res;
+	int rc;
+
+	while (!stopping(run) && take_quota(run)) {
+		memset(&job, 0, sizeof(job));
+		rc = run->next(&job, run->arg);
+		if (rc == SMTP_NEXT_NONE)
+			break;
+		if (rc < 0) {
+			fatal(run, rc, "the caller stopped the run");
+			break;
+		}
+		if (rc != SMTP_NEXT_JOB) {
+			fatal(run, -ERR_SOFTWARE, "next_cb returned an unknown value");
+			break;
+		}
+		send_job(w, &job, &res);
+		run->done(&job, &res, run->arg);
+		if (res.outcome == SMTP_RELAY_DOWN) {
+			atomic_store(&run->down, 1);
+			break;
+		}
+		if (w->retired)
+			break;
+	}
+	/*
+	 * Close our connection now, not when the run ends: a relay that
+	 * limits connections per client gets the slot back for a worker
+	 * still busy, and live[] stops counting a connection nobody uses.
+	 */
+	curl_easy_cleanup(w->h);
+	w->h = NULL;
+	if (w->conn_relay >= 0) {
+		atomic_fetch_sub(&run->live[w->conn_relay], 1);
+		w->conn_relay = -1;
+	}
+	return NULL;
+}
+
+/* Check one relay URL and make the one we use (EHLO name as its path). */
+static int
+relay_url(const char *relay, const char *helo, char **out, struct err *e)
+{
+	CURLU *u = NULL;
+	char *scheme = NULL, *host = NULL, *path = NULL, *url = NULL;
+	char *extra = NULL;
+	int rc = -ERR_CONFIG;
+
+	if ((u = curl_url()) == NULL)
+		return err_set(e, ERR_SOFTWARE, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, relay, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		err_set(e, ERR_CONFIG, "relay '%s' is not a URL like "
+		    "smtp://host:port", relay);
+		goto out;
+	}
+	if (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0) {
+		err_set(e, ERR_CONFIG, "relay '%s': only smtp:// and smtps:// "
+		    "are allowed", relay);
+		goto out;
+	}
+	/* Credentials come from a 0600 file, never from a URL in a config. */
+	if (curl_url_get(u, CURLUPART_USER, &extra, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_OPTIONS, &extra, 0) == CURLUE_OK) {
+		err_set(e, ERR_CONFIG, "relay '%s': no user name in the URL; "
+		    "use the credentials file", relay);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &extra, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &extra, 0) == CURLUE_OK ||
+	    (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
+	    strcmp(path, "/") != 0 && strcmp(path, "") != 0)) {
+		err_set(e, ERR_CONFIG, "relay '%s': nothing may follow "
+		    "host:port", relay);
+		goto out;
+	}
+	if (helo != NULL) {
+		char *p = xasprintf("/%s", helo);
+
+		if (curl_url_set(u, CURLUPART_PATH, p, 0) != CURLUE_OK) {
+			free(p);
+			err_set(e, ERR_CONFIG, "bad EHLO name '%s'", helo);
+			goto out;
+		}
+		free(p);
+	}
+	if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+		err_set(e, ERR_CONFIG, "relay '%s': cannot use this URL", relay);
+		goto out;
+	}
+	*out = xstrdup(url);
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(path);
+	curl_free(extra);
+	curl_free(url);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Options that stay the same for every message of a worker. */
+static int
+handle_setup(struct worker *w, struct err *e)
+{
+	const struct smtp_opts *o = w->run->o;
+	long usessl = CURLUSESSL_TRY;
+	CURL *h = w->h;
+
+	if (o->starttls == SMTP_STARTTLS_REQUIRED || o->username != NULL)
+		usessl = CURLUSESSL_ALL;
+	if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
+	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb) ||
+	    curl_easy_setopt(h, CURLOPT_READDATA, w) ||
+	    curl_easy_setopt(h, CURLOPT_MAIL_FROM, o->envelope_from) ||
+	    curl_easy_setopt(h, CURLOPT_USE_SSL, usessl) ||
+	    curl_easy_setopt(h, CURLOPT_SSLVERSION,
+	    (long)CURL_SSLVERSION_TLSv1_2) ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L) ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L) ||
+	    (o->cafile != NULL &&
+	    curl_easy_setopt(h, CURLOPT_CAINFO, o->cafile)) ||
+	    (o->username != NULL &&
+	    (curl_easy_setopt(h, CURLOPT_USERNAME, o->username) ||
+	    curl_easy_setopt(h, CURLOPT_PASSWORD,
+	    o->password != NULL ? o->password : ""))) ||
+	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
+	    DEF_CONNECT_TIMEOUT_MS) ||
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ?
+	    o->timeout_ms : DEF_TIMEOUT_MS) ||
+	    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf) ||
+	    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb) ||
+	    curl_easy_setopt(h, CURLOPT_DEBUGDATA, w) ||
+	    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L))
+		return err_set(e, ERR_CONFIG, "this libcurl cannot do SMTP "
+		    "with TLS as configured");
+	return 0;
+}
+
+static int
+opts_check(const struct smtp_opts *o, struct err *e)
+{
+	if (o->relays == NULL || o->nrelays == 0)
+		return err_set(e, ERR_CONFIG, "no SMTP relay configured");
+	if (o->nrelays > SMTP_MAX_RELAYS)
+		return err_set(e, ERR_CONFIG, "more than %d relays configured",
+		    SMTP_MAX_RELAYS);
+	if (o->max_connections < 0 || o->max_connections > SMTP_MAX_CONNECTIONS)
+		return err_set(e, ERR_CONFIG, "max_connections must be 1..%d",
+		    SMTP_MAX_CONNECTIONS);
+	if (smtp_addr_check(o->envelope_from, e) < 0)
+		return err_prefix(e, "envelope sender"), -ERR_CONFIG;
+	if (o->helo != NULL && helo_check(o->helo, e) < 0)
+		return -ERR_CONFIG;
+	/* Else every connection would fail and the run would look like 69. */
+	if (o->cafile != NULL && access(o->cafile, R_OK) != 0)
+		return err_set(e, ERR_CONFIG, "CA file '%s': %s", o->cafile,
+		    strerror(errno));
+	return 0;
+}
+
+int
+smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
+    smtp_done_fn *done_cb, void *arg, struct err *e)
+{
+	struct run *run = NULL;
+	struct worker *w = NULL;
+	int nw, started = 0, rc;
+	char sum[1024];
+	size_t sn;
+
+	if ((rc = opts_check(o, e)) < 0) {
+		if (e != NULL)
+			e->code = ERR_CONFIG;
+		return -ERR_CONFIG;
+	}
+	run = xcalloc(1, sizeof(*run));
+	run->o = o;
+	run->next = next_cb;
+	run->done = done_cb;
+	run->arg = arg;
+	pthread_mutex_init(&run->mu, NULL);
+	for (size_t i = 0; i < o->nrelays; i++)
+		if ((rc = relay_url(o->relays[i], o->helo, &run->urls[i], e)) < 0)
+			goto out;
+	nw = o->max_connections > 0 ? o->max_connections : 1;
+	if (o->max_messages > 0 && o->max_messages < (unsigned long)nw)
+		nw = (int)o->max_messages;
+	w = xcalloc((size_t)nw, sizeof(*w));
+	for (int i = 0; i < nw; i++) {
+		w[i].run = run;
+		w[i].conn_relay = -1;
+		if ((w[i].h = curl_easy_init()) == NULL) {
+			rc = err_set(e, ERR_SOFTWARE, "curl_easy_init failed");
+			goto out;
+		}
+		if ((rc = handle_setup(&w[i], e)) < 0)
+			goto out;
+	}
+	for (started = 0; started < nw; started++)
+		if ((rc = pthread_create(&w[started].tid, NULL, worker_main,
+		    &w[started])) != 0) {
+			fatal(run, -ERR_SOFTWARE, "cannot start a worker thread");
+			log_error("smtp: pthread_create: %s", strerror(rc));
+			break;
+		}
+	for (int i = 0; i < started; i++)
+		pthread_join(w[i].tid, NULL);
+	if (run->rc != 0) {
+		rc = run->rc;
+		if (e != NULL)
+			*e = run->err;
+	} else if (atomic_load(&run->down)) {
+		/* Every relay refused: name each with its error. */
+		sn = 0;
+		sum[0] = '\0';
+		for (size_t i = 0; i < o->nrelays; i++) {
+			int k = snprintf(sum + sn, sizeof(sum) - sn,
+			    "%s'%s': %s", i ? "; " : "", o->relays[i],
+			    run->relay_err[i][0] ? run->relay_err[i] :
+			    "not tried");
+
+			if (k < 0 || (size_t)k >= sizeof(sum) - sn)
+				break;
+			sn += (size_t)k;
+		}
+		rc = err_set(e, ERR_NET, "no SMTP relay accepted a connection: %s",
+		    sum);
+	} else
+		rc = 0;
+out:
+	if (w != NULL)
+		for (int i = 0; i < nw; i++)
+			curl_easy_cleanup(w[i].h);
+	free(w);
+	for (size_t i = 0; i < SMTP_MAX_RELAYS; i++)
+		free(run->urls[i]);
+	pthread_mutex_destroy(&run->mu);
+	free(run);
+	return rc;
+}

@@ -1,0 +1,187 @@
+/*
+ * token — unsubscribe tokens and address hashes.  See token.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "err.h"
+#include "token.h"
+
+#define ID_LEN		8
+#define MAC_LEN		24	/* 192 bits of HMAC-SHA256: forgery is hopeless */
+#define RAW_LEN		(1 + ID_LEN + MAC_LEN)	/* 33 bytes = 44 base64 chars */
+#define LISTID_MAX	255
+/* RFC 3696 errata: 64 + 1 + 255; longer is not an address at all. */
+#define ADDR_MAX	320
+
+/* Separates these MACs from anything else the same secret might sign. */
+static const char mac_domain[] = "samail-unsub";
+
+_Static_assert(RAW_LEN % 3 == 0 && RAW_LEN / 3 * 4 == TOKEN_LEN,
+    "a token is whole base64 groups, so no padding and one encoding");
+
+static int
+check_keys(const struct token_keys *k, struct err *e)
+{
+	if (k->cur == NULL || k->cur_len < TOKEN_KEY_MIN ||
+	    (k->prev != NULL && k->prev_len < TOKEN_KEY_MIN))
+		return err_set(e, ERR_CONFIG, "unsubscribe secret: shorter "
+		    "than %d bytes; make one with 'openssl rand -hex 32'",
+		    TOKEN_KEY_MIN);
+	return 0;
+}
+
+static int
+check_list(const char *list_id, struct err *e)
+{
+	if (list_id == NULL || *list_id == '\0' ||
+	    strlen(list_id) > LISTID_MAX)
+		return err_set(e, ERR_INVAL, "unsubscribe token: list id "
+		    "missing or too long");
+	for (const char *p = list_id; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return err_set(e, ERR_INVAL, "unsubscribe token: list "
+			    "id has a control character");
+	return 0;
+}
+
+/* HMAC over domain, NUL, version and id (raw[0..9)), list id. */
+static void
+mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
+    const char *list_id, unsigned char out[MAC_LEN])
+{
+	unsigned char msg[sizeof(mac_domain) + 1 + ID_LEN + LISTID_MAX];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t n = 0, llen = strlen(list_id);
+
+	memcpy(msg, mac_domain, sizeof(mac_domain));	/* with its NUL */
+	n += sizeof(mac_domain);
+	memcpy(msg + n, raw, 1 + ID_LEN);
+	n += 1 + ID_LEN;
+	memcpy(msg + n, list_id, llen);
+	n += llen;
+	HMAC(EVP_sha256(), key, (int)keylen, msg, n, md, &mdlen);
+	memcpy(out, md, MAC_LEN);
+	OPENSSL_cleanse(md, sizeof(md));
+}
+
+int
+token_make(const struct token_keys *k, int64_t id, const char *list_id,
+    char out[TOKEN_LEN + 1], struct err *e)
+{
+	unsigned char raw[RAW_LEN], b64[TOKEN_LEN + 1];
+	uint64_t u;
+	int rc;
+
+	if ((rc = check_keys(k, e)) < 0 || (rc = check_list(list_id, e)) < 0)
+		return rc;
+	if (id <= 0)
+		return err_set(e, ERR_INVAL, "unsubscribe token: declarer id "
+		    "%lld is not positive", (long long)id);
+	raw[0] = TOKEN_VERSION;
+	u = (uint64_t)id;
+	for (int i = ID_LEN; i >= 1; i--, u >>= 8)
+		raw[i] = (unsigned char)(u & 0xff);
+	mac(k->cur, k->cur_len, raw, list_id, raw + 1 + ID_LEN);
+	EVP_EncodeBlock(b64, raw, RAW_LEN);
+	/* base64url (RFC 4648 5): safe in a URL path and a mail subject. */
+	for (int i = 0; i < TOKEN_LEN; i++)
+		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' :
+		    (char)b64[i];
+	out[TOKEN_LEN] = '\0';
+	return 0;
+}
+
+static int
+is_b64url(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+int
+token_verify(const struct token_keys *k, const char *token,
+    const char *list_id, int64_t *id, struct err *e)
+{
+	unsigned char b64[TOKEN_LEN + 1], raw[RAW_LEN + 2], want[MAC_LEN];
+	uint64_t u = 0;
+	int rc, ok_cur, ok_prev = 0;
+
+	if ((rc = check_keys(k, e)) < 0 || (rc = check_list(list_id, e)) < 0)
+		return rc;
+	/* Shape first: nothing else is looked at in a malformed token. */
+	if (token == NULL || strnlen(token, TOKEN_LEN + 1) != TOKEN_LEN)
+		goto bad;
+	for (int i = 0; i < TOKEN_LEN; i++) {
+		unsigned char c = (unsigned char)token[i];
+
+		if (!is_b64url(c))
+			goto bad;
+		b64[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	b64[TOKEN_LEN] = '\0';
+	if (EVP_DecodeBlock(raw, b64, TOKEN_LEN) != RAW_LEN)
+		goto bad;
+	if (raw[0] != TOKEN_VERSION)
+		goto bad;
+	/* Both MACs are always computed, compared in constant time. */
+	mac(k->cur, k->cur_len, raw, list_id, want);
+	ok_cur = CRYPTO_memcmp(want, raw + 1 + ID_LEN, MAC_LEN) == 0;
+	if (k->prev != NULL) {
+		mac(k->prev, k->prev_len, raw, list_id, want);
+		ok_prev = CRYPTO_memcmp(want, raw + 1 + ID_LEN, MAC_LEN) == 0;
+	}
+	if (!ok_cur && !ok_prev)
+		goto bad;
+	for (int i = 1; i <= ID_LEN; i++)
+		u = u << 8 | raw[i];
+	/* Only ever made for ids > 0; a MAC over another value is a bug. */
+	if (u == 0 || u > INT64_MAX)
+		goto bad;
+	*id = (int64_t)u;
+	return ok_cur ? 0 : 1;
+bad:
+	return err_set(e, ERR_INVAL, "unsubscribe token: not valid for this "
+	    "list (mistyped, cut short, or not issued by us)");
+}
+
+int
+token_addr_hash(const char *addr, char out[TOKEN_HASH_LEN + 1],
+    struct err *e)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char norm[ADDR_MAX];
+	const char *start, *end;
+	size_t n;
+
+	if (addr == NULL)
+		return err_set(e, ERR_INVAL, "address hash: address missing");
+	start = addr;
+	while (*start == ' ' || *start == '\t')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	n = (size_t)(end - start);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)start[i] < 0x20 || start[i] == 0x7f)
+			return err_set(e, ERR_INVAL, "address hash: control "
+			    "character in address");
+	if (n == 0 || n > ADDR_MAX || memchr(start, '@', n) == NULL)
+		return err_set(e, ERR_INVAL, "address hash: '%.*s' is not an "
+		    "address", (int)(n > 80 ? 80 : n), start);
+	/* ASCII letters only: the locale must not change the key. */
+	for (size_t i = 0; i < n; i++)
+		norm[i] = start[i] >= 'A' && start[i] <= 'Z' ?
+		    (char)(start[i] - 'A' + 'a') : start[i];
+	EVP_Digest(norm, n, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
