@@ -4,7 +4,8 @@
 #
 # Each target links the library sources (lib/*.c) compiled with the same
 # instrumentation.  Seeds: tests/fuzz/corpus/<target>/ if present, plus
-# the feed fixtures for fuzz_feed*.  New corpus entries go to
+# the feed fixtures for fuzz_feed*; dictionary: tests/fuzz/<x>.dict for
+# fuzz_<x>.c if present.  New corpus entries go to
 # build/fuzz/corpus/<target>/ (not committed); crashes to
 # build/fuzz/crashes/<target>/ and make the script fail.
 set -u
@@ -45,10 +46,11 @@ for t in tests/fuzz/fuzz_*.c; do
 		for f in tests/data/feeds/*.rdf tests/data/feeds/*.xml \
 		    tests/data/feeds/*.atom feeds/samples/*.rdf; do
 			[ -f "$f" ] && cp -n "$f" "$corpus/" 2>/dev/null
-		done
-		dict=tests/fuzz/feed.dict ;;
-	*)	dict="" ;;
+		done ;;
 	esac
+	# A dictionary, if the target has one: fuzz_feed -> feed.dict.
+	dict=tests/fuzz/${name#fuzz_}.dict
+	[ -f "$dict" ] || dict=""
 	echo "fuzz: $name for ${secs}s"
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 	"$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 \
