@@ -320,7 +320,7 @@ join_names(const struct nl_state *s, struct buf *b, json_t *tags,
  */
 static json_t *
 context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
-    const char *unsub_url, const char *mailto)
+    const char *unsub_url, const char *mailto, const char *token)
 {
 	const char *locale = json_string_value(json_object_get(data, "locale"));
 	const char *prods = json_string_value(json_object_get(data, "products"));
@@ -458,7 +458,7 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 		json_object_set(ctx, "sender", json_object_get(content, "sender"));
 	json_object_set_new(ctx, "unsubscribe_url", json_string(unsub_url));
 	buf_reset(&b);
-	buf_addf(&b, "mailto:%s?subject=unsubscribe", mailto);
+	buf_addf(&b, "mailto:%s?subject=unsubscribe%%20%s", mailto, token);
 	json_object_set_new(ctx, "unsubscribe_mailto", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "list_name",
 	    json_string(c->env->cfg->list_name));
@@ -523,7 +523,7 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	campaign_message_id(&mid, c->name, subscriber_id, NULL, s->instance,
 	    cfg->message_id_domain);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, token);
-	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto);
+	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 	memset(&m, 0, sizeof(m));
 	m.locale = locale ? locale : "ja";
 	m.ctx = ctx;
@@ -534,6 +534,7 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	m.date = date;
 	m.unsub_url = buf_str(&url);
 	m.unsub_mailto = cfg->unsub_mailto;
+	m.unsub_token = token;
 	m.strict = strict;
 	rc = render_message(c->render, &env, &m, out, e);
 	json_decref(ctx);
@@ -670,7 +671,7 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
-	sub_init(&s);
+	memset(&s, 0, sizeof(s));	/* filled by sub_get(); freed at out */
 	newsletter_campaign_name(o->year, o->month, name);
 	snprintf(period, sizeof(period), "%04d-%02d", o->year, o->month);
 	cur_day = date_jst_day(now);

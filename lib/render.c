@@ -355,6 +355,7 @@ render_message(const struct render *r, const struct render_env *env,
 	spec.list_name = env->list_name;
 	spec.unsub_url = m->unsub_url;
 	spec.unsub_mailto = m->unsub_mailto;
+	spec.unsub_token = m->unsub_token;
 	spec.one_click = m->unsub_url != NULL;
 	spec.text = buf_str(&text);
 	spec.text_len = text.len;

@@ -47,6 +47,13 @@ for t in tests/fuzz/fuzz_*.c; do
 		    tests/data/feeds/*.atom feeds/samples/*.rdf; do
 			[ -f "$f" ] && cp -n "$f" "$corpus/" 2>/dev/null
 		done ;;
+	fuzz_ical) cp tests/data/msg/*.ics "$corpus"/ 2>/dev/null || true ;;
+	fuzz_msg) printf '%s\0%s\0%s\0%s\0%s\0%s' \
+		"【SECURITY ACTION 通信】2024年3月号 今月の脆弱性情報" \
+		"SECURITY ACTION 事務局" "山田 太郎 (総務部)" "通信" \
+		"2024年3月号" "自社診断リマインダー.ics" > "$corpus/seed-ja"
+		printf 'Monthly "news", =?x?= a_b\0Yamada, Taro\0O'"'"'Brien\0L\0v\0a.ics' \
+		    > "$corpus/seed-en" ;;
 	esac
 	# A dictionary, if the target has one: fuzz_feed -> feed.dict.
 	dict=tests/fuzz/${name#fuzz_}.dict
