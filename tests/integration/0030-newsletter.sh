@@ -13,16 +13,16 @@ NOW="--now 2026-11-01T00:00:00Z"
 # Advisories of October 2026 (Japan time) and one of September.
 sqlite3 "$T/samail.db" <<'SQL'
 INSERT INTO feed (id, name, url, alert, created) VALUES
- (1, 'ipa-alert', 'https://www.ipa.go.jp/security/alert-rss.rdf', 1, 'x'),
- (2, 'jvn', 'https://jvn.jp/rss/jvn.rdf', 0, 'x');
+ (101, 't-ipa-alert', 'https://www.ipa.go.jp/security/alert-rss.rdf', 1, 'x'),
+ (102, 't-jvn', 'https://jvn.jp/rss/jvn.rdf', 0, 'x');
 INSERT INTO advisory (feed_id, guid, ident, title, link, summary, published, cvss, severity, cves, products, hash, first_seen, last_seen) VALUES
- (1, 'a1', NULL, 'Microsoft 製品の脆弱性対策について(2026年10月)', 'https://www.ipa.go.jp/security/security-alert/2026/1015-ms.html', '', '2026-10-15T01:00:00Z', NULL, NULL, '', 'office,windows', 'h', 'x', 'x'),
- (2, 'j1', 'JVNVU#1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', 'Fortinet が提供する FortiOS には認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111,CVE-2026-11112', 'fortios', 'h', 'x', 'x'),
- (2, 'j1b', 'JVNVU#1', 'FortiOS における認証回避の脆弱性（更新） & <script>', 'https://jvn.jp/vu/JVNVU00000001/index.html', '', '2026-10-11T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x'),
- (1, 'a2', NULL, 'Oracle Java の脆弱性対策について', 'https://www.ipa.go.jp/security/security-alert/2026/1022-jre.html', '', '2026-10-22T01:00:00Z', NULL, NULL, '', 'java', 'h', 'x', 'x'),
- (2, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', '', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
- (2, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
- (2, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
+ (101, 'a1', NULL, 'Microsoft 製品の脆弱性対策について(2026年10月)', 'https://www.ipa.go.jp/security/security-alert/2026/1015-ms.html', '', '2026-10-15T01:00:00Z', NULL, NULL, '', 'office,windows', 'h', 'x', 'x'),
+ (102, 'j1', 'JVNVU#1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', 'Fortinet が提供する FortiOS には認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111,CVE-2026-11112', 'fortios', 'h', 'x', 'x'),
+ (102, 'j1b', 'JVNVU#1', 'FortiOS における認証回避の脆弱性（更新） & <script>', 'https://jvn.jp/vu/JVNVU00000001/index.html', '', '2026-10-11T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x'),
+ (101, 'a2', NULL, 'Oracle Java の脆弱性対策について', 'https://www.ipa.go.jp/security/security-alert/2026/1022-jre.html', '', '2026-10-22T01:00:00Z', NULL, NULL, '', 'java', 'h', 'x', 'x'),
+ (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', '', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
+ (102, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
+ (102, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
 SQL
 queued() { sqlite3 "$T/samail.db" "SELECT count(*) FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '$1'"; }
 

@@ -24,7 +24,9 @@ from = SECURITY ACTION 事務局 <news@example.jp>
 transport = maildir:$T/mail
 [feeds]
 allow_local_files = yes
+seed = $T/feeds.conf
 CONF
+	: > "$T/feeds.conf"	# no real feeds: tests name their own
 	[ -t 0 ] || cat >> "$T/samail.conf"
 }
 
