@@ -534,6 +534,11 @@ test_build_too_late(void **state)
 	send_all(db);
 	assert_rows(db, 1, "2026-01-15:30:skipped/- 2026-01-15:7:queued/sent "
 	    "2026-01-15:0:skipped/- 2026-01-15:-31:queued/sent");
+	/* Skipped ones were never sent: SEQUENCE counts only what went. */
+	assert_int_equal(count(db, "SELECT json_extract(data, '$.sequence') "
+	    "FROM outbox WHERE item = '2026-01-15:7'"), 0);
+	assert_int_equal(count(db, "SELECT json_extract(data, '$.sequence') "
+	    "FROM outbox WHERE item = '2026-01-15:-31'"), 1);
 	db_close(db);
 }
 
