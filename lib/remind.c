@@ -563,12 +563,50 @@ remind_render_row(const struct campaign_run *c, const struct outbox_row *row,
 	return rc;
 }
 
+/* The five templates of one reminder, strictly, without composing the
+ * message: what the probe runs for most combinations. */
+static int
+probe_texts(const struct campaign_run *c, const struct rm_state *s,
+    json_t *data, struct err *e)
+{
+	static const char *const names[] = { "reminder.subject",
+	    "reminder.txt", "reminder.html", "reminder.ics-summary",
+	    "reminder.ics-description" };
+	struct buf out = BUF_INIT(0);
+	struct rm_row r;
+	json_t *ctx;
+	int rc;
+
+	if ((rc = row_parse(data, &r, 0, e)) < 0)
+		return rc;
+	ctx = context(c, s, &r, "https://example.jp/u/x", "u@example.jp");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		buf_reset(&out);
+		if ((rc = render_text(c->render, r.locale, names[i], ctx,
+		    i == 2, 1, &out, e)) < 0)
+			break;
+		/* A subject or SUMMARY that renders to nothing is an error
+		 * too (render_message and render_ics say so when sending). */
+		tidy(&out, 1);
+		if ((i == 0 || i == 3) && out.len == 0) {
+			rc = err_set(e, ERR_PARSE, "template %s/%s: renders "
+			    "nothing for a %s reminder", r.locale, names[i],
+			    kind_name(r.kind));
+			break;
+		}
+	}
+	json_decref(ctx);
+	buf_release(&out);
+	return rc;
+}
+
 /*
  * Render every kind and position in both languages strictly, once with
  * every optional field (contact name, last self-diagnosis, a slot on
  * another day) and once with none, so that both branches of every
  * {{#x}}/{{^x}} are checked: a misspelt name fails here with its
- * file:line:col, before anything is queued.
+ * file:line:col, before anything is queued.  One of them per language
+ * is composed into a whole message with its .ics, as when sending.
  */
 static int
 probe(struct campaign_run *c, time_t now, struct err *e)
@@ -606,9 +644,12 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 		r.offset = when[w];
 		r.sequence = full;
 		d = row_data(&r);
-		buf_reset(&out);
-		rc = render_data(c, c->state, d, "probe@example.jp", 1,
-		    "2027-01-15:30", 0, now, 1, &out, e);
+		if (full && k == 0 && w == 2) {
+			buf_reset(&out);
+			rc = render_data(c, c->state, d, "probe@example.jp", 1,
+			    "2027-01-15:-40", 0, now, 1, &out, e);
+		} else
+			rc = probe_texts(c, c->state, d, e);
 		json_decref(d);
 	}
 	buf_release(&out);

@@ -335,6 +335,7 @@ check "a year of daily builds and sends ran without an error" -- \
 [ $rc -eq 0 ] || { sed 's/^/#   /' driver.log | tail -20; finish; }
 
 # --- what arrived, against what the rules give ------------------------------
+start=$(date +%s)
 $PY - > results.txt 2>&1 <<'PY'
 import collections, datetime as dt, email, email.policy, glob, json, os, re
 import sqlite3, subprocess, sys
@@ -414,6 +415,7 @@ bad, ics_bad, text_bad, mail_bad = [], [], [], []
 html_dir = T + "/html"
 os.makedirs(html_dir, exist_ok=True)
 html_files = []
+nsample = 0
 MID = re.compile(r"<reminder-(\d{4}-\d\d-\d\d)\.(\d+)\.(\d{4}-\d\d-\d\d)-(-?\d+)"
                  r"\.([0-9a-f]{8})@example\.jp>")
 WD_JA = "月火水木金土日"
@@ -432,25 +434,30 @@ for n, path in enumerate(files):
     if m.group(1) != str(sent_day):
         bad.append("%s: campaign %s but Date %s" % (path, m.group(1), sent_day))
     fn = ("self-assessment-%s.ics" if x and x.locale == "en" else "自社診断-%s.ics") % due
-    # The receiver's view: checkmail's checks, with expectations.
-    checkmail.failures.clear()
-    checkmail.check_raw(raw, True)
-    checkmail.collect_defects(msg)
-    ex = dict(to_addr=rcpt, from_addr="news@example.jp",
-              list_id="security-action.example.jp",
-              attachment_type="text/calendar; method=PUBLISH; charset=UTF-8",
-              attachment_filename=fn)
-    checkmail.check_headers(msg, ex)
-    checkmail.check_bulk(msg, ex)
-    checkmail.check_structure(msg, ex)
-    mail_bad += ["%s: %s" % (path, f) for f in checkmail.failures]
+    # The receiver's view: checkmail's checks, with expectations, on
+    # every fourth message (Python's header parser is slow; the model,
+    # .ics and text checks below see every message).
+    sample = n % 4 == 0
+    if sample:
+        checkmail.failures.clear()
+        checkmail.check_raw(raw, True)
+        checkmail.collect_defects(msg)
+        ex = dict(to_addr=rcpt, from_addr="news@example.jp",
+                  list_id="security-action.example.jp",
+                  attachment_type="text/calendar; method=PUBLISH; charset=UTF-8",
+                  attachment_filename=fn)
+        checkmail.check_headers(msg, ex)
+        checkmail.check_bulk(msg, ex)
+        checkmail.check_structure(msg, ex)
+        mail_bad += ["%s: %s" % (path, f) for f in checkmail.failures]
+        nsample += 1
     parts = {p.get_content_type(): p for p in msg.walk()}
     ics = parts["text/calendar"].get_payload(decode=True)
     text = parts["text/plain"].get_content()
-    html = parts["text/html"].get_content()
-    hp = "%s/%d.html" % (html_dir, n)
-    open(hp, "w", encoding="utf-8").write(html)
-    html_files.append(hp)
+    if sample:
+        hp = "%s/%d.html" % (html_dir, n)
+        open(hp, "w", encoding="utf-8").write(parts["text/html"].get_content())
+        html_files.append(hp)
     # The calendar's view: checkics' checks, with expectations.
     cal = icalendar.Calendar.from_ical(ics)
     ev = cal.walk("VEVENT")[0]
@@ -512,15 +519,15 @@ for k in got.elements():
 check("SEQUENCE grows with each update of an event, in sending order",
       ["%s: %s" % (k, sorted(v)) for k, v in seqs.items()
        if any(a[1] >= b[1] for a, b in zip(sorted(v), sorted(v)[1:]))])
-check("every message passes checkmail (headers, List-Unsubscribe, multipart/mixed, .ics part)",
-      mail_bad[:20])
+check("%d messages pass checkmail (headers, List-Unsubscribe, multipart/mixed, .ics part)"
+      % nsample, mail_bad[:20] + ([] if nsample >= 300 else ["too few checked"]))
 check("every .ics passes checkics (python3-icalendar): TZID=Asia/Tokyo, 30 min, alarm the day before",
       ics_bad[:20])
 check("the text says the days left/overdue of the day it was queued, and the slot when overdue",
       text_bad[:20])
 r = subprocess.run(["/usr/bin/python3", os.environ["SRCDIR"] + "/tests/tools/checkhtml.py"]
                    + html_files, capture_output=True, text=True)
-check("every HTML part passes checkhtml", r.stdout.splitlines()[:20] +
+check("%d HTML parts pass checkhtml" % len(html_files), r.stdout.splitlines()[:20] +
       ([r.stderr] if r.returncode not in (0, 1) else []))
 
 # The reminder table: every (declarer, due, offset) with its outcome.
@@ -584,6 +591,7 @@ for desc, problems in results:
     for p in problems[:20]:
         print("#   " + str(p))
 PY
+echo "# the checks took $(( $(date +%s) - start ))s"
 while IFS= read -r line; do
 	case $line in
 	"ok - "*) ok "${line#ok - }" ;;
