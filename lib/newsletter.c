@@ -332,6 +332,21 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_object_set_new(ctx, "period", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "period_year", json_integer(s->year));
 	json_object_set_new(ctx, "period_month", json_integer(s->month));
+	/* period_label (docs/templates.md, Requested additions): English
+	 * needs the month's name, which a template cannot derive. */
+	{
+		static const char *const months[] = { "January", "February",
+		    "March", "April", "May", "June", "July", "August",
+		    "September", "October", "November", "December" };
+
+		buf_reset(&b);
+		if (strcmp(locale, "en") == 0 && s->month >= 1 && s->month <= 12)
+			buf_addf(&b, "%s %04d", months[s->month - 1], s->year);
+		else
+			buf_addf(&b, "%04d年%d月", s->year, s->month);
+		json_object_set_new(ctx, "period_label",
+		    json_string(buf_str(&b)));
+	}
 
 	json_array_foreach(match, i, m) {
 		json_t *a = json_array_get(s->advisories,
