@@ -204,7 +204,8 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 	for (size_t i = 0; i < n; i++)
 		if (v[i].alert && v[i].rank == 0 && v[i].cvss < 0)
 			v[i].rank = 3;
-	qsort(v, n, sizeof(*v), adv_cmp);
+	if (n > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(v, n, sizeof(*v), adv_cmp);
 	*nalerts = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object_set_new(v[i].j, "alert", json_boolean(v[i].alert));
