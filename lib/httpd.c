@@ -32,6 +32,7 @@
 #include "xalloc.h"
 
 #define PAGE_MAX	(256 * 1024)	/* one rendered page */
+#define DRAIN_MAX	(64 * 1024)	/* over-long body read to answer 413 */
 
 /* --- rate limit ------------------------------------------------------- */
 
@@ -153,6 +154,7 @@ struct req {
 	int			 answered;	/* a response is queued */
 	int			 post;
 	size_t			 body_len;
+	int			 too_big;	/* body_len went over max_body */
 	int			 one_click;	/* List-Unsubscribe=One-Click seen */
 	struct MHD_PostProcessor *pp;
 };
@@ -534,20 +536,33 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (r->body_len + *upload_size > h->o.max_body) {
-			*upload_size = 0;
-			return respond_text(h, c, r, 413, "request body too "
-			    "large\n", NULL, NULL);
+		/* A response cannot be queued while upload data is being
+		 * handed over: an over-long body (chunked, so no
+		 * Content-Length said so) is read and dropped up to a limit
+		 * and answered 413 at its end; past the limit the
+		 * connection is closed. */
+		size_t size = *upload_size;
+
+		r->body_len += size;
+		*upload_size = 0;
+		if (r->body_len > h->o.max_body) {
+			r->too_big = 1;
+			if (r->pp != NULL) {
+				MHD_destroy_post_processor(r->pp);
+				r->pp = NULL;
+			}
+			return r->body_len > DRAIN_MAX ? MHD_NO : MHD_YES;
 		}
-		r->body_len += *upload_size;
 		if (r->pp != NULL &&
-		    MHD_post_process(r->pp, upload, *upload_size) != MHD_YES) {
+		    MHD_post_process(r->pp, upload, size) != MHD_YES) {
 			MHD_destroy_post_processor(r->pp);
 			r->pp = NULL;
 		}
-		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (r->too_big)
+		return respond_text(h, c, r, 413, "request body too large\n",
+		    NULL, NULL);
 	if (r->pp != NULL) {
 		MHD_destroy_post_processor(r->pp);
 		r->pp = NULL;
