@@ -57,7 +57,7 @@ is_digit(char c)
 
 /*
  * Copy one value from a report into out as one clean line: control
- * characters become spaces, runs of blanks one space, invalid UTF-8 bytes
+ * characters (C0, DEL, C1) become spaces, runs of blanks one space, invalid UTF-8 bytes
  * '?', cut to outsz - 1 bytes on a character boundary.  Report text is
  * untrusted and ends up in the database and in log lines.
  */
@@ -72,11 +72,14 @@ clean_line(const char *in, size_t n, char *out, size_t outsz)
 		size_t clen = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 :
 		    (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
 
-		if (c < 0x20 || c == 0x7f || c == ' ') {
+		/* C0, DEL, space, and the C1 controls (U+0080..U+009F). */
+		if (c < 0x20 || c == 0x7f || c == ' ' || (c == 0xc2 &&
+		    i + 1 < n && (unsigned char)in[i + 1] >= 0x80 &&
+		    (unsigned char)in[i + 1] <= 0x9f)) {
 			if (!sp && w + 1 < outsz)
 				out[w++] = ' ';
 			sp = 1;
-			i++;
+			i += c == 0xc2 ? 2 : 1;
 			continue;
 		}
 		sp = 0;
@@ -436,6 +439,14 @@ dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
 	if (rc.kind == BOUNCE_NONE) {
 		(*others)++;
 		goto out;
+	}
+	/* A failure reported with a success code (2.x.x) has no usable
+	 * code: take the diagnostic's, else the class's generic one. */
+	if (rc.status[0] != '4' && rc.status[0] != '5') {
+		rc.status[0] = '\0';
+		if (find_status(rc.diag, strlen(rc.diag), code, NULL) &&
+		    (code[0] == '5') == (rc.kind == BOUNCE_HARD))
+			snprintf(rc.status, sizeof(rc.status), "%s", code);
 	}
 	if (rc.status[0] == '\0')
 		snprintf(rc.status, sizeof(rc.status), "%s",
