@@ -494,13 +494,15 @@ first_call(struct httpd *h, struct MHD_Connection *c, struct req *r,
 		if (!get)
 			return respond_text(h, c, r, 405, "method not allowed\n",
 			    "Allow", "GET, HEAD");
-		return respond_text(h, c, r, 200, "ok\n", NULL, NULL);
+		return MHD_YES;
 	}
 	if (!get && !r->post)
 		return respond_text(h, c, r, 405, "method not allowed\n",
 		    "Allow", "GET, HEAD, POST");
+	/* Answered in the next call, once the request is complete: a
+	 * response queued now would close the connection (keep-alive lost). */
 	if (get)
-		return answer_get(h, c, r, url + 3);
+		return MHD_YES;
 	/* A declared length over the cap is refused before any is read. */
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -567,6 +569,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		MHD_destroy_post_processor(r->pp);
 		r->pp = NULL;
 	}
+	if (r->route == R_HEALTH)
+		return respond_text(h, c, r, 200, "ok\n", NULL, NULL);
+	if (!r->post)
+		return answer_get(h, c, r, url + 3);
 	return answer_post(h, c, r, url + 3);
 }
 
