@@ -15,6 +15,7 @@
 #include "campaign.h"
 #include "cmd.h"
 #include "log.h"
+#include "xalloc.h"
 
 static const char bounce_usage[] =
 "samail bounce [--dry-run] [FILE]\n"
@@ -149,9 +150,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	if (optind < argc)
 		path = argv[optind];
 	memset(&res, 0, sizeof(res));
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return EX_OSERR;
+	r = xcalloc(1, sizeof(*r));
 	if ((rc = read_all(ctx, path, &in)) < 0 ||
 	    (rc = bounce_parse(buf_str(&in), in.len, r, &ctx->err)) < 0)
 		goto out;

@@ -681,7 +681,8 @@ text_format(const char *s, size_t n, const char *from, int xfailed)
 	return "text";
 }
 
-/* Is addr one to leave out: the sender of the bounce or ours. */
+/* Is addr one to leave out: a mail system's, or in one of the three
+ * headers in skip (To, From, Return-Path; each may be NULL). */
 static int
 excluded(const char *addr, const char *const *skip)
 {
@@ -691,8 +692,8 @@ excluded(const char *addr, const char *const *skip)
 	if ((ln == 10 && strncasecmp(addr, "postmaster", 10) == 0) ||
 	    (ln == 13 && strncasecmp(addr, "mailer-daemon", 13) == 0))
 		return 1;
-	for (size_t i = 0; skip[i] != NULL; i++)
-		if (strcasestr(skip[i], addr) != NULL)
+	for (size_t i = 0; i < 3; i++)
+		if (skip[i] != NULL && strcasestr(skip[i], addr) != NULL)
 			return 1;
 	return 0;
 }

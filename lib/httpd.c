@@ -771,6 +771,16 @@ httpd_start(struct httpd **out, const struct httpd_opts *o, struct err *e)
 	if (rc != -ERR_INVAL)
 		goto fail;
 	err_clear(e);
+	/* The database must be there (`samail init`); it is opened again
+	 * per request. */
+	{
+		struct db *db = NULL;
+
+		if ((rc = db_open(&db, h->o.cfg->db_path, 0, h->o.busy_ms,
+		    e)) < 0)
+			goto fail;
+		db_close(db);
+	}
 	if ((rc = render_snapshot(h->o.cfg->templates_dir, &snap, e)) < 0 ||
 	    (rc = render_new(&h->pages, snap, NULL, pages, e)) < 0 ||
 	    (rc = probe_pages(h, e)) < 0)
