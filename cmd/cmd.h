@@ -12,6 +12,7 @@
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "lock.h"
 #include "products.h"
 
 struct ctx {
@@ -24,6 +25,8 @@ struct ctx {
 	int		 json;		/* --json */
 	int		 verbosity;	/* -1 quiet, 0, 1 verbose, 2 debug */
 	const char	*cmdname;	/* for messages: "subscriber add" */
+	struct lock	 lock;		/* see cmd_lock() */
+	int		 locked;
 	struct err	 err;
 };
 
@@ -37,6 +40,9 @@ int	 cmd_fail(struct ctx *, int rc);
 /* Print "samail CMD: message" + a usage hint; returns EX_USAGE. */
 int	 cmd_usage_error(struct ctx *, const char *usage, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* Hold the run lock (once per process): send and run take it, so no two
+ * senders recover each other's in-flight messages. */
+int	 cmd_lock(struct ctx *);
 /* Begin/commit the command's one transaction. */
 int	 cmd_begin(struct ctx *);
 int	 cmd_commit(struct ctx *);

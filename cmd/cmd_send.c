@@ -67,7 +67,7 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 	if (optind < argc)
 		return cmd_usage_error(ctx, send_usage, "unexpected '%s'",
 		    argv[optind]);
-	if ((rc = cmd_db(ctx, 0)) < 0)
+	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = cmd_lock(ctx)) < 0)
 		return cmd_fail(ctx, rc);
 	/* SIGTERM/SIGINT: finish the message in hand, then stop cleanly. */
 	memset(&sa, 0, sizeof(sa));

@@ -131,6 +131,20 @@ cmd_products(struct ctx *ctx)
 }
 
 int
+cmd_lock(struct ctx *ctx)
+{
+	int rc;
+
+	if (ctx->locked)
+		return 0;
+	if ((rc = lock_take(&ctx->lock, ctx->cfg->db_path,
+	    ctx->cfg->lock_timeout, &ctx->err)) < 0)
+		return rc;
+	ctx->locked = 1;
+	return 0;
+}
+
+int
 cmd_begin(struct ctx *ctx)
 {
 	return db_begin(ctx->db, &ctx->err);
@@ -226,7 +240,10 @@ main(int argc, char **argv)
 	xmlInitParser();
 	msg_global_init();
 
+	ctx.lock.fd = -1;
 	rc = cmd->fn(&ctx, argc, argv);
+	if (ctx.locked)
+		lock_release(&ctx.lock);
 
 	if (ctx.db != NULL)
 		db_close(ctx.db);

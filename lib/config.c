@@ -444,11 +444,10 @@ config_defaults(void)
 	c->feed_max_size = 20L * 1024 * 1024;
 	c->feed_timeout = 60;
 	c->feed_connect_timeout = 15;
-	c->unsub_base_url = xstrdup("http://localhost:8025/u/");
 	c->listen = xstrdup("127.0.0.1:8025");
 	c->nl_day = 1;
 	c->nl_hour = 9;
-	c->nl_max_advisories = 20;
+	c->nl_max_advisories = 10;
 	c->nl_max_alerts = 10;
 	c->rm_interval = 12;
 	c->rm_stepup = 6;
@@ -490,6 +489,10 @@ finish(struct config *c, struct err *e)
 		c->message_id_domain = xstrdup(domain);
 	if (c->unsub_mailto == NULL)
 		c->unsub_mailto = xasprintf("unsubscribe@%s", domain);
+	/* The public https address of the organisation's web server, which
+	 * passes /u/ to `samail serve` (see the admin guide). */
+	if (c->unsub_base_url == NULL)
+		c->unsub_base_url = xasprintf("https://%s/u/", domain);
 	if (text_has_control(c->list_id) || c->list_id[0] != '<' ||
 	    c->list_id[strlen(c->list_id) - 1] != '>' ||
 	    strchr(c->list_id, ' ') != NULL)

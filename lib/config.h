@@ -70,7 +70,7 @@ struct config {
 	char	*products_file;		/* products; DATA/products.conf */
 
 	/* [unsubscribe] */
-	char	*unsub_base_url;	/* base_url; http://localhost:8025/u/ */
+	char	*unsub_base_url;	/* base_url; https://DOMAIN/u/ */
 	char	*unsub_mailto;		/* mailto; unsubscribe@DOMAIN */
 	char	*unsub_secret_file;	/* secret_file; DBDIR/unsubscribe.key */
 	char	*unsub_old_secret_file;	/* old_secret_file; NULL */
@@ -80,7 +80,7 @@ struct config {
 	/* [newsletter] */
 	int	 nl_day;		/* day of month; 1 */
 	int	 nl_hour;		/* hour (Japan time); 9 */
-	int	 nl_max_advisories;	/* max_advisories per mail; 20 */
+	int	 nl_max_advisories;	/* max_advisories per mail; 10 */
 	int	 nl_max_alerts;		/* max_alerts (IPA list); 10 */
 
 	/* [remind] */

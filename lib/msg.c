@@ -442,6 +442,16 @@ check_spec(const struct msg_spec *s, struct err *e)
 	if (s->unsub_url != NULL && (rc = msg_check_url(
 	    "header 'List-Unsubscribe'", s->unsub_url, e)) < 0)
 		return rc;
+	if (s->unsub_token != NULL) {
+		/* It goes into a header unencoded: its alphabet is checked. */
+		const char *t = s->unsub_token;
+
+		if (*t == '\0' || strlen(t) > 128 ||
+		    strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_-") != strlen(t))
+			return err_set(e, ERR_INVAL, "header 'List-Unsubscribe': "
+			    "the token is not [A-Za-z0-9_-]");
+	}
 	if (s->unsub_mailto != NULL && (rc = msg_check_addr(
 	    "header 'List-Unsubscribe'", s->unsub_mailto, e)) < 0)
 		return rc;
@@ -529,9 +539,9 @@ add_q_word(struct buf *out, const char *p, size_t n)
  * own (RFC 2047 2 and 5).
  *
  * And no "B" word but the last ends in base64 padding: decoders that join
- * the payloads of adjacent "B" words before decoding (GMime and MimeKit
- * do, to mend other mailers' split characters) lose the rest of the text
- * after a padded one.  So a "B" word is cut at a multiple of three bytes;
+ * the payloads of adjacent "B" words before decoding, to mend other
+ * mailers' split characters, lose the rest of the text after a padded one
+ * (GMime 3.2 does; MimeKit joins them the same way).  So a "B" word is cut at a multiple of three bytes;
  * where no whole character ends at one (an odd run of ASCII among
  * Japanese), the next character goes out alone as a "Q" word, which ends
  * the run of "B" words.
@@ -545,7 +555,7 @@ add_encoded_words(struct buf *out, const char *s, size_t col)
 
 	while (*p != '\0') {
 		/* A fold before every word but a first one that fits. */
-		if (p != s || EW_LINE - col < EW_WRAP + 12) {
+		if (p != s || col + EW_WRAP + 12 > EW_LINE) {
 			buf_addstr(out, "\n ");
 			col = 1;
 		}
@@ -589,7 +599,9 @@ add_folded(struct buf *out, const char *s, size_t col)
 	while (*p != '\0') {
 		sp = strchr(p + 1, ' ');
 		len = sp != NULL ? (size_t)(sp - p) : strlen(p);
-		if (p != s && col + len > FOLD_AT) {
+		/* Not on a line holding only a space: that line would be
+		 * all white space (RFC 5322 3.2.2). */
+		if (p != s && col > 1 && col + len > FOLD_AT) {
 			buf_addch(out, '\n');	/* the space starts the next line */
 			col = 0;
 		}
@@ -672,12 +684,15 @@ add_text_header(GMimeObject *obj, const char *hdr, const char *value,
 static void
 add_list_headers(GMimeObject *obj, const struct msg_spec *s, struct buf *tmp)
 {
+	size_t col;
+
 	if (s->list_id != NULL) {
 		buf_reset(tmp);
 		if (s->list_name != NULL && *s->list_name != '\0') {
 			buf_addch(tmp, ' ');
-			add_phrase(tmp, s->list_name, strlen("List-Id: "));
-			buf_addch(tmp, '\n');
+			col = add_phrase(tmp, s->list_name, strlen("List-Id: "));
+			if (col + strlen(s->list_id) + 3 > FOLD_AT)
+				buf_addch(tmp, '\n');
 		}
 		buf_addf(tmp, " <%s>\n", s->list_id);
 		add_raw_header(obj, "List-Id", buf_str(tmp));
@@ -688,7 +703,10 @@ add_list_headers(GMimeObject *obj, const struct msg_spec *s, struct buf *tmp)
 		if (s->unsub_url != NULL)
 			buf_addf(tmp, " <%s>%s\n", s->unsub_url,
 			    s->unsub_mailto != NULL ? "," : "");
-		if (s->unsub_mailto != NULL)
+		if (s->unsub_mailto != NULL && s->unsub_token != NULL)
+			buf_addf(tmp, " <mailto:%s?subject=unsubscribe%%20%s>\n",
+			    s->unsub_mailto, s->unsub_token);
+		else if (s->unsub_mailto != NULL)
 			buf_addf(tmp, " <mailto:%s?subject=unsubscribe>\n",
 			    s->unsub_mailto);
 		add_raw_header(obj, "List-Unsubscribe", buf_str(tmp));

@@ -17,13 +17,21 @@
  *	    text/html; charset=UTF-8
  *	  <attachment>; name=...		Content-Disposition: attachment
  *
- * Subject and display names are RFC 2047-encoded (UTF-8) by GMime.  Text
- * parts are quoted-printable when they are mostly ASCII and base64 when they
- * are mostly not (Japanese): GMime's own choice, never 7bit or 8bit, so
- * that no body line can exceed 998 octets and the relay needs no 8BITMIME.
- * Attachments are base64.  The output is deterministic: MIME boundaries are
- * derived from the Message-ID and nothing depends on the clock or on
- * randomness, so a message re-built after a crash is byte-identical.
+ * The message is 7-bit.  Subject, display names, the List-Id name and
+ * non-ASCII extra header values are RFC 2047-encoded (UTF-8) when they are
+ * not plain ASCII, in encoded-words of at most 75 characters holding whole
+ * characters (GMime 3.2's own encoder does not keep to that for Japanese;
+ * see msg.c); plain ASCII is folded at spaces.  Blanks at either end of
+ * plain header text are not kept: readers trim them.  Text parts are
+ * quoted-printable when mostly ASCII and base64 when mostly not (Japanese):
+ * GMime's own choice, never 7bit or 8bit, so that no body line can exceed
+ * 998 octets and no relay needs 8BITMIME.  Attachments are base64, their
+ * file name in both RFC 2231 (Content-Disposition) and RFC 2047 (the
+ * Content-Type name, for older clients).
+ *
+ * The output is deterministic: MIME boundaries are derived from the
+ * Message-ID and nothing depends on the clock or on randomness, so a
+ * message re-built after a crash is byte-identical.
  *
  * Strings are NUL-terminated UTF-8; a NUL inside a header value cannot be
  * represented, so callers reading from a store with explicit lengths (the
@@ -82,6 +90,9 @@ struct msg_spec {
 	const char		*unsub_url;	/* optional https:// (or http://) URL */
 	const char		*unsub_mailto;	/* optional address for mailto: */
 	int			 one_click;	/* add List-Unsubscribe-Post (RFC 8058); needs unsub_url */
+	const char		*unsub_token;	/* optional [A-Za-z0-9_-]: the mailto subject
+						   becomes "unsubscribe TOKEN", so the admin who
+						   reads it can run `samail unsubscribe TOKEN` */
 	const char		*text;		/* required text/plain body, UTF-8 */
 	size_t			 text_len;
 	const char		*html;		/* optional text/html body, UTF-8 */

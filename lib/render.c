@@ -10,6 +10,7 @@
 #include "msg.h"
 #include "render.h"
 #include "tmpl.h"
+#include "wrap.h"
 #include "xalloc.h"
 
 #define MAX_TEMPLATE	(256 * 1024)	/* one template file */
@@ -304,7 +305,7 @@ render_message(const struct render *r, const struct render_env *env,
     const struct render_mail *m, struct buf *out, struct err *e)
 {
 	struct buf subj = BUF_INIT(4096), text = BUF_INIT(MAX_PART),
-	    html = BUF_INIT(MAX_PART);
+	    wide = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
 	struct msg_spec spec;
 	struct msg_attachment att;
 	const char *kind = r->kind;
@@ -317,9 +318,15 @@ render_message(const struct render *r, const struct render_env *env,
 		goto out;
 	one_line(&subj);
 	snprintf(name, sizeof(name), "%s.txt", kind);
-	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &text,
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &wide,
 	    e)) < 0)
 		goto out;
+	/* Content paragraphs and feed titles are long single lines: wrap
+	 * them for plain-text readers (docs/templates.md, "Rendering"). */
+	if ((rc = wrap_text(buf_str(&wide), wide.len, 76, &text)) < 0) {
+		rc = err_set(e, ERR_TOOBIG, "the text part is too large");
+		goto out;
+	}
 	snprintf(name, sizeof(name), "%s.html", kind);
 	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
 	    e)) < 0)
@@ -348,6 +355,7 @@ render_message(const struct render *r, const struct render_env *env,
 	spec.list_name = env->list_name;
 	spec.unsub_url = m->unsub_url;
 	spec.unsub_mailto = m->unsub_mailto;
+	spec.unsub_token = m->unsub_token;
 	spec.one_click = m->unsub_url != NULL;
 	spec.text = buf_str(&text);
 	spec.text_len = text.len;
@@ -364,6 +372,7 @@ render_message(const struct render *r, const struct render_env *env,
 	rc = msg_build(&spec, out, e);
 out:
 	buf_release(&subj);
+	buf_release(&wide);
 	buf_release(&text);
 	buf_release(&html);
 	return rc;

@@ -71,6 +71,7 @@ struct render_mail {
 	time_t		 date;
 	const char	*unsub_url;
 	const char	*unsub_mailto;	/* bare address */
+	const char	*unsub_token;	/* put in the mailto subject */
 	const void	*attach;	/* optional attachment */
 	size_t		 attach_len;
 	const char	*attach_name;

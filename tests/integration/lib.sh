@@ -24,7 +24,9 @@ from = SECURITY ACTION 事務局 <news@example.jp>
 transport = maildir:$T/mail
 [feeds]
 allow_local_files = yes
+seed = $T/feeds.conf
 CONF
+	: > "$T/feeds.conf"	# no real feeds: tests name their own
 	[ -t 0 ] || cat >> "$T/samail.conf"
 }
 
@@ -58,4 +60,47 @@ finish() {
 	echo "1..$ntest"
 	[ $nfail -eq 0 ] || { echo "# $nfail failed"; exit 1; }
 	exit 0
+}
+
+# start_smtpd NAME [smtpd.py options]: a loopback SMTP server logging to
+# $T/NAME.log; sets SMTPD_PORT and SMTPD_PID_NAME; stopped at exit.
+start_smtpd() {
+	name=$1; shift
+	rm -f "$T/$name.ready"
+	$PY "$SRCDIR/tests/tools/smtpd.py" --ready "$T/$name.ready" --log "$T/$name.log" "$@" \
+		>"$T/$name.out" 2>&1 &
+	pid=$!
+	eval "SMTPD_PID_$name=$pid"
+	at_exit "kill $pid 2>/dev/null"
+	i=0
+	while [ ! -s "$T/$name.ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -s "$T/$name.ready" ] || { echo "# smtpd $name did not start"; cat "$T/$name.out"; exit 1; }
+	SMTPD_PORT=$(cat "$T/$name.ready")
+}
+stop_smtpd() { eval "kill \$SMTPD_PID_$1"; eval "wait \$SMTPD_PID_$1" 2>/dev/null; }
+
+# Messages the server logged: "RCPT MESSAGE-ID" per line.
+smtpd_messages() {
+	$PY - "$T/$1.log" <<'PY'
+import base64, email, email.policy, json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(line)
+    if r.get("event") != "msg":
+        continue
+    m = email.message_from_bytes(base64.b64decode(r["data_b64"]), policy=email.policy.default)
+    print(r["rcpt_tos"][0], m["message-id"])
+PY
+}
+
+# Insert advisories of October 2026 for tests that need a newsletter.
+seed_advisories() {
+	sqlite3 "$T/samail.db" <<'SQL'
+INSERT INTO feed (name, url, alert, created) VALUES
+ ('t-ipa', 'https://www.ipa.go.jp/security/alert-rss.rdf', 1, 'x'),
+ ('t-jvn', 'https://jvn.jp/rss/jvn.rdf', 0, 'x');
+INSERT INTO advisory (feed_id, guid, title, link, summary, published, cvss, severity, cves, products, hash, first_seen, last_seen)
+ SELECT f.id, 'a1', 'Microsoft 製品の脆弱性対策について(2026年10月)', 'https://www.ipa.go.jp/security/security-alert/2026/1015-ms.html', '', '2026-10-15T01:00:00Z', NULL, NULL, '', 'office,windows', 'h', 'x', 'x' FROM feed f WHERE f.name = 't-ipa';
+INSERT INTO advisory (feed_id, guid, title, link, summary, published, cvss, severity, cves, products, hash, first_seen, last_seen)
+ SELECT f.id, 'j1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', '認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x' FROM feed f WHERE f.name = 't-jvn';
+SQL
 }

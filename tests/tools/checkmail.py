@@ -184,8 +184,9 @@ def check_bulk(msg, x):
             if re.search(r"\s", u):
                 fail("List-Unsubscribe URL %r has whitespace" % u)
         if mailto and not re.fullmatch(
-                r"mailto:[^@\s?]+@[^@\s?]+\?subject=unsubscribe", mailto[0]):
-            fail("List-Unsubscribe %r: mailto is not addr?subject=unsubscribe"
+                r"mailto:[^@\s?]+@[^@\s?]+\?subject=unsubscribe(%20[A-Za-z0-9_-]+)?",
+                mailto[0]):
+            fail("List-Unsubscribe %r: mailto is not addr?subject=unsubscribe[%%20TOKEN]"
                  % mailto[0])
     lup = unfolded(msg, "list-unsubscribe-post")
     if lup != "List-Unsubscribe=One-Click":

@@ -118,6 +118,24 @@ assert_folded(const struct buf *b)
 	}
 }
 
+/* Built, folded right, and the description reads back as given. */
+static void
+assert_folded_round_trip(const struct ical_spec *s)
+{
+	struct buf b = BUF_INIT(0);
+	struct err e = ERR_INIT;
+	icalcomponent *cal, *ev;
+
+	assert_int_equal(ical_build(s, &b, &e), 0);
+	assert_folded(&b);
+	cal = parse(&b);
+	ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
+	assert_string_equal(icalcomponent_get_description(ev),
+	    s->description);
+	icalcomponent_free(cal);
+	buf_release(&b);
+}
+
 /* Round trip through libical: every field reads back as given. */
 static void
 test_round_trip(void **state)
@@ -270,10 +288,8 @@ test_deterministic(void **state)
 static void
 test_folding_utf8(void **state)
 {
-	struct buf b = BUF_INIT(0), text = BUF_INIT(0);
-	struct err e = ERR_INIT;
+	struct buf text = BUF_INIT(0);
 	struct ical_spec s = sample;
-	icalcomponent *cal, *ev;
 
 	(void)state;
 	for (int shift = 0; shift < 4; shift++) {
@@ -285,17 +301,8 @@ test_folding_utf8(void **state)
 			    "お願い致します𠮷");
 		s.summary = "診断";
 		s.description = buf_str(&text);
-		buf_reset(&b);
-		assert_int_equal(ical_build(&s, &b, &e), 0);
-		assert_folded(&b);
-		cal = parse(&b);
-		ev = icalcomponent_get_first_component(cal,
-		    ICAL_VEVENT_COMPONENT);
-		assert_string_equal(icalcomponent_get_description(ev),
-		    buf_str(&text));
-		icalcomponent_free(cal);
+		assert_folded_round_trip(&s);
 	}
-	buf_release(&b);
 	buf_release(&text);
 }
 
@@ -307,10 +314,8 @@ test_folding_utf8(void **state)
 static void
 test_folding_sweep(void **state)
 {
-	struct buf b = BUF_INIT(0), text = BUF_INIT(0);
-	struct err e = ERR_INIT;
+	struct buf text = BUF_INIT(0);
 	struct ical_spec s = sample;
-	icalcomponent *cal, *ev;
 
 	(void)state;
 	for (int n = 50; n < 400; n++) {
@@ -319,17 +324,8 @@ test_folding_sweep(void **state)
 			buf_addch(&text, 'a' + i % 26);
 		s.description = buf_str(&text);
 		s.url = NULL;
-		buf_reset(&b);
-		assert_int_equal(ical_build(&s, &b, &e), 0);
-		assert_folded(&b);
-		cal = parse(&b);
-		ev = icalcomponent_get_first_component(cal,
-		    ICAL_VEVENT_COMPONENT);
-		assert_string_equal(icalcomponent_get_description(ev),
-		    buf_str(&text));
-		icalcomponent_free(cal);
+		assert_folded_round_trip(&s);
 	}
-	buf_release(&b);
 	buf_release(&text);
 }
 

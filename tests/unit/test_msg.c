@@ -123,6 +123,16 @@ newsletter_expect(void)
 	    "header", "Feedback-ID=2024-03:newsletter:samail");
 }
 
+/* The reminder attachment, as checkmail.py should find it. */
+static void
+expect_ics(json_t *x)
+{
+	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
+	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
+	json_object_set_new(x, "attachment_file",
+	    json_string("tests/data/msg/reminder.ics"));
+}
+
 static GMimeMessage *
 parse(const struct buf *b)
 {
@@ -150,6 +160,47 @@ longest_line(const struct buf *b)
 	return max;
 }
 
+/*
+ * The header section keeps RFC 2047's limits: every encoded-word at most
+ * 75 characters and every line holding one at most 76; no "B" word
+ * directly followed by another "B" word ends in base64 padding (decoders
+ * that join adjacent payloads, GMime among them, would lose the rest);
+ * and no folded line is white space only (RFC 5322 3.2.2).
+ */
+static void
+assert_header_limits(const struct buf *b)
+{
+	const char *end = strstr(buf_str(b), "\r\n\r\n");
+	const char *p = b->data, *nl, *w, *we;
+	int prev_padded_b = 0;
+
+	assert_non_null(end);
+	for (; p < end; p = nl + 2) {
+		nl = strstr(p, "\r\n");
+		if (strspn(p, " \t") == (size_t)(nl - p))
+			fail_msg("a header line holds only white space");
+		if (memmem(p, (size_t)(nl - p), "=?", 2) != NULL &&
+		    nl - p > 76)
+			fail_msg("a line with an encoded-word has %d characters: "
+			    "%.*s", (int)(nl - p), (int)(nl - p), p);
+		if (*p != ' ' && *p != '\t')
+			prev_padded_b = 0;	/* a new header */
+		for (w = p; (w = memmem(w, (size_t)(nl - w), "=?UTF-8?", 8)) !=
+		    NULL; w = we) {
+			we = memmem(w + 10, (size_t)(nl - w - 10), "?=", 2);
+			assert_non_null(we);
+			we += 2;
+			if (we - w > 75)
+				fail_msg("an encoded-word of %d characters",
+				    (int)(we - w));
+			if (w[8] == 'B' && prev_padded_b)
+				fail_msg("a padded B word before another: %.*s",
+				    (int)(nl - p), p);
+			prev_padded_b = w[8] == 'B' && we[-3] == '=';
+		}
+	}
+}
+
 static int
 skip_without_python(void)
 {
@@ -170,6 +221,7 @@ test_newsletter(void **state)
 
 	(void)state;
 	assert_int_equal(msg_build(&s, &b, &e), 0);
+	assert_header_limits(&b);
 	write_out("newsletter-ja.eml", &b, path, sizeof(path));
 	/* The SpamAssassin sample is exactly this output. */
 	want = slurp("tests/data/msg/newsletter-ja.eml", &len);
@@ -209,10 +261,7 @@ test_reminder_with_ics(void **state)
 	x = newsletter_expect();
 	json_object_set_new(x, "subject", json_string(s.subject));
 	json_object_set_new(x, "message_id", json_string(s.message_id));
-	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
-	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
-	json_object_set_new(x, "attachment_file",
-	    json_string("tests/data/msg/reminder.ics"));
+	expect_ics(x);
 	assert_int_equal(run_checkmail(path, x, 0), 0);
 	json_object_set_new(x, "attachment_filename", json_string("x.ics"));
 	assert_int_not_equal(run_checkmail(path, x, 1), 0);
@@ -246,10 +295,7 @@ test_variants(void **state)
 	s.attachment = reminder_ics();
 	assert_int_equal(msg_build(&s, &b, &e), 0);
 	write_out("text-ics.eml", &b, path, sizeof(path));
-	json_object_set_new(x, "attachment_type", json_string(ICS_TYPE));
-	json_object_set_new(x, "attachment_filename", json_string(ICS_NAME));
-	json_object_set_new(x, "attachment_file",
-	    json_string("tests/data/msg/reminder.ics"));
+	expect_ics(x);
 	if (!skip_without_python())
 		assert_int_equal(run_checkmail(path, x, 0), 0);
 
@@ -341,6 +387,7 @@ test_rfc2047_round_trip(void **state)
 		buf_reset(&b);
 		if (msg_build(&s, &b, &e) != 0)
 			fail_msg("'%s': %s", texts[i], e.msg);
+		assert_header_limits(&b);
 		/* 7-bit headers: every non-ASCII byte went into RFC 2047. */
 		for (size_t j = 0; j < b.len; j++)
 			assert_true((unsigned char)b.data[j] < 0x80);
@@ -936,7 +983,9 @@ test_line_limits(void **state)
 		buf_addstr(&jval, "値");
 	h[0].name = "X-Long";
 	h[0].value = buf_str(&val);
-	h[1].name = "X-Long-Ja";
+	/* A name of 76 leaves no room for a word on the first line. */
+	h[1].name = "X-Long-Ja-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	assert_int_equal(strlen(h[1].name), 76);
 	h[1].value = buf_str(&jval);
 	s.headers = h;
 	s.nheaders = 2;
@@ -949,6 +998,7 @@ test_line_limits(void **state)
 	s.unsub_url = buf_str(&url);
 	assert_int_equal(msg_build(&s, &b, &e), 0);
 	assert_in_range(longest_line(&b), 1, 998 + 1);	/* + the CR */
+	assert_header_limits(&b);
 	/* The URL is whole and on a line of its own. */
 	assert_non_null(strstr(buf_str(&b), "\r\nList-Unsubscribe: <"));
 	assert_non_null(strstr(buf_str(&b), buf_str(&url)));

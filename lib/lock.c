@@ -1,0 +1,78 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "date.h"
+#include "err.h"
+#include "lock.h"
+#include "xalloc.h"
+
+int
+lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
+{
+	char info[128], holder[128] = "";
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	time_t deadline = time(NULL) + timeout, now;
+	ssize_t n;
+
+	l->path = xasprintf("%s.lock", db_path);
+	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (l->fd < 0) {
+		int rc = err_set(e, ERR_CANTCREAT, "cannot open the lock file "
+		    "'%s': %s", l->path, strerror(errno));
+
+		free(l->path);
+		l->path = NULL;
+		return rc;
+	}
+	while (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int rc = err_set(e, ERR_IO, "lock '%s': %s", l->path,
+			    strerror(errno));
+
+			lock_release(l);
+			return rc;
+		}
+		if (time(NULL) >= deadline) {
+			n = pread(l->fd, holder, sizeof(holder) - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+			lock_release(l);
+			return err_set(e, ERR_LOCKED, "another samail is running "
+			    "on this database (%s); waited %ld s, try again later",
+			    *holder ? holder : "holder unknown", timeout);
+		}
+		nanosleep(&pause, NULL);
+	}
+	now = time(NULL);
+	{
+		char ts[21];
+
+		date_format_timestamp(now, ts);
+		snprintf(info, sizeof(info), "pid %ld, started %s\n",
+		    (long)getpid(), ts);
+	}
+	if (ftruncate(l->fd, 0) == 0)
+		n = pwrite(l->fd, info, strlen(info), 0);
+	(void)n;
+	return 0;
+}
+
+void
+lock_release(struct lock *l)
+{
+	if (l->fd >= 0 && l->path != NULL) {
+		/* Leave the file: unlinking it races with a waiter that
+		 * opened it already. */
+		(void)!ftruncate(l->fd, 0);
+		close(l->fd);
+	}
+	l->fd = -1;
+	free(l->path);
+	l->path = NULL;
+}

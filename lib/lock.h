@@ -1,0 +1,32 @@
+/*
+ * lock — one sending run at a time per database.
+ *
+ * An flock(2) on "DBPATH.lock" beside the database.  The kernel drops the
+ * lock when its holder dies, so a run killed with SIGKILL never blocks the
+ * next one (a stale file is harmless: only the lock counts).  The file
+ * holds the holder's PID and start time, for the message a waiting run
+ * prints.
+ */
+#ifndef SAMAIL_LOCK_H
+#define SAMAIL_LOCK_H
+
+#include <time.h>
+
+struct err;
+
+struct lock {
+	int	 fd;
+	char	*path;
+};
+
+/*
+ * Take the lock for the database at db_path, waiting up to timeout
+ * seconds.  0, or -ERR_LOCKED (exit 75) naming the holder's PID and start
+ * time, or -ERR_CANTCREAT.
+ */
+int	 lock_take(struct lock *, const char *db_path, long timeout,
+	    struct err *);
+/* Release (safe on a lock never taken). */
+void	 lock_release(struct lock *);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * wrap — wrap the text part of a mail for reading in a terminal or a
+ * plain-text mail client.
+ *
+ * Lines longer than `cols` columns are broken, counting East Asian wide,
+ * fullwidth and ambiguous characters as two columns; URLs and ASCII words
+ * are never broken (a long one stands on its own line); kinsoku shori: a
+ * closing mark (、。」） ...) never starts a line — it hangs at the end of
+ * the previous one — and an opening mark (「（ ...) never ends one;
+ * continuation lines are indented under the line's leading blanks and
+ * list marker (・, □, "1. ", "- ", "[ ] ").  Line ends are LF.
+ */
+#ifndef SAMAIL_WRAP_H
+#define SAMAIL_WRAP_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+/* Columns a UTF-8 code point takes in a terminal (1 or 2; 0 for controls). */
+int	 wrap_width(unsigned cp);
+/* Append text[0..len) wrapped at cols to out.  0 or -ERR_TOOBIG. */
+int	 wrap_text(const char *text, size_t len, int cols, struct buf *out);
+
+#endif

@@ -1,0 +1,141 @@
+#!/bin/sh
+# The monthly newsletter: build once, queue once, skip who must be skipped,
+# refuse a broken template, and send mail that strict parsers, SpamAssassin
+# and a browser accept.
+. "$(dirname "$0")/lib.sh"
+write_config </dev/null
+OUT=$SRCDIR/build/test-output/newsletter
+rm -rf "$OUT"; mkdir -p "$OUT"
+sam init >/dev/null 2>&1
+sam subscriber import "$SRCDIR/docs/examples/declarers-sample-cp932.csv" >/dev/null
+NOW="--now 2026-11-01T00:00:00Z"
+
+# Advisories of October 2026 (Japan time) and one of September.
+sqlite3 "$T/samail.db" <<'SQL'
+INSERT INTO feed (id, name, url, alert, created) VALUES
+ (101, 't-ipa-alert', 'https://www.ipa.go.jp/security/alert-rss.rdf', 1, 'x'),
+ (102, 't-jvn', 'https://jvn.jp/rss/jvn.rdf', 0, 'x');
+INSERT INTO advisory (feed_id, guid, ident, title, link, summary, published, cvss, severity, cves, products, hash, first_seen, last_seen) VALUES
+ (101, 'a1', NULL, 'Microsoft 製品の脆弱性対策について(2026年10月)', 'https://www.ipa.go.jp/security/security-alert/2026/1015-ms.html', '', '2026-10-15T01:00:00Z', NULL, NULL, '', 'office,windows', 'h', 'x', 'x'),
+ (102, 'j1', 'JVNVU#1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', 'Fortinet が提供する FortiOS には認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111,CVE-2026-11112', 'fortios', 'h', 'x', 'x'),
+ (102, 'j1b', 'JVNVU#1', 'FortiOS における認証回避の脆弱性（更新） & <script>', 'https://jvn.jp/vu/JVNVU00000001/index.html', '', '2026-10-11T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x'),
+ (101, 'a2', NULL, 'Oracle Java の脆弱性対策について', 'https://www.ipa.go.jp/security/security-alert/2026/1022-jre.html', '', '2026-10-22T01:00:00Z', NULL, NULL, '', 'java', 'h', 'x', 'x'),
+ (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', '', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
+ (102, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
+ (102, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
+SQL
+queued() { sqlite3 "$T/samail.db" "SELECT count(*) FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '$1'"; }
+
+expect_exit 65 "a period in the future is refused" -- sam $NOW newsletter build --period 2026-12
+expect_exit 64 "a malformed period is a usage error" -- sam $NOW newsletter build --period 2026/10
+expect_exit 0 "--dry-run" -- sam $NOW newsletter build --period 2026-10 --dry-run
+check "  ... counts 30 and stores nothing" -- eval 'grep -q "30 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 0 ] && [ "$(sqlite3 "$T/samail.db" "select count(*) from campaign")" = 0 ]'
+expect_exit 0 "build" -- sam $NOW newsletter build --period 2026-10
+check "  ... 4 advisories (the JVN update merged, the one of 1 Nov JST left out)" -- grep -q "4 advisories (2 IPA alerts)" "$T/out"
+check "  ... 30 queued" -- test "$(queued newsletter-2026-10)" = 30
+expect_exit 0 "build again" -- sam $NOW newsletter build --period 2026-10
+check "  ... queues nothing twice" -- eval 'grep -q " 0 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 30 ]'
+sam subscriber add --email new@example.co.jp --org 新規株式会社 --products windows >/dev/null
+sam subscriber update info02@example.jp --status unsubscribed >/dev/null
+expect_exit 0 "build after adding a declarer" -- sam $NOW newsletter build --period 2026-10
+check "  ... queues only the new one" -- eval 'grep -q " 1 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 31 ]'
+check "  ... the unsubscribed one's queued message was cancelled" -- eval \
+	'[ "$(sqlite3 "$T/samail.db" "select state from outbox where rcpt = '"'"'info02@example.jp'"'"'")" = cancelled ]'
+expect_exit 0 "September's campaign" -- sam $NOW newsletter build --period 2026-09
+check "  ... skips the unsubscribed declarer" -- eval '[ "$(queued newsletter-2026-09)" = 30 ] && \
+	[ "$(sqlite3 "$T/samail.db" "select count(*) from outbox o join campaign c on c.id=o.campaign_id where c.name='"'"'newsletter-2026-09'"'"' and rcpt='"'"'info02@example.jp'"'"'")" = 0 ]'
+
+# A broken template: exit 65 naming file:line:col, nothing queued.
+cp -R "$SRCDIR/templates" "$T/tpl"
+printf '{{#advisories}}\n{{title}\n' >> "$T/tpl/ja/newsletter.txt.mustache"
+printf '[paths]\ntemplates = %s/tpl\n' "$T" >> "$T/samail.conf"
+before=$(db_digest)
+expect_exit 65 "a broken template" -- sam $NOW newsletter build --period 2026-08
+check "  ... names file:line:col" -- grep -q "tpl/ja/newsletter.txt.mustache:[0-9]*:[0-9]*: " "$T/err"
+check "  ... nothing stored" -- test "$(db_digest)" = "$before"
+cp "$SRCDIR/templates/ja/newsletter.txt.mustache" "$T/tpl/ja/"
+printf '{{orgg}}\n' >> "$T/tpl/ja/newsletter.txt.mustache"
+expect_exit 65 "a misspelt name in a template" -- sam $NOW newsletter build --period 2026-08
+check "  ... is caught before anything is queued" -- eval 'grep -q "'"'"'orgg'"'"' is not defined" "$T/err" && [ "$(db_digest)" = "$before" ]'
+sed -i '/^\[paths\]/,$d' "$T/samail.conf"
+
+# The unsubscribed-after-build declarer is not sent to.
+sam subscriber update info03@example.co.jp --status unsubscribed >/dev/null
+expect_exit 0 "send to the maildir" -- sam --now 2026-11-01T00:10:00Z send
+n=$(ls "$T/mail/new" | wc -l)
+# 31 + 30 queued, less info02 (unsubscribed before) and info03 (after).
+check "  ... 58 messages delivered ($n)" -- test "$n" = 58
+check "  ... none to the declarers who unsubscribed" -- eval '! grep -l "^To:.*info0[23]@" "$T"/mail/new/* >/dev/null'
+expect_exit 0 "send again" -- sam send
+check "  ... sends nothing twice" -- test "$(ls "$T/mail/new" | wc -l)" = 58
+
+# Every message through Python's strict parser.
+$PY - "$T/mail/new" "$OUT" <<'PY' >"$T/py.out" 2>&1
+import email, email.policy, os, sys, re
+d, out = sys.argv[1], sys.argv[2]
+ids, bad, empty_month = set(), [], 0
+for f in sorted(os.listdir(d)):
+    raw = open(os.path.join(d, f), "rb").read()
+    m = email.message_from_bytes(raw, policy=email.policy.default)
+    subj = str(m["subject"])
+    if not re.match(r"^(2026年(10|9)月のセキュリティ情報（|Security news for (October|September) 2026 \()", subj): bad.append((f, "subject", subj))
+    if m.get_content_type() != "multipart/alternative": bad.append((f, "type", m.get_content_type()))
+    parts = [p.get_content_type() for p in m.iter_parts()]
+    if parts != ["text/plain", "text/html"]: bad.append((f, "parts", parts))
+    for p in m.iter_parts():
+        if p.get_content_charset() != "utf-8": bad.append((f, "charset", p.get_content_charset()))
+    if max(len(l) for l in raw.split(b"\n")) > 998: bad.append((f, "line > 998"))
+    mid = m["message-id"]; ids.add(mid)
+    lu = str(m["list-unsubscribe"])
+    if not re.search(r"<https://[^>]+/u/[A-Za-z0-9_-]{44}>", lu) or "<mailto:" not in lu: bad.append((f, "list-unsubscribe", lu))
+    if str(m["list-unsubscribe-post"]) != "List-Unsubscribe=One-Click": bad.append((f, "one-click"))
+    if "SECURITY ACTION" not in str(m["from"]) or "news@example.jp" not in str(m["from"]): bad.append((f, "from", str(m["from"])))
+    if not m["date"] or not m["list-id"]: bad.append((f, "date/list-id"))
+    text = m.get_body(("plain",)).get_content()
+    html = m.get_body(("html",)).get_content()
+    if "<script" in html.lower(): bad.append((f, "script in html"))
+    to = str(m["to"])
+    if "info01@example.or.jp" in to and "2026年10月" in subj:
+        open(os.path.join(out, "info01.eml"), "wb").write(raw)
+        open(os.path.join(out, "info01.html"), "w").write(html)
+        if "FortiOS における認証回避の脆弱性（更新） & <script>" not in text: bad.append((f, "the newest version of JVNVU#1, raw in text"))
+        if "&lt;script&gt;" not in html: bad.append((f, "escaped title in html"))
+        if text.count("FortiOS における認証回避の脆弱性") != 1: bad.append((f, "JVNVU#1 twice"))
+        if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
+        if "11月の脆弱性" in text: bad.append((f, "November (JST) advisory listed"))
+        if "Oracle Java" not in text: bad.append((f, "unmatched IPA alert not listed"))
+    if "trade@example.com" in to or "new@example.co.jp" in to:
+        pass
+    if "info07@example.or.jp" in to and "2026年9月" in subj:
+        # office only: nothing matched in September, and the mail says so
+        empty_month += 1
+        if "ご登録の製品に関するものはありませんでした" not in re.sub(r"\s", "", text) or "2026年9月" not in text: bad.append((f, "empty month message", text[:400]))
+if empty_month != 1: bad.append(("no empty-month mail for info07", empty_month))
+if len(ids) != 58: bad.append(("ids", len(ids)))
+for b in bad: print("BAD", *b)
+sys.exit(1 if bad else 0)
+PY
+check "all 58 parse strictly with Python's email (policy=default): structure, charset, lines, headers, unique Message-IDs" -- \
+	eval '[ ! -s "$T/py.out" ] || { cat "$T/py.out"; false; }'
+check "checkmail.py accepts a message" -- $PY "$SRCDIR/tests/tools/checkmail.py" --lf --to-addr info01@example.or.jp "$OUT/info01.eml"
+check "checkhtml.py accepts its HTML part" -- $PY "$SRCDIR/tests/tools/checkhtml.py" "$OUT/info01.html"
+if command -v spamassassin >/dev/null; then
+	score=$(spamassassin -L -t < "$OUT/info01.eml" 2>/dev/null | sed -n 's/^X-Spam-Status: [A-Za-z]*, score=\([-0-9.]*\).*/\1/p')
+	echo "# SpamAssassin score: $score"
+	check "SpamAssassin scores it at most 1.0 ($score)" -- $PY -c "import sys; sys.exit(0 if float('$score') <= 1.0 else 1)"
+else
+	not_ok "spamassassin is missing (make deps installs it)"
+fi
+if [ -x /usr/bin/chromium ]; then
+	check "Chromium renders the HTML part at phone and desktop widths" -- \
+		eval 'bash "$SRCDIR/tests/tools/screenshot.sh" "$OUT/info01.html" "$OUT" newsletter >/dev/null 2>&1 && \
+		[ -s "$OUT/newsletter-375.png" ] && [ -s "$OUT/newsletter-1024.png" ]'
+	echo "# screenshots: $OUT/newsletter-375.png $OUT/newsletter-1024.png"
+else
+	not_ok "chromium is missing (make deps installs it)"
+fi
+
+expect_exit 0 "preview writes exactly one declarer's message" -- sam $NOW newsletter preview --email info05@example.co.jp --out "$T/p.eml"
+check "  ... it parses, and nothing was stored" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr info05@example.co.jp "$T/p.eml" && [ "$(queued newsletter-2026-10)" = 31 ]'
+expect_exit 65 "preview of an unsubscribed declarer" -- sam $NOW newsletter preview --email info02@example.jp
+finish

@@ -1,0 +1,128 @@
+#!/bin/sh
+# Feeds over HTTP from a loopback server this test starts: first fetch,
+# conditional GET (304 stores nothing), gzip, a changed item, redirects
+# (file:// refused), an over-size body, a server that never answers, 500,
+# hostile XML, and one broken feed among good ones.
+. "$(dirname "$0")/lib.sh"
+[ -x "$PY" ] || { echo "no $PY"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "no sqlite3"; exit 77; }
+
+mkdir www
+cp "$DATA"/feeds/*.rdf "$DATA"/feeds/*.xml "$DATA"/feeds/*.atom www/
+$PY "$SRCDIR/tests/tools/httpd.py" --root www --port 0 --port-file port \
+	--log http.log &
+httpd=$!
+at_exit "kill $httpd 2>/dev/null"
+i=0
+while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s port ] || { echo "httpd did not start"; exit 1; }
+P=$(cat port)
+U=http://127.0.0.1:$P
+
+cat > seed.conf <<SEED
+[ipa]
+url = $U/ipa-alert.rdf
+alert = yes
+[jvn]
+url = $U/jvn.rdf
+SEED
+write_config <<CONF
+[feeds]
+seed = $T/seed.conf
+timeout = 3
+connect_timeout = 2
+max_size = 1M
+CONF
+
+adv_count() { sqlite3 samail.db "SELECT count(*) FROM advisory a JOIN feed f ON f.id = a.feed_id WHERE f.name = '$1'"; }
+adv_digest() { sqlite3 samail.db "SELECT * FROM advisory ORDER BY id; SELECT * FROM advisory_change ORDER BY id" | sha256sum; }
+feed_field() { sqlite3 samail.db "SELECT $2 FROM feed WHERE name = '$1'"; }
+
+expect_exit 0 "init seeds the feeds from [feeds] seed" -- sam init
+check "two feeds seeded, ipa marked as the alert feed" -- \
+	test "$(sqlite3 samail.db "SELECT group_concat(name || ':' || alert) FROM (SELECT * FROM feed ORDER BY name)")" = "ipa:1,jvn:0"
+
+expect_exit 0 "first fetch" -- sam feed fetch
+check "35 advisories stored" -- test "$(sqlite3 samail.db 'SELECT count(*) FROM advisory')" = 35
+check "fetch reports new items" -- grep -q "jvn: 20 items, 20 new, 0 changed" out
+check "User-Agent names samail and its version" -- grep -q '"User-Agent": "samail/[0-9.]* (+' http.log
+check "compressed transfer offered" -- grep -q '"Accept-Encoding": "[^"]*gzip' http.log
+check "ETag and Last-Modified kept" -- test -n "$(feed_field jvn etag)" -a -n "$(feed_field jvn last_modified)"
+check "feed list --json: status 200, items, no failures" -- eval 'sam feed list --json | $PY -c "
+import json,sys
+d={f[\"name\"]:f for f in json.load(sys.stdin)}
+assert set(d[\"jvn\"])=={\"name\",\"url\",\"last_fetch\",\"last_status\",\"items\",\"failures\",\"last_error\"}, d
+assert d[\"jvn\"][\"last_status\"]==200 and d[\"jvn\"][\"items\"]==20 and d[\"jvn\"][\"failures\"]==0 and d[\"jvn\"][\"last_error\"] is None
+assert d[\"ipa\"][\"items\"]==15
+"'
+
+before=$(adv_digest)
+: > http.log
+expect_exit 0 "second fetch" -- sam --now 2026-11-02T00:00:00Z feed fetch
+check "second fetch: 304 for both" -- test "$(grep -c 'not modified' out)" = 2
+check "conditional request sent" -- grep -q '"If-None-Match"' http.log
+check "a 304 stores nothing" -- test "$(adv_digest)" = "$before"
+check "a 304 records the fetch time and status" -- \
+	test "$(feed_field jvn "last_status || ' ' || last_fetch")" = "304 2026-11-02T00:00:00Z"
+
+# The publisher corrects a title: one advisory changes, its change is kept.
+sed -i 's|<title>a-blog cms における複数の脆弱性</title>|<title>a-blog cms における複数の脆弱性（更新）</title>|' www/jvn.rdf
+expect_exit 0 "fetch after the feed changed" -- sam feed fetch jvn
+check "one changed, nothing new" -- grep -q "jvn: 20 items, 0 new, 1 changed" out
+check "still 20 advisories for jvn" -- test "$(adv_count jvn)" = 20
+check "the change names the field" -- \
+	test "$(sqlite3 samail.db 'SELECT fields FROM advisory_change')" = "title"
+
+expect_exit 0 "a gzip-encoded feed" -- sam feed add "$U/security-news-rss2.xml?gzip=1" --name news
+expect_exit 0 "fetch it" -- sam feed fetch news
+check "8 items from the compressed feed" -- test "$(adv_count news)" = 8
+
+# Unreachable: exit 69, one line naming the feed, nothing stored, counted.
+expect_exit 0 "add a feed redirecting to file://" -- sam feed add "$U/redirect?to=file:///etc/passwd" --name redir
+expect_exit 69 "redirect to file:// refused" -- sam feed fetch redir
+check "error names the feed and the refused target" -- \
+	grep -q "feed 'redir'.*file:///etc/passwd.*not http or https" err
+check "one stderr line" -- test "$(wc -l < err)" = 1
+check "nothing stored, no passwd anywhere" -- \
+	test "$(adv_count redir)" = 0 -a -z "$(sqlite3 samail.db .dump | grep 'root:')"
+expect_exit 69 "again: consecutive failures counted" -- sam feed fetch redir
+check "failures = 2, last error kept" -- \
+	test "$(feed_field redir failures)" = 2 -a -n "$(feed_field redir last_error)"
+
+expect_exit 0 "add a server that never answers" -- sam feed add "$U/stall" --name stall
+start=$(date +%s)
+expect_exit 69 "stalled server times out" -- sam feed fetch stall
+check "within the configured timeout (3 s) plus slack" -- test $(( $(date +%s) - start )) -le 15
+check "timeout message" -- grep -q "feed 'stall'.*no complete answer within 3 s" err
+
+expect_exit 0 "add a failing server" -- sam feed add "$U/status/500" --name five
+expect_exit 69 "HTTP 500 is unreachable" -- sam feed fetch five
+check "status recorded" -- test "$(feed_field five last_status)" = 500
+check "message names the status and what happens next" -- grep -q "HTTP 500.*retry next run" err
+
+# Malformed or too big: exit 65.
+expect_exit 0 "add an over-size feed" -- sam feed add "$U/big?bytes=3000000&nolength=1" --name big
+expect_exit 65 "body over [feeds] max_size aborted" -- sam feed fetch big
+check "message says so" -- grep -q "feed 'big'.*larger than the 1048576-byte limit" err
+expect_exit 0 "add XXE" -- sam feed add "$U/edge-xxe.xml" --name xxe
+expect_exit 65 "XXE refused" -- sam feed fetch xxe
+check "XXE message" -- grep -q "feed 'xxe'.*entity 'xxe'" err
+expect_exit 0 "add billion laughs" -- sam feed add "$U/edge-billion-laughs.rdf" --name lol
+expect_exit 65 "billion laughs refused" -- sam feed fetch lol
+check "nothing from hostile feeds stored" -- test "$(adv_count xxe)$(adv_count lol)" = 00
+
+# One broken feed among good ones: the good ones are stored.
+sqlite3 samail.db "DELETE FROM advisory"
+sqlite3 samail.db "UPDATE feed SET etag = NULL, last_modified = NULL"
+expect_exit 0 "add a truncated feed" -- sam feed add "$U/edge-truncated.rdf" --name broken
+expect_exit 65 "good + broken: exit 65" -- sam feed fetch ipa broken jvn
+check "the good feeds are stored" -- test "$(adv_count ipa)/$(adv_count jvn)" = 15/20
+check "the broken one stored nothing" -- test "$(adv_count broken)" = 0
+check "one error line, naming the broken feed and the line" -- \
+	test "$(wc -l < err)" = 1 -a -n "$(grep "feed 'broken'.*line" err)"
+expect_exit 69 "malformed + unreachable: 69 wins" -- sam feed fetch broken five
+check "two error lines, one per feed" -- test "$(wc -l < err)" = 2
+expect_exit 65 "an unknown name fetches nothing" -- sam feed fetch ipa nosuch
+check "names the unknown feed" -- grep -q "no feed named 'nosuch'" err
+
+finish

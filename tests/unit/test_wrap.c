@@ -1,0 +1,156 @@
+/* Text wrapping for plain-text parts: widths, kinsoku, URLs, hanging indent. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "wrap.h"
+
+/* Width of one output line in columns. */
+static int
+cols(const char *s, size_t n)
+{
+	int w = 0;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		unsigned cp;
+		size_t k;
+
+		if (c < 0x80) {
+			cp = c;
+			k = 1;
+		} else if (c < 0xe0) {
+			cp = ((c & 0x1fu) << 6) | (s[i + 1] & 0x3fu);
+			k = 2;
+		} else if (c < 0xf0) {
+			cp = ((c & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) |
+			    (s[i + 2] & 0x3fu);
+			k = 3;
+		} else {
+			cp = 0x20000;
+			k = 4;
+		}
+		w += wrap_width(cp);
+		i += k;
+	}
+	return w;
+}
+
+/* Wrap in, check every line is within max columns unless it is one
+ * unbreakable token; returns the output (static). */
+static const char *
+wrap(const char *in, int width)
+{
+	static struct buf out = BUF_INIT(0);
+
+	buf_release(&out);
+	assert_int_equal(wrap_text(in, strlen(in), width, &out), 0);
+	return buf_str(&out);
+}
+
+static void
+test_widths(void **state)
+{
+	(void)state;
+	assert_int_equal(wrap_width('a'), 1);
+	assert_int_equal(wrap_width(0x3042), 2);	/* あ */
+	assert_int_equal(wrap_width(0x6f22), 2);	/* 漢 */
+	assert_int_equal(wrap_width(0xff21), 2);	/* Ａ */
+	assert_int_equal(wrap_width(0x2605), 2);	/* ★ (ambiguous) */
+	assert_int_equal(wrap_width(0x25a1), 2);	/* □ */
+	assert_int_equal(wrap_width(0xff71), 1);	/* ｱ halfwidth katakana */
+}
+
+static void
+test_short_and_empty(void **state)
+{
+	(void)state;
+	assert_string_equal(wrap("短い行です。\n\nshort line\n", 76),
+	    "短い行です。\n\nshort line\n");
+	assert_string_equal(wrap("no newline at the end", 76),
+	    "no newline at the end");
+}
+
+static void
+test_japanese_paragraph(void **state)
+{
+	const char *in = "攻撃の手口は次々に変わります。よくある手口を知っておくことが、"
+	    "だまされないための一番の備えです。取引先や宅配業者、銀行などを装った"
+	    "メールやSMSで偽のサイトに誘導し、パスワードやカード情報を入力させる"
+	    "「フィッシング」がよく使われています。\n";
+	const char *out = wrap(in, 76), *p = out;
+	size_t total = 0;
+
+	(void)state;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = (size_t)(nl - p);
+
+		/* A hung closing mark may add two columns. */
+		assert_true(cols(p, n) <= 78);
+		/* kinsoku: no line starts with 、 。 or 」 */
+		assert_false(strncmp(p, "、", 3) == 0 || strncmp(p, "。", 3) == 0 ||
+		    strncmp(p, "」", 3) == 0);
+		/* and none ends with 「 */
+		assert_false(n >= 3 && strncmp(nl - 3, "「", 3) == 0);
+		total += n;
+		p = nl + 1;
+	}
+	/* Nothing lost or added but the line breaks. */
+	assert_int_equal(total + 0, strlen(in) - 1);
+	assert_true(strchr(out, '\n') != out + strlen(out) - 1);	/* it did wrap */
+}
+
+static void
+test_url_kept_whole(void **state)
+{
+	const char *url = "https://www.ipa.go.jp/security/security-alert/2026/"
+	    "1015-ms-very-long-path-that-does-not-fit-on-one-line.html";
+	char in[512];
+	const char *out;
+
+	(void)state;
+	snprintf(in, sizeof(in), "詳しくは次のページをご覧ください。%s を開いて"
+	    "ください。\n", url);
+	out = wrap(in, 40);
+	assert_non_null(strstr(out, url));
+	snprintf(in, sizeof(in), "see the words of this sentence go: "
+	    "internationalization is one word\n");
+	out = wrap(in, 20);
+	assert_non_null(strstr(out, "internationalization"));
+	assert_null(strstr(out, " \n"));	/* no trailing blanks */
+}
+
+static void
+test_hanging_indent(void **state)
+{
+	const char *out;
+
+	(void)state;
+	out = wrap("□ IPA「情報セキュリティ10大脅威」に目を通し、社内の朝礼や会議で"
+	    "偽メールや偽の警告画面の例を共有しましょう。\n", 40);
+	/* The continuation starts under the text after "□ ". */
+	assert_non_null(strstr(out, "\n   "));
+	out = wrap("  1. Install the updates that your operating system offers as "
+	    "soon as they appear, and restart.\n", 30);
+	assert_non_null(strstr(out, "\n     "));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_widths),
+		cmocka_unit_test(test_short_and_empty),
+		cmocka_unit_test(test_japanese_paragraph),
+		cmocka_unit_test(test_url_kept_whole),
+		cmocka_unit_test(test_hanging_indent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
