@@ -28,18 +28,22 @@ unsub_check(const struct config *cfg, const char *token, time_t now,
 	size_t n;
 	int rc;
 
-	/* Cut a pasted link ("<https://example.jp/u/TOKEN>") down to its last
-	 * path segment.  Only the shape changes here; token_verify() decides,
-	 * and anything that is not exactly a token fails there. */
+	/* Cut what an admin pastes down to the token: a link
+	 * ("<https://example.jp/u/TOKEN>"), the mailto form
+	 * ("mailto:...?subject=unsubscribe%20TOKEN") or the subject of such
+	 * a mail ("unsubscribe TOKEN").  Only the shape changes here;
+	 * token_verify() decides, and anything that is not exactly a token
+	 * fails there. */
 	n = token != NULL ? strnlen(token, INPUT_MAX + 1) : 0;
 	if (n == 0 || n > INPUT_MAX)
 		goto bad;
 	end = token + n;
 	while (end > token && (end[-1] == '>' || end[-1] == '/' ||
-	    end[-1] == ' '))
+	    end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r'))
 		end--;
 	p = end;
-	while (p > token && p[-1] != '/' && p[-1] != '<' && p[-1] != ' ')
+	while (p > token && p[-1] != '/' && p[-1] != '<' && p[-1] != ' ' &&
+	    p[-1] != '=' && !(p - token >= 3 && memcmp(p - 3, "%20", 3) == 0))
 		p--;
 	if ((size_t)(end - p) != TOKEN_LEN)
 		goto bad;

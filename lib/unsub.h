@@ -26,8 +26,10 @@ struct err;
 /*
  * Verify token for this config's list (List-Id) with the keys from
  * campaign_keys_load() (current key, then the previous one until its end
- * date at now).  A full unsubscribe URL is accepted too: its last path
- * segment is the token (an admin pastes the link from a forwarded mail).
+ * date at now).  What an admin pastes is accepted too: the https link
+ * (its last path segment is the token), the mailto link
+ * ("...?subject=unsubscribe%20TOKEN") or that mail's subject
+ * ("unsubscribe TOKEN").
  * 0 with *id set; -ERR_INVAL for any token that is not ours for this list
  * (one message for every reason); -ERR_CONFIG when the keys cannot be
  * read.

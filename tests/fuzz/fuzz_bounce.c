@@ -1,7 +1,9 @@
 /*
  * libFuzzer target for lib/bounce: bounce_parse() on any bytes, and
  * bounce_apply() of what it finds against a small database (dry run, so
- * the database never grows).  Not built by the Makefile; run by hand:
+ * the database never grows).  `tests/fuzz/run.sh SECONDS` (make fuzz)
+ * builds and runs it with the bounce fixtures as seeds and bounce.dict;
+ * by hand:
  *
  *   P="gmime-3.0 sqlite3 jansson libcrypto libcurl libxml-2.0 libical \
  *       inih libmicrohttpd"

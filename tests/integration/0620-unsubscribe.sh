@@ -58,6 +58,19 @@ import json,sys
 d=json.load(open(\"$T/out\"))
 assert d==[{\"declarer\":2,\"email\":\"b@example.jp\",\"result\":\"unsubscribed\"}], d"'
 
+# The mailto form of the header, and the subject of such a mail.
+MC=$(sam $NOW newsletter preview --period 2026-01 --email c@example.jp | $PY -c '
+import email, re, sys
+m = email.message_from_bytes(sys.stdin.buffer.read())
+v = re.sub(r"\s+", "", m["List-Unsubscribe"])
+print(re.search(r"<(mailto:[^>]*)>", v).group(1))')
+check "the mailto link carries the token" -- eval 'case "$MC" in *"%20$TC") true;; *) false;; esac'
+expect_exit 0 "the mailto link works" -- sam unsubscribe "$MC"
+check "  ... c unsubscribed" -- eval 'sam subscriber list --status unsubscribed | grep -q "^c@example.jp"'
+expect_exit 0 "the subject of a mailto request works too" -- sam unsubscribe "unsubscribe $TC"
+check "  ... already" -- grep -q "already unsubscribed" "$T/out"
+expect_exit 0 "reactivate c" -- sam subscriber update c@example.jp --status active
+
 # Busy database: 75, so a mail-driven caller retries.
 (echo "BEGIN IMMEDIATE; UPDATE meta SET value = value;"; sleep 3; echo "COMMIT;") | sqlite3 "$T/samail.db" &
 LOCKER=$!

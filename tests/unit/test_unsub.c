@@ -138,6 +138,14 @@ test_check(void **state)
 	assert_int_equal(unsub_check(f->cfg, url, now, &id, &e), 0);
 	snprintf(url, sizeof(url), "<https://example.jp/u/%s>", tok);
 	assert_int_equal(unsub_check(f->cfg, url, now, &id, &e), 0);
+	snprintf(url, sizeof(url), "<mailto:unsubscribe@example.jp?subject="
+	    "unsubscribe%%20%s>", tok);
+	assert_int_equal(unsub_check(f->cfg, url, now, &id, &e), 0);
+	snprintf(url, sizeof(url), "unsubscribe %s\n", tok);
+	assert_int_equal(unsub_check(f->cfg, url, now, &id, &e), 0);
+	/* ...but nothing glued to the token. */
+	snprintf(url, sizeof(url), "unsubscribe%s", tok);
+	assert_int_equal(unsub_check(f->cfg, url, now, &id, &e), -ERR_INVAL);
 	/* The previous key verifies until its end date, not after. */
 	make(OLDKEY, 43, "news.example.jp", tok);
 	assert_int_equal(unsub_check(f->cfg, tok, now, &id, &e), 0);
