@@ -8,6 +8,8 @@ command -v curl >/dev/null || { echo "curl missing"; exit 77; }
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 write_config <<CONF
+[database]
+busy_timeout = 300
 [unsubscribe]
 base_url = $BASE/u/
 listen = 127.0.0.1:$PORT
@@ -126,6 +128,18 @@ check "a huge chunked body is cut off; the server goes on" -- test "$(req alive 
 check "URL over the cap refused (414)" -- \
 	test "$(req long "$BASE/u/$(head -c 700 /dev/zero | tr '\0' A)")" = 414
 check "limits changed nothing" -- test "$(db_digest)" = "$before"
+
+# A cron run holding the write lock: 503 with the "failed" page and
+# Retry-After once the busy timeout (300 ms here) is over; nothing changed.
+(echo "BEGIN IMMEDIATE; UPDATE meta SET value = value;"; sleep 3; echo "COMMIT;") | sqlite3 "$T/samail.db" &
+LOCKER=$!
+sleep 0.5
+check "database busy: 503" -- test "$(req busy -X POST -d List-Unsubscribe=One-Click "$BASE/u/$TC")" = 503
+check "  ... 'try later' page with Retry-After" -- \
+	eval 'grep -q "ただいま手続きができません" "$T/busy.body" && test -n "$(hdr busy Retry-After)"'
+check "  ... GET still shows the confirmation meanwhile" -- test "$(req busyget "$BASE/u/$TC")" = 200
+wait $LOCKER
+check "  ... and c is still active" -- eval 'sam subscriber list --status active | grep -q "^c@example.jp"'
 
 # Other paths and methods.
 for p in / /u /u- /admin /healthz/x /U/$TA; do
