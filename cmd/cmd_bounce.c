@@ -18,17 +18,20 @@
 #include "xalloc.h"
 
 static const char bounce_usage[] =
-"samail bounce [--dry-run] [FILE]\n"
+"samail bounce [--dry-run] [--recipient ADDR] [FILE]\n"
 "\n"
 "Read one returned message (a DSN or a common non-standard bounce) from\n"
 "FILE or standard input, so an MTA can pipe to it, and act on it: a\n"
 "permanent failure (5.x.x) marks the declarer's address bounced at once;\n"
 "temporary ones (4.x.x) are counted, and [bounce] soft_limit of them within\n"
-"soft_days mark it bounced.  The declarer is found by the original\n"
+"soft_days mark it bounced.  The declarer is found by the VERP return\n"
+"address the bounce came to ([mail] verp = yes), else by the original\n"
 "Message-ID, else by the failed address.  Anything that is not a bounce,\n"
 "or not about one of our declarers, is ignored (exit 0).\n"
 "\n"
-"  --dry-run   say what would be done; change nothing\n"
+"  --dry-run          say what would be done; change nothing\n"
+"  --recipient ADDR   the envelope recipient the MTA delivered the bounce\n"
+"                     to (Postfix pipe: ${original_recipient}), for VERP\n"
 "\n"
 "Exit 0 done or ignored, 65 input over 10 MB, 66 FILE missing, 75 the\n"
 "database is busy (the MTA retries later).";
@@ -118,6 +121,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "recipient", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -125,7 +129,9 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	struct bounce_report *r = NULL;
 	struct bounce_result res;
 	struct bounce_opts bo;
-	const char *path = NULL;
+	const char *path = NULL, *recipient = NULL;
+	struct campaign_keys keys;
+	char list_id[256];
 	char instance[9];
 	int ch, rc, dry = 0;
 
@@ -135,6 +141,9 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		switch (ch) {
 		case 'n':
 			dry = 1;
+			break;
+		case 'r':
+			recipient = optarg;
 			break;
 		case 'h':
 			puts(bounce_usage);
@@ -150,6 +159,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	if (optind < argc)
 		path = argv[optind];
 	memset(&res, 0, sizeof(res));
+	memset(&keys, 0, sizeof(keys));
 	r = xcalloc(1, sizeof(*r));
 	if ((rc = read_all(ctx, path, &in)) < 0 ||
 	    (rc = bounce_parse(buf_str(&in), in.len, r, &ctx->err)) < 0)
@@ -169,6 +179,16 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	bo.soft_limit = ctx->cfg->soft_limit;
 	bo.soft_days = ctx->cfg->soft_days;
 	bo.dry_run = dry;
+	if (ctx->cfg->verp) {
+		if ((rc = campaign_keys_load(ctx->cfg, ctx->now, &keys,
+		    &ctx->err)) < 0)
+			goto out;
+		campaign_list_id(ctx->cfg, list_id);
+		bo.keys = &keys.k;
+		bo.list_id = list_id;
+		bo.envelope_from = ctx->cfg->envelope_from;
+		bo.recipient = recipient;
+	}
 	if ((rc = bounce_apply(ctx->db, &bo, r, ctx->now, &res,
 	    &ctx->err)) < 0)
 		goto out;
@@ -185,8 +205,8 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		printf("%s%s bounce %s for declarer %lld (found by %s): ",
 		    dry ? "dry run, nothing stored: " : "",
 		    bounce_kind_name(res.kind), res.status[0] ? res.status :
-		    "(no status)", res.declarer, res.by_message_id ?
-		    "Message-ID" : "address");
+		    "(no status)", res.declarer, res.by_verp ? "VERP address" :
+		    res.by_message_id ? "Message-ID" : "address");
 		if (res.marked)
 			printf("marked bounced\n");
 		else if (strcmp(res.status_before, "active") != 0)
@@ -198,6 +218,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	campaign_keys_release(&keys);
 	free(r);
 	buf_release(&in);
 	return rc < 0 ? cmd_fail(ctx, rc) : EX_OK;

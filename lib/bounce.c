@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "bounce.h"
+#include "verp.h"
 #include "buf.h"
 #include "campaign.h"
 #include "date.h"
@@ -831,6 +832,40 @@ bounce_kind_name(enum bounce_kind k)
 	return k == BOUNCE_HARD ? "hard" : k == BOUNCE_SOFT ? "soft" : "none";
 }
 
+/* The addresses this bounce was delivered to, for VERP: the headers a
+ * local delivery adds first, then To. */
+static void
+envelope_to(GMimeMessage *msg, struct bounce_report *r)
+{
+	static const char *const hdrs[] = { "Delivered-To", "X-Original-To",
+	    "Envelope-To", "To" };
+
+	for (size_t i = 0; i < 4 && r->nto < 4; i++) {
+		const char *v = g_mime_object_get_header((GMimeObject *)msg,
+		    hdrs[i]);
+		InternetAddressList *l;
+
+		if (v == NULL || strlen(v) > 1000)
+			continue;
+		if ((l = internet_address_list_parse(NULL, v)) == NULL)
+			continue;
+		for (int k = 0; k < internet_address_list_length(l) &&
+		    r->nto < 4; k++) {
+			InternetAddress *ia = internet_address_list_get_address(l, k);
+			const char *a;
+			char norm[ADDR_MAX + 1];
+
+			if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+				continue;
+			a = internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia));
+			if (a != NULL && addr_check(a, norm, NULL) == 0)
+				snprintf(r->to[r->nto++], ADDR_MAX + 1, "%s", norm);
+		}
+		g_object_unref(l);
+	}
+}
+
 int
 bounce_parse(const void *data, size_t len, struct bounce_report *r,
     struct err *e)
@@ -857,6 +892,7 @@ bounce_parse(const void *data, size_t len, struct bounce_report *r,
 		goto out;
 	}
 	walk(g_mime_message_get_mime_part(msg), 0, &sc, r);
+	envelope_to(msg, r);
 
 	if (sc.is_report && strcasecmp(sc.report_type, "delivery-status") != 0 &&
 	    strcasecmp(sc.report_type, "global-delivery-status") != 0) {
@@ -953,6 +989,23 @@ by_message_id(struct db *db, const char *instance, const char *mid,
 }
 
 static int
+by_id(struct db *db, int64_t id, struct who *w, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT id, email, status FROM subscriber "
+	    "WHERE id = ?", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? row_who(st, w) : rc == SQLITE_DONE ? 0 :
+	    db_error(db, e, "find declarer by VERP address");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int
 by_address(struct db *db, const char *addr, struct who *w, struct err *e)
 {
 	static const char *const q[] = {
@@ -1021,6 +1074,30 @@ find(struct db *db, const struct bounce_opts *o, const struct bounce_report *r,
 
 	*rc = NULL;
 	*mid = NULL;
+	/* VERP first: the return address is ours and cannot be forged. */
+	if (o->keys != NULL) {
+		const char *cand[5];
+		size_t nc = 0;
+
+		if (o->recipient != NULL)
+			cand[nc++] = o->recipient;
+		for (size_t i = 0; i < r->nto; i++)
+			cand[nc++] = r->to[i];
+		for (size_t i = 0; i < nc; i++) {
+			int64_t id;
+
+			if (verp_parse(o->keys, o->list_id, o->envelope_from,
+			    cand[i], &id) < 0)
+				continue;
+			if ((found = by_id(db, id, w, e)) < 0)
+				return found;
+			if (found) {
+				*rc = names_anyone(r) && rcpt_of(r, w) ?
+				    rcpt_of(r, w) : worst(r);
+				return 2;
+			}
+		}
+	}
 	for (size_t i = 0; i < r->nmids; i++) {
 		if ((found = by_message_id(db, o->instance, r->mids[i], w,
 		    e)) < 0)
@@ -1082,6 +1159,7 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 	    w.status);
 	res->kind = rc->kind;
 	snprintf(res->status, sizeof(res->status), "%s", rc->status);
+	res->by_verp = ret == 2;
 	res->by_message_id = mid != NULL;
 	date_format_timestamp(now, ts);
 	if ((st = db_stmt(db, "INSERT INTO bounce (subscriber_id, received, "

@@ -22,7 +22,9 @@
  * the Status field is only "X.0.0" the more precise code in the
  * diagnostic is used (Exim writes 5.0.0 with "550 5.1.1 ..." after it).
  *
- * bounce_apply() finds the declarer: by the original Message-ID when it
+ * bounce_apply() finds the declarer: by the VERP return address the bounce
+ * was sent to, when [mail] verp is on and its token verifies (trusted on
+ * its own); else by the original Message-ID when it
  * is one of ours (campaign_parse_message_id() with this database's
  * instance, and that campaign really queued mail for that declarer), else
  * by a failed recipient address that is one of our declarers.  Our
@@ -83,6 +85,10 @@ struct bounce_report {
 	char		 mids[BOUNCE_MAX_MIDS][BOUNCE_MID_MAX + 1];
 	size_t		 nmids;		/* candidate original Message-IDs,
 					 * without <>, most likely first */
+	char		 to[4][ADDR_MAX + 1];	/* where the bounce was sent:
+					 * Delivered-To, X-Original-To,
+					 * Envelope-To, To (for VERP) */
+	size_t		 nto;
 };
 
 /*
@@ -97,8 +103,16 @@ int	 bounce_parse(const void *data, size_t len, struct bounce_report *,
 /* "hard", "soft" or "none". */
 const char *bounce_kind_name(enum bounce_kind);
 
+struct token_keys;
+
 struct bounce_opts {
 	const char	*instance;	/* campaign_instance() of this db */
+	/* VERP ([mail] verp): the address the bounce was sent to names the
+	 * declarer, and its token cannot be forged.  keys NULL: not used. */
+	const struct token_keys *keys;
+	const char	*list_id;	/* bare List-Id */
+	const char	*envelope_from;
+	const char	*recipient;	/* the MTA's envelope recipient, if given */
 	int		 soft_limit;	/* [bounce] soft_limit */
 	int		 soft_days;	/* [bounce] soft_days */
 	int		 dry_run;	/* roll back instead of committing */
@@ -111,6 +125,7 @@ struct bounce_result {
 	enum bounce_kind kind;		/* what was recorded */
 	char		 status[16];	/* its code, "" if unknown */
 	int		 by_message_id;	/* found by Message-ID (else address) */
+	int		 by_verp;	/* found by the VERP return address */
 	int		 marked;	/* this bounce marked the address bounced */
 	int		 soft_count;	/* soft bounces within soft_days, this
 					 * one included */
