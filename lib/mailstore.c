@@ -114,6 +114,23 @@ mailstore_close(struct mailstore *m)
 	free(m);
 }
 
+int
+mailstore_can_check(const struct mailstore *m)
+{
+	return m->maildir;
+}
+
+int
+mailstore_sync(struct mailstore *m, struct err *e)
+{
+	if (!m->maildir || m->dirfd_new < 0)
+		return 0;
+	if (syncfs(m->dirfd_new) < 0)
+		return err_set(e, ERR_IO, "sync maildir '%s': %s", m->path,
+		    strerror(errno));
+	return 0;
+}
+
 const char *
 mailstore_path(const struct mailstore *m)
 {
@@ -177,7 +194,9 @@ deliver_maildir(struct mailstore *m, const char *key, struct buf *b,
 		    strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, b->data, b->len) < 0 || fsync(fd) < 0) {
+	/* No fsync here: mailstore_sync() makes a whole batch durable at
+	 * once, before the batch is recorded as sent. */
+	if (write_all(fd, b->data, b->len) < 0) {
 		rc = err_set(e, ERR_IO, "write '%s': %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -191,8 +210,6 @@ deliver_maildir(struct mailstore *m, const char *key, struct buf *b,
 		unlink(tmp);
 		goto out;
 	}
-	if (m->dirfd_new >= 0)
-		fsync(m->dirfd_new);
 out:
 	free(tmp);
 	free(dst);

@@ -30,6 +30,16 @@ int	 mailstore_deliver(struct mailstore *, const char *key,
  * not; always 0 for an mbox (it cannot tell). */
 int	 mailstore_has(struct mailstore *, const char *key);
 
+/* 1 if mailstore_has() can tell (a maildir), 0 if not (an mbox). */
+int	 mailstore_can_check(const struct mailstore *);
+
+/*
+ * Make every message delivered so far durable.  A maildir's deliveries
+ * are written without an fsync each; this syncs them all with one
+ * syncfs(2).  An mbox syncs on every delivery (a no-op here).
+ */
+int	 mailstore_sync(struct mailstore *, struct err *);
+
 /* The path, for messages. */
 const char *mailstore_path(const struct mailstore *);
 

@@ -239,8 +239,18 @@ product_names(const struct products *dict)
 
 /* --- the context of one message -------------------------------------- */
 
+/* One advisory of the snapshot, prepared once per campaign: the parts of
+ * its template data that do not depend on the declarer. */
+struct nl_adv {
+	json_t		*base[2];	/* ja, en: title, link, severity... */
+	json_t		*alert;		/* for the alerts list, or NULL */
+	json_t		*products;	/* borrowed: its product tags */
+};
+
 struct nl_state {
 	json_t		*advisories;	/* borrowed from content */
+	struct nl_adv	*adv;		/* the same, prepared */
+	size_t		 nadv;
 	json_t		*names;		/* product names */
 	int		 year, month;
 	int		 max_adv, max_alerts;
@@ -328,6 +338,8 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_t *content = render_content(c->render, locale ? locale : "ja");
 	json_t *ctx = json_object(), *list = json_array(), *alerts = json_array();
 	json_t *match = json_object_get(data, "match"), *m, *rules, *ptags;
+
+	(void)m;
 	int star = (int)json_integer_value(json_object_get(data, "star"));
 	size_t i, shown = 0, nmatch = 0, nalerts = 0;
 	struct buf b = BUF_INIT(0);
@@ -360,53 +372,23 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_object_set_new(ctx, "period_month", json_integer(s->month));
 
 	json_array_foreach(match, i, m) {
-		json_t *a = json_array_get(s->advisories,
-		    (size_t)json_integer_value(m)), *o;
-		const char *sev, *label;
-		char score[16];
+		size_t idx = (size_t)json_integer_value(m);
+		json_t *o;
 
-		if (a == NULL)
+		if (idx >= s->nadv)
 			continue;
 		nmatch++;
 		if ((int)shown >= s->max_adv)
 			continue;
 		shown++;
-		o = json_object();
-		copy_set(o, a, "title");
-		copy_set(o, a, "link");
-		copy_set(o, a, "summary");
-		copy_set(o, a, "published");
-		copy_set(o, a, "source");
-		sev = json_string_value(json_object_get(a, "severity"));
-		if ((label = sev_label(sev, locale)) != NULL) {
-			json_object_set_new(o, "severity", json_string(label));
-			json_object_set_new(o, severity_rank(sev) == 4 ?
-			    "severity_critical" : severity_rank(sev) == 3 ?
-			    "severity_high" : severity_rank(sev) == 2 ?
-			    "severity_medium" : "severity_low", json_true());
-		}
-		if (json_is_number(json_object_get(a, "cvss"))) {
-			snprintf(score, sizeof(score), "%.1f",
-			    json_number_value(json_object_get(a, "cvss")));
-			json_object_set_new(o, "cvss", json_string(score));
-		}
-		if (json_string_length(json_object_get(a, "cves")) > 0) {
-			char *cv = xstrdup(json_string_value(json_object_get(a,
-			    "cves")));
-
-			buf_reset(&b);
-			for (tok = strtok_r(cv, ",", &save); tok != NULL;
-			    tok = strtok_r(NULL, ",", &save))
-				buf_addf(&b, "%s%s", b.len ? ", " : "", tok);
-			free(cv);
-			json_object_set_new(o, "cves", json_string(buf_str(&b)));
-		}
+		o = json_copy(s->adv[idx].base[strcmp(locale, "en") == 0]);
 		buf_reset(&b);
-		join_names(s, &b, json_object_get(a, "products"), prods, locale);
+		join_names(s, &b, s->adv[idx].products, prods, locale);
 		if (b.len > 0)
 			json_object_set_new(o, "products", json_string(buf_str(&b)));
 		json_array_append_new(list, o);
 	}
+	nmatch += (size_t)json_integer_value(json_object_get(data, "more"));
 	json_object_set_new(ctx, "advisories", list);
 	json_object_set_new(ctx, "has_advisories", json_boolean(shown > 0));
 	json_object_set_new(ctx, "advisory_count", json_integer((json_int_t)nmatch));
@@ -414,25 +396,24 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 		json_object_set_new(ctx, "more_advisories",
 		    json_integer((json_int_t)(nmatch - shown)));
 
-	/* IPA's alerts of the month that were not already listed above. */
-	json_array_foreach(s->advisories, i, m) {
-		int listed = 0;
+	/* IPA's alerts of the month that did not match the declarer. */
+	for (i = 0; i < s->nadv && (int)nalerts < s->max_alerts; i++) {
+		int matched = 0;
 		size_t k;
-		json_t *x, *o;
+		json_t *x;
 
-		if (!json_is_true(json_object_get(m, "alert")))
+		if (s->adv[i].alert == NULL)
 			continue;
 		json_array_foreach(match, k, x)
 			if ((size_t)json_integer_value(x) == i)
-				listed = 1;
-		if (listed || (int)nalerts >= s->max_alerts)
+				matched = 1;
+		json_array_foreach(json_object_get(data, "alerts"), k, x)
+			if ((size_t)json_integer_value(x) == i)
+				matched = 1;
+		if (matched)
 			continue;
 		nalerts++;
-		o = json_object();
-		copy_set(o, m, "title");
-		copy_set(o, m, "link");
-		copy_set(o, m, "published");
-		json_array_append_new(alerts, o);
+		json_array_append(alerts, s->adv[i].alert);
 	}
 	json_object_set_new(ctx, "alerts", alerts);
 	json_object_set_new(ctx, "has_alerts", json_boolean(nalerts > 0));
@@ -467,6 +448,86 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	return ctx;
 }
 
+static void
+release_advisories(struct nl_state *s)
+{
+	for (size_t i = 0; i < s->nadv; i++) {
+		json_decref(s->adv[i].base[0]);
+		json_decref(s->adv[i].base[1]);
+		json_decref(s->adv[i].alert);
+	}
+	free(s->adv);
+	s->adv = NULL;
+	s->nadv = 0;
+}
+
+/* The declarer-independent template data of every advisory, per locale. */
+static void
+prepare_advisories(struct nl_state *s)
+{
+	static const char *const locs[2] = { "ja", "en" };
+	struct buf b = BUF_INIT(0);
+	json_t *a;
+	size_t i;
+
+	release_advisories(s);
+	s->nadv = json_array_size(s->advisories);
+	s->adv = xcalloc(s->nadv ? s->nadv : 1, sizeof(*s->adv));
+	json_array_foreach(s->advisories, i, a) {
+		const char *sev = json_string_value(json_object_get(a, "severity"));
+
+		for (int l = 0; l < 2; l++) {
+			json_t *o = json_object();
+			const char *label;
+
+			copy_set(o, a, "title");
+			copy_set(o, a, "link");
+			copy_set(o, a, "summary");
+			copy_set(o, a, "published");
+			copy_set(o, a, "source");
+			if ((label = sev_label(sev, locs[l])) != NULL) {
+				json_object_set_new(o, "severity",
+				    json_string(label));
+				json_object_set_new(o, severity_rank(sev) == 4 ?
+				    "severity_critical" : severity_rank(sev) == 3 ?
+				    "severity_high" : severity_rank(sev) == 2 ?
+				    "severity_medium" : "severity_low", json_true());
+			}
+			if (json_is_number(json_object_get(a, "cvss"))) {
+				buf_reset(&b);
+				buf_addf(&b, "%.1f", json_number_value(
+				    json_object_get(a, "cvss")));
+				json_object_set_new(o, "cvss",
+				    json_string(buf_str(&b)));
+			}
+			if (json_string_length(json_object_get(a, "cves")) > 0) {
+				const char *p = json_string_value(
+				    json_object_get(a, "cves"));
+
+				buf_reset(&b);
+				for (; *p; p++)
+					if (*p == ',')
+						buf_addstr(&b, ", ");
+					else
+						buf_addch(&b, *p);
+				json_object_set_new(o, "cves",
+				    json_string(buf_str(&b)));
+			}
+			s->adv[i].base[l] = o;
+		}
+		s->adv[i].products = json_object_get(a, "products");
+		if (json_is_true(json_object_get(a, "alert"))) {
+			json_t *o = json_object();
+
+			copy_set(o, a, "title");
+			copy_set(o, a, "link");
+			copy_set(o, a, "published");
+			s->adv[i].alert = o;
+		}
+	}
+	buf_release(&b);
+}
+
 int
 newsletter_prepare(struct campaign_run *c, struct err *e)
 {
@@ -481,6 +542,7 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 		return err_set(e, ERR_DB, "campaign '%s' has no period", c->name);
 	s->advisories = json_object_get(c->content, "advisories");
 	s->names = json_object_get(c->content, "product_names");
+	prepare_advisories(s);
 	s->max_adv = (int)json_integer_value(json_object_get(c->content,
 	    "max_advisories"));
 	s->max_alerts = (int)json_integer_value(json_object_get(c->content,
@@ -494,9 +556,12 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 	return rc;
 }
 
+
 void
 newsletter_release(struct campaign_run *c)
 {
+	if (c->state != NULL)
+		release_advisories(c->state);
 	free(c->state);
 	c->state = NULL;
 }
@@ -569,7 +634,8 @@ newsletter_render_row(const struct campaign_run *c,
 
 /* The declarer's side of a message, frozen at queue time. */
 static json_t *
-row_data(const struct subscriber *s, json_t *match, const char *token)
+row_data(const struct subscriber *s, json_t *match, size_t more,
+    json_t *alerts, const char *token)
 {
 	json_t *d = json_object();
 
@@ -580,6 +646,10 @@ row_data(const struct subscriber *s, json_t *match, const char *token)
 	json_object_set_new(d, "locale", json_string(s->locale));
 	json_object_set_new(d, "products", json_string(s->products));
 	json_object_set_new(d, "match", match);
+	if (more > 0)
+		json_object_set_new(d, "more", json_integer((json_int_t)more));
+	if (json_array_size(alerts) > 0)
+		json_object_set(d, "alerts", alerts);
 	json_object_set_new(d, "token", json_string(token));
 	return d;
 }
@@ -588,6 +658,7 @@ row_data(const struct subscriber *s, json_t *match, const char *token)
  * number (dictionary index) i. */
 struct masks {
 	uint64_t	*adv;	/* per advisory: its products as bits */
+	char		*alert;	/* per advisory: from the alert feed */
 	size_t		 n;
 	size_t		 ntags;
 };
@@ -630,6 +701,9 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	json_array_append_new(match, json_integer(0));
 	json_array_append_new(match, json_integer(1));
 	fake.advisories = advs;
+	fake.adv = NULL;
+	fake.nadv = 0;
+	prepare_advisories(&fake);
 	fake.max_adv = 1;	/* so "more_advisories" is set too */
 	for (size_t l = 0; l < 2 && rc == 0; l++) {
 		for (int star = 1; star <= 2 && rc == 0; star++) {
@@ -651,6 +725,7 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 		}
 	}
 	json_decref(match);
+	release_advisories(&fake);
 	json_decref(advs);
 	buf_release(&out);
 	return rc;
@@ -746,7 +821,10 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	/* Each advisory's products as bits of the dictionary's order. */
 	mk.n = json_array_size(advs);
 	mk.adv = xcalloc(mk.n ? mk.n : 1, sizeof(*mk.adv));
+	mk.alert = xcalloc(mk.n ? mk.n : 1, 1);
 	for (i = 0; i < mk.n; i++) {
+		mk.alert[i] = json_is_true(json_object_get(json_array_get(advs,
+		    i), "alert"));
 		json_t *tags = json_object_get(json_array_get(advs, i), "products"), *t;
 		size_t k;
 
@@ -775,7 +853,8 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *email = (const char *)sqlite3_column_text(q, 0);
 		uint64_t mine;
-		json_t *match, *data;
+		json_t *match, *malerts, *data;
+		size_t more;
 		char *text;
 
 		if ((rc = sub_get(db, email, &s, e)) < 0)
@@ -784,20 +863,36 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 			st->suppressed++;
 			continue;
 		}
+		/* The snapshot is sorted most severe first: keep the first
+		 * max_advisories matches, count the rest, and note matched
+		 * alerts beyond them (so they are not listed as unmatched). */
 		mine = tag_bits(o->dict, s.products);
 		match = json_array();
-		for (i = 0; i < mk.n; i++)
-			if (mk.adv[i] & mine)
+		malerts = json_array();
+		more = 0;
+		for (i = 0; i < mk.n; i++) {
+			if (!(mk.adv[i] & mine))
+				continue;
+			if ((int)json_array_size(match) < o->max_advisories)
 				json_array_append_new(match,
 				    json_integer((json_int_t)i));
+			else {
+				more++;
+				if (mk.alert[i])
+					json_array_append_new(malerts,
+					    json_integer((json_int_t)i));
+			}
+		}
 		if (json_array_size(match) > 0)
 			st->matched++;
 		if ((rc = token_make(o->keys, s.id, run->state ?
 		    ((struct nl_state *)run->state)->list_id : "", token, e)) < 0) {
 			json_decref(match);
+			json_decref(malerts);
 			goto out;
 		}
-		data = row_data(&s, match, token);
+		data = row_data(&s, match, more, malerts, token);
+		json_decref(malerts);
 		text = json_dumps(data, JSON_COMPACT);
 		json_decref(data);
 		rc = outbox_queue(db, st->campaign_id, s.id, "", s.email, text,
@@ -828,6 +923,7 @@ out:
 	sqlite3_finalize(q);
 	sub_release(&s);
 	free(mk.adv);
+	free(mk.alert);
 	campaign_run_free(run);
 	json_decref(content);
 	json_decref(snap);
