@@ -263,12 +263,10 @@ step_remind(struct run *r, struct step *s)
 		    runs_exit_meaning(rc));
 		return;
 	}
-	if (before >= 0 && after >= before) {
+	if (before >= 0 && after >= before)
 		say(s, "%ld reminder%s queued", after - before,
 		    after - before == 1 ? "" : "s");
-		log_info("%ld reminder%s queued", after - before,
-		    after - before == 1 ? "" : "s");
-	} else
+	else
 		say(s, "done");
 }
 

@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
+#include "remind.h"
 #include "runs.h"
 #include "status.h"
 #include "xalloc.h"
@@ -34,6 +35,7 @@ static const char status_usage[] =
 #define RECENT_DAYS	35
 #define SHOW_ADDRESSES	20
 #define SHOW_REMINDERS	10
+#define FORECAST_DAYS	7
 
 struct out {
 	struct ctx	*ctx;
@@ -317,6 +319,38 @@ print_reminder(const struct status_reminder *r, void *arg)
 	return 0;
 }
 
+static void
+print_forecast(struct out *o, const struct status_forecast *f)
+{
+	char day[11];
+	int any = 0;
+
+	if (o->arr == NULL)
+		printf("\nReminders due in the next %d days (from the [remind] "
+		    "rules, %ld active declarers)\n", f->ndays, f->declarers);
+	for (int i = 0; i < f->ndays; i++) {
+		if (f->reassess[i] + f->stepup[i] == 0)
+			continue;
+		date_format(f->first + i, day);
+		any = 1;
+		if (o->arr != NULL) {
+			json_t *j = json_object();
+
+			json_object_set_new(j, "type", json_string("reminder_due"));
+			json_object_set_new(j, "date", json_string(day));
+			json_object_set_new(j, "reassess",
+			    json_integer(f->reassess[i]));
+			json_object_set_new(j, "stepup",
+			    json_integer(f->stepup[i]));
+			json_array_append_new(o->arr, j);
+		} else
+			printf("  %s  %ld reassess, %ld step-up\n", day,
+			    f->reassess[i], f->stepup[i]);
+	}
+	if (!any && o->arr == NULL)
+		printf("  none\n");
+}
+
 /* --- the command ------------------------------------------------------ */
 
 int
@@ -330,6 +364,8 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	};
 	struct out o;
 	struct left_count lc = { 0, 0 };
+	struct remind_rules rules;
+	struct status_forecast fc;
 	struct err e = ERR_INIT;
 	char holder[128], since[21], month_start[21], before[21];
 	long nfeeds = 0;
@@ -414,7 +450,12 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		printf("  ... and %ld more: samail subscriber list --status "
 		    "bounced (or unsubscribed)\n", o.n - SHOW_ADDRESSES);
 
-	/* Reminders. */
+	/* Reminders: what the rules will queue, then what is queued. */
+	remind_rules_from_config(ctx->cfg, &rules);
+	if ((rc = status_forecast(ctx->db, &rules, date_jst_day(ctx->now),
+	    FORECAST_DAYS, &fc, &ctx->err)) < 0)
+		goto fail;
+	print_forecast(&o, &fc);
 	o.n = 0;
 	if (o.arr == NULL)
 		printf("\nReminders queued, not sent yet\n");

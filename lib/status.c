@@ -3,9 +3,12 @@
 #include <string.h>
 
 #include "db.h"
+#include "date.h"
 #include "err.h"
+#include "remind.h"
 #include "runs.h"
 #include "status.h"
+#include "subscriber.h"
 #include "xalloc.h"
 
 static const char *
@@ -340,4 +343,65 @@ status_reminders_pending(struct db *db,
 	if (st == NULL)
 		return -ERR_DB;
 	return walk(db, st, each_rem, &w, e);
+}
+
+static long
+day_or_none(sqlite3_stmt *st, int i)
+{
+	const char *s = col(st, i);
+	long d;
+
+	if (s == NULL || *s == '\0' || date_parse(s, &d, NULL) < 0)
+		return SUB_NODATE;
+	return d;
+}
+
+int
+status_forecast(struct db *db, const struct remind_rules *rules, long today,
+    int ndays, struct status_forecast *f, struct err *e)
+{
+	struct remind_moment m[REMIND_MAX_MOMENTS];
+	struct remind_cycle c;
+	sqlite3_stmt *st;
+	long declared, assessed;
+	size_t n;
+	int rc, star;
+
+	memset(f, 0, sizeof(*f));
+	if (ndays > STATUS_MAX_DAYS)
+		ndays = STATUS_MAX_DAYS;
+	f->first = today + 1;
+	f->ndays = ndays;
+	st = db_prepare(db, "SELECT star, declared, assessed FROM subscriber "
+	    "WHERE status = 'active'", e);
+	if (st == NULL)
+		return -ERR_DB;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		star = sqlite3_column_int(st, 0);
+		declared = day_or_none(st, 1);
+		assessed = day_or_none(st, 2);
+		f->declarers++;
+		/* The cycle can change between two days (the old one ends
+		 * catch_up days after its last moment): ask for each day,
+		 * and count a moment on the day it falls. */
+		for (int i = 0; i < ndays; i++) {
+			long day = f->first + i;
+
+			if (!remind_cycle(rules, star, declared, assessed, day, &c))
+				break;
+			n = remind_moments(rules, &c, m);
+			for (size_t k = 0; k < n; k++)
+				if (m[k].day == day) {
+					if (c.kind == REMIND_STEPUP)
+						f->stepup[i]++;
+					else
+						f->reassess[i]++;
+					break;
+				}
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(db, e, "read declarers");
+	return 0;
 }

@@ -119,6 +119,29 @@ struct status_reminder {
 	const char	*state;		/* the outbox state */
 };
 
+struct remind_rules;
+
+#define STATUS_MAX_DAYS	31
+
+/* Reminders the rules will queue on each of the next days. */
+struct status_forecast {
+	long	 first;				/* day number of day[0] */
+	int	 ndays;
+	long	 reassess[STATUS_MAX_DAYS];
+	long	 stepup[STATUS_MAX_DAYS];
+	long	 declarers;			/* active declarers looked at */
+};
+
+/*
+ * Count, for each day after today (a day number, Japan time) up to ndays
+ * (at most STATUS_MAX_DAYS), the active declarers for whom the reminder
+ * rules (lib/remind.h) put a reminder moment on that day.  A forecast: a
+ * new self-diagnosis recorded meanwhile changes it, and suppressed
+ * addresses are counted though they will get nothing.
+ */
+int	 status_forecast(struct db *, const struct remind_rules *, long today,
+	    int ndays, struct status_forecast *, struct err *);
+
 /* Reminders queued and not delivered yet (queued, in flight, deferred,
  * held), oldest first. */
 int	 status_reminders_pending(struct db *,
