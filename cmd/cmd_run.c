@@ -435,7 +435,9 @@ step_send(struct run *r, struct step *s)
 	if (st.failed > 0) {
 		say(s, ", %zu failed", st.failed);
 		if (st.bounced > 0)
-			say(s, " (%zu addresses bounced and marked)", st.bounced);
+			say(s, " (%zu bounced: the address%s marked, no more "
+			    "mail to %s)", st.bounced, st.bounced == 1 ? " is" :
+			    "es are", st.bounced == 1 ? "it" : "them");
 		say(s, "; see 'samail status' for the reasons");
 		s->notable = 1;
 	}
