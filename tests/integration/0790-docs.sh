@@ -94,6 +94,15 @@ for page in "$MAN1" "$MAN5"; do
 	fi
 done
 
+# --- the example configuration ---------------------------------------------
+EX=$SRCDIR/docs/samail.conf.example
+"$SAMAIL" --db "$T/ex.db" init >/dev/null 2>&1
+expect_exit 0 "samail.conf.example loads as it is" -- "$SAMAIL" -c "$EX" --db "$T/ex.db" status
+# With every commented-out key switched on too: all are known keys.
+sed 's/^;\([a-z_]* = \)/\1/' "$EX" > ex-all.conf
+expect_exit 0 "samail.conf.example loads with every commented key on" -- \
+	"$SAMAIL" -c ex-all.conf --db "$T/ex.db" status
+
 # --- the cron file and the units ---------------------------------------------
 C=$SRCDIR/cron
 check "samail.cron: daily and monthly entries, as user samail, quiet" -- eval \
