@@ -90,19 +90,23 @@ str_width(const char *s, size_t n)
 static int
 no_start(unsigned c)
 {
-	static const char set[] =
-	    "、。，．・：；？！ー）」』】〕〉》”’ぁぃぅぇぉっゃゅょゎァィゥェォッ"
-	    "ャュョヮヵヶ々〻‐〜～";
-	unsigned x;
-	size_t k;
+	/* 、。，．・：；？！ー）」』】〕〉》”’ small kana 々〻‐〜～ */
+	static const unsigned set[] = {
+		0x3001, 0x3002, 0xff0c, 0xff0e, 0x30fb, 0xff1a, 0xff1b, 0xff1f,
+		0xff01, 0x30fc, 0xff09, 0x300d, 0x300f, 0x3011, 0x3015, 0x3009,
+		0x300b, 0x201d, 0x2019, 0x3041, 0x3043, 0x3045, 0x3047, 0x3049,
+		0x3063, 0x3083, 0x3085, 0x3087, 0x308e, 0x30a1, 0x30a3, 0x30a5,
+		0x30a7, 0x30a9, 0x30c3, 0x30e3, 0x30e5, 0x30e7, 0x30ee, 0x30f5,
+		0x30f6, 0x3005, 0x303b, 0x2010, 0x301c, 0xff5e,
+	};
 
 	if (c < 0x80)
 		return c && strchr("),.:;!?]}%", (int)c) != NULL;
-	for (size_t i = 0; set[i] != '\0'; i += k) {
-		k = decode(set + i, sizeof(set) - 1 - i, &x);
-		if (x == c)
+	if (c < 0x2010)
+		return 0;
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		if (set[i] == c)
 			return 1;
-	}
 	return 0;
 }
 

@@ -1,0 +1,77 @@
+#!/bin/sh
+# tests/bench/bench-send.sh [SAMAIL] — `samail send` delivering 20,000 queued
+# newsletter messages to Postfix's smtp-sink on loopback with 1 and with 8
+# connections, next to Postfix's own smtp-source sending messages of the
+# same size with the same number of sessions.  Prints messages/s, the ratio
+# (target at 8 connections: >= 0.7x smtp-source) and the client's CPU per
+# message.  samail's figure is the whole product path: claim and commit in
+# flight, render the message, hand it over, record the outcome.
+# Environment: BENCH_MESSAGES (default 20000), BENCH_DIR.
+set -eu
+cd "$(dirname "$0")/../.."
+SAMAIL=${1:-${SAMAIL:-build/samail}}
+n=${BENCH_MESSAGES:-20000}
+SINK=/usr/sbin/smtp-sink
+SOURCE=/usr/sbin/smtp-source
+for t in $SINK $SOURCE /usr/bin/time; do
+	[ -x "$t" ] || { echo "bench-send: $t missing (make deps)" >&2; exit 77; }
+done
+dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/samail-bench-send.XXXXXX")}
+sinkpid=
+trap '[ -n "$sinkpid" ] && kill $sinkpid 2>/dev/null; rm -rf "$dir"' EXIT
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+user=$(id -un); [ "$user" = root ] && user=nobody
+$SINK -u "$user" 127.0.0.1:"$port" 1000 &
+sinkpid=$!
+
+cat > "$dir/c.conf" <<CONF
+[database]
+path = $dir/s.db
+[mail]
+from = SECURITY ACTION 事務局 <news@example.jp>
+transport = smtp://127.0.0.1:$port
+[feeds]
+allow_local_files = yes
+seed = $dir/feeds.conf
+[smtp]
+max_connections = 1
+CONF
+: > "$dir/feeds.conf"
+S="$SAMAIL -q -c $dir/c.conf"
+$S init
+/usr/bin/python3 tests/bench/gen-declarers.py "$n" "$dir/d.csv"
+$S subscriber import "$dir/d.csv"
+/usr/bin/python3 tests/bench/gen-advisories.py 60 2026-10 "$dir/adv.rdf"
+$S feed add "$dir/adv.rdf" --name bench-jvn
+$S feed fetch
+$S --now 2026-11-01T00:00:00Z newsletter build --period 2026-10
+# The size of what goes out: the average rendered message.
+$S --now 2026-11-01T00:00:00Z newsletter preview --email user000001@d0001.example.jp --out "$dir/one.eml"
+size=$(wc -c < "$dir/one.eml")
+
+samail_run() {	# connections
+	sed -i "s/^max_connections = .*/max_connections = $1/" "$dir/c.conf"
+	sqlite3 "$dir/s.db" "UPDATE outbox SET state = 'queued', attempts = 0, next_try = NULL, sent_at = NULL"
+	/usr/bin/time -f '%e %U %S %M' -o "$dir/t" $S --now 2026-11-01T00:00:00Z send
+	sent=$(sqlite3 "$dir/s.db" "SELECT count(*) FROM outbox WHERE state = 'sent'")
+	[ "$sent" = "$n" ] || { echo "bench-send: only $sent of $n sent" >&2; exit 1; }
+	awk -v n="$n" '{ printf "%.0f %.0f %.1f\n", n / $1, ($2 + $3) * 1e6 / n, $4 / 1024 }' "$dir/t"
+}
+source_run() {
+	/usr/bin/time -f '%e %U %S' -o "$dir/t" $SOURCE -d -s "$1" -m "$n" -l "$size" \
+		-M bench.example.org -f bench@example.org -t user@example.com 127.0.0.1:"$port"
+	awk -v n="$n" '{ printf "%.0f %.0f\n", n / $1, ($2 + $3) * 1e6 / n }' "$dir/t"
+}
+printf 'samail send: %d newsletter messages of %d bytes to smtp-sink, vs smtp-source\n' "$n" "$size"
+printf '%-6s %14s %12s %14s %12s %7s %9s\n' conns samail_msg/s cpu_us/msg source_msg/s cpu_us/msg ratio peak_MB
+for c in 1 8; do
+	read -r sm su smb <<EOF2
+$(samail_run $c)
+EOF2
+	read -r pm pu <<EOF2
+$(source_run $c)
+EOF2
+	awk -v c="$c" -v sm="$sm" -v su="$su" -v pm="$pm" -v pu="$pu" -v mb="$smb" \
+	    'BEGIN { printf "%-6s %14d %12d %14d %12d %6.2fx %9.1f\n", c, sm, su, pm, pu, sm / pm, mb }'
+done
+echo "target: >= 0.70x smtp-source at 8 connections"
