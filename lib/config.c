@@ -38,6 +38,7 @@ static const struct key keys[] = {
 	{ "mail", "list_id", K_STR, O(list_id), 0, 0 },
 	{ "mail", "list_name", K_STR, O(list_name), 0, 0 },
 	{ "mail", "message_id_domain", K_STR, O(message_id_domain), 0, 0 },
+	{ "mail", "verp", K_BOOL, O(verp), 0, 0 },
 	{ "smtp", "starttls", K_SPECIAL, O(starttls), 0, 0 },
 	{ "smtp", "tls_verify", K_BOOL, O(tls_verify), 0, 0 },
 	{ "smtp", "ca_file", K_PATH, O(ca_file), 0, 0 },

@@ -44,6 +44,7 @@ struct config {
 	char	*list_id;		/* list_id; "<security-action.DOMAIN>" */
 	char	*list_name;		/* list_name; SECURITY ACTION */
 	char	*message_id_domain;	/* message_id_domain; domain of from */
+	int	 verp;			/* verp; no (per-declarer envelope sender) */
 
 	/* [smtp] */
 	enum starttls_mode starttls;	/* starttls = auto|required|no */

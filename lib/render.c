@@ -196,7 +196,7 @@ render_new(struct render **out, json_t *snap, const char *kind,
 
 	*out = NULL;
 	r->snap = json_incref(snap);
-	r->kind = xstrdup(kind);
+	r->kind = xstrdup(kind != NULL ? kind : "");
 	r->dir = xstrdup(json_is_string(dir) ? json_string_value(dir) : "templates");
 	for (size_t i = 0; i < NLOCALES && rc == 0; i++) {
 		json_t *loc = json_object_get(snap, locales[i]);
@@ -208,7 +208,7 @@ render_new(struct render **out, json_t *snap, const char *kind,
 			    "'%s' in %s", locales[i], r->dir);
 			break;
 		}
-		for (size_t p = 0; p < 3 && rc == 0; p++) {
+		for (size_t p = 0; kind != NULL && p < 3 && rc == 0; p++) {
 			snprintf(name, sizeof(name), "%s.%s", kind, parts[p]);
 			rc = compile(r, locales[i], files, name, e);
 		}

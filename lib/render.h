@@ -32,7 +32,8 @@ int	 render_snapshot(const char *dir, json_t **out, struct err *);
 /*
  * Compile, for every locale in the snapshot, the templates KIND.subject,
  * KIND.txt and KIND.html and the extra names given (NULL-terminated, may
- * be NULL), with their partials.  Errors name templates/LOC/FILE:LINE:COL.
+ * be NULL), with their partials.  kind NULL: only the extra names (the
+ * unsubscribe pages).  Errors name templates/LOC/FILE:LINE:COL.
  * The render keeps a reference to snap.
  */
 int	 render_new(struct render **, json_t *snap, const char *kind,

@@ -18,6 +18,7 @@
 #include "sender.h"
 #include "smtp.h"
 #include "subscriber.h"
+#include "verp.h"
 #include "xalloc.h"
 
 #define MAX_MESSAGE	(8 * 1024 * 1024)
@@ -29,6 +30,8 @@ struct sender {
 	struct sender_stats	*st;
 	struct campaign_env	 env;
 	char			 instance[9];
+	struct campaign_keys	 keys;		/* [mail] verp: the tokens' key */
+	char			 list_id[256];
 	time_t			 now;		/* the run's clock at start */
 	time_t			 t0;		/* real time at start */
 	pthread_mutex_t		 mu;		/* database and the fields below */
@@ -245,6 +248,7 @@ record(struct sender *s, const struct outbox_row *row, int outcome,
 struct job {
 	struct outbox_row	 row;
 	struct buf		 msg;
+	char			 mail_from[ADDR_MAX + 1];	/* VERP */
 };
 
 static int
@@ -285,6 +289,12 @@ smtp_next(struct smtp_job *job, void *arg)
 	job->data = j->msg.data;
 	job->len = j->msg.len;
 	job->ctx = j;
+	job->mail_from = NULL;
+	/* The declarer's own return path: a bounce names its declarer. */
+	if (s->cfg->verp && j->row.subscriber_id > 0 &&
+	    verp_address(&s->keys.k, s->list_id, s->cfg->envelope_from,
+	    j->row.subscriber_id, j->mail_from, &e) == 0)
+		job->mail_from = j->mail_from;
 	return SMTP_NEXT_JOB;
 }
 
@@ -535,6 +545,20 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 		    cfg->resend_in_flight || local ? "sending them again with "
 		    "the same Message-ID" : "held for review (resend_in_flight "
 		    "= no): see 'samail status'");
+	if (cfg->verp && !local) {
+		if ((rc = campaign_keys_load(cfg, now, &s.keys, e)) < 0)
+			goto out;
+		campaign_list_id(cfg, s.list_id);
+		/* A local part too long for the tag is a configuration error
+		 * now, not a silent fallback per message. */
+		{
+			char probe[ADDR_MAX + 1];
+
+			if ((rc = verp_address(&s.keys.k, s.list_id,
+			    cfg->envelope_from, 1, probe, e)) < 0)
+				goto out;
+		}
+	}
 	s.env.cfg = cfg;
 	s.env.instance = s.instance;
 	s.env.msg_flags = local ? MSG_F_LF : 0;
@@ -552,6 +576,7 @@ out:
 	for (size_t i = 0; i < s.nruns; i++)
 		campaign_run_free(s.runs[i]);
 	free(s.runs);
+	campaign_keys_release(&s.keys);
 	pthread_mutex_destroy(&s.mu);
 	return rc;
 }

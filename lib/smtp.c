@@ -651,6 +651,9 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	if ((rcpt = curl_slist_append(NULL, job->rcpt)) == NULL)
 		return CURLE_OUT_OF_MEMORY;
 	if ((cc = curl_easy_setopt(w->h, CURLOPT_URL, w->run->urls[relay])) ||
+	    (cc = curl_easy_setopt(w->h, CURLOPT_MAIL_FROM,
+	    job->mail_from != NULL ? job->mail_from :
+	    w->run->o->envelope_from)) ||
 	    (cc = curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, rcpt)) ||
 	    (cc = curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE,
 	    (curl_off_t)job->len)))
@@ -712,6 +715,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 	memset(r, 0, sizeof(*r));
 	r->relay = -1;
 	if (smtp_addr_check(job->rcpt, &e) < 0 ||
+	    (job->mail_from != NULL && smtp_addr_check(job->mail_from, &e) < 0) ||
 	    msg_check(job->data, job->len, &e) < 0) {
 		/* Refused at the boundary: the relay never sees it. */
 		r->outcome = SMTP_PERMFAIL;

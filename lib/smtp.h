@@ -96,6 +96,8 @@ struct smtp_job {
 	const char	*data;
 	size_t		 len;
 	void		*ctx;	/* the caller's (outbox row, ...) */
+	const char	*mail_from;	/* this message's envelope sender (VERP);
+					   NULL: opts->envelope_from */
 };
 /* rcpt, data and ctx must stay valid until done_cb for the job returns. */
 

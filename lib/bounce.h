@@ -1,0 +1,144 @@
+/*
+ * bounce — read one returned message (a bounce) and apply the bounce
+ * rules to the declarer it is about.
+ *
+ * bounce_parse() reads any bytes (untrusted: whatever an MTA pipes to
+ * `samail bounce`) with GMime and says whether they are a bounce:
+ *
+ *  - an RFC 3464 DSN (multipart/report; report-type=delivery-status): per
+ *    recipient Final-Recipient, Original-Recipient, Action, Status and
+ *    Diagnostic-Code; the original Message-ID from the returned message
+ *    (message/rfc822) or its headers (text/rfc822-headers);
+ *  - the common non-standard bounces, by their text: qmail, Exim's plain
+ *    text (and X-Failed-Recipients), Postfix's and sendmail's text,
+ *    Gmail's, Exchange's: the failed addresses and SMTP/enhanced codes in
+ *    the report before the returned message, the Message-ID in the
+ *    returned message;
+ *  - anything else (an auto-reply, an ordinary message, a read receipt, a
+ *    DSN that reports only deliveries, garbage) is not a bounce.
+ *
+ * A recipient whose status is 5.x.x (or whose action is "failed" with an
+ * SMTP 5yz code) is a hard bounce; 4.x.x and "delayed" are soft.  Where
+ * the Status field is only "X.0.0" the more precise code in the
+ * diagnostic is used (Exim writes 5.0.0 with "550 5.1.1 ..." after it).
+ *
+ * bounce_apply() finds the declarer: by the VERP return address the bounce
+ * was sent to, when [mail] verp is on and its token verifies (trusted on
+ * its own); else by the original Message-ID when it
+ * is one of ours (campaign_parse_message_id() with this database's
+ * instance, and that campaign really queued mail for that declarer), else
+ * by a failed recipient address that is one of our declarers.  Our
+ * Message-IDs are not secret, so a Message-ID match also needs the
+ * declarer's address among the failed recipients when the report names
+ * any (Original-Recipient counts: forwarding keeps it); that stops
+ * a forged bounce from disabling declarers by guessing ids.  Then:
+ *
+ *  - hard: the address is marked bounced at once (status 'bounced', a
+ *    suppression record, queued mail cancelled) and a bounce row kind
+ *    'hard' is kept;
+ *  - soft: a bounce row kind 'soft' is kept; when soft_limit soft bounces
+ *    of distinct messages arrived within soft_days (delay warnings and
+ *    the final failure of one message count once), the address is marked
+ *    bounced.
+ *
+ * Only active declarers change status: an unsubscribed or removed one
+ * keeps it (the bounce is still recorded).  An admin reactivates with
+ * `samail subscriber update E --status active`.
+ *
+ * GMime must be initialised (msg_global_init()) before bounce_parse().
+ */
+#ifndef SAMAIL_BOUNCE_H
+#define SAMAIL_BOUNCE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "addr.h"
+
+struct db;
+struct err;
+
+#define BOUNCE_MAX_INPUT	(10L * 1024 * 1024)	/* bytes read at most */
+#define BOUNCE_MAX_RCPTS	16
+#define BOUNCE_MAX_MIDS		8
+#define BOUNCE_DIAG_MAX		300	/* bytes of diagnostic kept */
+#define BOUNCE_MID_MAX		255
+
+enum bounce_kind { BOUNCE_NONE = 0, BOUNCE_SOFT = 1, BOUNCE_HARD = 2 };
+
+struct bounce_rcpt {
+	char		 addr[ADDR_MAX + 1];	/* failed address, checked; "" */
+	char		 orig[ADDR_MAX + 1];	/* Original-Recipient; "" */
+	char		 action[16];		/* failed, delayed; "" (text) */
+	char		 status[16];		/* "5.1.1"; "" if unknown */
+	char		 diag[BOUNCE_DIAG_MAX + 1];	/* one line, UTF-8 */
+	enum bounce_kind kind;
+};
+
+struct bounce_report {
+	enum bounce_kind kind;		/* the worst of the recipients */
+	char		 format[16];	/* dsn, postfix, exim, qmail, gmail,
+					 * exchange, sendmail, text */
+	char		 why[80];	/* not a bounce: why not */
+	struct bounce_rcpt rcpts[BOUNCE_MAX_RCPTS];
+	size_t		 nrcpts;	/* failed (hard or soft) recipients */
+	char		 mids[BOUNCE_MAX_MIDS][BOUNCE_MID_MAX + 1];
+	size_t		 nmids;		/* candidate original Message-IDs,
+					 * without <>, most likely first */
+	char		 to[4][ADDR_MAX + 1];	/* where the bounce was sent:
+					 * Delivered-To, X-Original-To,
+					 * Envelope-To, To (for VERP) */
+	size_t		 nto;
+};
+
+/*
+ * Parse one message of len bytes.  Returns 1 for a bounce (report filled,
+ * kind HARD or SOFT, at least one recipient or Message-ID), 0 when it is
+ * not a bounce (report->why says what it is), -ERR_TOOBIG over
+ * BOUNCE_MAX_INPUT.  Never fails otherwise, whatever the bytes.
+ */
+int	 bounce_parse(const void *data, size_t len, struct bounce_report *,
+	    struct err *);
+
+/* "hard", "soft" or "none". */
+const char *bounce_kind_name(enum bounce_kind);
+
+struct token_keys;
+
+struct bounce_opts {
+	const char	*instance;	/* campaign_instance() of this db */
+	/* VERP ([mail] verp): the address the bounce was sent to names the
+	 * declarer, and its token cannot be forged.  keys NULL: not used. */
+	const struct token_keys *keys;
+	const char	*list_id;	/* bare List-Id */
+	const char	*envelope_from;
+	const char	*recipient;	/* the MTA's envelope recipient, if given */
+	int		 soft_limit;	/* [bounce] soft_limit */
+	int		 soft_days;	/* [bounce] soft_days */
+	int		 dry_run;	/* roll back instead of committing */
+};
+
+struct bounce_result {
+	long long	 declarer;	/* 0: none of ours */
+	char		 email[ADDR_MAX + 1];
+	char		 status_before[16];	/* the declarer's status */
+	enum bounce_kind kind;		/* what was recorded */
+	char		 status[16];	/* its code, "" if unknown */
+	int		 by_message_id;	/* found by Message-ID (else address) */
+	int		 by_verp;	/* found by the VERP return address */
+	int		 marked;	/* this bounce marked the address bounced */
+	int		 soft_count;	/* soft bounces within soft_days, this
+					 * one included */
+};
+
+/*
+ * Apply a parsed bounce (bounce_parse() returned 1) in a transaction of
+ * its own (call it outside one).  0 with res filled (res->declarer 0 when
+ * the bounce is about nobody of ours: nothing is stored), or -ERR_LOCKED
+ * (database busy: the MTA should retry), -ERR_DB, -ERR_IO.
+ */
+int	 bounce_apply(struct db *, const struct bounce_opts *,
+	    const struct bounce_report *, time_t now, struct bounce_result *,
+	    struct err *);
+
+#endif

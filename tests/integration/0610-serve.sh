@@ -1,0 +1,213 @@
+#!/bin/sh
+# samail serve driven with curl on loopback: one-click POST (RFC 8058),
+# GET changes nothing, bad tokens get 400 and change nothing, limits,
+# 404/405, rate limit, security headers, clean stop; after unsubscribing
+# the next newsletter build does not queue the address.
+. "$(dirname "$0")/lib.sh"
+command -v curl >/dev/null || { echo "curl missing"; exit 77; }
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+write_config <<CONF
+[database]
+busy_timeout = 300
+[unsubscribe]
+base_url = $BASE/u/
+listen = 127.0.0.1:$PORT
+CONF
+NOW=--now=2026-02-03T00:00:00Z
+expect_exit 0 "init" -- sam init
+sam subscriber add --email a@example.jp --org "株式会社A" >/dev/null
+sam subscriber add --email b@example.jp --org "B Ltd" --locale en >/dev/null
+sam subscriber add --email c@example.jp --org "株式会社C" >/dev/null
+expect_exit 0 "newsletter build (January)" -- sam $NOW newsletter build --period 2026-01
+
+# The token of a declarer, from the List-Unsubscribe header of the message
+# they get.  $1 email, $2 config (default ours).
+token_of() {
+	"$SAMAIL" -c "${2:-$T/samail.conf}" $NOW newsletter preview --period 2026-01 \
+		--email "$1" | $PY -c '
+import email, re, sys
+m = email.message_from_bytes(sys.stdin.buffer.read())
+v = re.sub(r"\s+", "", m["List-Unsubscribe"])
+print(re.search(r"<https?://[^>]*/u/([^>]*)>", v).group(1))'
+}
+TA=$(token_of a@example.jp)
+TB=$(token_of b@example.jp)
+TC=$(token_of c@example.jp)
+check "tokens from List-Unsubscribe (44 characters)" -- \
+	test ${#TA} = 44 -a ${#TB} = 44 -a ${#TC} = 44 -a "$TA" != "$TB"
+# A token for another list: the same key file, the same declarer id (1),
+# another List-Id (a second list run from the same directory).
+cat > "$T/other.conf" <<CONF
+[database]
+path = $T/other.db
+[mail]
+from = Other list <other@example.jp>
+list_id = <other-list.example.jp>
+transport = maildir:$T/mail-other
+CONF
+"$SAMAIL" -c "$T/other.conf" init >/dev/null 2>&1
+"$SAMAIL" -c "$T/other.conf" subscriber add --email a@example.jp --org A >/dev/null
+"$SAMAIL" -c "$T/other.conf" $NOW newsletter build --period 2026-01 >/dev/null
+TOTHER=$(token_of a@example.jp "$T/other.conf")
+check "other list's token differs" -- test ${#TOTHER} = 44 -a "$TOTHER" != "$TA"
+
+"$SAMAIL" -c "$T/samail.conf" serve >"$T/serve.out" 2>"$T/serve.log" &
+SPID=$!
+at_exit "kill $SPID 2>/dev/null"
+i=0
+until curl -s -o /dev/null "$BASE/healthz" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "serve listens on the configured address" -- grep -q "listening on 127.0.0.1:$PORT" "$T/serve.log"
+
+# req NAME curl-args...: body in $T/NAME.body, headers in $T/NAME.hdr, code printed
+req() {
+	n=$1; shift
+	curl -s -o "$T/$n.body" -D "$T/$n.hdr" -w '%{http_code}' "$@"
+}
+hdr() { grep -i "^$2:" "$T/$1.hdr" | cut -d: -f2- | tr -d '\r' | sed 's/^ //'; }
+
+check "/healthz 200 ok" -- test "$(req health "$BASE/healthz")" = 200 -a "$(cat "$T/health.body")" = ok
+
+before=$(db_digest)
+check "GET shows the page (200)" -- test "$(req get "$BASE/u/$TA")" = 200
+check "GET page: Japanese confirmation with a button that POSTs one-click" -- \
+	eval 'grep -q "配信停止の確認" "$T/get.body" &&
+	grep -q "<form method=\"post\" action=\"$BASE/u/$TA\"" "$T/get.body" &&
+	grep -q "name=\"List-Unsubscribe\" value=\"One-Click\"" "$T/get.body" &&
+	grep -q "lang=\"en\"" "$T/get.body"'
+check "GET page names no address or organisation" -- \
+	eval '! grep -q -e "a@example.jp" -e "株式会社A" "$T/get.body"'
+check "Cache-Control: no-store" -- test "$(hdr get Cache-Control)" = no-store
+check "Referrer-Policy: no-referrer" -- test "$(hdr get Referrer-Policy)" = no-referrer
+check "X-Content-Type-Options: nosniff" -- test "$(hdr get X-Content-Type-Options)" = nosniff
+check "Content-Security-Policy: nothing but inline style and the form" -- \
+	eval 'hdr get Content-Security-Policy | grep -q "default-src '"'none'"'" &&
+	hdr get Content-Security-Policy | grep -q "form-action '"'self'"' $BASE"'
+check "text/html; charset=utf-8" -- eval 'hdr get Content-Type | grep -qi "text/html; charset=utf-8"'
+check "GET for an English declarer: English page with a Japanese line" -- \
+	eval 'test "$(req getb "$BASE/u/$TB")" = 200 && grep -q "Confirm unsubscribe" "$T/getb.body" &&
+	grep -q "lang=\"ja\"" "$T/getb.body"'
+check "HEAD 200, no body" -- \
+	test "$(curl -s -I -o /dev/null -w '%{http_code} %{size_download}' "$BASE/u/$TA")" = "200 0"
+check "GET and HEAD changed nothing" -- test "$(db_digest)" = "$before"
+
+# Bad tokens: 400, the same generic page whatever is wrong, no change.
+FORGED=$(printf '%s' "$TA" | sed 's/^\(.\{20\}\)./\1x/')
+[ "$FORGED" = "$TA" ] && FORGED=$(printf '%s' "$TA" | sed 's/^\(.\{20\}\)./\1y/')
+TRUNC=$(printf '%s' "$TA" | cut -c1-40)
+n=0
+for t in "$FORGED" "$TRUNC" "$TOTHER" "${TA}A" "x"; do
+	n=$((n + 1))
+	check "bad token #$n: POST one-click gets 400" -- \
+		test "$(req bad$n -X POST -d List-Unsubscribe=One-Click "$BASE/u/$t")" = 400
+	check "bad token #$n: GET gets 400" -- test "$(req badget$n "$BASE/u/$t")" = 400
+done
+check "400 page: Japanese 'invalid' page" -- grep -q "このリンクは使用できません" "$T/bad1.body"
+check "400 pages identical for forged, truncated and other-list tokens" -- \
+	eval 'cmp -s "$T/bad1.body" "$T/bad2.body" && cmp -s "$T/bad1.body" "$T/bad3.body" &&
+	cmp -s "$T/bad1.body" "$T/badget1.body"'
+check "bad tokens changed nothing" -- test "$(db_digest)" = "$before"
+
+# POST without the one-click body: nothing changes, the button is offered.
+check "POST without List-Unsubscribe=One-Click: 400 with the confirmation" -- \
+	eval 'test "$(req nobody -X POST -d foo=bar "$BASE/u/$TC")" = 400 &&
+	grep -q "配信停止の確認" "$T/nobody.body"'
+check "POST with a JSON body: 400, nothing changes" -- \
+	test "$(req json -X POST -H 'Content-Type: application/json' -d '{"List-Unsubscribe":"One-Click"}' "$BASE/u/$TC")" = 400
+check "still nothing changed" -- test "$(db_digest)" = "$before"
+
+# Size limits.
+head -c 4000 /dev/zero | tr '\0' a > "$T/big"
+check "oversized body refused (413)" -- \
+	test "$(req big -X POST --data-binary @"$T/big" "$BASE/u/$TC")" = 413
+check "oversized chunked body refused (413)" -- \
+	test "$(req bigc -X POST -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$BASE/u/$TC")" = 413
+head -c 200000 /dev/zero | tr '\0' a > "$T/huge"
+curl -s -o /dev/null -X POST -H 'Transfer-Encoding: chunked' --data-binary @"$T/huge" "$BASE/u/$TC"
+check "a huge chunked body is cut off; the server goes on" -- test "$(req alive "$BASE/healthz")" = 200
+check "URL over the cap refused (414)" -- \
+	test "$(req long "$BASE/u/$(head -c 700 /dev/zero | tr '\0' A)")" = 414
+check "limits changed nothing" -- test "$(db_digest)" = "$before"
+
+# A cron run holding the write lock: 503 with the "failed" page and
+# Retry-After once the busy timeout (300 ms here) is over; nothing changed.
+(echo "BEGIN IMMEDIATE; UPDATE meta SET value = value;"; sleep 3; echo "COMMIT;") | sqlite3 "$T/samail.db" &
+LOCKER=$!
+sleep 0.5
+check "database busy: 503" -- test "$(req busy -X POST -d List-Unsubscribe=One-Click "$BASE/u/$TC")" = 503
+check "  ... 'try later' page with Retry-After" -- \
+	eval 'grep -q "ただいま手続きができません" "$T/busy.body" && test -n "$(hdr busy Retry-After)"'
+check "  ... GET still shows the confirmation meanwhile" -- test "$(req busyget "$BASE/u/$TC")" = 200
+wait $LOCKER
+check "  ... and c is still active" -- eval 'sam subscriber list --status active | grep -q "^c@example.jp"'
+
+# Other paths and methods.
+for p in / /u /u- /admin /healthz/x /U/$TA; do
+	check "GET $p is 404" -- test "$(req nf "$BASE$p")" = 404
+done
+check "PUT /u/TOKEN is 405 with Allow" -- \
+	eval 'test "$(req m1 -X PUT -d x "$BASE/u/$TA")" = 405 && hdr m1 Allow | grep -q POST'
+check "DELETE /u/TOKEN is 405" -- test "$(req m2 -X DELETE "$BASE/u/$TA")" = 405
+check "POST /healthz is 405" -- test "$(req m3 -X POST -d x "$BASE/healthz")" = 405
+
+# One-click (x-www-form-urlencoded, as RFC 8058 clients send it).
+check "one-click POST: 200" -- \
+	test "$(req post -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+		--data-raw List-Unsubscribe=One-Click "$BASE/u/$TA")" = 200
+check "one-click POST: 'unsubscribed' page" -- grep -q "配信を停止しました" "$T/post.body"
+check "one-click POST: no-store" -- test "$(hdr post Cache-Control)" = no-store
+check "declarer is unsubscribed" -- eval 'sam subscriber list --status unsubscribed | grep -q "^a@example.jp"'
+check "their queued mail is cancelled" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT state FROM outbox o JOIN subscriber s ON s.id = o.subscriber_id WHERE s.email = 'a@example.jp'")" = cancelled
+check "suppression record kept" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM suppression WHERE reason = 'unsubscribed'")" = 1
+check "second POST: 200 'already'" -- \
+	eval 'test "$(req post2 -X POST -d List-Unsubscribe=One-Click "$BASE/u/$TA")" = 200 &&
+	grep -q "配信はすでに停止されています" "$T/post2.body"'
+# multipart/form-data, the other encoding RFC 8058 allows; English page.
+check "one-click POST as multipart/form-data: 200, English page" -- \
+	eval 'test "$(req postb -X POST -F List-Unsubscribe=One-Click "$BASE/u/$TB")" = 200 &&
+	grep -q "You have been unsubscribed" "$T/postb.body"'
+check "b is unsubscribed, c untouched" -- \
+	eval 'sam subscriber list --status unsubscribed | grep -q "^b@example.jp" &&
+	sam subscriber list --status active | grep -q "^c@example.jp"'
+check "one log line per unsubscribe, with the declarer id and no address" -- \
+	eval 'test "$(grep -c "unsubscribed (one-click POST)" "$T/serve.log")" = 2 &&
+	grep -q "declarer 1 unsubscribed" "$T/serve.log" && ! grep -q "@" "$T/serve.log"'
+
+# The next month: a and b are not queued, c and a new declarer are.
+sam subscriber add --email d@example.jp --org "株式会社D" >/dev/null
+expect_exit 0 "newsletter build (February)" -- sam --now=2026-03-03T00:00:00Z newsletter build --period 2026-02
+check "February queues c and d, not a or b" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT group_concat(o.rcpt, ' ') FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = 'newsletter-2026-02' ORDER BY o.rcpt")" = "c@example.jp d@example.jp"
+
+# Rate limit: per client; behind a proxy on loopback the last
+# X-Forwarded-For entry is the client.
+codes=""
+for i in $(seq 1 70); do
+	codes="$codes $(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-For: 203.0.113.1, 198.51.100.7' "$BASE/u/x")"
+done
+check "rate limit: the first 60 requests pass" -- \
+	test "$(echo $codes | tr ' ' '\n' | head -60 | sort -u)" = 400
+check "rate limit: then 429" -- test "$(echo $codes | tr ' ' '\n' | tail -1)" = 429
+check "429 carries Retry-After" -- \
+	eval 'test "$(req rl -H "X-Forwarded-For: 198.51.100.7" "$BASE/u/x")" = 429 && test -n "$(hdr rl Retry-After)"'
+check "a forged first X-Forwarded-For entry does not escape the limit" -- \
+	test "$(req rl2 -H 'X-Forwarded-For: 192.0.2.99, 198.51.100.7' "$BASE/u/x")" = 429
+check "another client is not limited" -- \
+	test "$(req rl3 -H 'X-Forwarded-For: 198.51.100.8' "$BASE/u/x")" = 400
+check "/healthz is not limited" -- \
+	test "$(req rl4 -H 'X-Forwarded-For: 198.51.100.7' "$BASE/healthz")" = 200
+
+expect_exit 74 "a second serve on the same port: cannot listen" -- sam serve
+check "  ... and says why" -- grep -q "Address already in use" "$T/err"
+expect_exit 78 "a listen address that is not HOST:PORT" -- sam serve --listen nonsense
+
+kill -TERM $SPID
+i=0
+while kill -0 $SPID 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "SIGTERM stops serve" -- eval '! kill -0 $SPID 2>/dev/null'
+wait $SPID
+check "  ... with exit 0" -- test $? = 0
+check "  ... and a log line" -- grep -q "SIGTERM: stopping" "$T/serve.log"
+finish

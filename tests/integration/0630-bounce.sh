@@ -1,0 +1,130 @@
+#!/bin/sh
+# samail bounce with the fixtures of tests/data/bounces: each classified
+# (hard/soft/not a bounce, status code, which declarer), the database
+# effect asserted, soft bounces reaching the limit, hostile input.
+. "$(dirname "$0")/lib.sh"
+write_config <<CONF
+[bounce]
+soft_limit = 3
+soft_days = 30
+CONF
+expect_exit 0 "init" -- sam init
+# Declarers 1..8 in the order the fixtures' Message-IDs name them.
+for a in taro@example.co.jp hanako@example.org jiro@example.com saburo@example.net \
+	shiro@contoso.example goro@example.ne.jp rokuro@example.jp sachiko@example.ne.jp; do
+	sam subscriber add --email $a --org "株式会社テスト" >/dev/null
+done
+sam subscriber add --email other@example.jp --org "株式会社ほか" >/dev/null
+expect_exit 0 "newsletter build (January)" -- sam --now=2026-02-01T00:00:00Z newsletter build --period 2026-01
+# The fixtures carry instance 5a17c0de: use this database's.
+INST=$(sam --now=2026-02-01T00:00:00Z newsletter preview --period 2026-01 --email taro@example.co.jp |
+	sed -n 's/^Message-I[Dd]: <newsletter-2026-01\.1\.\([0-9a-f]*\)@.*/\1/p')
+check "this database's instance id" -- test ${#INST} = 8
+mkdir -p "$T/b"
+for f in "$DATA"/bounces/*.eml "$DATA"/bounces/*.bin; do
+	sed "s/5a17c0de/$INST/g" "$f" > "$T/b/$(basename "$f")"
+done
+
+# field JSON KEY: a value from `--json bounce` output
+field() { $PY -c "import json,sys; v=json.load(open('$T/out'))[0]; print(v.get('$1'))"; }
+status_of() { sam --json subscriber show "$1" | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])'; }
+
+# Not bounces: exit 0, a log line, nothing changes.
+before=$(db_digest)
+for f in vacation-ja.eml vacation-en.eml normal.eml success-dsn.eml read-receipt.eml garbage.bin; do
+	expect_exit 0 "$f: exit 0" -- sam --json bounce "$T/b/$f"
+	check "$f: not a bounce" -- test "$(field bounce)" = none
+	check "$f: a log line says so" -- grep -q "not a bounce" "$T/err"
+done
+expect_exit 0 "empty input: exit 0" -- sam bounce /dev/null
+# Bounces about nobody of ours, and a forged one.
+for f in not-ours.eml forged-mid.eml; do
+	expect_exit 0 "$f: exit 0" -- sam --json bounce "$T/b/$f"
+	check "$f: a hard bounce, but no declarer" -- test "$(field bounce) $(field declarer)" = "hard None"
+	check "$f: logged without addresses" -- eval 'grep -q "not about one of our declarers" "$T/err" &&
+		! grep -q -e stranger@ -e attacker@ -e taro@ "$T/err"'
+done
+check "nothing changed so far" -- test "$(db_digest)" = "$before"
+
+# Hard bounces: each marks its declarer bounced at once.
+n=0
+while read -r f email id code format; do
+	n=$((n + 1))
+	expect_exit 0 "$f: exit 0" -- sam --now=2026-02-02T01:00:00Z --json bounce "$T/b/$f"
+	check "$f: hard $code ($format) for declarer $id by Message-ID" -- \
+		test "$(field bounce) $(field status) $(field declarer) $(field found_by)" = "hard $code $id message-id"
+	check "$f: recipient and format" -- eval '$PY -c "
+import json; v=json.load(open(\"$T/out\"))[0]
+assert v[\"format\"]==\"$format\" and v[\"recipients\"][0][\"address\"]==\"$email\", v"'
+	check "$f: $email is bounced" -- test "$(status_of "$email")" = bounced
+done <<EOF
+postfix-hard.eml taro@example.co.jp 1 5.1.1 dsn
+exim-dsn.eml hanako@example.org 2 5.1.1 dsn
+qmail.eml jiro@example.com 3 5.1.1 qmail
+gmail-text.eml saburo@example.net 4 5.1.1 gmail
+exchange-ndr.eml shiro@contoso.example 5 5.1.10 dsn
+exim-text.eml goro@example.ne.jp 6 5.0.0 exim
+jp-isp-text.eml sachiko@example.ne.jp 8 5.1.1 sendmail
+EOF
+check "bounce rows: 7 hard, with status and Message-ID" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM bounce WHERE kind = 'hard' AND status LIKE '5.%' AND message_id LIKE 'newsletter-2026-01.%'")" = 7
+check "bounced addresses are listed by status" -- \
+	test "$(sam subscriber list --status bounced | wc -l)" = 7
+check "their queued mail is cancelled, the others' is not" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT group_concat(state || ':' || n) FROM (SELECT state, count(*) n FROM outbox GROUP BY state ORDER BY state)")" = "cancelled:7,queued:2"
+check "suppressed" -- \
+	test "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM suppression WHERE reason = 'bounced'")" = 7
+
+# Soft bounces for rokuro (7): a delay warning twice (one message), the
+# reminder that gave up on a full mailbox, then a third message.
+expect_exit 0 "delay warning (stdin, as an MTA pipes it)" -- \
+	sh -c "'$SAMAIL' -c '$T/samail.conf' --now=2026-02-02T04:14:40Z --json bounce < '$T/b/postfix-delayed.eml'"
+check "  ... soft 4.4.1 for declarer 7, 1 soft bounce" -- \
+	test "$(field bounce) $(field status) $(field declarer) $(field soft_count) $(field marked_bounced)" = "soft 4.4.1 7 1 False"
+expect_exit 0 "the same message's next warning" -- sam --now=2026-02-02T08:14:40Z --json bounce "$T/b/postfix-delayed.eml"
+check "  ... still 1 (one message)" -- test "$(field soft_count)" = 1
+expect_exit 0 "mailbox full, another message" -- sam --now=2026-02-20T01:00:05Z --json bounce "$T/b/postfix-mailbox-full.eml"
+check "  ... soft 4.2.2, 2 of 3, found by address (no such reminder here)" -- \
+	test "$(field status) $(field soft_count) $(field found_by)" = "4.2.2 2 address"
+check "  ... still active" -- test "$(status_of rokuro@example.jp)" = active
+sed 's/newsletter-2026-01\.7\./newsletter-2026-02.7./' "$T/b/postfix-delayed.eml" > "$T/b/third.eml"
+expect_exit 0 "a third message within 30 days" -- sam --now=2026-02-25T00:00:00Z bounce "$T/b/third.eml"
+check "  ... marks it bounced" -- grep -q "soft bounce 4.4.1 for declarer 7 .*marked bounced" "$T/out"
+check "  ... bounced" -- test "$(status_of rokuro@example.jp)" = bounced
+
+# A bounce for an address already bounced: recorded, nothing else.
+expect_exit 0 "a second hard bounce for taro" -- sam bounce "$T/b/postfix-hard.eml"
+check "  ... recorded as already bounced" -- grep -q "recorded (already bounced)" "$T/out"
+# --dry-run stores nothing.
+sed -e 's/taro@example.co.jp/other@example.jp/g' -e 's/newsletter-2026-01\.1\./newsletter-2026-01.9./' \
+	"$T/b/postfix-hard.eml" > "$T/b/other.eml"
+before=$(db_digest)
+expect_exit 0 "--dry-run" -- sam bounce --dry-run "$T/b/other.eml"
+check "  ... says what it would do" -- grep -q "dry run, nothing stored: hard bounce 5.1.1 for declarer 9 .*marked bounced" "$T/out"
+check "  ... and changes nothing" -- test "$(db_digest)" = "$before"
+
+# An admin reactivates.
+expect_exit 0 "reactivate taro" -- sam subscriber update taro@example.co.jp --status active
+check "  ... active" -- test "$(status_of taro@example.co.jp)" = active
+
+# Hostile or broken input.
+head -c 11000000 /dev/zero | tr '\0' 'x' > "$T/huge"
+expect_exit 65 "over 10 MB: 65" -- sam bounce "$T/huge"
+expect_exit 65 "over 10 MB on stdin: 65" -- sh -c "'$SAMAIL' -c '$T/samail.conf' bounce < '$T/huge'"
+expect_exit 66 "missing file: 66" -- sam bounce "$T/nonexistent.eml"
+expect_exit 64 "two files: usage" -- sam bounce a b
+n=0
+for f in "$T"/b/*.eml; do
+	n=$((n + 1))
+	head -c 700 "$f" > "$T/cut.eml"
+	expect_exit 0 "cut-off $(basename "$f"): exit 0" -- sam bounce --dry-run "$T/cut.eml"
+done
+
+# A busy database: 75, so the MTA keeps the bounce and retries.
+sed "s|^path = $T/samail.db|path = $T/samail.db\nbusy_timeout = 200|" "$T/samail.conf" > "$T/busy.conf"
+(echo "BEGIN IMMEDIATE; UPDATE meta SET value = value;"; sleep 3; echo "COMMIT;") | sqlite3 "$T/samail.db" &
+LOCKER=$!
+sleep 0.5
+expect_exit 75 "database busy: 75" -- "$SAMAIL" -c "$T/busy.conf" bounce "$T/b/other.eml"
+wait $LOCKER
+finish
