@@ -14,6 +14,7 @@
 #include "remind.h"
 #include "runs.h"
 #include "status.h"
+#include "unsub.h"
 #include "xalloc.h"
 
 static const char status_usage[] =
@@ -29,8 +30,8 @@ static const char status_usage[] =
 "  - addresses that bounced or unsubscribed this month (Japan time)\n"
 "  - the reminders due in the next days, and those queued but not sent\n"
 "Times are shown in Japan time; --json gives one array of records, each\n"
-"with a \"type\" (run, campaign, feed, address, reminder, reminder_due),\n"
-"times in UTC.";
+"with a \"type\" (run, campaign, feed, address_counts, address,\n"
+"reminder_due, reminder), times in UTC.";
 
 #define RECENT_DAYS	35
 #define SHOW_ADDRESSES	20
@@ -270,22 +271,6 @@ print_address(const struct status_address *a, void *arg)
 	return 0;
 }
 
-struct left_count {
-	long	bounced, unsubscribed;
-};
-
-static int
-count_address(const struct status_address *a, void *arg)
-{
-	struct left_count *c = arg;
-
-	if (strcmp(a->status, "bounced") == 0)
-		c->bounced++;
-	else
-		c->unsubscribed++;
-	return 0;
-}
-
 /* --- reminders -------------------------------------------------------- */
 
 static int
@@ -363,7 +348,7 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct out o;
-	struct left_count lc = { 0, 0 };
+	struct unsub_stats us;
 	struct remind_rules rules;
 	struct status_forecast fc;
 	struct err e = ERR_INIT;
@@ -433,15 +418,37 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	if (o.arr == NULL && o.n == 0)
 		printf("  none (of %ld feed%s)\n", nfeeds, nfeeds == 1 ? "" : "s");
 
-	/* Addresses. */
+	/* Addresses: the counts (lib/unsub), then who. */
 	o.n = 0;
+	if ((rc = unsub_stats(ctx->db, unsub_month_start(ctx->now), &us,
+	    &ctx->err)) < 0)
+		goto fail;
 	if (o.arr == NULL) {
-		if ((rc = status_left(ctx->db, month_start, count_address, &lc,
-		    &ctx->err)) < 0)
-			goto fail;
 		printf("\nAddresses that left this month (%04d-%02d): %ld "
-		    "bounced, %ld unsubscribed\n", y, m, lc.bounced,
-		    lc.unsubscribed);
+		    "bounced, %ld unsubscribed\n", y, m, us.bounced_since,
+		    us.unsubscribed_since);
+		printf("  bounce reports received this month: %ld permanent, %ld "
+		    "temporary; in all now: %ld bounced, %ld unsubscribed\n",
+		    us.hard_since, us.soft_since, us.bounced, us.unsubscribed);
+	} else {
+		json_t *j = json_object();
+		char month[8];
+
+		snprintf(month, sizeof(month), "%04d-%02d", y % 10000, m);
+		json_object_set_new(j, "type", json_string("address_counts"));
+		json_object_set_new(j, "month", json_string(month));
+		json_object_set_new(j, "bounced_this_month",
+		    json_integer(us.bounced_since));
+		json_object_set_new(j, "unsubscribed_this_month",
+		    json_integer(us.unsubscribed_since));
+		json_object_set_new(j, "bounce_reports_permanent",
+		    json_integer(us.hard_since));
+		json_object_set_new(j, "bounce_reports_temporary",
+		    json_integer(us.soft_since));
+		json_object_set_new(j, "bounced", json_integer(us.bounced));
+		json_object_set_new(j, "unsubscribed",
+		    json_integer(us.unsubscribed));
+		json_array_append_new(o.arr, j);
 	}
 	if ((rc = status_left(ctx->db, month_start, print_address, &o,
 	    &ctx->err)) < 0)
