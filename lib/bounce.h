@@ -107,15 +107,15 @@ struct token_keys;
 
 struct bounce_opts {
 	const char	*instance;	/* campaign_instance() of this db */
+	int		 soft_limit;	/* [bounce] soft_limit */
+	int		 soft_days;	/* [bounce] soft_days */
+	int		 dry_run;	/* roll back instead of committing */
 	/* VERP ([mail] verp): the address the bounce was sent to names the
 	 * declarer, and its token cannot be forged.  keys NULL: not used. */
 	const struct token_keys *keys;
 	const char	*list_id;	/* bare List-Id */
 	const char	*envelope_from;
 	const char	*recipient;	/* the MTA's envelope recipient, if given */
-	int		 soft_limit;	/* [bounce] soft_limit */
-	int		 soft_days;	/* [bounce] soft_days */
-	int		 dry_run;	/* roll back instead of committing */
 };
 
 struct bounce_result {
