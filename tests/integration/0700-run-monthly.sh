@@ -86,6 +86,11 @@ nl = [r for r in recs if r["type"] == "campaign" and r["name"] == "newsletter-20
 assert nl["sent"] == n and nl["queued"] == 0 and nl["total"] == n, nl
 assert nl["top_reasons"] == []
 PY
+# [run] log = syslog: the lines still go to standard error too.
+printf '[run]\nlog = syslog\n' >> var/demo.conf
+expect_exit 0 "run daily with log = syslog" -- S --now 2026-11-02T18:30:00Z run daily
+check "  ... standard error still has the time-stamped lines" -- \
+	grep -Eq "^[0-9T:Z-]+ samail\[[0-9]+\] info run daily: run [0-9]+ \(daily\) finished: exit 0" err
 expect_exit 64 "run with no kind: usage" -- S run
 expect_exit 64 "run weekly: usage" -- S run weekly
 check "  ... the message says what is expected" -- grep -q "'weekly' is not daily or monthly" err
