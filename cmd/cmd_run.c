@@ -59,7 +59,6 @@ static const char *const step_names[NSTEPS] = {
 struct step {
 	int		 exit;		/* sysexits */
 	int		 notable;	/* worth printing under -q */
-	int		 ran;
 	double		 secs;
 	struct buf	 line;		/* what happened, for the admin */
 };
@@ -476,7 +475,6 @@ run_steps(struct run *r)
 		}
 		log_step(step_names[i]);
 		t0 = mono();
-		s->ran = 1;
 		ctx->now = run_clock(r);
 		fn[i](r, s);
 		/* Whatever a step left open is not the next step's. */
