@@ -16,7 +16,8 @@
  * Runs.  A run inserts its row when it starts, after it holds the run lock
  * (so only one row is ever unfinished at a time), and completes it when it
  * ends.  A row left unfinished was a run that died (SIGKILL, power loss):
- * the next run marks it interrupted.
+ * the next run marks it interrupted (summary RUNS_INTERRUPTED; finished
+ * and exit_code stay NULL: an end that never happened is not invented).
  *
  * Timestamps in table run are 'YYYY-MM-DDTHH:MM:SSZ' (UTC), on the run's
  * clock (--now plus the time the run took).
