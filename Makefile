@@ -153,9 +153,15 @@ install: $(BUILD)/samail
 	cp -R feeds/. $(DESTDIR)$(DATADIR)/feeds/
 	install -m 644 docs/samail.1 $(DESTDIR)$(MANDIR)/man1/samail.1
 	install -m 644 docs/samail.conf.5 $(DESTDIR)$(MANDIR)/man5/samail.conf.5
-	for f in cron/*.service cron/*.timer; do \
-		[ -f "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(SYSTEMDDIR)/; done; true
-	for f in cron/samail.cron docs/samail.conf.example; do \
+	# The units and the cron file name the binary where it was installed.
+	for f in cron/*.service cron/*.timer cron/samail.cron; do \
+		[ -f "$$f" ] || continue; \
+		case $$f in *.cron) d=$(DESTDIR)$(DOCDIR)/examples ;; \
+		*) d=$(DESTDIR)$(SYSTEMDDIR) ;; esac; \
+		sed 's|/usr/local/bin/samail|$(BINDIR)/samail|g' "$$f" \
+		    > "$$d/$${f##*/}" && chmod 644 "$$d/$${f##*/}" || exit 1; \
+	done
+	for f in docs/samail.conf.example; do \
 		[ -f "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(DOCDIR)/examples/; done; true
 	for f in docs/*.md; do \
 		[ -f "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(DOCDIR)/; done; true

@@ -1,0 +1,493 @@
+/*
+ * samail status [--json] [--all]
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cmd.h"
+#include "date.h"
+#include "log.h"
+#include "remind.h"
+#include "runs.h"
+#include "status.h"
+#include "unsub.h"
+#include "xalloc.h"
+
+static const char status_usage[] =
+"samail status [--json] [--all]\n"
+"\n"
+"What an admin checks in the morning:\n"
+"  - the last run of each kind (daily, monthly), its exit status and what\n"
+"    each step did; a run in progress or one that died\n"
+"  - the queue per campaign: queued, in flight, sent, deferred, failed,\n"
+"    held, cancelled, with the top failure reasons (campaigns of the last\n"
+"    35 days and those with messages still to go; --all: every campaign)\n"
+"  - feeds failing for more than a day\n"
+"  - addresses that bounced or unsubscribed this month (Japan time)\n"
+"  - the reminders due in the next days, and those queued but not sent\n"
+"Times are shown in Japan time; --json gives one array of records, each\n"
+"with a \"type\" (run, campaign, feed, address_counts, address,\n"
+"reminder_due, reminder), times in UTC.";
+
+#define RECENT_DAYS	35
+#define SHOW_ADDRESSES	20
+#define SHOW_REMINDERS	10
+#define FORECAST_DAYS	7
+
+struct out {
+	struct ctx	*ctx;
+	json_t		*arr;		/* --json: the records */
+	const char	*lock_holder;	/* NULL: no run holds the lock */
+	long		 n;
+};
+
+static json_t *
+jstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/* A stored UTC timestamp as "2026-11-01 09:00 JST", or as stored. */
+static const char *
+jst(const char *ts, char *out)
+{
+	time_t t;
+
+	if (ts == NULL)
+		return "-";
+	if (date_parse_timestamp(ts, &t, NULL) < 0)
+		return ts;
+	runs_format_jst(t, out);
+	return out;
+}
+
+static long
+secs_between(const char *a, const char *b)
+{
+	time_t ta, tb;
+
+	if (a == NULL || b == NULL || date_parse_timestamp(a, &ta, NULL) < 0 ||
+	    date_parse_timestamp(b, &tb, NULL) < 0)
+		return -1;
+	return (long)(tb - ta);
+}
+
+static void
+duration(long s, char *out, size_t n)
+{
+	if (s < 0)
+		snprintf(out, n, "?");
+	else if (s < 120)
+		snprintf(out, n, "%ld s", s);
+	else if (s < 7200)
+		snprintf(out, n, "%ld min %ld s", s / 60, s % 60);
+	else
+		snprintf(out, n, "%ld h %ld min", s / 3600, s / 60 % 60);
+}
+
+/* --- runs ------------------------------------------------------------- */
+
+static const char *
+run_state(const struct status_run *r, const struct out *o)
+{
+	if (r->finished != NULL)
+		return "finished";
+	if (r->interrupted)
+		return "interrupted";
+	return o->lock_holder != NULL ? "running" : "died";
+}
+
+static int
+print_run(const struct status_run *r, void *arg)
+{
+	struct out *o = arg;
+	const char *state = run_state(r, o);
+	char t1[24], t2[24], d[32];
+
+	if (o->arr != NULL) {
+		json_t *j = json_object(), *lines = json_array();
+		char *copy, *line, *save = NULL;
+
+		json_object_set_new(j, "type", json_string("run"));
+		json_object_set_new(j, "kind", json_string(r->kind));
+		json_object_set_new(j, "state", json_string(state));
+		json_object_set_new(j, "started", jstr(r->started));
+		json_object_set_new(j, "finished", jstr(r->finished));
+		json_object_set_new(j, "exit_code", r->exit_code >= 0 ?
+		    json_integer(r->exit_code) : json_null());
+		if (r->summary != NULL && !r->interrupted) {
+			copy = xstrdup(r->summary);
+			for (line = strtok_r(copy, "\n", &save); line != NULL;
+			    line = strtok_r(NULL, "\n", &save))
+				json_array_append_new(lines, json_string(line));
+			free(copy);
+		}
+		json_object_set_new(j, "summary", lines);
+		json_object_set_new(j, "last_ok", jstr(r->last_ok));
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	if (o->n++ == 0)
+		printf("Runs\n");
+	printf("  %-8s %s  ", r->kind, jst(r->started, t1));
+	if (strcmp(state, "finished") == 0) {
+		duration(secs_between(r->started, r->finished), d, sizeof(d));
+		if (r->exit_code == 0)
+			printf("ok, %s\n", d);
+		else
+			printf("exit %d (%s), %s\n", r->exit_code,
+			    runs_exit_meaning(r->exit_code), d);
+	} else if (strcmp(state, "running") == 0)
+		printf("running now (%s)\n", o->lock_holder[0] ?
+		    o->lock_holder : "holder unknown");
+	else if (strcmp(state, "interrupted") == 0)
+		printf("INTERRUPTED: the process ended without finishing "
+		    "(killed, or the machine stopped)\n");
+	else
+		printf("DID NOT FINISH: the process is gone; the next run "
+		    "records it as interrupted\n");
+	if (r->summary != NULL && !r->interrupted) {
+		const char *p = r->summary, *nl;
+
+		for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
+			nl = p + strcspn(p, "\n");
+			printf("             %.*s\n", (int)(nl - p), p);
+		}
+	}
+	if (r->exit_code != 0 && r->last_ok != NULL)
+		printf("             last run that ended ok: %s\n",
+		    jst(r->last_ok, t2));
+	else if (r->exit_code != 0)
+		printf("             no %s run has ended ok yet\n", r->kind);
+	return 0;
+}
+
+/* --- the queue -------------------------------------------------------- */
+
+static int
+print_campaign(const struct status_campaign *c, void *arg)
+{
+	struct out *o = arg;
+	char t[24];
+
+	if (o->arr != NULL) {
+		json_t *j = json_object(), *rs = json_array();
+
+		json_object_set_new(j, "type", json_string("campaign"));
+		json_object_set_new(j, "name", json_string(c->name));
+		json_object_set_new(j, "kind", json_string(c->kind));
+		json_object_set_new(j, "created", jstr(c->created));
+		for (int i = 0; i < ST__N; i++)
+			json_object_set_new(j, status_state_name(i),
+			    json_integer(c->count[i]));
+		json_object_set_new(j, "total", json_integer(c->total));
+		for (size_t i = 0; i < c->nreasons; i++) {
+			json_t *r = json_object();
+
+			json_object_set_new(r, "state", json_string(
+			    status_state_name(c->reasons[i].state)));
+			json_object_set_new(r, "count",
+			    json_integer(c->reasons[i].count));
+			json_object_set_new(r, "reason",
+			    json_string(c->reasons[i].text));
+			json_array_append_new(rs, r);
+		}
+		json_object_set_new(j, "top_reasons", rs);
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	if (o->n++ == 0)
+		printf("\nQueue per campaign\n  %-22s %-20s %8s %9s %8s %8s %7s "
+		    "%6s %9s\n", "CAMPAIGN", "CREATED", "QUEUED", "IN FLIGHT",
+		    "SENT", "DEFERRED", "FAILED", "HELD", "CANCELLED");
+	printf("  %-22s %-20s %8ld %9ld %8ld %8ld %7ld %6ld %9ld\n", c->name,
+	    jst(c->created, t), c->count[ST_QUEUED], c->count[ST_INFLIGHT],
+	    c->count[ST_SENT], c->count[ST_DEFERRED], c->count[ST_FAILED],
+	    c->count[ST_HELD], c->count[ST_CANCELLED]);
+	for (size_t i = 0; i < c->nreasons; i++)
+		printf("      %s %ld× %s\n", status_state_name(c->reasons[i].state),
+		    c->reasons[i].count, c->reasons[i].text);
+	return 0;
+}
+
+/* --- feeds ------------------------------------------------------------ */
+
+static int
+print_feed(const struct status_feed *f, void *arg)
+{
+	struct out *o = arg;
+	char t[24];
+
+	if (o->arr != NULL) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "type", json_string("feed"));
+		json_object_set_new(j, "name", json_string(f->name));
+		json_object_set_new(j, "url", json_string(f->url));
+		json_object_set_new(j, "failures", json_integer(f->failures));
+		json_object_set_new(j, "last_success", jstr(f->last_success));
+		json_object_set_new(j, "last_fetch", jstr(f->last_fetch));
+		json_object_set_new(j, "last_status", f->last_status > 0 ?
+		    json_integer(f->last_status) : json_null());
+		json_object_set_new(j, "last_error", jstr(f->last_error));
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	o->n++;
+	printf("  %-12s %ld failed fetch%s in a row; last ok: %s\n", f->name,
+	    f->failures, f->failures == 1 ? "" : "es", f->last_success ?
+	    jst(f->last_success, t) : "never");
+	if (f->last_error != NULL)
+		printf("  %-12s last error: %s\n", "", f->last_error);
+	return 0;
+}
+
+/* --- addresses -------------------------------------------------------- */
+
+static int
+print_address(const struct status_address *a, void *arg)
+{
+	struct out *o = arg;
+	char t[24];
+
+	if (o->arr != NULL) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "type", json_string("address"));
+		json_object_set_new(j, "email", json_string(a->email));
+		json_object_set_new(j, "status", json_string(a->status));
+		json_object_set_new(j, "changed", jstr(a->changed));
+		json_object_set_new(j, "reason", jstr(a->reason));
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	if (o->n++ < SHOW_ADDRESSES)
+		printf("  %-12s %-32s %s  %s\n", a->status, a->email,
+		    jst(a->changed, t), a->reason ? a->reason : "");
+	return 0;
+}
+
+/* --- reminders -------------------------------------------------------- */
+
+static int
+print_reminder(const struct status_reminder *r, void *arg)
+{
+	struct out *o = arg;
+	char t[24], when[48];
+
+	if (o->arr != NULL) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "type", json_string("reminder"));
+		json_object_set_new(j, "email", json_string(r->email));
+		json_object_set_new(j, "kind", json_string(r->kind));
+		json_object_set_new(j, "due", json_string(r->due));
+		json_object_set_new(j, "offset_days", json_integer(r->offset));
+		json_object_set_new(j, "queued", jstr(r->queued));
+		json_object_set_new(j, "state", json_string(r->state));
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	if (r->offset > 0)
+		snprintf(when, sizeof(when), "%d days before", r->offset);
+	else if (r->offset == 0)
+		snprintf(when, sizeof(when), "on the day");
+	else
+		snprintf(when, sizeof(when), "%d days overdue", -r->offset);
+	if (o->n++ < SHOW_REMINDERS)
+		printf("  %-32s %-8s due %s (%s), queued %s, %s\n", r->email,
+		    r->kind, r->due, when, jst(r->queued, t), r->state);
+	return 0;
+}
+
+static void
+print_forecast(struct out *o, const struct status_forecast *f)
+{
+	char day[11];
+	int any = 0;
+
+	if (o->arr == NULL)
+		printf("\nReminders due in the next %d days (from the [remind] "
+		    "rules, %ld active declarers)\n", f->ndays, f->declarers);
+	for (int i = 0; i < f->ndays; i++) {
+		if (f->reassess[i] + f->stepup[i] == 0)
+			continue;
+		date_format(f->first + i, day);
+		any = 1;
+		if (o->arr != NULL) {
+			json_t *j = json_object();
+
+			json_object_set_new(j, "type", json_string("reminder_due"));
+			json_object_set_new(j, "date", json_string(day));
+			json_object_set_new(j, "reassess",
+			    json_integer(f->reassess[i]));
+			json_object_set_new(j, "stepup",
+			    json_integer(f->stepup[i]));
+			json_array_append_new(o->arr, j);
+		} else
+			printf("  %s  %ld reassess, %ld step-up\n", day,
+			    f->reassess[i], f->stepup[i]);
+	}
+	if (!any && o->arr == NULL)
+		printf("  none\n");
+}
+
+/* --- the command ------------------------------------------------------ */
+
+int
+cmd_status(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct out o;
+	struct unsub_stats us;
+	struct remind_rules rules;
+	struct status_forecast fc;
+	struct err e = ERR_INIT;
+	char holder[128], since[21], month_start[21], before[21];
+	long nfeeds = 0;
+	int ch, all = 0, rc, y, m, d;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': ctx->json = 1; break;
+		case 'a': all = 1; break;
+		case 'h': puts(status_usage); return EX_OK;
+		default:
+			return cmd_usage_error(ctx, status_usage, "option '%s' "
+			    "is unknown here", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error(ctx, status_usage, "unexpected '%s'",
+		    argv[optind]);
+	if ((rc = cmd_db(ctx, 0)) < 0)
+		return cmd_fail(ctx, rc);
+
+	memset(&o, 0, sizeof(o));
+	o.ctx = ctx;
+	if (ctx->json)
+		o.arr = json_array();
+	if ((rc = runs_lock_holder(ctx->cfg->db_path, holder, sizeof(holder),
+	    &e)) < 0)
+		log_warnx("%s", e.msg);
+	o.lock_holder = rc == 1 ? holder : NULL;
+
+	date_format_timestamp(ctx->now - RECENT_DAYS * 86400L, since);
+	date_format_timestamp(ctx->now - 86400, before);
+	date_civil(date_jst_day(ctx->now), &y, &m, &d);
+	date_format_timestamp(date_jst_time(date_days(y, m, 1), 0, 0),
+	    month_start);
+
+	/* Runs. */
+	if ((rc = status_runs(ctx->db, print_run, &o, &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL && o.n == 0)
+		printf("Runs\n  none yet: 'samail run daily' records each run "
+		    "here\n");
+	if (o.arr == NULL && o.lock_holder != NULL)
+		printf("  a samail holds the run lock now: %s\n",
+		    holder[0] ? holder : "holder unknown");
+
+	/* The queue. */
+	o.n = 0;
+	if ((rc = status_campaigns(ctx->db, all ? NULL : since, print_campaign,
+	    &o, &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL && o.n == 0)
+		printf("\nQueue per campaign\n  no campaigns%s\n", all ? "" :
+		    " in the last 35 days and nothing left to send");
+
+	/* Feeds. */
+	o.n = 0;
+	if (o.arr == NULL)
+		printf("\nFeeds failing for more than a day\n");
+	if ((rc = status_failing_feeds(ctx->db, before, print_feed, &o, &nfeeds,
+	    &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL && o.n == 0)
+		printf("  none (of %ld feed%s)\n", nfeeds, nfeeds == 1 ? "" : "s");
+
+	/* Addresses: the counts (lib/unsub), then who. */
+	o.n = 0;
+	if ((rc = unsub_stats(ctx->db, unsub_month_start(ctx->now), &us,
+	    &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL) {
+		printf("\nAddresses that left this month (%04d-%02d): %ld "
+		    "bounced, %ld unsubscribed\n", y, m, us.bounced_since,
+		    us.unsubscribed_since);
+		printf("  bounce reports received this month: %ld permanent, %ld "
+		    "temporary; in all now: %ld bounced, %ld unsubscribed\n",
+		    us.hard_since, us.soft_since, us.bounced, us.unsubscribed);
+	} else {
+		json_t *j = json_object();
+		char month[8];
+
+		snprintf(month, sizeof(month), "%04d-%02d", y % 10000, m);
+		json_object_set_new(j, "type", json_string("address_counts"));
+		json_object_set_new(j, "month", json_string(month));
+		json_object_set_new(j, "bounced_this_month",
+		    json_integer(us.bounced_since));
+		json_object_set_new(j, "unsubscribed_this_month",
+		    json_integer(us.unsubscribed_since));
+		json_object_set_new(j, "bounce_reports_permanent",
+		    json_integer(us.hard_since));
+		json_object_set_new(j, "bounce_reports_temporary",
+		    json_integer(us.soft_since));
+		json_object_set_new(j, "bounced", json_integer(us.bounced));
+		json_object_set_new(j, "unsubscribed",
+		    json_integer(us.unsubscribed));
+		json_array_append_new(o.arr, j);
+	}
+	if ((rc = status_left(ctx->db, month_start, print_address, &o,
+	    &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL && o.n > SHOW_ADDRESSES)
+		printf("  ... and %ld more: samail subscriber list --status "
+		    "bounced (or unsubscribed)\n", o.n - SHOW_ADDRESSES);
+
+	/* Reminders: what the rules will queue, then what is queued. */
+	remind_rules_from_config(ctx->cfg, &rules);
+	if ((rc = status_forecast(ctx->db, &rules, date_jst_day(ctx->now),
+	    FORECAST_DAYS, &fc, &ctx->err)) < 0)
+		goto fail;
+	print_forecast(&o, &fc);
+	o.n = 0;
+	if (o.arr == NULL)
+		printf("\nReminders queued, not sent yet\n");
+	if ((rc = status_reminders_pending(ctx->db, print_reminder, &o,
+	    &ctx->err)) < 0)
+		goto fail;
+	if (o.arr == NULL) {
+		if (o.n == 0)
+			printf("  none\n");
+		else if (o.n > SHOW_REMINDERS)
+			printf("  ... and %ld more (%ld in all)\n",
+			    o.n - SHOW_REMINDERS, o.n);
+	}
+
+	if (o.arr != NULL) {
+		char *s = json_dumps(o.arr, JSON_INDENT(1) |
+		    JSON_PRESERVE_ORDER);
+
+		puts(s);
+		free(s);
+		json_decref(o.arr);
+	}
+	return EX_OK;
+fail:
+	if (o.arr != NULL)
+		json_decref(o.arr);
+	return cmd_fail(ctx, rc);
+}

@@ -1,0 +1,368 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "date.h"
+#include "db.h"
+#include "err.h"
+#include "newsletter.h"
+#include "runs.h"
+#include "xalloc.h"
+
+/* --- the newsletter schedule ------------------------------------------ */
+
+void
+runs_schedule(time_t now, int day, int hour, struct runs_schedule *s)
+{
+	int y, m, d;
+
+	date_civil(date_jst_day(now), &y, &m, &d);
+	s->due = date_jst_time(date_days(y, m, day), hour, 0);
+	if (--m == 0) {
+		m = 12;
+		y--;
+	}
+	s->year = y;
+	s->month = m;
+}
+
+int
+runs_newsletter_action(struct db *db, time_t now, int day, int hour,
+    struct runs_schedule *s, char *built_at, struct err *e)
+{
+	sqlite3_stmt *st;
+	char name[32];
+	int rc, action = RUNS_NL_BUILD;
+
+	runs_schedule(now, day, hour, s);
+	if (built_at != NULL)
+		built_at[0] = '\0';
+	newsletter_campaign_name(s->year, s->month, name);
+	/* Built already counts before due: an admin may have built it by
+	 * hand early, and no run should then say "not due". */
+	if ((st = db_prepare(db, "SELECT created FROM campaign WHERE name = ?",
+	    e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		action = RUNS_NL_BUILT;
+		if (built_at != NULL)
+			snprintf(built_at, 21, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+	} else if (rc != SQLITE_DONE)
+		action = db_error(db, e, "read campaign");
+	else if (now < s->due)
+		action = RUNS_NL_WAIT;
+	sqlite3_finalize(st);
+	return action;
+}
+
+void
+runs_format_jst(time_t t, char *out)
+{
+	int y, m, d;
+	long secs = (long)((t + DATE_JST_OFFSET) % 86400);
+
+	if (secs < 0)
+		secs += 86400;
+	date_civil(date_jst_day(t), &y, &m, &d);
+	snprintf(out, 21, "%04d-%02d-%02d %02ld:%02ld JST", y % 10000, m, d,
+	    secs / 3600, secs / 60 % 60);
+}
+
+/* --- the record of runs ----------------------------------------------- */
+
+long long
+runs_start(struct db *db, const char *kind, time_t started, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char ts[21];
+	long long id;
+
+	date_format_timestamp(started, ts);
+	if (db_begin(db, e) < 0)
+		return -ERR_DB;
+	/* finished and exit_code stay NULL on those: an end and an exit
+	 * status that never happened are not invented. */
+	if ((st = db_prepare(db, "UPDATE run SET summary = ? WHERE finished "
+	    "IS NULL AND summary IS NULL", e)) == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, RUNS_INTERRUPTED, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_error(db, e, "mark interrupted runs");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if ((st = db_prepare(db, "INSERT INTO run (kind, started) VALUES (?, ?)",
+	    e)) == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_error(db, e, "record the run");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	id = sqlite3_last_insert_rowid(db->h);
+	if (db_commit(db, e) < 0)
+		return -ERR_DB;
+	return id;
+fail:
+	sqlite3_finalize(st);
+	db_rollback(db);
+	return -ERR_DB;
+}
+
+int
+runs_finish(struct db *db, long long id, time_t finished, int exit_code,
+    const char *summary, struct err *e)
+{
+	sqlite3_stmt *st;
+	char ts[21];
+	int rc = 0;
+
+	date_format_timestamp(finished, ts);
+	if (db_begin(db, e) < 0)
+		return -ERR_DB;
+	if ((st = db_prepare(db, "UPDATE run SET finished = ?, exit_code = ?, "
+	    "summary = ? WHERE id = ?", e)) == NULL) {
+		db_rollback(db);
+		return -ERR_DB;
+	}
+	sqlite3_bind_text(st, 1, ts, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, exit_code);
+	db_bind_text(st, 3, summary);
+	sqlite3_bind_int64(st, 4, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "record the end of the run");
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db, e);
+}
+
+int
+runs_record(struct db *db, const char *kind, time_t started, time_t finished,
+    int exit_code, const char *summary, struct err *e)
+{
+	sqlite3_stmt *st;
+	char ts1[21], ts2[21];
+	int rc = 0;
+
+	date_format_timestamp(started, ts1);
+	date_format_timestamp(finished, ts2);
+	if (db_begin(db, e) < 0)
+		return -ERR_DB;
+	if ((st = db_prepare(db, "INSERT INTO run (kind, started, finished, "
+	    "exit_code, summary) VALUES (?, ?, ?, ?, ?)", e)) == NULL) {
+		db_rollback(db);
+		return -ERR_DB;
+	}
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ts1, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ts2, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, exit_code);
+	db_bind_text(st, 5, summary);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "record the run");
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db, e);
+}
+
+int
+runs_lock_holder(const char *db_path, char *holder, size_t size,
+    struct err *e)
+{
+	char *path = xasprintf("%s.lock", db_path);
+	ssize_t n;
+	int fd, held = 0;
+
+	if (size > 0)
+		holder[0] = '\0';
+	/* Read-only: status may be run by an admin who cannot write the
+	 * state directory, and must never create or change the file. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		int rc = errno == ENOENT ? 0 : err_set(e, ERR_IO, "cannot read "
+		    "the lock file '%s': %s", path, strerror(errno));
+
+		free(path);
+		return rc;
+	}
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			held = 1;
+			if (size > 1) {
+				n = pread(fd, holder, size - 1, 0);
+				holder[n > 0 ? n : 0] = '\0';
+				holder[strcspn(holder, "\n")] = '\0';
+			}
+		} else
+			held = err_set(e, ERR_IO, "lock '%s': %s", path,
+			    strerror(errno));
+	} else
+		flock(fd, LOCK_UN);
+	close(fd);
+	free(path);
+	return held;
+}
+
+/* --- words for the admin ---------------------------------------------- */
+
+void
+runs_feed_reason(int code, long http_status, const char *msg, char *out,
+    size_t size, int *retried)
+{
+	int again = 1;
+
+	if (code < 0)
+		code = -code;
+	msg = msg != NULL ? msg : "";
+	/* The messages come from lib/fetch.c and lib/advisory.c; the full
+	 * one is logged above the summary, this is its gist. */
+	switch (code) {
+	case ERR_NET:
+		if (http_status >= 400) {
+			if (http_status == 404 || http_status == 410) {
+				snprintf(out, size, "gone (HTTP %ld): check its "
+				    "URL with 'samail feed list'", http_status);
+				again = 0;
+			} else if (http_status == 401 || http_status == 403) {
+				snprintf(out, size, "refused access (HTTP %ld)",
+				    http_status);
+				again = 0;
+			} else
+				snprintf(out, size, "unreachable (HTTP %ld)",
+				    http_status);
+		} else if (strstr(msg, "no complete answer") != NULL)
+			snprintf(out, size, "unreachable (no answer in time)");
+		else if (strstr(msg, "resolve") != NULL) {
+			snprintf(out, size, "unreachable (host name not found)");
+			again = 0;
+		} else if (strstr(msg, "cannot connect") != NULL)
+			snprintf(out, size, "unreachable (cannot connect)");
+		else if (strstr(msg, "TLS") != NULL)
+			snprintf(out, size, "unreachable (TLS failed)");
+		else if (strstr(msg, "redirect") != NULL) {
+			snprintf(out, size, "refused (bad redirect)");
+			again = 0;
+		} else
+			snprintf(out, size, "unreachable");
+		break;
+	case ERR_PARSE:
+		snprintf(out, size, "malformed, nothing stored");
+		break;
+	case ERR_TOOBIG:
+		snprintf(out, size, "too big, nothing stored (see [feeds] "
+		    "max_size)");
+		again = 0;
+		break;
+	case ERR_NOINPUT:
+		snprintf(out, size, "its local file is missing");
+		again = 0;
+		break;
+	case ERR_INVAL:
+		snprintf(out, size, "refused (%s)", err_name(code));
+		again = 0;
+		break;
+	default:
+		snprintf(out, size, "failed (%s error)", err_name(code));
+		break;
+	}
+	if (retried != NULL)
+		*retried = again;
+}
+
+const char *
+runs_exit_meaning(int exit_code)
+{
+	switch (exit_code) {
+	case EX_OK:		return "ok";
+	case EX_USAGE:		return "usage error";
+	case EX_DATAERR:	return "bad input data";
+	case EX_NOINPUT:	return "input missing";
+	case EX_UNAVAILABLE:	return "relay or feed unavailable";
+	case EX_SOFTWARE:	return "internal error";
+	case EX_OSERR:		return "out of memory or OS error";
+	case EX_CANTCREAT:	return "cannot create a file";
+	case EX_IOERR:		return "I/O or database error";
+	case EX_TEMPFAIL:	return "temporary failure, retried later";
+	case EX_PROTOCOL:	return "a peer broke the protocol";
+	case EX_CONFIG:		return "configuration error";
+	default:		return "unexpected exit status";
+	}
+}
+
+void
+runs_reason_key(const char *reason, char *out, size_t size)
+{
+	const char *p = reason, *q;
+	size_t n = 0;
+	int space = 0;
+
+	if (size == 0)
+		return;
+	/* "gave up after 3 attempts: 451 ..." counts with the other 451s. */
+	if (strncmp(p, "gave up after ", 14) == 0 &&
+	    (q = strstr(p, "attempts: ")) != NULL)
+		p = q + 10;
+	while (*p != '\0' && n + 1 < size) {
+		if (*p == '<' && (q = strchr(p, '>')) != NULL) {
+			p = q + 1;
+			space = 1;
+			continue;
+		}
+		/* A word with an @ is an address (user@example.jp:). */
+		q = p + strcspn(p, " \t");
+		if (memchr(p, '@', (size_t)(q - p)) != NULL) {
+			p = q;
+			space = 1;
+			continue;
+		}
+		if (*p == ' ' || *p == '\t') {
+			space = 1;
+			p++;
+			continue;
+		}
+		if (space && n > 0) {
+			if (n + 2 >= size)
+				break;
+			out[n++] = ' ';
+		}
+		space = 0;
+		/* Copy the word, whole UTF-8 sequences only. */
+		while (p < q && n + 1 < size) {
+			size_t len = 1;
+			unsigned char c = (unsigned char)*p;
+
+			if (c >= 0xf0)
+				len = 4;
+			else if (c >= 0xe0)
+				len = 3;
+			else if (c >= 0xc0)
+				len = 2;
+			if (n + len >= size || (size_t)(q - p) < len)
+				goto done;
+			memcpy(out + n, p, len);
+			n += len;
+			p += len;
+		}
+	}
+done:
+	/* Trailing punctuation left by a removed address ("rejected: "). */
+	while (n > 0 && (out[n - 1] == ':' || out[n - 1] == ' '))
+		n--;
+	out[n] = '\0';
+}

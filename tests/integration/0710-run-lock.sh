@@ -1,0 +1,130 @@
+#!/bin/sh
+# One run at a time per database: a second run waits for the first or,
+# after [run] lock_timeout, exits 75 naming the holder's PID and start
+# time; nothing is sent twice either way.  A run killed with SIGKILL never
+# blocks the next, and is shown as interrupted.  SIGTERM stops a run
+# cleanly: the steps not begun are skipped and the run is recorded.
+. "$(dirname "$0")/lib.sh"
+$PY -c 'import aiosmtpd' 2>/dev/null || { echo "python3-aiosmtpd missing (make deps)"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "no sqlite3"; exit 77; }
+
+# A feed server whose /stall never answers: a run holds the lock for the
+# feed timeout (4 s) while it waits for it.
+mkdir www
+cp "$SRCDIR/feeds/samples/jvn.rdf" www/
+$PY "$SRCDIR/tests/tools/httpd.py" --root www --port 0 --port-file port --log http.log &
+httpd=$!
+at_exit "kill $httpd 2>/dev/null"
+i=0
+while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s port ] || { echo "httpd did not start"; exit 1; }
+U=http://127.0.0.1:$(cat port)
+start_smtpd relay
+write_config <<CONF
+[feeds]
+timeout = 4
+[run]
+lock_timeout = 30
+CONF
+sed -i "s|^transport = .*|transport = smtp://127.0.0.1:$SMTPD_PORT|" samail.conf
+sed 's/^lock_timeout = 30$/lock_timeout = 1/' samail.conf > impatient.conf
+sam init >/dev/null 2>&1
+sam feed add "$U/jvn.rdf" --name jvn >/dev/null
+sam feed add "$U/stall" --name slow >/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	sam subscriber add --email "user$i@example.jp" --org "株式会社$i" --products windows >/dev/null
+done
+NOW=2026-11-01T00:00:00Z
+
+# Wait until a run holds the lock (its PID is in the lock file).
+wait_lock() {
+	i=0
+	while ! grep -q "^pid $1," samail.db.lock 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1)); done
+	grep -q "^pid $1," samail.db.lock
+}
+
+# 1. A second run that cannot wait long enough: 75, naming the holder.
+"$SAMAIL" -c samail.conf --now $NOW run monthly > a.out 2> a.err &
+a=$!
+check "the first run holds the lock" -- wait_lock $a
+expect_exit 75 "a second run gives up after lock_timeout: exit 75" -- \
+	"$SAMAIL" -c impatient.conf --now $NOW run daily
+check "  ... naming the holder's PID and start time" -- \
+	grep -Eq "another samail is running on this database \(pid $a, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\); waited 1 s" err
+check "  ... as a time-stamped error line (printed under -q too)" -- \
+	grep -Eq "^[0-9T:Z-]+ samail\[[0-9]+\] error run daily: another samail" err
+wait $a
+check "the first run ends normally" -- grep -q "^  send: 12 sent via smtp://" a.out
+check "the refused run is recorded with exit 75" -- test \
+	"$(sqlite3 samail.db "SELECT exit_code FROM run WHERE kind = 'daily'")" = 75
+
+# 2. Two runs at once, the second patient: it waits, then finds nothing
+# left to do.  The server gets every message exactly once.
+for i in 13 14 15; do
+	sam subscriber add --email "user$i@example.jp" --org "株式会社$i" >/dev/null
+done
+"$SAMAIL" -c samail.conf --now 2026-12-01T00:00:00Z run monthly > b.out 2> b.err &
+b=$!
+wait_lock $b
+start=$(date +%s)
+expect_exit 69 "a second, patient run waits for the first (then exit 69: the stalled feed)" -- \
+	sam --now 2026-12-01T00:00:00Z run daily
+waited=$(( $(date +%s) - start ))
+wait $b
+check "  ... it waited for the lock (${waited} s)" -- test "$waited" -ge 3
+check "  ... and found the newsletter built already" -- \
+	grep -q "^  newsletter: newsletter-2026-11 was built on" out
+check "  ... and nothing to send" -- grep -q "^  send: nothing to send$" out
+smtpd_messages relay > got.txt
+check "the server got 12 + 15 messages" -- test "$(wc -l < got.txt)" = 27
+check "  ... no Message-ID twice" -- test "$(cut -d' ' -f2 got.txt | sort -u | wc -l)" = 27
+check "  ... one newsletter-2026-11 per declarer" -- test \
+	"$(grep -c newsletter-2026-11 got.txt)" = 15
+
+# 3. SIGKILL: the lock goes with the process; the next run starts at once.
+"$SAMAIL" -c samail.conf --now 2026-12-02T00:00:00Z run daily > /dev/null 2>&1 &
+c=$!
+wait_lock $c
+kill -9 $c
+wait $c 2>/dev/null
+start=$(date +%s)
+expect_exit 69 "after a SIGKILLed run the next one runs (exit 69 for the stalled feed, not 75)" -- \
+	"$SAMAIL" -c impatient.conf --now 2026-12-02T00:10:00Z run daily
+check "  ... without waiting for the dead run" -- test $(( $(date +%s) - start )) -le 8
+check "  ... and the killed run is recorded as interrupted" -- eval \
+	'[ "$(sqlite3 samail.db "SELECT count(*) FROM run WHERE finished IS NULL AND summary LIKE '"'"'interrupted:%'"'"'")" = 1 ]'
+expect_exit 0 "status" -- sam --now 2026-12-02T00:20:00Z status
+check "  ... shows the last daily run, not the killed one" -- \
+	grep -q "^  daily    2026-12-02 09:10 JST  exit 69 (relay or feed unavailable)" out
+
+# 4. A run killed now leaves its row unfinished: status says so.
+"$SAMAIL" -c samail.conf --now 2026-12-03T00:00:00Z run daily > /dev/null 2>&1 &
+d=$!
+wait_lock $d
+expect_exit 0 "status while a run holds the lock" -- sam --now 2026-12-03T00:00:01Z status
+check "  ... shows it running, with its PID" -- \
+	grep -q "^  daily    2026-12-03 09:00 JST  running now (pid $d, started " out
+kill -9 $d
+wait $d 2>/dev/null
+expect_exit 0 "status after it was killed" -- sam --now 2026-12-03T00:00:02Z status
+check "  ... says it did not finish" -- grep -q "DID NOT FINISH" out
+
+# 5. SIGTERM (systemd stopping the unit): the step in hand ends, the
+# others are skipped (75), the run is recorded.  The exit status is the
+# worst outcome: here the stalled feed's 69.
+"$SAMAIL" -c samail.conf --now 2026-12-04T00:00:00Z run daily > e.out 2> e.err &
+e=$!
+wait_lock $e
+kill -TERM $e
+wait $e
+rc=$?
+check "SIGTERM: exit 69, the worst of the stalled feed's 69 and the skipped steps' 75 ($rc)" -- test "$rc" = 69
+check "  ... the steps not begun say so" -- eval \
+	'grep -q "^  remind: not run: stopped by a signal$" e.out &&
+	 grep -q "^  send: not run: stopped by a signal$" e.out'
+check "  ... and the run is recorded as finished with it" -- test \
+	"$(sqlite3 samail.db "SELECT exit_code FROM run ORDER BY id DESC LIMIT 1")" = 69
+expect_exit 0 "status after it" -- sam --now 2026-12-04T00:01:00Z status
+check "  ... no run holds the lock" -- eval '! grep -q "holds the run lock" out'
+finish
