@@ -189,7 +189,6 @@ do_preview(struct ctx *ctx, int argc, char **argv)
 	struct subscriber s;
 	struct buf msg = BUF_INIT(0);
 	char list_id[256], email[ADDR_MAX + 1], instance[9];
-	sqlite3_stmt *q;
 	FILE *fp;
 	int rc;
 
@@ -216,26 +215,9 @@ do_preview(struct ctx *ctx, int argc, char **argv)
 	if ((rc = newsletter_build(ctx->db, &o, ctx->now, &st, &ctx->err)) < 0 ||
 	    (rc = campaign_instance(ctx->db, instance, &ctx->err)) < 0)
 		goto out;
-	q = db_prepare(ctx->db, "SELECT id, campaign_id, subscriber_id, item, "
-	    "rcpt, data, attempts, queued_at FROM outbox WHERE campaign_id = ? "
-	    "AND subscriber_id = ? AND item = ''", &ctx->err);
-	if (q == NULL) {
-		rc = -ERR_DB;
+	if ((rc = outbox_get(ctx->db, st.campaign_id, s.id, "", &row,
+	    &ctx->err)) < 0)
 		goto out;
-	}
-	sqlite3_bind_int64(q, 1, st.campaign_id);
-	sqlite3_bind_int64(q, 2, s.id);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		row.id = sqlite3_column_int64(q, 0);
-		row.campaign_id = sqlite3_column_int64(q, 1);
-		row.subscriber_id = sqlite3_column_int64(q, 2);
-		row.item = db_column_dup(q, 3);
-		row.rcpt = db_column_dup(q, 4);
-		row.data = db_column_dup(q, 5);
-		row.attempts = sqlite3_column_int(q, 6);
-		row.queued_at = db_column_dup(q, 7);
-	}
-	sqlite3_finalize(q);
 	if (row.id == 0) {
 		rc = err_set(&ctx->err, ERR_INVAL, "'%s' is not queued for "
 		    "newsletter-%04d-%02d and could not be", email, a.year,

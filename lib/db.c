@@ -313,3 +313,24 @@ db_meta_set(struct db *db, const char *key, const char *value, struct err *e)
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int
+db_run(struct db *db, const char *sql, long long id, const char *a,
+    const char *b, const char *c, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, sql, e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, id);
+	db_bind_text(st, 2, a);
+	db_bind_text(st, 3, b);
+	db_bind_text(st, 4, c);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "update");
+	else
+		rc = sqlite3_changes(db->h);
+	sqlite3_reset(st);
+	return rc;
+}

@@ -64,6 +64,14 @@ sqlite3_stmt *db_prepare(struct db *, const char *sql, struct err *);
  */
 sqlite3_stmt *db_stmt(struct db *, const char *sql, struct err *);
 
+/*
+ * Run one statement (cached, see db_stmt) with ?1 bound to id and ?2..?4
+ * to a, b, c (NULL binds NULL).  Returns the number of rows changed, or
+ * -ERR_*.
+ */
+int	 db_run(struct db *, const char *sql, long long id, const char *a,
+	    const char *b, const char *c, struct err *);
+
 /* Record a failed step/bind as -ERR_DB with sqlite's message. */
 int	 db_error(struct db *, struct err *, const char *what);
 

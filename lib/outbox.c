@@ -46,26 +46,6 @@ outbox_queue(struct db *db, long long campaign_id, long long subscriber_id,
 	return rc;
 }
 
-static int
-run1(struct db *db, const char *sql, long long id, const char *a,
-    const char *b, const char *c, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = 0;
-
-	if ((st = db_stmt(db, sql, e)) == NULL)
-		return -ERR_DB;
-	sqlite3_bind_int64(st, 1, id);
-	db_bind_text(st, 2, a);
-	db_bind_text(st, 3, b);
-	db_bind_text(st, 4, c);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_error(db, e, "outbox");
-	else
-		rc = sqlite3_changes(db->h);
-	sqlite3_reset(st);
-	return rc;
-}
 
 int
 outbox_recover(struct db *db, int resend, struct err *e)
@@ -89,6 +69,49 @@ outbox_recover(struct db *db, int resend, struct err *e)
 	return rc;
 }
 
+#define ROW_COLS	"id, campaign_id, subscriber_id, item, rcpt, data, " \
+		"attempts, queued_at"
+
+/* A row from a statement that selected ROW_COLS. */
+static void
+from_stmt(sqlite3_stmt *st, struct outbox_row *row)
+{
+	outbox_row_release(row);
+	row->id = sqlite3_column_int64(st, 0);
+	row->campaign_id = sqlite3_column_int64(st, 1);
+	row->subscriber_id = sqlite3_column_int64(st, 2);
+	row->item = db_column_dup(st, 3);
+	row->rcpt = db_column_dup(st, 4);
+	row->data = db_column_dup(st, 5);
+	row->attempts = sqlite3_column_int(st, 6);
+	row->queued_at = db_column_dup(st, 7);
+	if (row->item == NULL)
+		row->item = xstrdup("");
+}
+
+int
+outbox_get(struct db *db, long long campaign_id, long long subscriber_id,
+    const char *item, struct outbox_row *row, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT " ROW_COLS " FROM outbox WHERE "
+	    "campaign_id = ? AND subscriber_id = ? AND item = ?", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	sqlite3_bind_int64(st, 2, subscriber_id);
+	sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		from_stmt(st, row);
+		rc = 1;
+	} else
+		rc = rc == SQLITE_DONE ? 0 : db_error(db, e, "read outbox");
+	sqlite3_reset(st);
+	return rc;
+}
+
 int
 outbox_claim(struct db *db, time_t now, struct outbox_row *row,
     struct err *e)
@@ -96,13 +119,11 @@ outbox_claim(struct db *db, time_t now, struct outbox_row *row,
 	/* Queued rows first (their next_try is NULL, so the index gives
 	 * them in id order), then deferred ones that are due. */
 	static const char q_queued[] =
-	    "SELECT id, campaign_id, subscriber_id, item, rcpt, data, attempts, "
-	    "queued_at FROM outbox WHERE state = 'queued' AND next_try IS NULL "
-	    "ORDER BY id LIMIT 1";
+	    "SELECT " ROW_COLS " FROM outbox WHERE state = 'queued' AND "
+	    "next_try IS NULL ORDER BY id LIMIT 1";
 	static const char q_deferred[] =
-	    "SELECT id, campaign_id, subscriber_id, item, rcpt, data, attempts, "
-	    "queued_at FROM outbox WHERE state = 'deferred' AND next_try <= ? "
-	    "ORDER BY next_try, id LIMIT 1";
+	    "SELECT " ROW_COLS " FROM outbox WHERE state = 'deferred' AND "
+	    "next_try <= ? ORDER BY next_try, id LIMIT 1";
 	sqlite3_stmt *st;
 	char ts[21];
 	int rc, pass;
@@ -122,19 +143,10 @@ outbox_claim(struct db *db, time_t now, struct outbox_row *row,
 	}
 	if (pass == 2)
 		return 0;
-	outbox_row_release(row);
-	row->id = sqlite3_column_int64(st, 0);
-	row->campaign_id = sqlite3_column_int64(st, 1);
-	row->subscriber_id = sqlite3_column_int64(st, 2);
-	row->item = db_column_dup(st, 3);
-	row->rcpt = db_column_dup(st, 4);
-	row->data = db_column_dup(st, 5);
-	row->attempts = sqlite3_column_int(st, 6) + 1;
-	row->queued_at = db_column_dup(st, 7);
+	from_stmt(st, row);
+	row->attempts++;	/* the attempt being claimed */
 	sqlite3_reset(st);
-	if (row->item == NULL)
-		row->item = xstrdup("");
-	if ((rc = run1(db, "UPDATE outbox SET state = 'inflight', attempts = "
+	if ((rc = db_run(db, "UPDATE outbox SET state = 'inflight', attempts = "
 	    "attempts + 1, next_try = NULL WHERE id = ?1", row->id, NULL, NULL,
 	    NULL, e)) < 0)
 		return rc;
@@ -149,7 +161,7 @@ outbox_sent(struct db *db, long long id, const char *relay,
 	int rc;
 
 	date_format_timestamp(now, ts);
-	rc = run1(db, "UPDATE outbox SET state = 'sent', sent_at = ?2, "
+	rc = db_run(db, "UPDATE outbox SET state = 'sent', sent_at = ?2, "
 	    "relay = ?3, relay_id = ?4, next_try = NULL, last_error = NULL "
 	    "WHERE id = ?1", id, ts, relay, relay_id, e);
 	return rc < 0 ? rc : 0;
@@ -163,7 +175,7 @@ outbox_defer(struct db *db, long long id, const char *why, time_t next_try,
 	int rc;
 
 	date_format_timestamp(next_try, ts);
-	rc = run1(db, "UPDATE outbox SET state = 'deferred', next_try = ?2, "
+	rc = db_run(db, "UPDATE outbox SET state = 'deferred', next_try = ?2, "
 	    "last_error = ?3 WHERE id = ?1", id, ts, why, NULL, e);
 	return rc < 0 ? rc : 0;
 }
@@ -176,7 +188,7 @@ outbox_fail(struct db *db, long long id, const char *why, time_t now,
 	int rc;
 
 	date_format_timestamp(now, ts);
-	rc = run1(db, "UPDATE outbox SET state = 'failed', next_try = NULL, "
+	rc = db_run(db, "UPDATE outbox SET state = 'failed', next_try = NULL, "
 	    "last_error = ?2, sent_at = ?3 WHERE id = ?1", id, why, ts, NULL, e);
 	return rc < 0 ? rc : 0;
 }
@@ -190,7 +202,7 @@ outbox_unclaim(struct db *db, long long id, time_t now, struct err *e)
 	/* Never handed over: the attempt does not count, and a message that
 	 * was deferred before stays due at once. */
 	date_format_timestamp(now, ts);
-	rc = run1(db, "UPDATE outbox SET attempts = attempts - 1, "
+	rc = db_run(db, "UPDATE outbox SET attempts = attempts - 1, "
 	    "state = CASE WHEN attempts > 1 THEN 'deferred' ELSE 'queued' END, "
 	    "next_try = CASE WHEN attempts > 1 THEN ?2 ELSE NULL END "
 	    "WHERE id = ?1 AND state = 'inflight'", id, ts, NULL, NULL, e);
@@ -221,7 +233,7 @@ int
 outbox_cancel_subscriber(struct db *db, long long subscriber_id,
     struct err *e)
 {
-	int rc = run1(db, "UPDATE outbox SET state = 'cancelled' WHERE "
+	int rc = db_run(db, "UPDATE outbox SET state = 'cancelled' WHERE "
 	    "subscriber_id = ?1 AND state IN ('queued', 'deferred', 'held')",
 	    subscriber_id, NULL, NULL, NULL, e);
 
@@ -231,7 +243,7 @@ outbox_cancel_subscriber(struct db *db, long long subscriber_id,
 int
 outbox_cancel(struct db *db, long long id, const char *why, struct err *e)
 {
-	int rc = run1(db, "UPDATE outbox SET state = 'cancelled', "
+	int rc = db_run(db, "UPDATE outbox SET state = 'cancelled', "
 	    "last_error = ?2 WHERE id = ?1", id, why, NULL, NULL, e);
 
 	return rc < 0 ? rc : 0;

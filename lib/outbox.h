@@ -57,6 +57,11 @@ int	 outbox_recover(struct db *, int resend, struct err *);
  */
 int	 outbox_claim(struct db *, time_t now, struct outbox_row *, struct err *);
 
+/* The row of (campaign, declarer, item): 1 with *row filled (release
+ * with outbox_row_release()), 0 if there is none. */
+int	 outbox_get(struct db *, long long campaign_id, long long subscriber_id,
+	    const char *item, struct outbox_row *, struct err *);
+
 /* Outcomes.  relay_id: the relay's queue id, may be NULL.  A failed
  * row's sent_at records when it was given up. */
 int	 outbox_sent(struct db *, long long id, const char *relay,

@@ -1,6 +1,5 @@
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "products.h"
 #include "subscriber.h"
 #include "text.h"
+#include "token.h"
 #include "xalloc.h"
 
 static const struct {
@@ -392,17 +392,10 @@ out:
 void
 sub_email_hash(const char *email, char *out)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	char *low = text_ascii_lower(xstrdup(email));
-
-	EVP_Digest(low, strlen(low), md, &n, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < n; i++) {
-		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
-		out[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-	free(low);
+	/* One definition of the suppression key (lib/token.h); a checked
+	 * address always hashes. */
+	if (token_addr_hash(email, out, NULL) < 0)
+		out[0] = '\0';
 }
 
 #define COLS \
@@ -825,24 +818,6 @@ cancel_pending(struct db *db, long long id, int erase, struct err *e)
 	return rc;
 }
 
-static int
-exec_id(struct db *db, const char *sql, long long id, const char *a,
-    const char *b, const char *c, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = 0;
-
-	if ((st = db_prepare(db, sql, e)) == NULL)
-		return -ERR_DB;
-	sqlite3_bind_int64(st, 1, id);
-	db_bind_text(st, 2, a);
-	db_bind_text(st, 3, b);
-	db_bind_text(st, 4, c);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_error(db, e, "update declarer");
-	sqlite3_finalize(st);
-	return rc;
-}
 
 int
 sub_set_status(struct db *db, const char *email, const char *status,
@@ -864,7 +839,7 @@ sub_set_status(struct db *db, const char *email, const char *status,
 		goto out;
 	}
 	date_format_timestamp(now, ts);
-	if ((rc = exec_id(db, "UPDATE subscriber SET status = ?2, "
+	if ((rc = db_run(db, "UPDATE subscriber SET status = ?2, "
 	    "status_reason = ?3, status_changed = ?4, updated = ?4 "
 	    "WHERE id = ?1", cur.id, status, reason, ts, e)) < 0)
 		goto out;
@@ -903,12 +878,14 @@ sub_remove(struct db *db, const char *email, int purge, time_t now,
 	    (rc = cancel_pending(db, cur.id, purge, e)) < 0)
 		goto out;
 	if (purge)
-		rc = exec_id(db, "DELETE FROM subscriber WHERE id = ?1", cur.id,
+		rc = db_run(db, "DELETE FROM subscriber WHERE id = ?1", cur.id,
 		    NULL, NULL, NULL, e);
 	else
-		rc = exec_id(db, "UPDATE subscriber SET status = 'removed', "
+		rc = db_run(db, "UPDATE subscriber SET status = 'removed', "
 		    "status_reason = 'removed by admin', status_changed = ?2, "
 		    "updated = ?2 WHERE id = ?1", cur.id, ts, NULL, NULL, e);
+	if (rc > 0)
+		rc = 0;
 out:
 	sub_release(&cur);
 	return rc;
