@@ -161,23 +161,32 @@ advisory_feed_each(struct db *db,
     int (*fn)(const struct advisory_feed *, void *), void *arg, struct err *e)
 {
 	sqlite3_stmt *st;
-	struct advisory_feed f;
+	struct advisory_feed *v = NULL;
+	size_t n = 0;
 	int rc = 0, step;
 
-	/* Not the statement cache: fn may run other statements. */
+	/*
+	 * Read the list first and finish the statement before calling fn:
+	 * fn stores each feed in a transaction of its own, and the rollback
+	 * of one broken feed would abort a SELECT still running here — and
+	 * with it every feed after the broken one.
+	 */
 	if ((st = db_prepare(db, "SELECT " FEED_COLS " FROM feed ORDER BY name",
 	    e)) == NULL)
 		return -e->code;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		feed_from_row(st, &f);
-		rc = fn(&f, arg);
-		advisory_feed_release(&f);
-		if (rc != 0)
-			break;
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		feed_from_row(st, &v[n++]);
 	}
-	if (rc == 0 && step != SQLITE_DONE)
+	if (step != SQLITE_DONE)
 		rc = db_error(db, e, "list feeds");
 	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = fn(&v[i], arg);
+		advisory_feed_release(&v[i]);
+	}
+	free(v);
 	return rc;
 }
 
