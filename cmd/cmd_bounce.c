@@ -179,16 +179,15 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	bo.soft_limit = ctx->cfg->soft_limit;
 	bo.soft_days = ctx->cfg->soft_days;
 	bo.dry_run = dry;
-	if (ctx->cfg->verp) {
-		if ((rc = campaign_keys_load(ctx->cfg, ctx->now, &keys,
-		    &ctx->err)) < 0)
-			goto out;
-		campaign_list_id(ctx->cfg, list_id);
-		bo.keys = &keys.k;
-		bo.list_id = list_id;
-		bo.envelope_from = ctx->cfg->envelope_from;
-		bo.recipient = recipient;
-	}
+	if ((rc = campaign_keys_load(ctx->cfg, ctx->now, &keys,
+	    &ctx->err)) < 0)
+		goto out;
+	campaign_list_id(ctx->cfg, list_id);
+	bo.keys = &keys.k;
+	bo.verp = ctx->cfg->verp;
+	bo.list_id = list_id;
+	bo.envelope_from = ctx->cfg->envelope_from;
+	bo.recipient = recipient;
 	if ((rc = bounce_apply(ctx->db, &bo, r, ctx->now, &res,
 	    &ctx->err)) < 0)
 		goto out;
@@ -207,7 +206,12 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		    bounce_kind_name(res.kind), res.status[0] ? res.status :
 		    "(no status)", res.declarer, res.by_verp ? "VERP address" :
 		    res.by_message_id ? "Message-ID" : "address");
-		if (res.marked)
+		if (res.unverified)
+			printf("recorded, status unchanged: only the failed "
+			    "address names the declarer, and anybody can write "
+			    "that (bounces with our Message-ID, or [mail] verp, "
+			    "are acted on)\n");
+		else if (res.marked)
 			printf("marked bounced\n");
 		else if (strcmp(res.status_before, "active") != 0)
 			printf("recorded (already %s)\n", res.status_before);

@@ -227,6 +227,7 @@ do_preview(struct ctx *ctx, int argc, char **argv)
 	memset(&env, 0, sizeof(env));
 	env.cfg = ctx->cfg;
 	env.instance = instance;
+	env.keys = &keys.k;
 	if ((rc = campaign_load(ctx->db, st.campaign_id, &env, &run,
 	    &ctx->err)) < 0 ||
 	    (rc = campaign_render(run, &row, &msg, &ctx->err)) < 0)

@@ -962,7 +962,7 @@ row_who(sqlite3_stmt *st, struct who *w)
 
 /* The declarer our message mid went to; 1 found, 0 not, -ERR_DB. */
 static int
-by_message_id(struct db *db, const char *instance, const char *mid,
+by_message_id(struct db *db, const struct bounce_opts *o, const char *mid,
     struct who *w, struct err *e)
 {
 	char name[64];
@@ -970,7 +970,9 @@ by_message_id(struct db *db, const char *instance, const char *mid,
 	sqlite3_stmt *st;
 	int rc;
 
-	if (campaign_parse_message_id(mid, instance, name, &sid) < 0)
+	/* Only a Message-ID whose tag verifies names a declarer. */
+	if (o->keys == NULL ||
+	    campaign_parse_message_id(mid, o->instance, o->keys, name, &sid) < 0)
 		return 0;
 	/* The id alone is guessable: that campaign must have queued mail
 	 * for that declarer. */
@@ -1075,7 +1077,7 @@ find(struct db *db, const struct bounce_opts *o, const struct bounce_report *r,
 	*rc = NULL;
 	*mid = NULL;
 	/* VERP first: the return address is ours and cannot be forged. */
-	if (o->keys != NULL) {
+	if (o->verp && o->keys != NULL) {
 		const char *cand[5];
 		size_t nc = 0;
 
@@ -1099,8 +1101,7 @@ find(struct db *db, const struct bounce_opts *o, const struct bounce_report *r,
 		}
 	}
 	for (size_t i = 0; i < r->nmids; i++) {
-		if ((found = by_message_id(db, o->instance, r->mids[i], w,
-		    e)) < 0)
+		if ((found = by_message_id(db, o, r->mids[i], w, e)) < 0)
 			return found;
 		if (found == 0)
 			continue;
@@ -1161,6 +1162,9 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 	snprintf(res->status, sizeof(res->status), "%s", rc->status);
 	res->by_verp = ret == 2;
 	res->by_message_id = mid != NULL;
+	/* Found by a failed address only: anybody can write such a bounce,
+	 * so it is recorded, but changes nobody's status. */
+	res->unverified = ret == 1 && mid == NULL;
 	date_format_timestamp(now, ts);
 	if ((st = db_stmt(db, "INSERT INTO bounce (subscriber_id, received, "
 	    "kind, status, diagnostic, message_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1210,8 +1214,8 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 		    rc->status, rc->diag[0] ? ": " : "", rc->diag);
 	/* Only an active address changes: an unsubscribed declarer's own
 	 * wish, or an admin's removal, stays what it is. */
-	if (strcmp(w.status, "active") == 0 && (rc->kind == BOUNCE_HARD ||
-	    res->soft_count >= o->soft_limit)) {
+	if (!res->unverified && strcmp(w.status, "active") == 0 &&
+	    (rc->kind == BOUNCE_HARD || res->soft_count >= o->soft_limit)) {
 		if ((ret = sub_set_status(db, w.email, "bounced", reason, now,
 		    e)) < 0)
 			goto fail;

@@ -24,7 +24,8 @@
  *
  * bounce_apply() finds the declarer: by the VERP return address the bounce
  * was sent to, when [mail] verp is on and its token verifies (trusted on
- * its own); else by the original Message-ID when it
+ * its own); else by the original Message-ID when its HMAC tag verifies
+ * and it
  * is one of ours (campaign_parse_message_id() with this database's
  * instance, and that campaign really queued mail for that declarer), else
  * by a failed recipient address that is one of our declarers.  Our
@@ -110,9 +111,11 @@ struct bounce_opts {
 	int		 soft_limit;	/* [bounce] soft_limit */
 	int		 soft_days;	/* [bounce] soft_days */
 	int		 dry_run;	/* roll back instead of committing */
-	/* VERP ([mail] verp): the address the bounce was sent to names the
-	 * declarer, and its token cannot be forged.  keys NULL: not used. */
+	/* The unsubscribe keys: they verify the tag in our Message-IDs and,
+	 * with verp, the token in a VERP return address.  A bounce found
+	 * only by a failed address is recorded but marks nobody. */
 	const struct token_keys *keys;
+	int		 verp;		/* [mail] verp */
 	const char	*list_id;	/* bare List-Id */
 	const char	*envelope_from;
 	const char	*recipient;	/* the MTA's envelope recipient, if given */
@@ -126,6 +129,8 @@ struct bounce_result {
 	char		 status[16];	/* its code, "" if unknown */
 	int		 by_message_id;	/* found by Message-ID (else address) */
 	int		 by_verp;	/* found by the VERP return address */
+	int		 unverified;	/* found by address only: recorded,
+					 * no status changed */
 	int		 marked;	/* this bounce marked the address bounced */
 	int		 soft_count;	/* soft bounces within soft_days, this
 					 * one included */

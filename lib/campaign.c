@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/crypto.h>
+
 #include "campaign.h"
 #include "config.h"
 #include "date.h"
@@ -146,29 +148,71 @@ campaign_render(const struct campaign_run *c, const struct outbox_row *row,
 	return remind_render_row(c, row, out, e);
 }
 
+/* item as it appears in a Message-ID: only what a dot-atom allows. */
+static void
+add_item(struct buf *out, const char *item)
+{
+	for (const char *p = item; *p; p++)
+		buf_addch(out, (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' ? *p : '-');
+}
+
+/*
+ * The tag that proves a Message-ID is ours: 12 base64url characters (72
+ * bits) of an HMAC, keyed with the unsubscribe secret, over the campaign,
+ * the declarer and the item.  which: 0 the current key, 1 the previous.
+ * Returns 0, or -1 when there is no such key.
+ */
+static int
+mid_tag(const struct token_keys *k, int which, const char *name,
+    long long id, const char *item, char *out)
+{
+	struct token_keys one = { which ? k->prev : k->cur,
+	    which ? k->prev_len : k->cur_len, NULL, 0 };
+	struct buf ctx = BUF_INIT(255);
+	char tok[TOKEN_LEN + 1];
+	int rc;
+
+	if (one.cur == NULL)
+		return -1;
+	buf_addf(&ctx, "mid:%s:", name);
+	add_item(&ctx, item != NULL ? item : "");
+	/* token_make's MAC covers the id and this context; its last 32
+	 * characters are the MAC. */
+	rc = token_make(&one, id, buf_str(&ctx), tok, NULL);
+	buf_release(&ctx);
+	if (rc < 0)
+		return -1;
+	memcpy(out, tok + 12, 12);
+	out[12] = '\0';
+	return 0;
+}
+
 void
 campaign_message_id(struct buf *out, const char *name,
     long long subscriber_id, const char *item, const char *instance,
-    const char *domain)
+    const char *domain, const struct token_keys *keys)
 {
+	char tag[13];
+
 	buf_addf(out, "%s.%lld", name, subscriber_id);
 	if (item != NULL && *item != '\0') {
-		/* Only what a dot-atom allows, so the id stays valid. */
 		buf_addch(out, '.');
-		for (const char *p = item; *p; p++)
-			buf_addch(out, (*p >= 'a' && *p <= 'z') ||
-			    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' ? *p : '-');
+		add_item(out, item);
 	}
+	if (keys != NULL && mid_tag(keys, 0, name, subscriber_id, item, tag) == 0)
+		buf_addf(out, ".%s", tag);
 	buf_addf(out, ".%s@%s", instance, domain);
 }
 
 int
-campaign_parse_message_id(const char *mid, const char *instance, char *name,
-    long long *subscriber_id)
+campaign_parse_message_id(const char *mid, const char *instance,
+    const struct token_keys *keys, char *name, long long *subscriber_id)
 {
-	char buf[512], *at, *p, *dot, *end;
+	char buf[512], *at, *p, *dot, *end, *tag = NULL, want[13];
+	const char *item;
 	size_t n;
+	int ok = 0;
 
 	while (*mid == ' ' || *mid == '\t' || *mid == '<')
 		mid++;
@@ -177,11 +221,17 @@ campaign_parse_message_id(const char *mid, const char *instance, char *name,
 	if ((at = strrchr(buf, '@')) == NULL)
 		return -ERR_INVAL;
 	*at = '\0';
-	/* NAME.ID[.ITEM].INSTANCE: the instance is last, the id follows the
-	 * name (names hold '-' but no '.'). */
+	/* NAME.ID[.ITEM][.TAG].INSTANCE: the instance is last, the tag
+	 * before it, the id follows the name (names hold '-' but no '.'). */
 	if ((p = strrchr(buf, '.')) == NULL || strcmp(p + 1, instance) != 0)
 		return -ERR_INVAL;
 	*p = '\0';
+	if (keys != NULL) {
+		if ((p = strrchr(buf, '.')) == NULL || strlen(p + 1) != 12)
+			return -ERR_INVAL;
+		tag = p + 1;
+		*p = '\0';
+	}
 	if ((dot = strchr(buf, '.')) == NULL)
 		return -ERR_INVAL;
 	n = (size_t)(dot - buf);
@@ -192,7 +242,16 @@ campaign_parse_message_id(const char *mid, const char *instance, char *name,
 		return -ERR_INVAL;
 	memcpy(name, buf, n);
 	name[n] = '\0';
-	return 0;
+	if (keys == NULL)
+		return 0;
+	/* Our Message-IDs are seen by every recipient; only the tag makes
+	 * one impossible to forge for another declarer. */
+	item = *end == '.' ? end + 1 : "";
+	for (int which = 0; which < 2; which++)
+		if (mid_tag(keys, which, name, *subscriber_id, item, want) == 0 &&
+		    CRYPTO_memcmp(want, tag, 12) == 0)
+			ok = 1;
+	return ok ? 0 : -ERR_INVAL;
 }
 
 int

@@ -25,6 +25,7 @@ struct campaign_env {
 	const struct config	*cfg;
 	const char		*instance;	/* this database's id, 8 hex */
 	unsigned		 msg_flags;	/* MSG_F_LF for local stores */
+	const struct token_keys	*keys;		/* Message-ID tags; NULL: none */
 };
 
 struct campaign_run {
@@ -57,17 +58,20 @@ int	 campaign_render(const struct campaign_run *, const struct outbox_row *,
 
 /*
  * The Message-ID (without <>) of the message for (campaign, declarer,
- * item): "NAME.ID[.ITEM].INSTANCE@DOMAIN".  Stable: a re-send carries the
- * same one, and `samail bounce` reads the campaign and declarer back from
- * it with campaign_parse_message_id().
+ * item): "NAME.ID[.ITEM].TAG.INSTANCE@DOMAIN", TAG an HMAC keyed with the
+ * unsubscribe secret (left out when keys is NULL).  Stable: a re-send
+ * carries the same one, and `samail bounce` reads the campaign and
+ * declarer back from it with campaign_parse_message_id(), which with keys
+ * accepts only a tag made with the current or the previous key — so a
+ * forged bounce cannot name a declarer by guessing ids.
  */
 void	 campaign_message_id(struct buf *out, const char *name,
 	    long long subscriber_id, const char *item, const char *instance,
-	    const char *domain);
+	    const char *domain, const struct token_keys *keys);
 /* Parse one (with or without <>): 0 with name (64 bytes) and id filled, or
  * -ERR_INVAL if it is not ours. */
 int	 campaign_parse_message_id(const char *mid, const char *instance,
-	    char *name, long long *subscriber_id);
+	    const struct token_keys *keys, char *name, long long *subscriber_id);
 
 /* This database's instance id (created on first use), 8 hex digits, into
  * out (9 bytes). */

@@ -587,7 +587,7 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 		return err_set(e, ERR_DB, "outbox data for '%s' lacks token "
 		    "or org", rcpt);
 	campaign_message_id(&mid, c->name, subscriber_id, NULL, s->instance,
-	    cfg->message_id_domain);
+	    cfg->message_id_domain, c->env->keys);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, token);
 	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 	memset(&m, 0, sizeof(m));
@@ -795,6 +795,7 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	memset(&env, 0, sizeof(env));
 	env.cfg = o->cfg;
 	env.instance = instance;
+	env.keys = o->keys;
 	run = xcalloc(1, sizeof(*run));
 	run->env = &env;
 	run->content = json_incref(content);

@@ -383,7 +383,8 @@ context(const struct campaign_run *c, const struct rm_state *s,
 		json_object_set(ctx, "sender", json_object_get(content, "sender"));
 	json_object_set_new(ctx, "unsubscribe_url", json_string(unsub_url));
 	{
-		char *m = xasprintf("mailto:%s?subject=unsubscribe", mailto);
+		char *m = xasprintf("mailto:%s?subject=unsubscribe%%20%s", mailto,
+		    r->token);
 
 		json_object_set_new(ctx, "unsubscribe_mailto", json_string(m));
 		free(m);
@@ -483,7 +484,7 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	if ((rc = row_parse(data, &r, row_id, e)) < 0)
 		return rc;
 	campaign_message_id(&mid, c->name, subscriber_id, item, s->instance,
-	    cfg->message_id_domain);
+	    cfg->message_id_domain, c->env->keys);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, r.token);
 	ctx = context(c, s, &r, buf_str(&url), cfg->unsub_mailto);
 	if ((rc = render_ics(c, s, &r, ctx, date, strict, &ics, e)) < 0)
@@ -502,6 +503,7 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	m.date = date;
 	m.unsub_url = buf_str(&url);
 	m.unsub_mailto = cfg->unsub_mailto;
+	m.unsub_token = r.token;	/* so a mailto unsubscribe names whom */
 	m.attach = ics.data;
 	m.attach_len = ics.len;
 	m.attach_name = fname;
@@ -1019,6 +1021,7 @@ remind_build(struct db *db, const struct remind_opts *o, time_t now,
 	memset(&env, 0, sizeof(env));
 	env.cfg = o->cfg;
 	env.instance = b.instance;
+	env.keys = o->keys;
 	b.run = xcalloc(1, sizeof(*b.run));
 	b.run->env = &env;
 	b.run->content = json_incref(b.content);

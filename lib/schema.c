@@ -12,11 +12,15 @@
 #include "schema.h"
 
 static const char m1[] =
-/* Declarers.  email is stored with its domain lower-cased (the domain is
- * case-insensitive, the local part is not) and is the natural key. */
+/* Declarers.  email is stored as given with its domain lower-cased, and
+ * is unique without regard to case: RFC 5321 lets a local part be
+ * case-sensitive, but no mailbox provider a declarer uses treats
+ * Taro@ and taro@ as two people, and suppression must match both.
+ * AUTOINCREMENT: an id is never reused, so an old unsubscribe link or
+ * return address can never name a later declarer. */
 "CREATE TABLE subscriber ("
-"  id        INTEGER PRIMARY KEY,"
-"  email     TEXT NOT NULL UNIQUE,"
+"  id        INTEGER PRIMARY KEY AUTOINCREMENT,"
+"  email     TEXT NOT NULL UNIQUE COLLATE NOCASE,"
 "  org       TEXT NOT NULL,"
 "  name      TEXT,"
 "  star      INTEGER NOT NULL DEFAULT 1 CHECK (star IN (1, 2)),"

@@ -1,3 +1,20 @@
+/*
+ * sender — drain the outbox through the transport (see sender.h).
+ *
+ * Durability.  The database runs with synchronous=FULL while sending: a
+ * commit is on disk when it returns, so a power loss cannot undo a claim
+ * or a "sent".  To keep that at about one fsync per message, results are
+ * not committed on their own: a worker's result waits in `pending` and
+ * goes into the transaction of the next claim (any worker's), so a
+ * delivered message whose result is not yet committed exists at most once
+ * per connection at any moment — the one duplicate per connection the
+ * guarantee allows after a crash, and it carries its Message-ID.
+ *
+ * Locking.  s->mu guards the database connection, `pending`, the
+ * counters and the campaign cache; rendering and the SMTP dialogue run
+ * outside it, in the workers.
+ */
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +39,18 @@
 #include "xalloc.h"
 
 #define MAX_MESSAGE	(8 * 1024 * 1024)
+#define LOCAL_BATCH	256
+
+/* A result waiting to be committed with the next claim. */
+struct pending {
+	struct outbox_row	 row;		/* owned */
+	int			 outcome;	/* SMTP_* */
+	const char		*relay;		/* borrowed from the config */
+	char			*relay_id;
+	char			*why;
+	int			 bounced;	/* 5.1.x: mark the address */
+	struct pending		*next;
+};
 
 struct sender {
 	struct db		*db;
@@ -34,9 +63,11 @@ struct sender {
 	char			 list_id[256];
 	time_t			 now;		/* the run's clock at start */
 	time_t			 t0;		/* real time at start */
-	pthread_mutex_t		 mu;		/* database and the fields below */
+	pthread_mutex_t		 mu;		/* everything below, and db */
 	struct campaign_run	**runs;
 	size_t			 nruns;
+	struct pending		*pending;
+	size_t			 npending;
 	unsigned long		 taken;
 	int			 fatal;		/* -ERR_* that stops the run */
 	struct err		 ferr;
@@ -47,6 +78,15 @@ static time_t
 clock_now(const struct sender *s)
 {
 	return s->now + (time(NULL) - s->t0);
+}
+
+static void
+set_fatal(struct sender *s, int rc, const struct err *e)
+{
+	if (!s->fatal) {
+		s->fatal = rc;
+		s->ferr = *e;
+	}
 }
 
 static struct campaign_run *
@@ -64,25 +104,55 @@ get_campaign(struct sender *s, long long id, struct err *e)
 	return c;
 }
 
-/* Is the declarer still one we may mail?  (They may have unsubscribed
- * after the campaign was built.) */
+/*
+ * BEGIN IMMEDIATE, waiting out a busy database (another samail writing a
+ * big import or build) for up to [run] lock_timeout beyond SQLite's own
+ * busy timeout: a delivered message must get recorded, not re-sent.
+ */
 static int
-still_active(struct sender *s, long long subscriber_id)
+begin(struct sender *s, struct err *e)
+{
+	time_t until = time(NULL) + s->cfg->lock_timeout;
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	int rc;
+
+	while ((rc = db_begin(s->db, e)) == -ERR_LOCKED && time(NULL) < until)
+		nanosleep(&pause, NULL);
+	return rc;
+}
+
+static int
+commit(struct sender *s, struct err *e)
+{
+	int rc;
+
+	if ((rc = db_commit(s->db, e)) < 0)
+		db_rollback(s->db);
+	return rc;
+}
+
+/*
+ * Is the declarer still one we may mail?  They may have unsubscribed,
+ * bounced or been removed after the campaign was built.  1 yes, 0 no,
+ * -ERR_* on a database error (never read as "no": that would cancel).
+ */
+static int
+still_active(struct sender *s, long long subscriber_id, struct err *e)
 {
 	sqlite3_stmt *st;
-	int ok = 0;
+	int rc;
 
 	if (subscriber_id <= 0)
 		return 0;
-	st = db_stmt(s->db, "SELECT status = 'active' FROM subscriber "
-	    "WHERE id = ?", NULL);
-	if (st == NULL)
-		return 0;
+	if ((st = db_stmt(s->db, "SELECT status = 'active' FROM subscriber "
+	    "WHERE id = ?", e)) == NULL)
+		return -ERR_DB;
 	sqlite3_bind_int64(st, 1, subscriber_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = sqlite3_column_int(st, 0);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ?
+	    0 : db_error(s->db, e, "read declarer");
 	sqlite3_reset(st);
-	return ok;
+	return rc;
 }
 
 /*
@@ -102,7 +172,9 @@ claim_tx(struct sender *s, struct outbox_row *row, struct err *e)
 			return 0;
 		if ((rc = outbox_claim(s->db, clock_now(s), row, e)) <= 0)
 			return rc;
-		if (!still_active(s, row->subscriber_id)) {
+		if ((rc = still_active(s, row->subscriber_id, e)) < 0)
+			return rc;
+		if (rc == 0) {
 			if ((rc = outbox_cancel(s->db, row->id, "the declarer "
 			    "is no longer active", e)) < 0)
 				return rc;
@@ -114,28 +186,196 @@ claim_tx(struct sender *s, struct outbox_row *row, struct err *e)
 	}
 }
 
-/*
- * Claim the next message in one committed transaction: the hand-over
- * point — it is in flight before anything leaves.  Called with s->mu held.
- */
+/* A 5.1.x: the address is bounced, if the declarer still exists and is
+ * active (an unsubscribed or removed one keeps that status). */
 static int
-claim(struct sender *s, struct outbox_row *row, struct err *e)
+mark_bounced(struct sender *s, const struct outbox_row *row, const char *why,
+    time_t now, struct err *e)
 {
+	sqlite3_stmt *st;
+	char ts[21];
 	int rc;
 
-	if ((rc = db_begin(s->db, e)) < 0)
+	if ((rc = still_active(s, row->subscriber_id, e)) <= 0)
 		return rc;
-	if ((rc = claim_tx(s, row, e)) < 0) {
-		db_rollback(s->db);
-		return rc;
-	}
-	if (db_commit(s->db, e) < 0)
+	date_format_timestamp(now, ts);
+	if ((st = db_stmt(s->db, "INSERT INTO bounce (subscriber_id, received, "
+	    "kind, status, diagnostic) VALUES (?, ?, 'hard', ?, ?)", e)) == NULL)
 		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, row->subscriber_id);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	sqlite3_bind_null(st, 3);
+	sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+	    db_error(s->db, e, "record bounce");
+	sqlite3_reset(st);
+	if (rc == 0 && (rc = sub_set_status(s->db, row->rcpt, "bounced", why,
+	    now, e)) > 0)
+		rc = 0;
+	return rc == 0 ? 1 : rc;
+}
+
+/*
+ * Record one result inside the caller's transaction.  Returns the counter
+ * it belongs to (SMTP_SENT, SMTP_TEMPFAIL for deferred, SMTP_PERMFAIL for
+ * failed, SMTP_BAD_RECIPIENT for failed and bounced, SMTP_UNSENT), or
+ * -ERR_*.  Counters are bumped by the caller once the commit held.
+ */
+static int
+record_tx(struct sender *s, const struct pending *p, struct err *e)
+{
+	const struct outbox_row *row = &p->row;
+	time_t now = clock_now(s), next;
+	const char *why = p->why != NULL ? p->why : "";
+	int rc;
+
+	switch (p->outcome) {
+	case SMTP_SENT:
+		rc = outbox_sent(s->db, row->id, p->relay, p->relay_id, now, e);
+		return rc < 0 ? rc : SMTP_SENT;
+	case SMTP_TEMPFAIL:
+		next = outbox_next_try(now, row->attempts, row->queued_at,
+		    s->cfg->retry_base, s->cfg->max_attempts, s->cfg->max_age);
+		if (next == 0) {
+			char *msg = xasprintf("gave up after %d attempts: %s",
+			    row->attempts, why);
+
+			rc = outbox_fail(s->db, row->id, msg, now, e);
+			free(msg);
+			return rc < 0 ? rc : SMTP_PERMFAIL;
+		}
+		rc = outbox_defer(s->db, row->id, why, next, e);
+		return rc < 0 ? rc : SMTP_TEMPFAIL;
+	case SMTP_PERMFAIL:
+	case SMTP_BAD_RECIPIENT:
+		if ((rc = outbox_fail(s->db, row->id, why, now, e)) < 0)
+			return rc;
+		if (p->bounced && (rc = mark_bounced(s, row, why, now, e)) < 0)
+			return rc;
+		return p->bounced && rc == 1 ? SMTP_BAD_RECIPIENT : SMTP_PERMFAIL;
+	default:	/* never handed over: back to the queue, untried */
+		rc = outbox_unclaim(s->db, row->id, now, e);
+		return rc < 0 ? rc : SMTP_UNSENT;
+	}
+}
+
+static void
+count_and_log(struct sender *s, const struct pending *p, int kind)
+{
+	const char *why = p->why != NULL ? p->why : "";
+
+	switch (kind) {
+	case SMTP_SENT:
+		s->st->sent++;
+		break;
+	case SMTP_TEMPFAIL:
+		s->st->deferred++;
+		log_info("message to '%s' deferred: %s", p->row.rcpt, why);
+		break;
+	case SMTP_BAD_RECIPIENT:
+		s->st->bounced++;
+		/* FALLTHROUGH */
+	case SMTP_PERMFAIL:
+		s->st->failed++;
+		log_warnx("message to '%s' failed: %s", p->row.rcpt, why);
+		break;
+	default:
+		s->st->unsent++;
+		break;
+	}
+}
+
+static void
+pending_free(struct pending *p)
+{
+	outbox_row_release(&p->row);
+	free(p->relay_id);
+	free(p->why);
+	free(p);
+}
+
+/*
+ * Record every pending result in the caller's transaction.  The results
+ * stay pending (kinds[] filled) until the caller's commit holds, then
+ * finish_pending() counts and frees them.
+ */
+static int
+record_pending_tx(struct sender *s, int *kinds, struct err *e)
+{
+	size_t i = 0;
+	int rc;
+
+	for (struct pending *p = s->pending; p != NULL; p = p->next, i++) {
+		if ((rc = record_tx(s, p, e)) < 0)
+			return rc;
+		kinds[i] = rc;
+	}
+	return 0;
+}
+
+static void
+finish_pending(struct sender *s, const int *kinds)
+{
+	struct pending *p, *next;
+	size_t i = 0;
+
+	for (p = s->pending; p != NULL; p = next, i++) {
+		next = p->next;
+		count_and_log(s, p, kinds[i]);
+		pending_free(p);
+	}
+	s->pending = NULL;
+	s->npending = 0;
+}
+
+/*
+ * The hand-over point, with s->mu held: one committed transaction that
+ * records the pending results and claims the next message (in flight
+ * before anything leaves).  1 with the row, 0 when nothing is due, -ERR_*.
+ */
+static int
+record_and_claim(struct sender *s, struct outbox_row *row, struct err *e)
+{
+	int *kinds = xcalloc(s->npending + 1, sizeof(*kinds));
+	int rc, got = 0;
+
+	if ((rc = begin(s, e)) < 0)
+		goto out;
+	if ((rc = record_pending_tx(s, kinds, e)) < 0 ||
+	    (row != NULL && (got = claim_tx(s, row, e)) < 0)) {
+		db_rollback(s->db);
+		rc = rc < 0 ? rc : got;
+		goto out;
+	}
+	if ((rc = commit(s, e)) < 0)
+		goto out;
+	finish_pending(s, kinds);
+	rc = got;
+out:
+	free(kinds);
 	return rc;
 }
 
-/* Render outside the lock if the campaign is loaded; loading it takes
- * the lock. */
+static void
+add_pending(struct sender *s, struct outbox_row *row, int outcome,
+    const char *relay, const char *relay_id, const char *why, int bounced)
+{
+	struct pending *p = xcalloc(1, sizeof(*p)), **tail = &s->pending;
+
+	p->row = *row;			/* takes the row's strings */
+	memset(row, 0, sizeof(*row));
+	p->outcome = outcome;
+	p->relay = relay;
+	p->relay_id = relay_id != NULL ? xstrdup(relay_id) : NULL;
+	p->why = why != NULL ? xstrdup(why) : NULL;
+	p->bounced = bounced;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = p;
+	s->npending++;
+}
+
+/* Render outside the lock once the campaign is loaded (under it). */
 static int
 render(struct sender *s, const struct outbox_row *row, struct buf *out,
     struct err *e)
@@ -148,99 +388,6 @@ render(struct sender *s, const struct outbox_row *row, struct buf *out,
 	if (c == NULL)
 		return e->code ? -e->code : -ERR_DB;
 	return campaign_render(c, row, out, e);
-}
-
-/* Record a result inside the caller's transaction (s->mu held). */
-static int
-record_tx(struct sender *s, const struct outbox_row *row, int outcome,
-    const char *relay, const char *relay_id, const char *why, int bounced,
-    struct err *e)
-{
-	time_t now = clock_now(s), next;
-	int rc;
-
-	switch (outcome) {
-	case SMTP_SENT:
-		rc = outbox_sent(s->db, row->id, relay, relay_id, now, e);
-		s->st->sent++;
-		break;
-	case SMTP_TEMPFAIL:
-		next = outbox_next_try(now, row->attempts, row->queued_at,
-		    s->cfg->retry_base, s->cfg->max_attempts, s->cfg->max_age);
-		if (next == 0) {
-			char *msg = xasprintf("gave up after %d attempts: %s",
-			    row->attempts, why);
-
-			rc = outbox_fail(s->db, row->id, msg, now, e);
-			log_warnx("message to '%s' failed: %s", row->rcpt, msg);
-			free(msg);
-			s->st->failed++;
-		} else {
-			char ts[21];
-
-			rc = outbox_defer(s->db, row->id, why, next, e);
-			date_format_timestamp(next, ts);
-			log_info("message to '%s' deferred until %s: %s",
-			    row->rcpt, ts, why);
-			s->st->deferred++;
-		}
-		break;
-	case SMTP_PERMFAIL:
-	case SMTP_BAD_RECIPIENT:
-		rc = outbox_fail(s->db, row->id, why, now, e);
-		log_warnx("message to '%s' refused: %s", row->rcpt, why);
-		s->st->failed++;
-		if (rc == 0 && bounced && row->subscriber_id > 0) {
-			sqlite3_stmt *st;
-			char ts[21];
-
-			s->st->bounced++;
-			date_format_timestamp(now, ts);
-			st = db_stmt(s->db, "INSERT INTO bounce (subscriber_id, "
-			    "received, kind, status, diagnostic) VALUES "
-			    "(?, ?, 'hard', ?, ?)", e);
-			if (st == NULL)
-				rc = -ERR_DB;
-			else {
-				sqlite3_bind_int64(st, 1, row->subscriber_id);
-				sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
-				sqlite3_bind_null(st, 3);
-				sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
-				if (sqlite3_step(st) != SQLITE_DONE)
-					rc = db_error(s->db, e, "record bounce");
-				sqlite3_reset(st);
-			}
-			if (rc == 0)
-				rc = sub_set_status(s->db, row->rcpt, "bounced",
-				    why, now, e);
-			if (rc > 0)
-				rc = 0;
-		}
-		break;
-	default:	/* never handed over: back to the queue, untried */
-		rc = outbox_unclaim(s->db, row->id, now, e);
-		s->st->unsent++;
-		break;
-	}
-	return rc;
-}
-
-/* Record a result in its own transaction (s->mu held). */
-static int
-record(struct sender *s, const struct outbox_row *row, int outcome,
-    const char *relay, const char *relay_id, const char *why, int bounced,
-    struct err *e)
-{
-	int rc;
-
-	if ((rc = db_begin(s->db, e)) < 0)
-		return rc;
-	if ((rc = record_tx(s, row, outcome, relay, relay_id, why, bounced,
-	    e)) < 0) {
-		db_rollback(s->db);
-		return rc;
-	}
-	return db_commit(s->db, e);
 }
 
 /* --- SMTP ------------------------------------------------------------- */
@@ -262,11 +409,9 @@ smtp_next(struct smtp_job *job, void *arg)
 	buf_init(&j->msg, MAX_MESSAGE);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		rc = s->fatal ? 0 : claim(s, &j->row, &e);
-		if (rc < 0 && !s->fatal) {
-			s->fatal = rc;
-			s->ferr = e;
-		}
+		rc = s->fatal ? 0 : record_and_claim(s, &j->row, &e);
+		if (rc < 0)
+			set_fatal(s, rc, &e);
 		pthread_mutex_unlock(&s->mu);
 		if (rc <= 0) {
 			outbox_row_release(&j->row);
@@ -277,13 +422,14 @@ smtp_next(struct smtp_job *job, void *arg)
 		buf_reset(&j->msg);
 		if ((rc = render(s, &j->row, &j->msg, &e)) == 0)
 			break;
-		/* A message that cannot be rendered is failed, named, and
-		 * the run goes on with the others. */
+		/* A message that cannot be built is failed, named, and the
+		 * run goes on with the others. */
 		log_warnx("cannot build the message to '%s' (outbox %lld): %s",
 		    j->row.rcpt, j->row.id, e.msg);
 		pthread_mutex_lock(&s->mu);
-		record(s, &j->row, SMTP_PERMFAIL, NULL, NULL, e.msg, 0, &e);
+		add_pending(s, &j->row, SMTP_PERMFAIL, NULL, NULL, e.msg, 0);
 		pthread_mutex_unlock(&s->mu);
+		err_clear(&e);
 	}
 	job->rcpt = j->row.rcpt;
 	job->data = j->msg.data;
@@ -298,15 +444,37 @@ smtp_next(struct smtp_job *job, void *arg)
 	return SMTP_NEXT_JOB;
 }
 
+/* A refusal that is about us, not this recipient: every message would get
+ * the same.  Stopping beats failing the whole campaign. */
+static const char *
+refuses_us(const struct smtp_result *res)
+{
+	char low[SMTP_TEXT_MAX];
+	size_t i;
+
+	if (res->outcome != SMTP_PERMFAIL)
+		return NULL;
+	if (res->phase == SMTP_PHASE_MAIL)
+		return "refused the envelope sender; check [mail] envelope_from";
+	for (i = 0; res->text[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = (char)tolower((unsigned char)res->text[i]);
+	low[i] = '\0';
+	if (res->phase == SMTP_PHASE_RCPT && strncmp(res->status, "5.7.", 4) == 0 &&
+	    strstr(low, "relay") != NULL)
+		return "does not relay for us (it needs this host in its "
+		    "permitted networks, or AUTH: see [smtp] username)";
+	return NULL;
+}
+
 static void
 smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 {
 	struct sender *s = arg;
 	struct job *j = job->ctx;
-	struct err e = ERR_INIT;
 	char why[SMTP_TEXT_MAX + 64];
 	const char *relay = res->relay >= 0 &&
-	    (size_t)res->relay < s->cfg->nrelays ? s->cfg->relays[res->relay] : NULL;
+	    (size_t)res->relay < s->cfg->nrelays ? s->cfg->relays[res->relay] :
+	    NULL, *us;
 
 	if (res->code > 0)
 		snprintf(why, sizeof(why), "%d%s%s %s", res->code,
@@ -314,28 +482,19 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	else
 		snprintf(why, sizeof(why), "%s", res->text);
 	pthread_mutex_lock(&s->mu);
-	/* A 5xx to MAIL FROM is about our envelope sender, not this
-	 * recipient: failing every message for it would be wrong.  Put the
-	 * message back and stop the run with a configuration error. */
-	if (res->outcome == SMTP_PERMFAIL && res->phase == SMTP_PHASE_MAIL) {
-		record(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0, &e);
-		if (!s->fatal) {
-			s->fatal = -ERR_CONFIG;
-			err_set(&s->ferr, ERR_CONFIG, "relay '%s' refused the "
-			    "envelope sender '%s': %s; check [mail] envelope_from",
-			    relay ? relay : "?", s->cfg->envelope_from, why);
-		}
-		pthread_mutex_unlock(&s->mu);
-		goto out;
-	}
-	if (record(s, &j->row, (int)res->outcome, relay,
-	    res->queue_id[0] ? res->queue_id : NULL, why,
-	    res->outcome == SMTP_BAD_RECIPIENT, &e) < 0 && !s->fatal) {
-		s->fatal = -e.code;
-		s->ferr = e;
-	}
+	if ((us = refuses_us(res)) != NULL) {
+		struct err e = ERR_INIT;
+
+		/* Back to the queue untried, and stop with a config error. */
+		add_pending(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0);
+		err_set(&e, ERR_CONFIG, "relay '%s' %s: %s", relay ? relay : "?",
+		    us, why);
+		set_fatal(s, -ERR_CONFIG, &e);
+	} else
+		add_pending(s, &j->row, (int)res->outcome, relay,
+		    res->queue_id[0] ? res->queue_id : NULL, why,
+		    res->outcome == SMTP_BAD_RECIPIENT);
 	pthread_mutex_unlock(&s->mu);
-out:
 	outbox_row_release(&j->row);
 	buf_release(&j->msg);
 	free(j);
@@ -368,7 +527,7 @@ run_smtp(struct sender *s, struct err *e)
 	o.helo = s->cfg->helo;
 	o.max_connections = s->cfg->max_connections;
 	o.rate_per_minute = (unsigned)s->cfg->rate_per_minute;
-	o.max_messages = 0;	/* the limit is counted in claim() */
+	o.max_messages = 0;	/* the limit is counted in claim_tx() */
 	o.connect_timeout_ms = s->cfg->smtp_connect_timeout * 1000;
 	o.timeout_ms = s->cfg->smtp_timeout * 1000;
 	o.stop = s->opts->stop;
@@ -391,16 +550,14 @@ store_key(const struct outbox_row *row, char *out, size_t n)
 	snprintf(out, n, "%lld.S%lld", (long long)q, row->id);
 }
 
-#define LOCAL_BATCH	256
-
 /*
  * Local delivery in batches: claim up to LOCAL_BATCH rows (committed in
  * flight), write each message into the maildir, make them durable with
- * one syncfs(), then record them all sent in one transaction.  A crash
- * anywhere leaves the batch in flight, and the next run asks the maildir
- * which arrived (mailstore_has): nothing is lost or delivered twice, at a
- * fraction of the cost of two commits and two fsyncs per message.  An
- * mbox cannot tell what arrived, so it goes one message at a time.
+ * one syncfs(), then record them in the transaction that claims the next
+ * batch.  A crash anywhere leaves the batch in flight, and the next run
+ * asks the maildir which arrived (mailstore_has): nothing is lost or
+ * delivered twice.  An mbox cannot tell what arrived, so it goes one
+ * message at a time.
  */
 static int
 run_local(struct sender *s, struct err *e)
@@ -408,104 +565,107 @@ run_local(struct sender *s, struct err *e)
 	struct mailstore *ms = NULL;
 	struct campaign_run *c;
 	struct outbox_row *rows;
-	int *outcome;
 	struct buf msg = BUF_INIT(MAX_MESSAGE);
-	char key[64], where[600], **why;
-	size_t n, batch;
-	int rc;
+	char key[64], where[600];
+	size_t n, batch, done;
+	int rc = 0, got, stop = 0;
+	struct err me = ERR_INIT;
 
 	if ((rc = mailstore_open(&ms, s->cfg->transport, e)) < 0)
 		return rc;
 	batch = mailstore_can_check(ms) ? LOCAL_BATCH : 1;
 	rows = xcalloc(batch, sizeof(*rows));
-	outcome = xcalloc(batch, sizeof(*outcome));
-	why = xcalloc(batch, sizeof(*why));
 	snprintf(where, sizeof(where), "%s", s->cfg->transport);
-	for (;;) {
-		if ((rc = db_begin(s->db, e)) < 0)
-			break;
-		for (n = 0; n < batch; n++)
-			if ((rc = claim_tx(s, &rows[n], e)) <= 0)
-				break;
-		if (rc < 0) {
-			db_rollback(s->db);
+	while (!stop) {
+		/* Record the last batch and claim the next, in one commit. */
+		int *kinds = xcalloc(s->npending + 1, sizeof(*kinds));
+
+		if ((rc = begin(s, e)) < 0) {
+			free(kinds);
 			break;
 		}
-		if ((rc = db_commit(s->db, e)) < 0 || n == 0)
+		rc = record_pending_tx(s, kinds, e);
+		for (n = 0; rc == 0 && n < batch; n++)
+			if ((got = claim_tx(s, &rows[n], e)) <= 0) {
+				rc = got;
+				break;
+			}
+		if (rc < 0 || (rc = commit(s, e)) < 0) {
+			if (rc < 0)
+				db_rollback(s->db);
+			free(kinds);
+			break;
+		}
+		finish_pending(s, kinds);
+		free(kinds);
+		if (n == 0)
 			break;
 
-		for (size_t i = 0; i < n; i++) {
-			free(why[i]);
-			why[i] = NULL;
-			outcome[i] = SMTP_UNSENT;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct outbox_row *row = &rows[i];
+		for (done = 0; done < n; done++) {
+			struct outbox_row *row = &rows[done];
 
 			store_key(row, key, sizeof(key));
 			/* In flight at a crash: the maildir knows if it came. */
 			if (row->attempts > 1 && mailstore_has(ms, key)) {
-				outcome[i] = SMTP_SENT;
+				add_pending(s, row, SMTP_SENT, where, key, NULL, 0);
 				continue;
 			}
 			buf_reset(&msg);
-			if ((c = get_campaign(s, row->campaign_id, e)) == NULL ||
-			    (rc = campaign_render(c, row, &msg, e)) < 0) {
+			if ((c = get_campaign(s, row->campaign_id, &me)) == NULL ||
+			    campaign_render(c, row, &msg, &me) < 0) {
+				/* This one is failed and named; the rest go. */
 				log_warnx("cannot build the message to '%s' "
-				    "(outbox %lld): %s", row->rcpt, row->id, e->msg);
-				outcome[i] = SMTP_PERMFAIL;
-				why[i] = xstrdup(e->msg);
-				err_clear(e);
+				    "(outbox %lld): %s", row->rcpt, row->id,
+				    me.msg);
+				add_pending(s, row, SMTP_PERMFAIL, NULL, NULL,
+				    me.msg, 0);
+				err_clear(&me);
 				continue;
 			}
-			if ((rc = mailstore_deliver(ms, key, msg.data, msg.len,
-			    clock_now(s), e)) < 0)
-				break;	/* disk full...: the rest stays untried */
-			outcome[i] = SMTP_SENT;
+			if (mailstore_deliver(ms, key, msg.data, msg.len,
+			    clock_now(s), &me) < 0) {
+				/* The store is broken (disk full...): this and
+				 * the rest of the batch go back untried. */
+				*e = me;
+				rc = -me.code;
+				stop = 1;
+				break;
+			}
+			add_pending(s, row, SMTP_SENT, where, key, NULL, 0);
 		}
-		if (mailstore_sync(ms, e) < 0) {
+		for (; done < n; done++)
+			add_pending(s, &rows[done], SMTP_UNSENT, NULL, NULL,
+			    NULL, 0);
+		if (mailstore_sync(ms, &me) < 0) {
 			/* Not durable: nothing of this batch counts as sent.
 			 * Deferred (an attempt counted), so the next try asks
 			 * the maildir before delivering again. */
-			for (size_t i = 0; i < n; i++)
-				if (outcome[i] == SMTP_SENT) {
-					outcome[i] = SMTP_TEMPFAIL;
-					why[i] = xstrdup(e->msg);
+			for (struct pending *p = s->pending; p; p = p->next)
+				if (p->outcome == SMTP_SENT) {
+					p->outcome = SMTP_TEMPFAIL;
+					free(p->why);
+					p->why = xstrdup(me.msg);
 				}
-			if (rc == 0)
-				rc = -e->code;
+			if (rc == 0) {
+				*e = me;
+				rc = -me.code;
+			}
+			stop = 1;
 		}
-		{
-			struct err e2 = ERR_INIT;
-			int rc2;
+	}
+	/* What the last batch did, recorded even when the run stops. */
+	if (s->npending > 0) {
+		struct err e2 = ERR_INIT;
+		int rc2 = record_and_claim(s, NULL, &e2);
 
-			if ((rc2 = db_begin(s->db, &e2)) == 0) {
-				for (size_t i = 0; i < n && rc2 == 0; i++) {
-					store_key(&rows[i], key, sizeof(key));
-					rc2 = record_tx(s, &rows[i], outcome[i],
-					    where, outcome[i] == SMTP_SENT ? key :
-					    NULL, why[i], 0, &e2);
-				}
-				if (rc2 == 0)
-					rc2 = db_commit(s->db, &e2);
-				else
-					db_rollback(s->db);
-			}
-			if (rc2 < 0 && rc == 0) {
-				*e = e2;
-				rc = rc2;
-			}
+		if (rc2 < 0 && rc == 0) {
+			*e = e2;
+			rc = rc2;
 		}
-		if (rc < 0)
-			break;
 	}
-	for (size_t i = 0; i < batch; i++) {
+	for (size_t i = 0; i < batch; i++)
 		outbox_row_release(&rows[i]);
-		free(why[i]);
-	}
 	free(rows);
-	free(outcome);
-	free(why);
 	buf_release(&msg);
 	mailstore_close(ms);
 	return rc;
@@ -529,7 +689,10 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	pthread_mutex_init(&s.mu, NULL);
 	local = cfg->nrelays == 0;
 
-	if ((rc = db_begin(db, e)) < 0)
+	/* Every commit of the send on disk when it returns (see above). */
+	if ((rc = db_exec(db, "PRAGMA synchronous=FULL", e)) < 0)
+		goto out;
+	if ((rc = begin(&s, e)) < 0)
 		goto out;
 	if ((rc = campaign_instance(db, s.instance, e)) < 0 ||
 	    (rc = outbox_recover(db, cfg->resend_in_flight || local, e)) < 0) {
@@ -537,34 +700,51 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 		goto out;
 	}
 	st->recovered = (size_t)rc;
-	if ((rc = db_commit(db, e)) < 0)
+	st->held = cfg->resend_in_flight || local ? 0 : st->recovered;
+	if ((rc = commit(&s, e)) < 0)
 		goto out;
 	if (st->recovered > 0)
-		log_warnx("%zu message%s were in flight when an earlier run "
-		    "stopped; %s", st->recovered, st->recovered == 1 ? "" : "s",
-		    cfg->resend_in_flight || local ? "sending them again with "
-		    "the same Message-ID" : "held for review (resend_in_flight "
-		    "= no): see 'samail status'");
+		log_warnx("%zu message%s in flight when an earlier run "
+		    "stopped; %s", st->recovered, st->recovered == 1 ? " was" :
+		    "s were", st->held == 0 ? "sending them again with the same "
+		    "Message-ID" : "held for review (resend_in_flight = no): "
+		    "see 'samail status', release with 'samail send "
+		    "--release-held'");
+	/* The key tags Message-IDs (and VERP return paths). */
+	if ((rc = campaign_keys_load(cfg, now, &s.keys, e)) < 0)
+		goto out;
+	campaign_list_id(cfg, s.list_id);
 	if (cfg->verp && !local) {
-		if ((rc = campaign_keys_load(cfg, now, &s.keys, e)) < 0)
-			goto out;
-		campaign_list_id(cfg, s.list_id);
+		char probe[ADDR_MAX + 1];
+
 		/* A local part too long for the tag is a configuration error
 		 * now, not a silent fallback per message. */
-		{
-			char probe[ADDR_MAX + 1];
-
-			if ((rc = verp_address(&s.keys.k, s.list_id,
-			    cfg->envelope_from, 1, probe, e)) < 0)
-				goto out;
-		}
+		if ((rc = verp_address(&s.keys.k, s.list_id, cfg->envelope_from,
+		    1, probe, e)) < 0)
+			goto out;
 	}
 	s.env.cfg = cfg;
 	s.env.instance = s.instance;
+	s.env.keys = &s.keys.k;
 	s.env.msg_flags = local ? MSG_F_LF : 0;
 
 	rc = local ? run_local(&s, e) : run_smtp(&s, e);
-	if (rc == 0 && s.fatal) {
+	/* Results of the last messages of each connection. */
+	if (!local && s.npending > 0) {
+		struct err e2 = ERR_INIT;
+		int rc2 = record_and_claim(&s, NULL, &e2);
+
+		if (rc2 < 0)
+			set_fatal(&s, rc2, &e2);
+	}
+	if (s.npending > 0) {
+		log_error("%zu delivered or failed message%s could not be "
+		    "recorded (the database stayed busy); they are left in "
+		    "flight and the next run sends them again",
+		    s.npending, s.npending == 1 ? "" : "s");
+	}
+	/* The first cause, not "the caller stopped the run". */
+	if (s.fatal) {
 		*e = s.ferr;
 		rc = s.fatal;
 	}
@@ -573,10 +753,15 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 		    "'samail send' retries them", st->deferred,
 		    st->deferred == 1 ? "" : "s");
 out:
+	for (struct pending *p = s.pending, *next; p != NULL; p = next) {
+		next = p->next;
+		pending_free(p);
+	}
 	for (size_t i = 0; i < s.nruns; i++)
 		campaign_run_free(s.runs[i]);
 	free(s.runs);
 	campaign_keys_release(&s.keys);
+	db_exec(db, "PRAGMA synchronous=NORMAL", NULL);
 	pthread_mutex_destroy(&s.mu);
 	return rc;
 }

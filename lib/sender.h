@@ -22,6 +22,7 @@ struct err;
 
 struct sender_stats {
 	size_t	recovered;	/* in flight after a crash */
+	size_t	held;		/* of those, held (resend_in_flight = no) */
 	size_t	sent;
 	size_t	deferred;
 	size_t	failed;

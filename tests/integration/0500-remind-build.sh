@@ -73,11 +73,14 @@ for path in glob.glob("mail/new/*"):
 PY
 inst=$(sqlite3 samail.db "SELECT value FROM meta WHERE key = 'instance'")
 aid=$(sqlite3 samail.db "SELECT id FROM subscriber WHERE email = 'a@example.jp'")
+# The Message-ID with its HMAC tag, computed independently of samail.
+mid=$(printf 'reminder-2025-12-16.%s.2026-01-15-30.5a17c0de@example.jp' "$aid" |
+	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$inst")
 expect_exit 0 "checkmail: ja step-up reminder 30 days before" -- $PY "$SRCDIR/tests/tools/checkmail.py" a.eml --lf \
 	--subject "二つ星に向けた自社診断のご案内 目安日: 2026年1月15日（木）" \
 	--from-name "SECURITY ACTION 事務局" --from-addr news@example.jp \
 	--to-name "山田 一郎" --to-addr a@example.jp \
-	--message-id "reminder-2025-12-16.$aid.2026-01-15-30.$inst@example.jp" \
+	--message-id "$mid" \
 	--date "$(date -d 2025-12-16T01:00:00Z +%s)" --list-id security-action.example.jp \
 	--attachment-type "text/calendar; method=PUBLISH; charset=UTF-8" \
 	--attachment-filename "自社診断-2026-01-15.ics" --attachment-file a.ics

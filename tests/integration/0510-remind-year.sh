@@ -417,7 +417,7 @@ os.makedirs(html_dir, exist_ok=True)
 html_files = []
 nsample = 0
 MID = re.compile(r"<reminder-(\d{4}-\d\d-\d\d)\.(\d+)\.(\d{4}-\d\d-\d\d)-(-?\d+)"
-                 r"\.([0-9a-f]{8})@example\.jp>")
+                 r"\.[A-Za-z0-9_-]{12}\.([0-9a-f]{8})@example\.jp>")
 WD_JA = "月火水木金土日"
 for n, path in enumerate(files):
     raw = open(path, "rb").read()

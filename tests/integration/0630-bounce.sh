@@ -17,13 +17,19 @@ done
 sam subscriber add --email other@example.jp --org "株式会社ほか" >/dev/null
 expect_exit 0 "newsletter build (January)" -- sam --now=2026-02-01T00:00:00Z newsletter build --period 2026-01
 # The fixtures carry instance 5a17c0de: use this database's.
-INST=$(sam --now=2026-02-01T00:00:00Z newsletter preview --period 2026-01 --email taro@example.co.jp |
-	sed -n 's/^Message-I[Dd]: <newsletter-2026-01\.1\.\([0-9a-f]*\)@.*/\1/p')
-check "this database's instance id" -- test ${#INST} = 8
+MID=$(sam --now=2026-02-01T00:00:00Z newsletter preview --period 2026-01 --email taro@example.co.jp |
+	sed -n 's/^Message-I[Dd]: <\(newsletter-2026-01\.1\.[A-Za-z0-9_-]\{12\}\.[0-9a-f]*@[^>]*\)>.*/\1/p')
+INST=$(printf '%s' "$MID" | sed 's/.*\.\([0-9a-f]*\)@.*/\1/')
+check "this database's instance id, and a 12-character tag in the Message-ID" -- test ${#INST} = 8
+# The fixtures carry our Message-IDs untagged with instance 5a17c0de:
+# write them as this database makes them (its key, its instance).
 mkdir -p "$T/b"
 for f in "$DATA"/bounces/*.eml "$DATA"/bounces/*.bin; do
-	sed "s/5a17c0de/$INST/g" "$f" > "$T/b/$(basename "$f")"
+	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" < "$f" > "$T/b/$(basename "$f")"
 done
+check "tag-mids.py makes the same Message-ID as samail" -- \
+	eval 'printf "newsletter-2026-01.1.5a17c0de@example.jp" | $PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" | grep -qxF "$MID"'
+
 
 # field JSON KEY: a value from `--json bounce` output
 field() { $PY -c "import json,sys; v=json.load(open('$T/out'))[0]; print(v.get('$1'))"; }
@@ -87,17 +93,27 @@ expect_exit 0 "mailbox full, another message" -- sam --now=2026-02-20T01:00:05Z 
 check "  ... soft 4.2.2, 2 of 3, found by address (no such reminder here)" -- \
 	test "$(field status) $(field soft_count) $(field found_by)" = "4.2.2 2 address"
 check "  ... still active" -- test "$(status_of rokuro@example.jp)" = active
-sed 's/newsletter-2026-01\.7\./newsletter-2026-02.7./' "$T/b/postfix-delayed.eml" > "$T/b/third.eml"
+# February's newsletter went to declarer 7 too: a bounce for it is ours.
+sam --now=2026-03-01T00:00:00Z newsletter build --period 2026-02 >/dev/null
+sed 's/newsletter-2026-01\.7\./newsletter-2026-02.7./' "$DATA/bounces/postfix-delayed.eml" |
+	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" > "$T/b/third.eml"
 expect_exit 0 "a third message within 30 days" -- sam --now=2026-02-25T00:00:00Z bounce "$T/b/third.eml"
 check "  ... marks it bounced" -- grep -q "soft bounce 4.4.1 for declarer 7 .*marked bounced" "$T/out"
 check "  ... bounced" -- test "$(status_of rokuro@example.jp)" = bounced
+
+# A forged bounce: our Message-ID format without the tag (whoever writes
+# it has no key), naming a declarer's address.  Recorded, status kept.
+printf 'From: MAILER-DAEMON@attacker.example\nTo: news@example.jp\nSubject: Undelivered Mail Returned to Sender\nIn-Reply-To: <newsletter-2026-01.9.%s@example.jp>\n\nI'"'"'m sorry to have to inform you that your message could not be\ndelivered to one or more recipients.\n\n<other@example.jp>: host mx.example.org said: 550 5.1.1 user unknown\n' "$INST" > "$T/forged.eml"
+expect_exit 0 "a forged bounce (untagged Message-ID)" -- sam --json bounce "$T/forged.eml"
+check "  ... is not acted on: other stays active" -- test "$(status_of other@example.jp)" = active
 
 # A bounce for an address already bounced: recorded, nothing else.
 expect_exit 0 "a second hard bounce for taro" -- sam bounce "$T/b/postfix-hard.eml"
 check "  ... recorded as already bounced" -- grep -q "recorded (already bounced)" "$T/out"
 # --dry-run stores nothing.
 sed -e 's/taro@example.co.jp/other@example.jp/g' -e 's/newsletter-2026-01\.1\./newsletter-2026-01.9./' \
-	"$T/b/postfix-hard.eml" > "$T/b/other.eml"
+	"$DATA/bounces/postfix-hard.eml" |
+	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" > "$T/b/other.eml"
 before=$(db_digest)
 expect_exit 0 "--dry-run" -- sam bounce --dry-run "$T/b/other.eml"
 check "  ... says what it would do" -- grep -q "dry run, nothing stored: hard bounce 5.1.1 for declarer 9 .*marked bounced" "$T/out"

@@ -4,12 +4,15 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bounce.h"
 #include "buf.h"
+#include "campaign.h"
+#include "token.h"
 #include "date.h"
 #include "db.h"
 #include "err.h"
@@ -287,18 +290,78 @@ status_of(struct db *db, int id)
 	return buf;
 }
 
-static const struct bounce_opts opts = { INSTANCE, 3, 30, 0 };
+static const unsigned char testkey[] = "0123456789abcdef0123456789abcdef";
+static const struct token_keys keys = { testkey, 32, NULL, 0 };
+static const struct bounce_opts opts = { INSTANCE, 3, 30, 0, &keys, 0,
+    "news.example.jp", "news@example.jp", NULL };
 
-/* Parse text and apply it at time now. */
+/*
+ * The fixtures carry our Message-IDs without the HMAC tag that samail
+ * adds (they do not know the key): put it in, as the real message had it.
+ * Caller frees.
+ */
+static char *
+tag_mids(const char *data, size_t n, size_t *outlen)
+{
+	static const char suffix[] = "." INSTANCE "@example.jp";
+	struct buf out = BUF_INIT(0);
+	const char *p = data, *end = data + n, *hit;
+
+	while ((hit = memmem(p, (size_t)(end - p), suffix, sizeof(suffix) - 1))
+	    != NULL) {
+		const char *start = hit;
+		char id[256], name[64], *dot, *item;
+		long long sid;
+
+		while (start > p && (isalnum((unsigned char)start[-1]) ||
+		    start[-1] == '.' || start[-1] == '-'))
+			start--;
+		buf_add(&out, p, (size_t)(start - p));
+		snprintf(id, sizeof(id), "%.*s", (int)(hit - start), start);
+		dot = strchr(id, '.');
+		if (dot == NULL) {
+			buf_add(&out, start, (size_t)(hit - start) + sizeof(suffix) - 1);
+		} else {
+			snprintf(name, sizeof(name), "%.*s", (int)(dot - id), id);
+			sid = strtoll(dot + 1, &item, 10);
+			campaign_message_id(&out, name, sid, *item == '.' ?
+			    item + 1 : NULL, INSTANCE, "example.jp", &keys);
+		}
+		p = hit + sizeof(suffix) - 1;
+	}
+	buf_add(&out, p, (size_t)(end - p));
+	return buf_detach(&out, outlen);
+}
+
+/* Parse text (its Message-IDs tagged, see tag_mids) and apply it. */
 static void
 apply_text(struct db *db, const char *data, size_t n, time_t now,
     struct bounce_result *res)
 {
 	struct bounce_report *r = xmalloc(sizeof(*r));
 	struct err e = ERR_INIT;
+	size_t tn;
+	char *tagged = tag_mids(data, n, &tn);
+
+	assert_int_equal(bounce_parse(tagged, tn, r, &e), 1);
+	assert_int_equal(bounce_apply(db, &opts, r, now, res, &e), 0);
+	free(tagged);
+	free(r);
+}
+
+/* The same, without tagging: what a forger who lacks the key can do. */
+static void
+apply_raw(struct db *db, const char *name, time_t now,
+    struct bounce_result *res)
+{
+	struct bounce_report *r = xmalloc(sizeof(*r));
+	struct err e = ERR_INIT;
+	size_t n;
+	char *data = slurp(name, &n);
 
 	assert_int_equal(bounce_parse(data, n, r, &e), 1);
 	assert_int_equal(bounce_apply(db, &opts, r, now, res, &e), 0);
+	free(data);
 	free(r);
 }
 
@@ -353,8 +416,9 @@ test_hard_each_fixture(void **state)
 	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
 	    "kind = 'hard'"), 7);
 	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
-	    "subscriber_id = 1 AND status = '5.1.1' AND message_id = "
-	    "'newsletter-2026-01.1." INSTANCE "@example.jp' AND diagnostic "
+	    "subscriber_id = 1 AND status = '5.1.1' AND message_id LIKE "
+	    "'newsletter-2026-01.1.____________." INSTANCE "@example.jp' AND "
+	    "diagnostic "
 	    "LIKE '550 5.1.1 %User unknown%'"), 1);
 	/* Suppressed, and February's queued message to 1 is cancelled. */
 	assert_int_equal(count(db, "SELECT count(*) FROM suppression WHERE "
@@ -469,6 +533,15 @@ test_not_ours(void **state)
 	assert_int_equal(res.declarer, 3);
 	assert_true(res.by_message_id);
 	free(anon);
+	/* Our Message-ID without its tag (a forger does not have the key):
+	 * only the failed address names declarer 1, and that is recorded
+	 * but marks nobody. */
+	apply_raw(db, "postfix-hard.eml", at("2026-02-03T05:00:00Z"), &res);
+	assert_int_equal(res.declarer, 1);
+	assert_false(res.by_message_id);
+	assert_true(res.unverified);
+	assert_false(res.marked);
+	assert_string_equal(status_of(db, 1), "active");
 	db_close(db);
 }
 
@@ -494,8 +567,13 @@ test_by_address(void **state)
 	apply_text(db, data, n, at("2026-02-02T01:00:00Z"), &res);
 	assert_int_equal(res.declarer, 3);
 	assert_false(res.by_message_id);
-	assert_true(res.marked);
-	assert_string_equal(status_of(db, 3), "bounced");
+	/* Anybody can write a bounce that names an address: recorded, but
+	 * the status stays (only our tagged Message-ID or VERP are proof). */
+	assert_true(res.unverified);
+	assert_false(res.marked);
+	assert_string_equal(status_of(db, 3), "active");
+	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
+	    "subscriber_id = 3"), 1);
 	free(data);
 	db_close(db);
 }
@@ -528,10 +606,12 @@ test_dry_run(void **state)
 	struct bounce_result res;
 	struct bounce_opts o = opts;
 	struct err e = ERR_INIT;
-	size_t n;
-	char *data = slurp("postfix-hard.eml", &n);
+	size_t n, raw;
+	char *plain = slurp("postfix-hard.eml", &raw);
+	char *data = tag_mids(plain, raw, &n);
 
 	(void)state;
+	free(plain);
 	o.dry_run = 1;
 	assert_int_equal(bounce_parse(data, n, r, &e), 1);
 	assert_int_equal(bounce_apply(db, &o, r, at("2026-02-02T01:00:00Z"),

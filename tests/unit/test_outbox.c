@@ -16,6 +16,7 @@
 #include "err.h"
 #include "mailstore.h"
 #include "outbox.h"
+#include "token.h"
 
 static struct db *
 fresh(void)
@@ -120,30 +121,59 @@ test_backoff(void **state)
 static void
 test_message_id(void **state)
 {
+	static const unsigned char key1[] = "0123456789abcdef0123456789abcdef",
+	    key2[] = "fedcba9876543210fedcba9876543210";
+	struct token_keys k = { key1, 32, NULL, 0 }, rotated = { key2, 32,
+	    key1, 32 }, other = { key2, 32, NULL, 0 };
 	struct buf b = BUF_INIT(0);
-	char name[64];
+	char name[64], forged[256], *p;
 	long long id;
 
 	(void)state;
+	/* Without keys (tests only): the plain form. */
 	campaign_message_id(&b, "newsletter-2026-10", 42, NULL, "0a1b2c3d",
-	    "example.jp");
+	    "example.jp", NULL);
 	assert_string_equal(buf_str(&b), "newsletter-2026-10.42.0a1b2c3d@example.jp");
 	assert_int_equal(campaign_parse_message_id("<newsletter-2026-10.42."
-	    "0a1b2c3d@example.jp>", "0a1b2c3d", name, &id), 0);
+	    "0a1b2c3d@example.jp>", "0a1b2c3d", NULL, name, &id), 0);
 	assert_string_equal(name, "newsletter-2026-10");
 	assert_int_equal(id, 42);
+
+	/* With keys: a 12-character tag before the instance, verified. */
 	buf_reset(&b);
 	campaign_message_id(&b, "reminder-2026-11-26", 7, "2027-01-01:30",
-	    "0a1b2c3d", "example.jp");
-	assert_string_equal(buf_str(&b),
-	    "reminder-2026-11-26.7.2027-01-01-30.0a1b2c3d@example.jp");
-	assert_int_equal(campaign_parse_message_id(buf_str(&b), "0a1b2c3d",
+	    "0a1b2c3d", "example.jp", &k);
+	assert_int_equal(strncmp(buf_str(&b), "reminder-2026-11-26.7.2027-01-01-30.",
+	    36), 0);
+	assert_int_equal(strlen(buf_str(&b)), strlen("reminder-2026-11-26.7."
+	    "2027-01-01-30.") + 12 + strlen(".0a1b2c3d@example.jp"));
+	assert_int_equal(campaign_parse_message_id(buf_str(&b), "0a1b2c3d", &k,
 	    name, &id), 0);
 	assert_int_equal(id, 7);
+	assert_string_equal(name, "reminder-2026-11-26");
+	/* After a key rotation the previous key still verifies it. */
+	assert_int_equal(campaign_parse_message_id(buf_str(&b), "0a1b2c3d",
+	    &rotated, name, &id), 0);
+	/* Another key, another declarer's id, a changed tag: refused. */
+	assert_int_equal(campaign_parse_message_id(buf_str(&b), "0a1b2c3d",
+	    &other, name, &id), -ERR_INVAL);
+	snprintf(forged, sizeof(forged), "%s", buf_str(&b));
+	p = strstr(forged, ".7.");
+	p[1] = '8';
+	assert_int_equal(campaign_parse_message_id(forged, "0a1b2c3d", &k,
+	    name, &id), -ERR_INVAL);
+	snprintf(forged, sizeof(forged), "%s", buf_str(&b));
+	p = strstr(forged, ".0a1b2c3d@") - 1;
+	*p = *p == 'A' ? 'B' : 'A';
+	assert_int_equal(campaign_parse_message_id(forged, "0a1b2c3d", &k,
+	    name, &id), -ERR_INVAL);
+	/* The untagged form is not accepted when keys are given. */
+	assert_int_equal(campaign_parse_message_id("<newsletter-2026-10.42."
+	    "0a1b2c3d@example.jp>", "0a1b2c3d", &k, name, &id), -ERR_INVAL);
 	assert_int_equal(campaign_parse_message_id("<x.1.ffffffff@example.jp>",
-	    "0a1b2c3d", name, &id), -ERR_INVAL);	/* another instance */
+	    "0a1b2c3d", NULL, name, &id), -ERR_INVAL);	/* another instance */
 	assert_int_equal(campaign_parse_message_id("<garbage@example.jp>",
-	    "0a1b2c3d", name, &id), -ERR_INVAL);
+	    "0a1b2c3d", NULL, name, &id), -ERR_INVAL);
 	buf_release(&b);
 }
 
