@@ -17,6 +17,7 @@
 #define BLOCK		65536
 #define MAX_FIELD	(64 * 1024)	/* a cell larger than this is not a declarer */
 #define MAX_COLS	64
+#define COL_STATUS	1000	/* the optional status column */
 
 const char *
 csv_encoding_name(enum csv_encoding enc)
@@ -42,6 +43,7 @@ struct row {
 	struct buf	 cells[MAX_COLS];
 	size_t		 n;
 	int		 overflow;	/* more than MAX_COLS cells */
+	int		 nul;		/* a cell held a NUL byte */
 	size_t		 newlines;	/* line breaks inside quoted cells */
 };
 
@@ -99,9 +101,14 @@ on_field(void *s, size_t len, void *arg)
 	struct importer *im = arg;
 	struct row *r = &im->row;
 
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++) {
 		if (((char *)s)[i] == '\n')
 			r->newlines++;
+		/* A NUL would silently cut the cell short in everything
+		 * after: refuse the row instead. */
+		if (((char *)s)[i] == '\0')
+			r->nul = 1;
+	}
 	if (r->n == MAX_COLS) {
 		r->overflow = 1;
 		return;
@@ -117,7 +124,7 @@ static void
 header(struct importer *im)
 {
 	struct row *r = &im->row;
-	int seen[SUB_NFIELDS] = { 0 };
+	int seen[SUB_NFIELDS] = { 0 }, seen_status = 0;
 
 	im->header_done = 1;
 	im->ncols = r->n;
@@ -129,20 +136,35 @@ header(struct importer *im)
 		if (i == 0 && strncmp(h, "\xef\xbb\xbf", 3) == 0)
 			memmove(h, h + 3, strlen(h + 3) + 1);
 		text_trim(h);
+		/* It is echoed in messages: no terminal escapes from a file. */
+		for (char *p = h; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 		f = sub_field_lookup(h);
-		if (f < 0) {
-			if (*h == '\0')
-				im->col[i] = -1;	/* Excel's trailing empty column */
-			else {
+		if (f < 0 && (text_ieq(h, "status") || strcmp(h, "状態") == 0 ||
+		    strcmp(h, "ステータス") == 0)) {
+			if (seen_status++) {
 				im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: "
-				    "column %zu '%s' is not a declarer field; "
-				    "known: email, org, name, star, declared, "
-				    "assessed, products, industry, employees, "
-				    "locale (or メールアドレス, 事業者名, 担当者名, "
-				    "星, 宣言日, 自社診断日, 利用製品, 業種, 従業員数, "
-				    "言語)", im->path, im->line, i + 1, h);
+				    "column 'status' appears twice", im->path,
+				    im->line);
 				free(h);
 				return;
+			}
+			im->col[i] = COL_STATUS;
+		} else if (f < 0) {
+			/* Spreadsheets carry their own columns (備考, No.):
+			 * ignored, and said so, in case it was a typo. */
+			im->col[i] = -1;
+			if (*h != '\0' && im->report != NULL) {
+				char msg[700];
+
+				snprintf(msg, sizeof(msg), "%s:%zu: column %zu "
+				    "'%.200s' is not a declarer field and is "
+				    "ignored (known: email, org, name, star, "
+				    "declared, assessed, products, industry, "
+				    "employees, locale, status)", im->path,
+				    im->line, i + 1, h);
+				im->report(msg, im->arg);
 			}
 		} else if (seen[f]++) {
 			im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: column "
@@ -160,6 +182,23 @@ header(struct importer *im)
 		    "事業者名); is the first line the header?", im->path, im->line);
 }
 
+/* A status cell: NULL if not one; "" (empty) reads as active. */
+static const char *
+import_status(const char *v)
+{
+	static const char *const map[][2] = {
+		{ "", "active" }, { "active", "active" }, { "有効", "active" },
+		{ "unsubscribed", "unsubscribed" }, { "配信停止", "unsubscribed" },
+		{ "bounced", "bounced" }, { "不達", "bounced" },
+		{ "removed", "removed" }, { "削除", "removed" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (text_ieq(v, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
 static void
 data_row(struct importer *im)
 {
@@ -167,9 +206,15 @@ data_row(struct importer *im)
 	struct subscriber s;
 	struct err e = ERR_INIT;
 	enum sub_outcome out;
+	const char *status;
 	int rowbad = 0, rc;
 
 	im->st->rows++;
+	if (r->nul) {
+		bad(im, im->line, "a cell holds a NUL byte; is this really a "
+		    "text CSV file?");
+		return;
+	}
 	if (r->overflow || r->n > im->ncols) {
 		/* Extra empty cells (Excel pads rows) are harmless. */
 		int extra = r->overflow;
@@ -185,9 +230,22 @@ data_row(struct importer *im)
 		}
 	}
 	sub_init(&s);
+	status = NULL;
 	for (size_t i = 0; i < im->ncols; i++) {
 		const char *v = i < r->n ? buf_str(&r->cells[i]) : "";
 
+		/* Export writes '=... for a cell that a spreadsheet would run
+		 * as a formula; read it back as it was. */
+		if (v[0] == '\'' && v[1] != '\0' && strchr("=+-@", v[1]) != NULL)
+			v++;
+		if (im->col[i] == COL_STATUS) {
+			if ((status = import_status(v)) == NULL) {
+				bad(im, im->line, "status: '%s' is not active, "
+				    "unsubscribed, bounced or removed", v);
+				rowbad = 1;
+			}
+			continue;
+		}
 		if (im->col[i] < 0)
 			continue;
 		if (sub_set_field(&s, im->col[i], v, im->dict, im->now, &e) < 0) {
@@ -241,6 +299,20 @@ data_row(struct importer *im)
 		    im->line, e.msg);
 		goto out;
 	}
+	/* A status other than active carries over (moving declarers to a
+	 * new server keeps their wish); a file never re-activates anyone. */
+	if (status != NULL && strcmp(status, "active") != 0 &&
+	    out != SUB_SUPPRESSED) {
+		rc = sub_set_status(im->db, s.email, status, "set by import",
+		    im->now, &e);
+		if (rc < 0) {
+			im->fatal = err_set(im->e, e.code, "%s:%zu: %s", im->path,
+			    im->line, e.msg);
+			goto out;
+		}
+		if (rc > 0 && out == SUB_UNCHANGED)
+			out = SUB_UPDATED;
+	}
 	switch (out) {
 	case SUB_ADDED:		im->st->added++; break;
 	case SUB_UPDATED:	im->st->updated++; break;
@@ -290,6 +362,7 @@ next:
 	im->line += lines;
 	r->n = 0;
 	r->overflow = 0;
+	r->nul = 0;
 	r->newlines = 0;
 }
 
@@ -577,6 +650,22 @@ struct exporter {
 static void
 cell(struct buf *b, const char *v, int last)
 {
+	/*
+	 * A cell starting with = + - @ is run as a formula when the file is
+	 * opened in Excel (CSV injection: an org name could be a formula
+	 * that fetches a URL).  A leading ' makes it text there; import
+	 * takes it off again.
+	 */
+	if (v != NULL && v[0] != '\0' && strchr("=+-@", v[0]) != NULL) {
+		buf_addstr(b, "\"'");
+		for (; *v != '\0'; v++) {
+			if (*v == '"')
+				buf_addch(b, '"');
+			buf_addch(b, *v);
+		}
+		buf_addstr(b, last ? "\"\r\n" : "\",");
+		return;
+	}
 	/* Quote only when needed; "" inside. */
 	if (v != NULL && strpbrk(v, ",\"\r\n") != NULL) {
 		buf_addch(b, '"');
@@ -646,7 +735,8 @@ export_one(const struct subscriber *s, void *arg)
 	}
 	cell(&x->line, s->industry, 0);
 	cell(&x->line, emp, 0);
-	cell(&x->line, s->locale, 1);
+	cell(&x->line, s->locale, 0);
+	cell(&x->line, s->status, 1);
 	if ((x->rc = emit(x)) < 0)
 		return x->rc;
 	x->rows++;
@@ -668,7 +758,8 @@ csv_export(struct db *db, FILE *out, const struct sub_filter *f,
 		fputs("\xef\xbb\xbf", out);
 	for (int i = 0; i < SUB_NFIELDS; i++)
 		cell(&x.line, opts->japanese ? sub_field_name_ja(i) :
-		    sub_field_name(i), i == SUB_NFIELDS - 1);
+		    sub_field_name(i), 0);
+	cell(&x.line, opts->japanese ? "状態" : "status", 1);
 	if ((rc = emit(&x)) == 0)
 		rc = sub_each(db, f, export_one, &x, e);
 	if (x.cd != (iconv_t)-1)

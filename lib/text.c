@@ -63,6 +63,18 @@ text_has_control(const char *s)
 		/* C1 controls are U+0080..U+009F: 0xC2 0x80..0x9F in UTF-8. */
 		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
 			return 1;
+		/*
+		 * U+2028/2029 (line and paragraph separators: a line break
+		 * to some readers) and the bidi controls U+202A..202E and
+		 * U+2066..2069 (they reorder what a reader sees, so a name
+		 * can be made to look like another): E2 80 A8..AE, E2 81
+		 * A6..A9.  The mail builder refuses them in headers; refusing
+		 * them at the door keeps one bad row from failing later.
+		 */
+		if (*p == 0xe2 && p[1] == 0x80 && p[2] >= 0xa8 && p[2] <= 0xae)
+			return 1;
+		if (*p == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+			return 1;
 	}
 	return 0;
 }

@@ -11,8 +11,10 @@ int	 text_utf8_valid(const char *s, size_t n);
 /* Number of code points in a valid UTF-8 string. */
 size_t	 text_utf8_len(const char *s);
 /*
- * 1 if s holds a control character: C0 (incl. CR, LF, TAB), DEL or C1
- * (U+0080..U+009F).  Such characters must never reach a mail header.
+ * 1 if s holds a control character: C0 (incl. CR, LF, TAB), DEL, C1
+ * (U+0080..U+009F), the line and paragraph separators U+2028/2029 or a
+ * bidi control (U+202A..202E, U+2066..2069).  Such characters must never
+ * reach a mail header.
  */
 int	 text_has_control(const char *s);
 /*

