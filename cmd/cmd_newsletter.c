@@ -1,6 +1,7 @@
 /*
  * samail newsletter build|preview
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +234,12 @@ do_preview(struct ctx *ctx, int argc, char **argv)
 	    (rc = campaign_render(run, &row, &msg, &ctx->err)) < 0)
 		goto out;
 	if (a.out != NULL) {
-		if ((fp = fopen(a.out, "wb")) == NULL) {
+		int fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+
+		if (fd < 0 || (fp = fdopen(fd, "wb")) == NULL) {
+			if (fd >= 0)
+				close(fd);
 			rc = err_set(&ctx->err, ERR_CANTCREAT, "cannot create "
 			    "'%s': %m", a.out);
 			goto out;

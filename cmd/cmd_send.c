@@ -1,6 +1,7 @@
 /*
  * samail send [--limit N]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,9 +49,12 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		switch (ch) {
 		case 'l': {
 			char *end;
-			long v = strtol(optarg, &end, 10);
+			long v;
 
-			if (*optarg == '\0' || *end != '\0' || v <= 0)
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v <= 0 ||
+			    errno != 0)
 				return cmd_usage_error(ctx, send_usage, "--limit "
 				    "must be a positive number, not '%s'", optarg);
 			so.limit = (unsigned long)v;

@@ -1,6 +1,7 @@
 /*
  * samail subscriber add|import|list|show|update|remove|export
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,8 +282,17 @@ do_export(struct ctx *ctx, int argc, char **argv)
 	if (out != NULL) {
 		/* Write beside and rename: an interrupted export never leaves
 		 * a half file under the real name. */
+		/* Personal data: a private file (0600) created anew, never
+		 * through a symlink someone left in the directory. */
+		int fd;
+
 		tmp = xasprintf("%s.tmp", out);
-		if ((fp = fopen(tmp, "w")) == NULL) {
+		(void)unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
+			if (fd >= 0)
+				close(fd);
 			err_set(&ctx->err, ERR_CANTCREAT, "cannot create '%s': "
 			    "%m", tmp);
 			free(tmp);

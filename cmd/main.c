@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
 #include "cmd.h"
@@ -177,6 +178,9 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	memset(&ctx, 0, sizeof(ctx));
+	/* The database and the mail hold personal data: nothing samail
+	 * creates is readable by others. */
+	umask(027);
 	/* No global allocation statistics: they cost a mutex per malloc. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	opterr = 0;

@@ -790,6 +790,20 @@ httpd_start(struct httpd **out, const struct httpd_opts *o, struct err *e)
 	if ((rc = listen_on(h->o.listen, &h->fd, h->addr, sizeof(h->addr),
 	    e)) < 0)
 		goto fail;
+	/*
+	 * Listening on loopback means a reverse proxy in front (the
+	 * documented set-up): every connection then comes from the proxy's
+	 * address, so a per-address limit would be one limit for everyone.
+	 * The rate limit still goes by the X-Forwarded-For client.
+	 */
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(h->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    is_loopback((struct sockaddr *)&ss))
+			h->o.max_conns_per_ip = h->o.max_conns;
+	}
 	h->d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL, handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

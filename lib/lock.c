@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +22,9 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 	ssize_t n;
 
 	l->path = xasprintf("%s.lock", db_path);
-	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* O_NOFOLLOW: a symlink planted here must not make us truncate
+	 * whatever it points to. */
+	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (l->fd < 0) {
 		int rc = err_set(e, ERR_CANTCREAT, "cannot open the lock file "
 		    "'%s': %s", l->path, strerror(errno));
@@ -29,6 +32,16 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 		free(l->path);
 		l->path = NULL;
 		return rc;
+	}
+	/* Run as root on a database that belongs to the service user (an
+	 * admin's `sudo samail send`): hand the new lock file to the
+	 * database's owner, or every later cron run could not open it. */
+	{
+		struct stat dbst, lst;
+
+		if (geteuid() == 0 && stat(db_path, &dbst) == 0 &&
+		    fstat(l->fd, &lst) == 0 && lst.st_uid != dbst.st_uid)
+			(void)!fchown(l->fd, dbst.st_uid, dbst.st_gid);
 	}
 	while (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {

@@ -83,6 +83,13 @@ mailstore_open(struct mailstore **out, const char *spec, struct err *e)
 		}
 		sub = xasprintf("%s/new", m->path);
 		m->dirfd_new = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (m->dirfd_new < 0) {
+			/* Without it nothing could be made durable. */
+			rc = err_set(e, ERR_IO, "cannot open '%s': %s", sub,
+			    strerror(errno));
+			free(sub);
+			goto fail;
+		}
 		free(sub);
 	} else {
 		char *dir = xstrdup(m->path), *slash = strrchr(dir, '/');
@@ -188,7 +195,11 @@ deliver_maildir(struct mailstore *m, const char *key, struct buf *b,
 
 	tmp = xasprintf("%s/tmp/%s.%s", m->path, key, m->host);
 	dst = xasprintf("%s/new/%s.%s", m->path, key, m->host);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A file left in tmp/ by a crashed run is ours to replace; O_EXCL
+	 * and O_NOFOLLOW then refuse anything planted there instead. */
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
 	if (fd < 0) {
 		rc = err_set(e, ERR_CANTCREAT, "cannot create '%s': %s", tmp,
 		    strerror(errno));
@@ -230,7 +241,8 @@ deliver_mbox(struct mailstore *m, struct buf *b, time_t now, struct err *e)
 	buf_addf(&all, "From MAILER-DAEMON %s\n", stamp);
 	buf_add(&all, b->data, b->len);
 	buf_addch(&all, '\n');
-	fd = open(m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = err_set(e, ERR_CANTCREAT, "cannot open mbox '%s': %s",
 		    m->path, strerror(errno));

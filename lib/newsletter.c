@@ -756,9 +756,12 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 
 		date_civil(cur_day, &cur_y, &cur_m, &d);
 	}
-	if (o->year * 12 + o->month > cur_y * 12 + cur_m)
-		return err_set(e, ERR_INVAL, "period %s is in the future (today "
-		    "is %04d-%02d in Japan)", period, cur_y, cur_m);
+	/* A newsletter reports a month that is over: built earlier, it
+	 * would miss the rest of the month for good (it is built once). */
+	if (o->year * 12 + o->month >= cur_y * 12 + cur_m)
+		return err_set(e, ERR_INVAL, "period %s is not over yet (today "
+		    "is %04d-%02d in Japan); build it from the 1st of the next "
+		    "month", period, cur_y, cur_m);
 	if ((rc = campaign_instance(db, instance, e)) < 0)
 		return rc;
 

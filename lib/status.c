@@ -178,7 +178,8 @@ campaign_fill(struct db *db, struct status_campaign *c, struct err *e)
 		free(t.v);
 		return db_error(db, e, "read failure reasons");
 	}
-	qsort(t.v, t.n, sizeof(*t.v), by_count);
+	if (t.n > 1)
+		qsort(t.v, t.n, sizeof(*t.v), by_count);
 	for (size_t k = 0; k < t.n && k < STATUS_MAX_REASONS; k++)
 		c->reasons[c->nreasons++] = t.v[k];
 	free(t.v);

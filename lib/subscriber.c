@@ -246,7 +246,8 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 		}
 		item = next;
 	}
-	qsort(tags, ntags, sizeof(*tags), cmp_str);
+	if (ntags > 1)
+		qsort(tags, ntags, sizeof(*tags), cmp_str);
 	for (size_t i = 0; i < ntags; i++) {
 		if (i > 0)
 			buf_addch(&out, ',');
