@@ -27,6 +27,20 @@ newsletter_campaign_name(int year, int month, char *out)
 
 /* --- the snapshot --------------------------------------------------- */
 
+/* Is the k-byte CVE id at p in the comma-separated list? */
+static int
+has_cve(const char *list, const char *p, size_t k)
+{
+	for (const char *q = list; *q; ) {
+		size_t m = strcspn(q, ",");
+
+		if (m == k && strncmp(q, p, k) == 0)
+			return 1;
+		q += m + (q[m] == ',');
+	}
+	return 0;
+}
+
 static int
 severity_rank(const char *sev)
 {
@@ -53,6 +67,15 @@ source_label(const char *url, const char *feed)
 		if (strstr(url, "://jvn.jp/") || strstr(url, ".jvn.jp/"))
 			return "JVN";
 		if (strstr(url, "://www.ipa.go.jp/") || strstr(url, ".ipa.go.jp/"))
+			return "IPA";
+	}
+	/* A feed read from a local copy: its name tells. */
+	if (feed != NULL) {
+		if (strstr(feed, "jvndb") != NULL)
+			return "JVN iPedia";
+		if (strstr(feed, "jvn") != NULL || strstr(feed, "JVN") != NULL)
+			return "JVN";
+		if (strstr(feed, "ipa") != NULL || strstr(feed, "IPA") != NULL)
 			return "IPA";
 	}
 	return feed;
@@ -89,7 +112,28 @@ struct adv {
 	int	 alert;
 	char	*published;
 	char	*key;
+	char	*cves;		/* "CVE-...,CVE-..." */
 };
+
+/*
+ * Do two advisories name a CVE in common?  Then they are one problem told
+ * by two sources (JVN's entry and IPA's alert about the same update):
+ * listed once, or a reader without an IT person counts two.
+ */
+static int
+shares_cve(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL || *a == '\0' || *b == '\0')
+		return 0;
+	for (const char *p = b; *p; ) {
+		size_t k = strcspn(p, ",");
+
+		if (k > 0 && has_cve(a, p, k))
+			return 1;
+		p += k + (p[k] == ',');
+	}
+	return 0;
+}
 
 static int
 adv_cmp(const void *a, const void *b)
@@ -151,18 +195,24 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		    sqlite3_column_double(st, 4);
 		json_t *j, *pa;
 		char *copy, *tok, *save = NULL, day[11];
-		size_t i;
+		size_t i, merge;
 		time_t t;
 
 		for (i = 0; i < n; i++)
-			if (strcmp(v[i].key, key) == 0)
+			if (strcmp(v[i].key, key) == 0 ||
+			    shares_cve(v[i].cves, cves))
 				break;
-		if (i < n) {
-			/* Seen from another feed: keep one, and it is an alert
-			 * if any feed that carried it is the alert feed. */
-			v[i].alert |= alert;
-			free(key);
-			continue;
+		merge = i < n ? i : (size_t)-1;
+		if (merge != (size_t)-1) {
+			/* Seen from another feed: keep one — the one that says
+			 * how severe it is — and it is an alert if any feed that
+			 * carried it is the alert feed. */
+			v[merge].alert |= alert;
+			if (severity_rank(sev) <= v[merge].rank &&
+			    !(v[merge].rank == 0 && cvss > v[merge].cvss)) {
+				free(key);
+				continue;
+			}
 		}
 		j = json_object();
 		json_object_set_new(j, "title", json_string(title ? title : ""));
@@ -189,6 +239,19 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		free(copy);
 		json_object_set_new(j, "products", pa);
 		json_object_set_new(j, "source", json_string(source_label(url, feed)));
+		if (merge != (size_t)-1) {
+			/* The better-informed copy replaces the one kept. */
+			json_decref(v[merge].j);
+			free(v[merge].published);
+			free(v[merge].cves);
+			free(key);
+			v[merge].j = j;
+			v[merge].cvss = cvss;
+			v[merge].rank = severity_rank(sev);
+			v[merge].published = xstrdup(pub ? pub : "");
+			v[merge].cves = xstrdup(cves ? cves : "");
+			continue;
+		}
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n].j = j;
 		v[n].cvss = cvss;
@@ -196,14 +259,20 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		v[n].alert = alert;
 		v[n].published = xstrdup(pub ? pub : "");
 		v[n].key = key;
+		v[n].cves = xstrdup(cves ? cves : "");
 		n++;
 	}
 	if (step != SQLITE_DONE)
 		rc = db_error(db, e, "read advisories");
 	sqlite3_finalize(st);
+	/* IPA publishes in its 重要なセキュリティ情報 only what it deems
+	 * important: without a score of its own such an item reads 重要
+	 * (high), as IPA calls it, and sorts with the high ones. */
 	for (size_t i = 0; i < n; i++)
-		if (v[i].alert && v[i].rank == 0 && v[i].cvss < 0)
+		if (v[i].alert && v[i].rank == 0 && v[i].cvss < 0) {
 			v[i].rank = 3;
+			json_object_set_new(v[i].j, "severity", json_string("high"));
+		}
 	if (n > 1)
 		qsort(v, n, sizeof(*v), adv_cmp);
 	*nalerts = 0;
@@ -215,6 +284,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		json_decref(v[i].j);
 		free(v[i].published);
 		free(v[i].key);
+		free(v[i].cves);
 	}
 	free(v);
 	return rc;

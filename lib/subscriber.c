@@ -575,6 +575,43 @@ bind_values(sqlite3_stmt *st, const struct subscriber *s)
 	sqlite3_bind_text(st, 10, s->locale, -1, SQLITE_STATIC);
 }
 
+/*
+ * A new self-diagnosis (or a star change) ends the reminder cycle: its
+ * reminders not sent yet are cancelled now, not at the next `remind
+ * build` (a send in between would still deliver them).
+ */
+/* Does the change move the reminders' due date?  A new self-diagnosis
+ * always does; without one on record, the star and the declared date
+ * decide it (lib/remind.h). */
+static int
+cycle_changed(const struct subscriber *now, long assessed, int star,
+    long declared)
+{
+	if (now->assessed != assessed)
+		return 1;
+	return now->assessed == SUB_NODATE &&
+	    (now->star != star || now->declared != declared);
+}
+
+static int
+cancel_reminders(struct db *db, long long id, struct err *e)
+{
+	int rc;
+
+	if ((rc = db_run(db, "UPDATE reminder SET state = 'cancelled' WHERE "
+	    "subscriber_id = ?1 AND state = 'queued' AND outbox_id IN (SELECT "
+	    "id FROM outbox WHERE subscriber_id = ?1 AND state IN ('queued', "
+	    "'deferred', 'held'))", id, NULL, NULL, NULL, e)) < 0)
+		return rc;
+	if ((rc = db_run(db, "UPDATE outbox SET state = 'cancelled', "
+	    "last_error = ?2 WHERE subscriber_id = ?1 AND state IN ('queued', "
+	    "'deferred', 'held') AND campaign_id IN (SELECT id FROM campaign "
+	    "WHERE kind = 'reminder')", id, "the self-diagnosis cycle changed "
+	    "(new date or star)", NULL, NULL, e)) < 0)
+		return rc;
+	return 0;
+}
+
 static int
 record_assessment(struct db *db, long long id, long assessed, int score,
     const char *ts, struct err *e)
@@ -717,8 +754,8 @@ sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
 {
 	struct subscriber cur;
 	char ts[21];
-	int rc;
-	long old_assessed;
+	int rc, old_star;
+	long old_assessed, old_declared;
 
 	date_format_timestamp(now, ts);
 	sub_init(&cur);
@@ -747,6 +784,8 @@ sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
 	if (rc < 0)
 		goto out;
 	old_assessed = cur.assessed;
+	old_star = cur.star;
+	old_declared = cur.declared;
 	if (!apply(&cur, s)) {
 		*out = SUB_UNCHANGED;
 		goto out;
@@ -755,6 +794,9 @@ sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
 		goto out;
 	if (cur.assessed != old_assessed &&
 	    (rc = record_assessment(db, cur.id, cur.assessed, -1, ts, e)) < 0)
+		goto out;
+	if (cycle_changed(&cur, old_assessed, old_star, old_declared) &&
+	    (rc = cancel_reminders(db, cur.id, e)) < 0)
 		goto out;
 	s->id = cur.id;
 	*out = SUB_UPDATED;
@@ -769,16 +811,21 @@ sub_update(struct db *db, const struct subscriber *patch, int score,
 {
 	struct subscriber cur;
 	char ts[21];
-	int rc, changed;
-	long old_assessed;
+	int rc, changed, old_star;
+	long old_assessed, old_declared;
 
 	sub_init(&cur);
 	if ((rc = sub_get(db, patch->email, &cur, e)) < 0)
 		goto out;
 	date_format_timestamp(now, ts);
 	old_assessed = cur.assessed;
+	old_star = cur.star;
+	old_declared = cur.declared;
 	changed = apply(&cur, patch);
 	if (changed && (rc = write_back(db, &cur, ts, e)) < 0)
+		goto out;
+	if (cycle_changed(&cur, old_assessed, old_star, old_declared) &&
+	    (rc = cancel_reminders(db, cur.id, e)) < 0)
 		goto out;
 	/* A score comes with a self-diagnosis: record it even if the date
 	 * is the one on record (the admin is adding the score). */

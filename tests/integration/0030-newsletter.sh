@@ -22,6 +22,7 @@ INSERT INTO advisory (feed_id, guid, ident, title, link, summary, published, cvs
  (101, 'a2', NULL, 'Oracle Java の脆弱性対策について', 'https://www.ipa.go.jp/security/security-alert/2026/1022-jre.html', '', '2026-10-22T01:00:00Z', NULL, NULL, '', 'java', 'h', 'x', 'x'),
  (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', '', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
  (102, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
+ (101, 'a3', NULL, 'Microsoft Exchange Server の脆弱性対策について(CVE-2026-2000)', 'https://www.ipa.go.jp/security/security-alert/2026/1031-exchange.html', '', '2026-10-30T01:00:00Z', NULL, NULL, 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
  (102, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
 SQL
 queued() { sqlite3 "$T/samail.db" "SELECT count(*) FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '$1'"; }
@@ -31,7 +32,7 @@ expect_exit 64 "a malformed period is a usage error" -- sam $NOW newsletter buil
 expect_exit 0 "--dry-run" -- sam $NOW newsletter build --period 2026-10 --dry-run
 check "  ... counts 30 and stores nothing" -- eval 'grep -q "30 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 0 ] && [ "$(sqlite3 "$T/samail.db" "select count(*) from campaign")" = 0 ]'
 expect_exit 0 "build" -- sam $NOW newsletter build --period 2026-10
-check "  ... 4 advisories (the JVN update merged, the one of 1 Nov JST left out)" -- grep -q "4 advisories (2 IPA alerts)" "$T/out"
+check "  ... 4 advisories (the JVN update and IPA's alert on the same CVE merged, 1 Nov JST left out)" -- grep -q "4 advisories (3 IPA alerts)" "$T/out"
 check "  ... 30 queued" -- test "$(queued newsletter-2026-10)" = 30
 expect_exit 0 "build again" -- sam $NOW newsletter build --period 2026-10
 check "  ... queues nothing twice" -- eval 'grep -q " 0 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 30 ]'
@@ -102,6 +103,7 @@ for f in sorted(os.listdir(d)):
         if "&lt;script&gt;" not in html: bad.append((f, "escaped title in html"))
         if text.count("FortiOS における認証回避の脆弱性") != 1: bad.append((f, "JVNVU#1 twice"))
         if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
+        if "1031-exchange.html" in text: bad.append((f, "IPA's alert on the same CVE listed again"))
         if "11月の脆弱性" in text: bad.append((f, "November (JST) advisory listed"))
         if "Oracle Java" not in text: bad.append((f, "unmatched IPA alert not listed"))
     if "trade@example.com" in to or "new@example.co.jp" in to:
