@@ -343,6 +343,47 @@ step_newsletter(struct run *r, struct step *s)
 		return;
 	}
 
+	/*
+	 * A campaign is built once: built while every feed is down, it would
+	 * tell every declarer "nothing for your products" for good.  Wait for
+	 * a fetch after the month ended — a week at most, then build with
+	 * what there is and say so.
+	 */
+	{
+		int y = sched.year, m = sched.month + 1, total = 0, fresh = 0;
+		sqlite3_stmt *q;
+		char end[21];
+
+		if (m == 13) {
+			m = 1;
+			y++;
+		}
+		date_format_timestamp(date_jst_time(date_days(y, m, 1), 0, 0), end);
+		q = db_prepare(ctx->db, "SELECT count(*), count(CASE WHEN "
+		    "last_success >= ? THEN 1 END) FROM feed", NULL);
+		if (q != NULL) {
+			sqlite3_bind_text(q, 1, end, -1, SQLITE_STATIC);
+			if (sqlite3_step(q) == SQLITE_ROW) {
+				total = sqlite3_column_int(q, 0);
+				fresh = sqlite3_column_int(q, 1);
+			}
+			sqlite3_finalize(q);
+		}
+		if (total > 0 && fresh == 0 && now < sched.due + 7 * 86400) {
+			say(s, "%s postponed: no feed has been fetched since the "
+			    "month ended, and a newsletter built now would miss "
+			    "its advisories; the next run after a good fetch "
+			    "builds it", name);
+			s->notable = 1;
+			s->exit = EX_TEMPFAIL;
+			log_warnx("%s postponed: no feed fetched since the month "
+			    "ended", name);
+			return;
+		}
+		if (total > 0 && fresh == 0)
+			log_warnx("%s: no feed fetched for a week past its date; "
+			    "building it with the advisories stored so far", name);
+	}
 	memset(&keys, 0, sizeof(keys));
 	if ((rc = cmd_products(ctx)) < 0 ||
 	    (rc = campaign_keys_load(ctx->cfg, now, &keys, &ctx->err)) < 0 ||
