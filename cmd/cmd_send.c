@@ -1,5 +1,5 @@
 /*
- * samail send [--limit N]
+ * samail send [--limit N] [--release-held] [--retry-failed] [--campaign NAME]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,15 +11,23 @@
 #include <sysexits.h>
 
 #include "cmd.h"
+#include "db.h"
 #include "log.h"
 #include "sender.h"
 
 static const char send_usage[] =
-"samail send [--limit N]\n"
+"samail send [--limit N] [--release-held] [--retry-failed] [--campaign NAME]\n"
 "\n"
 "Deliver what is queued (new, and deferred messages that are due) through\n"
 "the configured transport.  Exit 0 when all went, 75 when some were\n"
-"deferred (a later send retries them), 69 when the relays are down.";
+"deferred (a later send retries them), 69 when the relays are down.\n"
+"\n"
+"  --limit N         hand over at most N messages in this run\n"
+"  --release-held    first queue again the messages held after a crash\n"
+"                    (resend_in_flight = no) once you have checked them\n"
+"  --retry-failed    first queue again the failed messages of declarers\n"
+"                    still active (after fixing the relay set-up, say)\n"
+"  --campaign NAME   only those of one campaign (newsletter-2026-10...)";
 
 static atomic_int stop_flag;
 
@@ -30,14 +38,72 @@ on_signal(int sig)
 	atomic_store(&stop_flag, 1);
 }
 
+/*
+ * Put held and/or failed messages back in the queue, in one transaction.
+ * A failed message goes back only while its declarer is active (a
+ * bounced or unsubscribed address stays failed), with its attempts reset.
+ */
+static int
+requeue(struct ctx *ctx, int release, int retry, const char *campaign)
+{
+	sqlite3_stmt *st;
+	int rc, held = 0, failed = 0;
+
+	if ((rc = cmd_begin(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	if (campaign != NULL) {
+		if ((st = db_prepare(ctx->db, "SELECT 1 FROM campaign WHERE "
+		    "name = ?", &ctx->err)) == NULL)
+			goto fail;
+		sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW) {
+			db_rollback(ctx->db);
+			err_set(&ctx->err, ERR_NOTFOUND, "no campaign '%s'; 'samail "
+			    "status' lists them", campaign);
+			return cmd_fail(ctx, -ERR_NOTFOUND);
+		}
+	}
+	if (release && (held = db_run(ctx->db, "UPDATE outbox SET state = "
+	    "'queued', next_try = NULL, last_error = 'released by the admin' "
+	    "WHERE state = 'held' AND (?2 IS NULL OR campaign_id = (SELECT id "
+	    "FROM campaign WHERE name = ?2)) AND ?1 = ?1", 0, campaign, NULL,
+	    NULL, &ctx->err)) < 0)
+		goto fail;
+	if (retry && (failed = db_run(ctx->db, "UPDATE outbox SET state = "
+	    "'queued', attempts = 0, next_try = NULL, last_error = 'retried "
+	    "by the admin' WHERE state = 'failed' AND (?2 IS NULL OR "
+	    "campaign_id = (SELECT id FROM campaign WHERE name = ?2)) AND "
+	    "subscriber_id IN (SELECT id FROM subscriber WHERE status = "
+	    "'active') AND ?1 = ?1", 0, campaign, NULL, NULL, &ctx->err)) < 0)
+		goto fail;
+	if ((rc = cmd_commit(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	if (ctx->verbosity >= 0 && release)
+		printf("released %d held message%s\n", held, held == 1 ? "" : "s");
+	if (ctx->verbosity >= 0 && retry)
+		printf("queued %d failed message%s again\n", failed,
+		    failed == 1 ? "" : "s");
+	return 0;
+fail:
+	db_rollback(ctx->db);
+	return cmd_fail(ctx, -ERR_DB);
+}
+
 int
 cmd_send(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, 'l' },
+		{ "release-held", no_argument, NULL, 'H' },
+		{ "retry-failed", no_argument, NULL, 'F' },
+		{ "campaign", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *campaign = NULL;
+	int release = 0, retry = 0;
 	struct sender_opts so = { 0, &stop_flag };
 	struct sender_stats st;
 	struct sigaction sa;
@@ -60,6 +126,15 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 			so.limit = (unsigned long)v;
 			break;
 		}
+		case 'H':
+			release = 1;
+			break;
+		case 'F':
+			retry = 1;
+			break;
+		case 'c':
+			campaign = optarg;
+			break;
 		case 'h':
 			puts(send_usage);
 			return EX_OK;
@@ -73,6 +148,12 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		    argv[optind]);
 	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = cmd_lock(ctx)) < 0)
 		return cmd_fail(ctx, rc);
+	if (campaign != NULL && !release && !retry)
+		return cmd_usage_error(ctx, send_usage, "--campaign goes with "
+		    "--release-held or --retry-failed");
+	if ((release || retry) && (rc = requeue(ctx, release, retry,
+	    campaign)) != 0)
+		return rc;
 	/* SIGTERM/SIGINT: finish the message in hand, then stop cleanly. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -84,7 +165,8 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		printf("sent %zu, deferred %zu, failed %zu (%zu bounced), "
 		    "cancelled %zu, not handed over %zu%s via %s\n", st.sent,
 		    st.deferred, st.failed, st.bounced, st.cancelled, st.unsent,
-		    st.recovered ? " (incl. re-sent after a crash)" : "",
+		    st.held ? " (in flight at a crash: held for review)" :
+		    st.recovered ? " (in flight at a crash: sent again)" : "",
 		    ctx->cfg->transport);
 	if (rc < 0)
 		return cmd_fail(ctx, rc);
