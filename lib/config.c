@@ -429,7 +429,8 @@ config_defaults(void)
 
 	c->db_path = xstrdup("var/samail.db");
 	c->db_busy_timeout = 10000;
-	c->from = xstrdup("SECURITY ACTION 事務局 <security-action@example.jp>");
+	/* Not "SECURITY ACTION 事務局": that is IPA's own office. */
+	c->from = xstrdup("（運営団体名）セキュリティ通信 <security-action@example.jp>");
 	c->transport = xstrdup("maildir:var/mail");
 	c->list_name = xstrdup("SECURITY ACTION");
 	c->starttls = STARTTLS_AUTO;

@@ -702,6 +702,37 @@ newsletter_render_row(const struct campaign_run *c,
 
 /* --- build -------------------------------------------------------------- */
 
+/*
+ * Mail that leaves for real with the sender details still the shipped
+ * placeholders: the law on commercial email (特定電子メール法) wants the
+ * sender's name, address and contact in every message.  A warning, not a
+ * refusal: the local transports are for trying things out.
+ */
+static void
+warn_placeholders(const struct config *cfg, json_t *templates)
+{
+	static const char *const locs[] = { "ja", "en" };
+
+	if (cfg->nrelays == 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		json_t *sender = json_object_get(json_object_get(json_object_get(
+		    templates, locs[i]), "content"), "sender");
+		char *text = json_dumps(sender, JSON_COMPACT);
+
+		if (text != NULL && (strstr(text, "運営団体") != NULL ||
+		    strstr(text, "operator's name") != NULL ||
+		    strstr(text, "example.jp\"") != NULL)) {
+			log_warnx("the sender details in templates/%s/content.json "
+			    "are still the placeholders; put your organisation's "
+			    "name, address and contact there (the law on "
+			    "commercial email requires them in every message)",
+			    locs[i]);
+		}
+		free(text);
+	}
+}
+
 /* The declarer's side of a message, frozen at queue time. */
 static json_t *
 row_data(const struct subscriber *s, json_t *match, size_t more,
@@ -863,6 +894,7 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	}
 	advs = json_object_get(content, "advisories");
 	st->advisories = json_array_size(advs);
+	warn_placeholders(o->cfg, json_object_get(content, "templates"));
 
 	/* Compile and check the templates before anything is queued. */
 	memset(&env, 0, sizeof(env));
