@@ -26,8 +26,25 @@ make_key(struct ctx *ctx)
 	char hex[65];
 	int fd;
 
-	if (access(path, F_OK) == 0 || getenv("SAMAIL_UNSUBSCRIBE_SECRET"))
+	if (getenv("SAMAIL_UNSUBSCRIBE_SECRET"))
 		return 0;
+	if (access(path, F_OK) == 0) {
+		/* There already: it must be usable (private, long enough),
+		 * or every later command would fail on it. */
+		char *secret = NULL;
+		size_t n = 0;
+		int rc = config_secret(path, NULL, &secret, &n, &ctx->err);
+
+		if (secret != NULL) {
+			explicit_bzero(secret, n);
+			free(secret);
+		}
+		if (rc == 0 && n < 32)
+			rc = err_set(&ctx->err, ERR_CONFIG, "the unsubscribe key "
+			    "'%s' is shorter than 32 bytes; make one with "
+			    "'openssl rand -hex 32'", path);
+		return rc;
+	}
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return err_set(&ctx->err, ERR_IO, "no random bytes for the "
 		    "unsubscribe key: %s", strerror(errno));

@@ -28,7 +28,7 @@ static const char sub_usage[] =
 "  show EMAIL [--json]\n"
 "  update EMAIL [--org NAME] [--name C] [--star N] [--declared D] [--assessed D\n"
 "      [--score 0-100]] [--products T,T] [--industry X] [--employees N]\n"
-"      [--locale ja|en] [--status active|unsubscribed|bounced]\n"
+"      [--locale ja|en] [--status active|unsubscribed|bounced|removed]\n"
 "  remove EMAIL [--purge]\n"
 "  export [--out FILE] [--encoding utf-8|cp932] [--bom] [--japanese]\n"
 "      [--status S] [--star N] [--product TAG]\n"
@@ -277,6 +277,9 @@ do_export(struct ctx *ctx, int argc, char **argv)
 
 	if ((rc = parse_filter(ctx, argc, argv, &f, &out, &xo)) != 0)
 		return rc < 0 ? EX_OK : rc;
+	if (xo.bom && xo.encoding == CSV_ENC_CP932)
+		return cmd_usage_error(ctx, sub_usage, "--bom is for UTF-8; a "
+		    "CP932 file has none");
 	if ((rc = cmd_db(ctx, 0)) < 0)
 		return cmd_fail(ctx, rc);
 	if (out != NULL) {

@@ -219,6 +219,24 @@ main(int argc, char **argv)
 		    "--help'\n", argv[0]);
 		return EX_USAGE;
 	}
+	/* A global option after the command is a common slip: say where it
+	 * goes instead of "unknown option". */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		static const char *const globals[] = { "--now", "--db",
+		    "--config", "-c", "-q", "--quiet", "-v", "--verbose", NULL };
+
+		for (size_t g = 0; globals[g] != NULL; g++) {
+			size_t n = strlen(globals[g]);
+
+			if (strncmp(argv[i], globals[g], n) == 0 &&
+			    (argv[i][n] == '\0' || argv[i][n] == '=')) {
+				fprintf(stderr, "samail: %s is a global option: "
+				    "put it before the command (samail %s ... "
+				    "%s ...)\n", globals[g], globals[g], cmd->name);
+				return EX_USAGE;
+			}
+		}
+	}
 	snprintf(cmdname, sizeof(cmdname), "%s", cmd->name);
 	ctx.cmdname = cmdname;
 	log_init(ctx.verbosity, 0);

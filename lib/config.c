@@ -195,8 +195,10 @@ set_transport(struct loadctx *lc, const char *v)
 	copy = xstrdup(v);
 	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
 	    tok = strtok_r(NULL, " ,\t", &save)) {
-		if (strncmp(tok, "smtp://", 7) != 0 &&
-		    strncmp(tok, "smtps://", 8) != 0) {
+		if ((strncmp(tok, "smtp://", 7) != 0 &&
+		    strncmp(tok, "smtps://", 8) != 0) ||
+		    tok[strlen(tok) - 1] == ':' || tok[strlen(tok) - 1] == '/' ||
+		    strchr(tok + 8, '/') != NULL) {
 			err_set(lc->e, ERR_CONFIG, "transport '%s' is not "
 			    "smtp://HOST:PORT, smtps://HOST:PORT, maildir:PATH "
 			    "or mbox:PATH", tok);

@@ -532,6 +532,17 @@ run_smtp(struct sender *s, struct err *e)
 	o.timeout_ms = s->cfg->smtp_timeout * 1000;
 	o.stop = s->opts->stop;
 	rc = smtp_run(&o, smtp_next, smtp_done, s, e);
+	/* Every relay refused: say what to fix when it is our set-up. */
+	if (rc == -ERR_NET && strstr(e->msg, " 535") != NULL) {
+		err_prefix(e, "the relay refused our login (check [smtp] "
+		    "username and the password in password_file or "
+		    "$SAMAIL_SMTP_PASSWORD)");
+		e->code = ERR_CONFIG;
+		rc = -ERR_CONFIG;
+	} else if (rc == -ERR_NET && (strstr(e->msg, "SSL certificate") != NULL ||
+	    strstr(e->msg, "certificate verify") != NULL))
+		err_prefix(e, "the relay's TLS certificate did not verify (name "
+		    "its CA with [smtp] ca_file, or check the host name)");
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);
