@@ -25,6 +25,7 @@ struct ctx {
 	int		 json;		/* --json */
 	int		 verbosity;	/* -1 quiet, 0, 1 verbose, 2 debug */
 	const char	*cmdname;	/* for messages: "subscriber add" */
+	char		 cmdbuf[64];	/* cmdname's storage for a subcommand */
 	struct lock	 lock;		/* see cmd_lock() */
 	int		 locked;
 	struct err	 err;
@@ -48,6 +49,20 @@ int	 cmd_begin(struct ctx *);
 int	 cmd_commit(struct ctx *);
 /* 1 if argv[i] is -h or --help. */
 int	 cmd_is_help(const char *);
+
+/* A subcommand of a command group ("subscriber add"). */
+struct subcmd {
+	const char	*name;
+	int		(*fn)(struct ctx *, int, char **);
+};
+
+/*
+ * Run the subcommand argv[1] of group from table (n entries): names the
+ * command "GROUP SUB" in messages and logs, prints usage for none or
+ * --help, refuses an unknown one.  Returns its exit code.
+ */
+int	 cmd_dispatch(struct ctx *, const char *group, const char *usage,
+	    const struct subcmd *table, size_t n, int argc, char **argv);
 
 /* The commands (cmd_<group>.c).  Each returns a sysexits code. */
 int	 cmd_init(struct ctx *, int, char **);

@@ -163,25 +163,10 @@ do_retag(struct ctx *ctx, int argc, char **argv)
 int
 cmd_advisory(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct ctx *, int, char **);
-	} sub[] = {
+	static const struct subcmd sub[] = {
 		{ "list", do_list }, { "retag", do_retag },
 	};
-	static char name[64];
 
-	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", adv_usage);
-		return argc < 2 ? EX_USAGE : EX_OK;
-	}
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
-		if (strcmp(argv[1], sub[i].name) == 0) {
-			snprintf(name, sizeof(name), "advisory %s", sub[i].name);
-			ctx->cmdname = name;
-			log_step(name);
-			return sub[i].fn(ctx, argc - 1, argv + 1);
-		}
-	return cmd_usage_error(ctx, adv_usage, "'%s' is not an advisory "
-	    "command", argv[1]);
+	return cmd_dispatch(ctx, "advisory", adv_usage, sub, sizeof(sub) / sizeof(sub[0]),
+	    argc, argv);
 }

@@ -329,26 +329,11 @@ do_fetch(struct ctx *ctx, int argc, char **argv)
 int
 cmd_feed(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct ctx *, int, char **);
-	} sub[] = {
+	static const struct subcmd sub[] = {
 		{ "add", do_add }, { "list", do_list }, { "remove", do_remove },
 		{ "fetch", do_fetch },
 	};
-	static char name[64];
 
-	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", feed_usage);
-		return argc < 2 ? EX_USAGE : EX_OK;
-	}
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
-		if (strcmp(argv[1], sub[i].name) == 0) {
-			snprintf(name, sizeof(name), "feed %s", sub[i].name);
-			ctx->cmdname = name;
-			log_step(name);
-			return sub[i].fn(ctx, argc - 1, argv + 1);
-		}
-	return cmd_usage_error(ctx, feed_usage, "'%s' is not a feed command",
-	    argv[1]);
+	return cmd_dispatch(ctx, "feed", feed_usage, sub, sizeof(sub) / sizeof(sub[0]),
+	    argc, argv);
 }

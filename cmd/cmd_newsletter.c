@@ -269,20 +269,10 @@ out:
 int
 cmd_newsletter(struct ctx *ctx, int argc, char **argv)
 {
-	static char name[64];
+	static const struct subcmd sub[] = {
+		{ "build", do_build }, { "preview", do_preview },
+	};
 
-	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", nl_usage);
-		return argc < 2 ? EX_USAGE : EX_OK;
-	}
-	snprintf(name, sizeof(name), "newsletter %s", argv[1]);
-	ctx->cmdname = name;
-	log_step(name);
-	if (strcmp(argv[1], "build") == 0)
-		return do_build(ctx, argc - 1, argv + 1);
-	if (strcmp(argv[1], "preview") == 0)
-		return do_preview(ctx, argc - 1, argv + 1);
-	ctx->cmdname = "newsletter";
-	return cmd_usage_error(ctx, nl_usage, "'%s' is not a newsletter command",
-	    argv[1]);
+	return cmd_dispatch(ctx, "newsletter", nl_usage, sub, sizeof(sub) / sizeof(sub[0]),
+	    argc, argv);
 }

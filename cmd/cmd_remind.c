@@ -116,18 +116,10 @@ fail:
 int
 cmd_remind(struct ctx *ctx, int argc, char **argv)
 {
-	static char name[64];
+	static const struct subcmd sub[] = {
+		{ "build", do_build },
+	};
 
-	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", rm_usage);
-		return argc < 2 ? EX_USAGE : EX_OK;
-	}
-	snprintf(name, sizeof(name), "remind %s", argv[1]);
-	ctx->cmdname = name;
-	log_step(name);
-	if (strcmp(argv[1], "build") == 0)
-		return do_build(ctx, argc - 1, argv + 1);
-	ctx->cmdname = "remind";
-	return cmd_usage_error(ctx, rm_usage, "'%s' is not a remind command",
-	    argv[1]);
+	return cmd_dispatch(ctx, "remind", rm_usage, sub, sizeof(sub) / sizeof(sub[0]),
+	    argc, argv);
 }

@@ -620,27 +620,12 @@ do_import(struct ctx *ctx, int argc, char **argv)
 int
 cmd_subscriber(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct ctx *, int, char **);
-	} sub[] = {
+	static const struct subcmd sub[] = {
 		{ "add", do_add }, { "import", do_import }, { "list", do_list },
 		{ "show", do_show }, { "update", do_update },
 		{ "remove", do_remove }, { "export", do_export },
 	};
-	static char name[64];
 
-	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", sub_usage);
-		return argc < 2 ? EX_USAGE : EX_OK;
-	}
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
-		if (strcmp(argv[1], sub[i].name) == 0) {
-			snprintf(name, sizeof(name), "subscriber %s", sub[i].name);
-			ctx->cmdname = name;
-			log_step(name);
-			return sub[i].fn(ctx, argc - 1, argv + 1);
-		}
-	return cmd_usage_error(ctx, sub_usage, "'%s' is not a subscriber "
-	    "command", argv[1]);
+	return cmd_dispatch(ctx, "subscriber", sub_usage, sub, sizeof(sub) / sizeof(sub[0]),
+	    argc, argv);
 }

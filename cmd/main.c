@@ -132,6 +132,26 @@ cmd_products(struct ctx *ctx)
 }
 
 int
+cmd_dispatch(struct ctx *ctx, const char *group, const char *usage,
+    const struct subcmd *table, size_t n, int argc, char **argv)
+{
+	if (argc < 2 || cmd_is_help(argv[1])) {
+		printf("usage: %s\n", usage);
+		return argc < 2 ? EX_USAGE : EX_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], table[i].name) == 0) {
+			snprintf(ctx->cmdbuf, sizeof(ctx->cmdbuf), "%s %s", group,
+			    table[i].name);
+			ctx->cmdname = ctx->cmdbuf;
+			log_step(ctx->cmdname);
+			return table[i].fn(ctx, argc - 1, argv + 1);
+		}
+	return cmd_usage_error(ctx, usage, "'%s' is not a %s command", argv[1],
+	    group);
+}
+
+int
 cmd_lock(struct ctx *ctx)
 {
 	int rc;

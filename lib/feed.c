@@ -1666,26 +1666,34 @@ parse(struct pstate *st, struct feed_info *info)
 	return rc;
 }
 
+/* The common part of the two entry points: info may be NULL. */
+static int
+parse_into(struct pstate *st, const struct feed_opts *opts, feed_item_fn fn,
+    void *arg, struct feed_info *info, struct err *e)
+{
+	struct feed_info local;
+	int rc;
+
+	st->opts = opts;
+	st->fn = fn;
+	st->arg = arg;
+	st->e = e;
+	if (info != NULL)
+		return parse(st, info);
+	rc = parse(st, &local);
+	feed_info_release(&local);
+	return rc;
+}
+
 int
 feed_parse_fd(int fd, const struct feed_opts *opts, feed_item_fn fn,
     void *arg, struct feed_info *info, struct err *e)
 {
 	struct pstate st;
-	struct feed_info local;
 
 	memset(&st, 0, sizeof(st));
 	st.fd = fd;
-	st.opts = opts;
-	st.fn = fn;
-	st.arg = arg;
-	st.e = e;
-	if (info == NULL) {
-		int rc = parse(&st, &local);
-
-		feed_info_release(&local);
-		return rc;
-	}
-	return parse(&st, info);
+	return parse_into(&st, opts, fn, arg, info, e);
 }
 
 int
@@ -1693,23 +1701,12 @@ feed_parse_mem(const char *mem, size_t len, const struct feed_opts *opts,
     feed_item_fn fn, void *arg, struct feed_info *info, struct err *e)
 {
 	struct pstate st;
-	struct feed_info local;
 
 	memset(&st, 0, sizeof(st));
 	st.fd = -1;
 	st.mem = mem;
 	st.memlen = len;
-	st.opts = opts;
-	st.fn = fn;
-	st.arg = arg;
-	st.e = e;
-	if (info == NULL) {
-		int rc = parse(&st, &local);
-
-		feed_info_release(&local);
-		return rc;
-	}
-	return parse(&st, info);
+	return parse_into(&st, opts, fn, arg, info, e);
 }
 
 void

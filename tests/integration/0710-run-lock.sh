@@ -86,6 +86,11 @@ check "  ... one newsletter-2026-11 per declarer" -- test \
 "$SAMAIL" -c samail.conf --now 2026-12-02T00:00:00Z run daily > /dev/null 2>&1 &
 c=$!
 wait_lock $c
+# ... and until the run has recorded its start (it does so right after
+# taking the lock): killed before that, it never began.
+i=0
+while [ "$(sqlite3 samail.db "SELECT count(*) FROM run WHERE finished IS NULL")" != 1 ] && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1)); done
 kill -9 $c
 wait $c 2>/dev/null
 start=$(date +%s)
