@@ -140,7 +140,8 @@ token(const char *s, size_t n)
 	size_t i = 0;
 	unsigned cp;
 
-	if (n >= 7 && (strncmp(s, "http://", 7) == 0 ||
+	if (n >= 7 && (s[0] == 'h' || s[0] == 'm') &&
+	    (strncmp(s, "http://", 7) == 0 ||
 	    (n >= 8 && strncmp(s, "https://", 8) == 0) ||
 	    strncmp(s, "mailto:", 7) == 0)) {
 		while (i < n && s[i] != ' ' && s[i] != '\t')
@@ -195,7 +196,9 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 	int rc = 0, first = 1, has_text = 0;	/* cur holds more than blanks */
 	unsigned cp;
 
-	if (str_width(s, n) <= (size_t)cols)
+	/* No character is wider than its UTF-8 bytes: a line of at most
+	 * cols bytes fits without measuring it. */
+	if (n <= (size_t)cols || str_width(s, n) <= (size_t)cols)
 		return buf_add(out, s, n) < 0 || buf_addch(out, '\n') < 0 ?
 		    -ERR_TOOBIG : 0;
 	hang = str_width(s, marker(s, n));
