@@ -109,7 +109,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	} else if (strcmp(name, "en") == 0) {
 		free(cur->name_en);
 		cur->name_en = xstrdup(value);
-	} else if (strcmp(name, "cpe") == 0)
+	} else if (strcmp(name, "alias") == 0 || strcmp(name, "aliases") == 0)
+		add_list(&cur->alias, value);
+	else if (strcmp(name, "cpe") == 0)
 		add_list(&cur->cpe, value);
 	else if (strcmp(name, "keyword") == 0 || strcmp(name, "keywords") == 0)
 		add_list(&cur->keywords, value);
@@ -117,12 +119,59 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		add_list(&cur->exclude, value);
 	else {
 		err_set(c->e, ERR_CONFIG, "unknown key '%s' in product '%s' "
-		    "(known: ja, en, cpe, keyword, exclude)", name, section);
+		    "(known: ja, en, alias, cpe, keyword, exclude)", name, section);
 		goto fail;
 	}
 	return 1;
 fail:
 	c->failed = 1;
+	return 0;
+}
+
+/*
+ * The form names are compared in: full-width ASCII folded, ASCII
+ * lower-cased, blanks (ASCII and ideographic) dropped.  Returns a
+ * malloc'd string.
+ */
+static char *
+match_form(const char *s)
+{
+	char *f = text_fold_fullwidth(xstrdup(s)), *r, *w;
+
+	for (r = w = f; *r != '\0'; r++)
+		if (*r != ' ' && *r != '\t')
+			*w++ = (char)((*r >= 'A' && *r <= 'Z') ? *r + 32 : *r);
+	*w = '\0';
+	return f;
+}
+
+/* Each product's match keys; a key two products share is an error,
+ * since a declarer writing it could mean either. */
+static int
+build_keys(struct products *p, const char *path, struct err *e)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct product *pr = &p->v[i];
+		const char *names[3] = { pr->tag, pr->name_ja, pr->name_en };
+
+		for (size_t k = 0; k < 3 + pr->alias.n; k++) {
+			const char *name = k < 3 ? names[k] : pr->alias.v[k - 3];
+			char *key = match_form(name);
+
+			for (size_t j = 0; j < i && *key != '\0'; j++)
+				if (strlist_has(&p->v[j].keys, key)) {
+					err_set(e, ERR_CONFIG, "%s: '%s' names both "
+					    "product '%s' and product '%s'", path,
+					    name, p->v[j].tag, pr->tag);
+					free(key);
+					products_release(p);
+					return -ERR_CONFIG;
+				}
+			if (*key != '\0' && !strlist_has(&pr->keys, key))
+				strlist_add(&pr->keys, key);
+			free(key);
+		}
+	}
 	return 0;
 }
 
@@ -153,7 +202,7 @@ products_load(struct products *p, const char *path, struct err *e)
 			products_release(p);
 			return -ERR_CONFIG;
 		}
-	return 0;
+	return build_keys(p, path, e);
 }
 
 void
@@ -163,6 +212,8 @@ products_release(struct products *p)
 		free(p->v[i].tag);
 		free(p->v[i].name_ja);
 		free(p->v[i].name_en);
+		strlist_release(&p->v[i].alias);
+		strlist_release(&p->v[i].keys);
 		strlist_release(&p->v[i].cpe);
 		strlist_release(&p->v[i].keywords);
 		strlist_release(&p->v[i].exclude);
@@ -172,16 +223,41 @@ products_release(struct products *p)
 	p->n = 0;
 }
 
+static const struct product *
+find_key(const struct products *p, const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strlist_has(&p->v[i].keys, key))
+			return &p->v[i];
+	return NULL;
+}
+
 const struct product *
 products_find(const struct products *p, const char *s)
 {
-	for (size_t i = 0; i < p->n; i++)
+	const struct product *pr = NULL;
+	char *key;
+	size_t n;
+
+	for (size_t i = 0; i < p->n; i++)	/* the usual case, quickly */
 		if (text_ieq(p->v[i].tag, s))
 			return &p->v[i];
-	for (size_t i = 0; i < p->n; i++)
-		if (text_ieq(p->v[i].name_en, s) || strcmp(p->v[i].name_ja, s) == 0)
-			return &p->v[i];
-	return NULL;
+	key = match_form(s);
+	if (*key != '\0' && (pr = find_key(p, key)) == NULL) {
+		/* "windows11", "php8.2": drop the version, keep a name. */
+		int digits = 0;
+
+		n = strlen(key);
+		while (n > 0 && ((key[n - 1] >= '0' && key[n - 1] <= '9') ||
+		    key[n - 1] == '.'))
+			digits |= key[--n] != '.';
+		if (n > 0 && digits) {
+			key[n] = '\0';
+			pr = find_key(p, key);
+		}
+	}
+	free(key);
+	return pr;
 }
 
 char *

@@ -6,8 +6,9 @@
  * advisory: CPE vendor:product patterns and title/summary keywords.
  *
  * File format: INI, one section per tag; keys `ja`, `en` (required),
- * `cpe`, `keyword`, `exclude` (each repeatable, and each may hold a
- * comma-separated list).  Unknown keys are errors with their line number.
+ * `alias`, `cpe`, `keyword`, `exclude` (each repeatable, and each may hold
+ * a comma-separated list).  Unknown keys are errors with their line
+ * number.
  */
 #ifndef SAMAIL_PRODUCTS_H
 #define SAMAIL_PRODUCTS_H
@@ -25,6 +26,8 @@ struct product {
 	char		*tag;		/* [a-z0-9-], <= 32 bytes */
 	char		*name_ja;
 	char		*name_en;
+	struct strlist	 alias;		/* more names a declarer may write */
+	struct strlist	 keys;		/* tag, names, aliases: match form */
 	struct strlist	 cpe;		/* "vendor:product", '*' globs */
 	struct strlist	 keywords;	/* matched in title and summary */
 	struct strlist	 exclude;	/* a match of these vetoes the keywords */
@@ -40,8 +43,13 @@ struct products {
 int	 products_load(struct products *p, const char *path, struct err *e);
 void	 products_release(struct products *p);
 
-/* The product whose tag, or Japanese or English name, equals s (case-
- * insensitively for ASCII); NULL if none. */
+/*
+ * The product a declarer means by s: its tag, Japanese or English name or
+ * an alias, compared case-insensitively, with full-width letters and
+ * digits as ASCII and blanks ignored ("ｗｉｎｄｏｗｓ", "Google  Chrome");
+ * failing that, the same with a trailing version number dropped
+ * ("Windows 11", "PHP 8.2", "Office2019").  NULL if none.
+ */
 const struct product *products_find(const struct products *p, const char *s);
 
 /* "windows, office, ..." — every tag, for error messages; caller frees. */

@@ -230,7 +230,9 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 				char *known = products_tags(dict);
 
 				rc = err_set(e, ERR_INVAL, "products: unknown "
-				    "product '%s'; known tags: %s", item, known);
+				    "product '%s'; write one of the tags %s, or "
+				    "add the name as an alias in the product "
+				    "dictionary", item, known);
 				free(known);
 				goto out;
 			}

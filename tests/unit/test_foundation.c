@@ -224,6 +224,62 @@ test_config(void **state)
 	assert_int_equal(config_parse_size("20M"), 20L * 1024 * 1024);
 }
 
+/* What declarers write in a CSV's products column finds its product. */
+static void
+test_products_find(void **state)
+{
+	static const struct { const char *in, *tag; } cases[] = {
+		{ "windows", "windows" }, { "WINDOWS", "windows" },
+		{ "Windows 11", "windows" }, { "ｗｉｎｄｏｗｓ　１１", "windows" },
+		{ "Windows Server 2019", "windows" }, { "Excel", "office" },
+		{ "Microsoft 365", "office" }, { "Office2019", "office" },
+		{ "Adobe Acrobat", "acrobat" }, { "Adobe Reader", "acrobat" },
+		{ "PHP 8.2", "php" }, { "Java 8", "java" }, { "iPhone", "ios" },
+		{ "Google  Chrome", "chrome" }, { "Mozilla Firefox", "firefox" },
+		{ "Cisco 製品", "cisco" }, { "バッファロー", "buffalo" },
+		{ "RTX1210", "yamaha" },
+		/* nothing but a version, or nothing known: no product */
+		{ "365", NULL }, { "11", NULL }, { "Windows.", NULL },
+		{ "PHPMailer", NULL }, { "", NULL }, { "　", NULL },
+	};
+	struct products dict;
+	struct err e = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(products_load(&dict, "feeds/products.conf", &e), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct product *p = products_find(&dict, cases[i].in);
+
+		if (cases[i].tag == NULL && p != NULL)
+			fail_msg("'%s' found '%s'", cases[i].in, p->tag);
+		if (cases[i].tag != NULL && (p == NULL ||
+		    strcmp(p->tag, cases[i].tag) != 0))
+			fail_msg("'%s': want %s, got %s", cases[i].in,
+			    cases[i].tag, p != NULL ? p->tag : "none");
+	}
+	products_release(&dict);
+}
+
+/* A name two products share is refused when the dictionary loads. */
+static void
+test_products_ambiguous(void **state)
+{
+	char path[] = "/tmp/samail-products.XXXXXX";
+	struct products dict;
+	struct err e = ERR_INIT;
+	int fd = mkstemp(path);
+	static const char conf[] = "[a]\nja = A\nen = A\nalias = Shared\n"
+	    "[b]\nja = B\nen = B\nalias = ｓｈａｒｅｄ\n";
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
+	close(fd);
+	assert_int_equal(products_load(&dict, path, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "names both product 'a' and product 'b'"));
+	unlink(path);
+}
+
 static void
 test_subscriber_store(void **state)
 {
@@ -291,6 +347,8 @@ main(void)
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_products_find),
+		cmocka_unit_test(test_products_ambiguous),
 		cmocka_unit_test(test_subscriber_store),
 	};
 
