@@ -50,6 +50,9 @@ cmd_serve(struct ctx *ctx, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
+			if (httpd_check_listen(optarg, &ctx->err) < 0)
+				return cmd_usage_error(ctx, serve_usage, "--listen: "
+				    "%s", ctx->err.msg);
 			o.listen = optarg;
 			break;
 		case 'h':

@@ -609,17 +609,13 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- start and stop ---------------------------------------------------- */
 
-/* "host:port" or "[v6]:port" into a bound, listening socket. */
+/* Split "host:port" or "[v6]:port"; the port is 0 (any free one) to
+ * 65535. */
 static int
-listen_on(const char *spec, int *fdp, char *shown, size_t shownlen,
-    struct err *e)
+split_listen(const char *spec, char *host, size_t hostlen, char *port,
+    size_t portlen, struct err *e)
 {
-	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[256], port[16], num[INET6_ADDRSTRLEN];
 	const char *colon;
-	int fd = -1, one = 1, rc;
 	size_t n;
 
 	if (spec[0] == '[') {
@@ -629,22 +625,51 @@ listen_on(const char *spec, int *fdp, char *shown, size_t shownlen,
 			goto bad;
 		n = (size_t)(close - spec - 1);
 		colon = close + 1;
-		if (n == 0 || n >= sizeof(host))
+		if (n == 0 || n >= hostlen)
 			goto bad;
 		memcpy(host, spec + 1, n);
 	} else {
 		if ((colon = strrchr(spec, ':')) == NULL)
 			goto bad;
 		n = (size_t)(colon - spec);
-		if (n == 0 || n >= sizeof(host))
+		if (n == 0 || n >= hostlen)
 			goto bad;
 		memcpy(host, spec, n);
 	}
 	host[n] = '\0';
-	if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port) ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+	n = strlen(colon + 1);
+	if (n == 0 || n > 5 || n >= portlen ||
+	    strspn(colon + 1, "0123456789") != n || atol(colon + 1) > 65535)
 		goto bad;
-	snprintf(port, sizeof(port), "%s", colon + 1);
+	memcpy(port, colon + 1, n + 1);
+	return 0;
+bad:
+	return err_set(e, ERR_CONFIG, "listen address '%s' is not HOST:PORT "
+	    "or [IPV6]:PORT with a port from 0 to 65535", spec);
+}
+
+int
+httpd_check_listen(const char *spec, struct err *e)
+{
+	char host[256], port[16];
+
+	return split_listen(spec, host, sizeof(host), port, sizeof(port), e);
+}
+
+/* "host:port" or "[v6]:port" into a bound, listening socket. */
+static int
+listen_on(const char *spec, int *fdp, char *shown, size_t shownlen,
+    struct err *e)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16], num[INET6_ADDRSTRLEN];
+	int fd = -1, one = 1, rc;
+
+	if ((rc = split_listen(spec, host, sizeof(host), port, sizeof(port),
+	    e)) < 0)
+		return rc;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -679,9 +704,6 @@ listen_on(const char *spec, int *fdp, char *shown, size_t shownlen,
 	}
 	*fdp = fd;
 	return 0;
-bad:
-	return err_set(e, ERR_CONFIG, "listen address '%s' is not HOST:PORT "
-	    "or [IPV6]:PORT", spec);
 }
 
 /* form-action gets the origin of base_url: the form posts there, which

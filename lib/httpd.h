@@ -67,6 +67,10 @@ struct httpd_opts {
 	unsigned	 rate_per_min;	/* 0: 60 a minute */
 };
 
+/* Whether spec is "HOST:PORT" or "[IPV6]:PORT" (port 0-65535); 0 or
+ * -ERR_CONFIG naming it. */
+int	 httpd_check_listen(const char *spec, struct err *e);
+
 /*
  * Compile the pages and start listening (worker threads of its own).
  * -ERR_CONFIG (bad listen address, keys unreadable), -ERR_NOINPUT /

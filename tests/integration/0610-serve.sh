@@ -201,7 +201,12 @@ check "/healthz is not limited" -- \
 
 expect_exit 74 "a second serve on the same port: cannot listen" -- sam serve
 check "  ... and says why" -- grep -q "Address already in use" "$T/err"
-expect_exit 78 "a listen address that is not HOST:PORT" -- sam serve --listen nonsense
+expect_exit 64 "a --listen that is not HOST:PORT" -- sam serve --listen nonsense
+expect_exit 64 "a --listen port above 65535" -- sam serve --listen 127.0.0.1:99999
+check "  ... and says why" -- grep -q "port from 0 to 65535" "$T/err"
+sed "s/^listen = .*/listen = 127.0.0.1:70000/" "$T/samail.conf" > "$T/badlisten.conf"
+expect_exit 78 "a configured listen port above 65535" -- "$SAMAIL" -c "$T/badlisten.conf" serve
+check "  ... names the setting's value" -- grep -q "127.0.0.1:70000" "$T/err"
 
 kill -TERM $SPID
 i=0
