@@ -206,6 +206,25 @@ db_close(struct db *db)
 	free(db);
 }
 
+/* A migration may edit the stored schema in place (schema.c, 2): one
+ * more schema_version makes every connection read it again. */
+static int
+bump_schema_version(struct db *db, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char pragma[64];
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA schema_version", -1, &st, NULL)
+	    == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (v < 0)
+		return db_error(db, e, "read schema_version");
+	snprintf(pragma, sizeof(pragma), "PRAGMA schema_version=%lld", v + 1);
+	return db_exec(db, pragma, e);
+}
+
 int
 db_migrate(struct db *db, struct err *e)
 {
@@ -223,6 +242,7 @@ db_migrate(struct db *db, struct err *e)
 		}
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu", next);
 		if ((rc = db_exec(db, schema_migration(next), e)) < 0 ||
+		    (rc = bump_schema_version(db, e)) < 0 ||
 		    (rc = db_exec(db, pragma, e)) < 0 ||
 		    (rc = db_commit(db, e)) < 0) {
 			db_rollback(db);
