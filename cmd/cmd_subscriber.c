@@ -612,7 +612,9 @@ do_import(struct ctx *ctx, int argc, char **argv)
 		    st.unchanged, st.suppressed, st.rejected);
 	if (rc < 0)
 		return cmd_fail(ctx, rc);
-	if (dry && st.rejected > 0)
+	/* Rows were rejected: 65 whether the good ones were stored
+	 * (--skip-invalid) or not, so a dry run predicts the real one. */
+	if (st.rejected > 0)
 		return EX_DATAERR;
 	return EX_OK;
 }

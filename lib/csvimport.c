@@ -67,6 +67,13 @@ struct importer {
 	int		 fatal;		/* -ERR_* that stops the import */
 	int		 rowbad;	/* the current row had a problem */
 	int		 any_suppressed;	/* the suppression list is not empty */
+	size_t		 utf8_badline;	/* detected CP932: where UTF-8 failed */
+	long long	 last_id;	/* declarer ids above it: added by this file */
+	struct run {			/* rows added: ids id0.. on lines line0.. */
+		long long	 id0;
+		size_t		 line0, n;
+	}		*runs;
+	size_t		 nruns;
 	size_t		 listed;
 	size_t		 unlisted;
 };
@@ -199,6 +206,42 @@ import_status(const char *v)
 	return NULL;
 }
 
+/* Remember that declarer id was added from line: consecutive rows
+ * extend one run, so a clean file needs a single one. */
+static void
+added_run(struct importer *im, long long id, size_t line)
+{
+	struct run *r = im->nruns ? &im->runs[im->nruns - 1] : NULL;
+
+	if (r != NULL && id == r->id0 + (long long)r->n &&
+	    line == r->line0 + r->n) {
+		r->n++;
+		return;
+	}
+	im->runs = xreallocarray(im->runs, im->nruns + 1, sizeof(*im->runs));
+	im->runs[im->nruns++] = (struct run){ id, line, 1 };
+}
+
+/* The line a declarer added by this file came from (0: not known). */
+static size_t
+added_line(const struct importer *im, long long id)
+{
+	size_t lo = 0, hi = im->nruns;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct run *r = &im->runs[mid];
+
+		if (id < r->id0)
+			hi = mid;
+		else if (id >= r->id0 + (long long)r->n)
+			lo = mid + 1;
+		else
+			return r->line0 + (size_t)(id - r->id0);
+	}
+	return 0;
+}
+
 static void
 data_row(struct importer *im)
 {
@@ -260,8 +303,41 @@ data_row(struct importer *im)
 		    s.email[0] == '\0' ? "email" : "org");
 		goto out;
 	}
-	/* The same address twice in one file is a mistake to fix, not a
-	 * silent last-one-wins. */
+	/*
+	 * The same address twice in one file is a mistake to fix, not a
+	 * silent last-one-wins.  A new address (most rows of a first import)
+	 * is added at once; a second row with it then finds a declarer
+	 * added by this file, and the runs say on which line.  A row for a
+	 * declarer stored before, or a suppressed address, goes through
+	 * import_seen.
+	 */
+	if (!im->any_suppressed ||
+	    (rc = sub_suppressed(im->db, s.email, NULL, &e)) == 0) {
+		long long id;
+
+		if ((rc = sub_insert_new(im->db, &s, im->now, &e)) < 0) {
+			im->fatal = err_set(im->e, e.code, "%s:%zu: %s",
+			    im->path, im->line, e.msg);
+			goto out;
+		}
+		if (rc == 1) {
+			added_run(im, s.id, im->line);
+			out = SUB_ADDED;
+			goto stored;
+		}
+		if ((id = sub_id(im->db, s.email, &e)) < 0) {
+			im->fatal = err_set(im->e, ERR_DB, "%s", e.msg);
+			goto out;
+		}
+		if (id > im->last_id) {
+			bad(im, im->line, "email: '%s' is already on line %zu",
+			    s.email, added_line(im, id));
+			goto out;
+		}
+	} else if (rc < 0) {
+		im->fatal = err_set(im->e, ERR_DB, "%s", e.msg);
+		goto out;
+	}
 	{
 		static const char sql[] =
 		    "INSERT INTO temp.import_seen (email, line) VALUES (?, ?)";
@@ -299,6 +375,7 @@ data_row(struct importer *im)
 		    im->line, e.msg);
 		goto out;
 	}
+stored:
 	/* A status other than active carries over (moving declarers to a
 	 * new server keeps their wish); a file never re-activates anyone. */
 	if (status != NULL && strcmp(status, "active") != 0 &&
@@ -368,6 +445,39 @@ next:
 
 /* Is the whole file valid UTF-8?  Returns 1/0, and the line of the first
  * bad byte. */
+static size_t
+count_nl(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+	size_t c = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p++;
+	}
+	return c;
+}
+
+/* How many whole lines of s[0..n) come before the first one that is not
+ * valid UTF-8. */
+static size_t
+lines_before_bad_utf8(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n, *nl;
+	size_t lines = 0;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!text_utf8_valid(p, (size_t)((nl != NULL ? nl : end) - p)))
+			break;
+		if (nl == NULL)
+			break;
+		lines++;
+		p = nl + 1;
+	}
+	return lines;
+}
+
 static int
 file_is_utf8(FILE *fp, size_t *badline)
 {
@@ -398,8 +508,9 @@ file_is_utf8(FILE *fp, size_t *badline)
 		} else if (!text_utf8_valid((char *)blk, len))
 			ok = 0;
 		if (ok)
-			for (size_t i = 0; i < cut; i++)
-				line += blk[i] == '\n';
+			line += count_nl((char *)blk, cut);
+		else
+			line += lines_before_bad_utf8((char *)blk, len);
 		memmove(blk, blk + cut, len - cut);
 		carry = len - cut;
 	}
@@ -430,6 +541,7 @@ cp932_block(iconv_t cd, char *in, size_t *inlen, struct buf *out)
 				buf_add(out, tmp, (size_t)(op - tmp));
 				break;
 			}
+			buf_add(out, tmp, (size_t)(op - tmp));
 			return -1;
 		}
 		buf_add(out, tmp, (size_t)(op - tmp));
@@ -462,6 +574,7 @@ detect(struct importer *im, FILE *fp, enum csv_encoding *enc)
 		*enc = CSV_ENC_UTF8;
 		return 0;
 	}
+	im->utf8_badline = badline;
 	/* Not UTF-8: Excel in Japan saves CP932 (Shift_JIS with the
 	 * Microsoft extensions); the conversion below tells if it is. */
 	*enc = CSV_ENC_CP932;
@@ -479,7 +592,7 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 	FILE *fp = NULL;
 	iconv_t cd = (iconv_t)-1;
 	char raw[BLOCK + 8];
-	size_t carry = 0, n, inlen;
+	size_t carry = 0, n, inlen, nl_seen = 0;
 	struct buf utf = BUF_INIT(0);
 	enum csv_encoding enc = opts->encoding;
 	int rc = 0, csv_ready = 0, first = 1;
@@ -514,13 +627,17 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		goto out;
 	}
 	if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
-	    "(email TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;"
+	    "(email TEXT PRIMARY KEY COLLATE NOCASE, line INTEGER) WITHOUT ROWID;"
 	    "DELETE FROM temp.import_seen", e)) < 0)
 		goto out;
 
 	if ((rc = sub_any_suppressed(db, e)) < 0)
 		goto out;
 	im.any_suppressed = rc;
+	if ((im.last_id = sub_last_id(db, e)) < 0) {
+		rc = (int)im.last_id;
+		goto out;
+	}
 	rc = 0;
 	csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
 	    CSV_APPEND_NULL);
@@ -540,10 +657,23 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		if (enc == CSV_ENC_CP932) {
 			buf_reset(&utf);
 			if (cp932_block(cd, raw, &inlen, &utf) < 0) {
-				rc = err_set(e, ERR_PARSE, "%s: neither UTF-8 "
-				    "nor CP932 (Shift_JIS) near line %zu; save "
-				    "it as \"CSV UTF-8\" or name the encoding "
-				    "with --encoding", path, im.line);
+				/* utf holds what converted before the bad byte */
+				size_t bad = nl_seen + 1 +
+				    count_nl(utf.data, utf.len);
+
+				if (im.utf8_badline == 0)
+					rc = err_set(e, ERR_PARSE, "%s:%zu: not "
+					    "valid CP932 (Shift_JIS); is it "
+					    "another encoding? (--encoding)",
+					    path, bad);
+				else	/* report the encoding that got further */
+					rc = err_set(e, ERR_PARSE, "%s:%zu: "
+					    "neither UTF-8 (line %zu is not) nor "
+					    "CP932 (line %zu is not); save the "
+					    "file as \"CSV UTF-8\" or name its "
+					    "encoding with --encoding", path,
+					    bad > im.utf8_badline ? bad :
+					    im.utf8_badline, im.utf8_badline, bad);
 				goto out;
 			}
 			carry = inlen;
@@ -563,10 +693,12 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 				if (cut > 0 && (unsigned char)data[cut - 1] >= 0xc0)
 					cut--;
 				if (!text_utf8_valid(data, cut) || feof(fp)) {
-					rc = err_set(e, ERR_PARSE, "%s: not valid "
-					    "UTF-8 near line %zu; if it came from "
-					    "Excel, try --encoding cp932", path,
-					    im.line);
+					rc = err_set(e, ERR_PARSE, "%s:%zu: not "
+					    "valid UTF-8; if it came from Excel, "
+					    "try --encoding cp932", path, nl_seen +
+					    1 + lines_before_bad_utf8(data,
+					    text_utf8_valid(data, cut) ? len :
+					    cut));
 					goto out;
 				}
 				carry = len - cut;
@@ -586,8 +718,10 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 			    "a field is larger than 64 KB" : "malformed CSV");
 			goto out;
 		}
+		nl_seen += count_nl(data, len);
+		/* After the BOM data is raw + 3: the rest starts at data + len. */
 		if (carry > 0 && enc != CSV_ENC_CP932)
-			memmove(raw, raw + len, carry);
+			memmove(raw, data + len, carry);
 		if (im.fatal) {
 			rc = im.fatal;
 			goto out;
@@ -630,6 +764,7 @@ out:
 	if (fp != NULL)
 		fclose(fp);
 	buf_release(&utf);
+	free(im.runs);
 	for (size_t i = 0; i < MAX_COLS; i++)
 		buf_release(&im.row.cells[i]);
 	return rc;
@@ -654,9 +789,11 @@ cell(struct buf *b, const char *v, int last)
 	 * A cell starting with = + - @ is run as a formula when the file is
 	 * opened in Excel (CSV injection: an org name could be a formula
 	 * that fetches a URL).  A leading ' makes it text there; import
-	 * takes it off again.
+	 * takes it off again, so a value that itself starts with ' and one
+	 * of those gets one more.
 	 */
-	if (v != NULL && v[0] != '\0' && strchr("=+-@", v[0]) != NULL) {
+	if (v != NULL && v[0] != '\0' && (strchr("=+-@", v[0]) != NULL ||
+	    (v[0] == '\'' && v[1] != '\0' && strchr("=+-@", v[1]) != NULL))) {
 		buf_addstr(b, "\"'");
 		for (; *v != '\0'; v++) {
 			if (*v == '"')

@@ -107,14 +107,11 @@ sub_release(struct subscriber *s)
  * header's display name and the greeting): valid UTF-8, no control
  * characters — a CR or LF here could forge headers — and a sane length.
  */
+/* The length limit of a text field; UTF-8 and control characters are
+ * checked before, in sub_set_field(). */
 static int
 check_text(const char *what, const char *v, size_t maxchars, struct err *e)
 {
-	if (!text_utf8_valid(v, strlen(v)))
-		return err_set(e, ERR_INVAL, "%s is not valid UTF-8 text", what);
-	if (text_has_control(v))
-		return err_set(e, ERR_INVAL, "%s contains a control character "
-		    "(line break, tab...); write it on one line", what);
 	if (text_utf8_len(v) > maxchars)
 		return err_set(e, ERR_INVAL, "%s is longer than %zu characters",
 		    what, maxchars);
@@ -198,8 +195,40 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Split on ; , 、 ， ； and line breaks; each item a tag or a product
- * name from the dictionary. */
+/* What people write in a products cell for "nothing to list". */
+static int
+no_product(const char *item)
+{
+	static const char *const none[] = { "なし", "無し", "特になし",
+	    "特に無し", "該当なし", "不明", "その他", "-", "ー", "―", "none",
+	    "n/a", "na", NULL };
+	char *f = text_fold_fullwidth(xstrdup(item));
+	int hit = 0;
+
+	for (int i = 0; none[i] != NULL && !hit; i++)
+		hit = text_ieq(f, none[i]);
+	free(f);
+	return hit;
+}
+
+/* "11" in "Windows 10/11": only a version, of the product before it. */
+static int
+only_version(const char *item)
+{
+	char *f = text_fold_fullwidth(xstrdup(item));
+	int digits = 0, other = 0;
+
+	for (const char *p = f; *p != '\0'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits = 1;
+		else if (*p != '.' && *p != ' ')
+			other = 1;
+	free(f);
+	return digits && !other;
+}
+
+/* Split on ; , 、 ， ； / and line breaks; each item a tag or a product
+ * name from the dictionary ("なし" and the like: nothing). */
 static int
 set_products(struct subscriber *s, const char *v, const struct products *dict,
     struct err *e)
@@ -225,7 +254,8 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 		if (next != NULL)
 			*next++ = '\0';
 		text_trim(item);
-		if (*item != '\0') {
+		if (*item != '\0' && !no_product(item) &&
+		    !(ntags > 0 && only_version(item))) {
 			if ((pr = products_find(dict, item)) == NULL) {
 				char *known = products_tags(dict);
 
@@ -662,6 +692,55 @@ insert(struct db *db, struct subscriber *s, const char *ts, struct err *e)
 	    record_assessment(db, s->id, s->assessed, -1, ts, e) < 0)
 		rc = -ERR_DB;
 	return rc;
+}
+
+int
+sub_insert_new(struct db *db, struct subscriber *s, time_t now,
+    struct err *e)
+{
+	char ts[21];
+
+	date_format_timestamp(now, ts);
+	return insert(db, s, ts, e);
+}
+
+long long
+sub_id(struct db *db, const char *email, struct err *e)
+{
+	sqlite3_stmt *st;
+	long long id = 0;
+	int rc;
+
+	if ((st = db_stmt(db, "SELECT id FROM subscriber WHERE email = ?",
+	    e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		id = db_error(db, e, "find declarer");
+	sqlite3_reset(st);
+	return id;
+}
+
+long long
+sub_last_id(struct db *db, struct err *e)
+{
+	sqlite3_stmt *st;
+	long long id = 0;
+	int rc;
+
+	/* AUTOINCREMENT: sqlite_sequence keeps the largest id ever used. */
+	if ((st = db_stmt(db, "SELECT max(coalesce((SELECT seq FROM "
+	    "sqlite_sequence WHERE name = 'subscriber'), 0), coalesce((SELECT "
+	    "max(id) FROM subscriber), 0))", e)) == NULL)
+		return -ERR_DB;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else
+		id = db_error(db, e, "read declarer ids");
+	sqlite3_reset(st);
+	return id;
 }
 
 int

@@ -99,6 +99,19 @@ enum sub_outcome { SUB_ADDED, SUB_UPDATED, SUB_UNCHANGED, SUB_SUPPRESSED };
 int	 sub_upsert(struct db *, struct subscriber *, time_t now,
 	    int check_supp, enum sub_outcome *, struct err *);
 
+/* Add s if its address is new (its self-diagnosis goes in the history):
+ * 1 added (s->id set), 0 the address exists (nothing changed).  No
+ * suppression check: for callers that made it. */
+int	 sub_insert_new(struct db *, struct subscriber *, time_t now,
+	    struct err *);
+
+/* The id of the declarer with this address: > 0, 0 if none, or -ERR_DB. */
+long long sub_id(struct db *, const char *email, struct err *);
+
+/* The highest id ever given to a declarer (ids are never reused): any
+ * id above it was added after this call.  >= 0, or -ERR_DB. */
+long long sub_last_id(struct db *, struct err *);
+
 /* 1 if the suppression list holds any address. */
 int	 sub_any_suppressed(struct db *, struct err *);
 

@@ -41,7 +41,8 @@ expect_exit 0 "the same file again" -- sam subscriber import cp932.csv
 check "second import: 3 unchanged" -- grep -q "0 added, 0 updated, 3 unchanged" "$T/out"
 expect_exit 0 "--encoding cp932 named explicitly" -- sam subscriber import --encoding cp932 cp932.csv
 expect_exit 65 "--encoding utf-8 on a CP932 file fails cleanly" -- sam subscriber import --encoding=utf-8 cp932.csv
-check "  ... saying where and what to do" -- grep -q "not valid UTF-8 near line" "$T/err"
+check "  ... saying where and what to do" -- grep -q "cp932.csv:1: not valid UTF-8; .*--encoding cp932" "$T/err"
+
 
 # UTF-8 with BOM and an update.
 printf '\357\273\277email,org,star\r\nsakura@example.jp,有限会社さくら,2\r\n' > bom.csv
@@ -61,16 +62,21 @@ printf 'new4@example.jp,新規4,1,2025-02-30,windows\n' >> bad.csv
 printf 'new5@example.jp,新規5,1,2025-01-01,nosuch\n' >> bad.csv
 printf 'new1@example.jp,重複,1,2025-01-01,windows\n' >> bad.csv
 printf 'new6@example.jp,,1,2025-01-01,windows\n' >> bad.csv
+printf 'New1@example.jp,大文字,1,2025-01-01,windows\n' >> bad.csv
 expect_exit 65 "a file with bad rows" -- sam subscriber import bad.csv
 check "nothing stored" -- test "$(db_digest)" = "$before"
 for l in "bad.csv:3: email" "bad.csv:4: org" "bad.csv:6: star" "bad.csv:7: declared" \
 	"bad.csv:8: products: unknown product 'nosuch'" "bad.csv:9: email: 'new1@example.jp' is already on line 2" \
-	"bad.csv:10: org is empty"; do
+	"bad.csv:10: org is empty" "bad.csv:11: email: 'New1@example.jp' is already on line 2"; do
 	check "listed: $l" -- grep -qF "$l" "$T/err"
 done
+printf 'email,org\nsakura@example.jp,A\nSakura@example.jp,B\n' > twice.csv
+expect_exit 65 "a stored declarer twice in one file, the case differing" -- sam subscriber import twice.csv
+check "  ... named with the first line" -- grep -qF "twice.csv:3: email: 'Sakura@example.jp' is already on line 2" "$T/err"
+check "  ... nothing stored" -- test "$(db_digest)" = "$before"
 expect_exit 65 "--dry-run reports the same and stores nothing" -- sam subscriber import --dry-run bad.csv
 check "  ... nothing stored" -- test "$(db_digest)" = "$before"
-expect_exit 0 "--skip-invalid stores the good rows" -- sam subscriber import --skip-invalid bad.csv
+expect_exit 65 "--skip-invalid stores the good rows (and still exits 65)" -- sam subscriber import --skip-invalid bad.csv
 check "  ... new1 stored, the rest not" -- eval \
 	'[ "$(sam subscriber list | cut -f1 | grep -c ^new)" = 1 ]'
 before=$(db_digest)
@@ -114,4 +120,38 @@ check "the formula cells are exported as text ('=...) and came back unchanged" -
 	'grep -q "\"'"'"'=HYPERLINK" a.csv && "$SAMAIL" -c fresh.conf --json subscriber show formula@example.jp | grep -q "\"org\":\"=HYPERLINK"'
 expect_exit 0 "export in CP932 with Japanese headers and BOM-less" -- sam subscriber export --encoding cp932 --japanese --out j.csv
 check "  ... it reads back" -- eval '"$SAMAIL" -c fresh.conf subscriber import j.csv >/dev/null'
+
+# Excel's "CSV UTF-8" (with a BOM) over several 64 KB blocks, a Japanese
+# character across each block boundary; then a bad byte far down.
+$PY - <<'PY'
+rows = ["email,org,name"]
+for i in range(6000):
+    rows.append("big%05d@example.jp,株式会社大きい%d,山田 太郎%d" % (i, i, i))
+# The reader takes 64 KB blocks: pad a row before byte 65536 until that
+# byte falls inside a character.
+for pad in range(4):
+    r = list(rows)
+    r[1] = r[1].replace("株式会社", "株式会社" + "x" * pad, 1)
+    data = b"\xef\xbb\xbf" + "\n".join(r).encode() + b"\n"
+    if 0x80 <= data[65536] < 0xc0:
+        break
+assert 0x80 <= data[65536] < 0xc0
+open("bom-big.csv", "wb").write(data)
+rows.insert(5002, "bad@example.jp,\udcff")
+open("bad-far.csv", "wb").write("\n".join(rows).encode("utf-8", "surrogateescape") + b"\n")
+PY
+expect_exit 0 "a BOM file of several 64 KB blocks" -- sam subscriber import bom-big.csv
+check "  ... every name exactly as written" -- $PY - "$T/samail.db" <<'PY'
+import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT email, org, name FROM subscriber WHERE email LIKE 'big%'").fetchall()
+assert len(rows) == 6000, len(rows)
+for e, o, n in rows:
+    i = int(e[3:8])
+    assert o.replace("x", "") == "株式会社大きい%d" % i and n == "山田 太郎%d" % i, (e, o, n)
+PY
+expect_exit 65 "a bad byte on line 5003 of a UTF-8 file" -- sam subscriber import --encoding utf-8 bad-far.csv
+check "  ... names line 5003" -- grep -q "bad-far.csv:5003: not valid UTF-8" "$T/err"
+expect_exit 65 "  ... detected: neither UTF-8 nor CP932" -- sam subscriber import bad-far.csv
+check "  ... names line 5003" -- grep -qF "bad-far.csv:5003: neither UTF-8 (line 5003 is not) nor CP932 (line 2 is not)" "$T/err"
+
 finish

@@ -301,6 +301,12 @@ test_subscriber_store(void **state)
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Google Chrome、windows;WINDOWS", &dict, now, &e), 0);
 	assert_string_equal(s.org, "株式会社A");
 	assert_string_equal(s.products, "chrome,windows");
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10/11、Excel", &dict, now, &e), 0);
+	assert_string_equal(s.products, "office,windows");
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "特になし", &dict, now, &e), 0);
+	assert_string_equal(s.products, "");
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "11", &dict, now, &e), -ERR_INVAL);
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Google Chrome、windows;WINDOWS", &dict, now, &e), 0);
 	assert_int_equal(sub_set_field(&s, SUB_STAR, "★★", &dict, now, &e), 0);
 	assert_int_equal(s.star, 2);
 	assert_int_equal(sub_set_field(&s, SUB_DECLARED, "2024年4月1日", &dict, now, &e), 0);
