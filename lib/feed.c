@@ -357,16 +357,84 @@ html_text(const char *in, size_t n, struct buf *out)
 	htmlFreeParserCtxt(ctxt);
 }
 
+/* 1 if the n bytes at s name an HTML element (case-insensitively). */
+static int
+html_element(const char *s, size_t n)
+{
+	static const char *const known[] = {
+		"a", "abbr", "acronym", "address", "area", "article", "aside",
+		"b", "base", "basefont", "bdi", "bdo", "big", "blockquote",
+		"body", "br", "button", "caption", "center", "cite", "code",
+		"col", "colgroup", "dd", "del", "details", "dfn", "dir", "div",
+		"dl", "dt", "em", "embed", "fieldset", "figcaption", "figure",
+		"font", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+		"head", "header", "hr", "html", "i", "iframe", "img", "input",
+		"ins", "kbd", "label", "legend", "li", "link", "main", "map",
+		"mark", "meta", "nav", "nobr", "noscript", "object", "ol",
+		"optgroup", "option", "p", "param", "picture", "pre", "q", "rp",
+		"rt", "ruby", "s", "samp", "script", "section", "select",
+		"small", "source", "span", "strike", "strong", "style", "sub",
+		"summary", "sup", "svg", "table", "tbody", "td", "template",
+		"textarea", "tfoot", "th", "thead", "time", "title", "tr",
+		"track", "tt", "u", "ul", "var", "video", "wbr",
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i]) == n && strncasecmp(s, known[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A '<' that does not open an HTML tag is text: "<CVE-2025-0282>" in a
+ * title, "<AllowOverride None>" in advice.  Escape those so that the
+ * HTML parser keeps them; real tags (known elements, "ns:tag" from
+ * Office, comments, "</...>" of either) pass.
+ */
+static void
+escape_non_tags(const char *in, size_t n, struct buf *out)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < n; i++) {
+		size_t k = i + 1, name;
+
+		if (in[i] != '<')
+			continue;
+		if (k < n && (in[k] == '!' || in[k] == '?'))
+			continue;
+		if (k < n && in[k] == '/')
+			k++;
+		for (name = k; name < n && (isalnum((unsigned char)in[name]) ||
+		    in[name] == ':' || in[name] == '_' ||
+		    (name > k && in[name] == '-')); name++)
+			;
+		if (name > k && (html_element(in + k, name - k) ||
+		    memchr(in + k, ':', name - k) != NULL) &&
+		    (name == n || strchr(" \t\r\n/>", in[name]) != NULL))
+			continue;
+		buf_add(out, in + run, i - run);
+		buf_addstr(out, "&lt;");
+		run = i + 1;
+	}
+	buf_add(out, in + run, n - run);
+}
+
 /* Clean a title or summary: HTML to text, then one clean line. */
 static char *
 clean_html(const struct buf *raw, size_t cap)
 {
-	struct buf t = BUF_INIT(0);
+	struct buf t = BUF_INIT(0), esc = BUF_INIT(0);
 	char *out;
 
-	html_text(buf_str(raw), raw->len, &t);
+	if (memchr(buf_str(raw), '<', raw->len) != NULL) {
+		escape_non_tags(buf_str(raw), raw->len, &esc);
+		html_text(buf_str(&esc), esc.len, &t);
+	} else
+		html_text(buf_str(raw), raw->len, &t);
 	out = clean_line(buf_str(&t), t.len, cap);
 	buf_release(&t);
+	buf_release(&esc);
 	return out;
 }
 
@@ -692,8 +760,19 @@ parse_rfc822(const char *s, time_t *t)
 			return -1;	/* a zone we do not know: no date */
 		off = zones[n].hours * 3600;
 		s = p;
+		/* "GMT+0900", "UTC+09:00": the offset from UTC, spelled out */
+		if (off == 0 && (*s == '+' || *s == '-') &&
+		    rd_offset(&s, &off) < 0)
+			return -1;
 	}
 	skip_ws(&s);
+	/* A trailing comment, as RFC 5322 allows: "+0900 (JST)". */
+	if (*s == '(') {
+		if ((p = strchr(s, ')')) == NULL)
+			return -1;
+		s = p + 1;
+		skip_ws(&s);
+	}
 	if (*s != '\0')
 		return -1;
 	return make_time(y, mo, d, h, mi, sec, off, t);
@@ -779,6 +858,8 @@ struct pstate {
 	char		*guid_link;	/* guid as a link, if a permalink */
 	struct strlist	 cves, cpes;
 	struct cvss	 cvss;
+	unsigned	 plain;		/* fields of plain text (1u << field):
+					 * Atom type="text" or "xhtml" */
 
 	struct feed_item item;
 };
@@ -921,6 +1002,7 @@ item_reset(struct pstate *st)
 	strlist_release(&st->cves);
 	strlist_release(&st->cpes);
 	memset(&st->cvss, 0, sizeof(st->cvss));
+	st->plain = 0;
 
 	free(it->id);
 	free(it->ident);
@@ -1101,6 +1183,18 @@ myjvn_status(struct pstate *st, int nattr, const xmlChar **attrs)
 	free(errmsg);
 }
 
+/* A field of the current item as one clean line (cap 0: whole):
+ * HTML stripped unless the feed says it is plain text. */
+static char *
+clean_field(const struct pstate *st, enum field f, size_t cap)
+{
+	const struct buf *raw = &st->raw[f];
+
+	if (st->plain & (1u << f))
+		return clean_line(buf_str(raw), raw->len, cap);
+	return clean_html(raw, cap);
+}
+
 /* Which field an element directly inside an item is. */
 static enum field
 item_field(const struct pstate *st, const xmlChar *uri, const xmlChar *name)
@@ -1156,6 +1250,17 @@ item_field(const struct pstate *st, const xmlChar *uri, const xmlChar *name)
 	return F_NONE;
 }
 
+/* A CPE of the item, if it is one.  No ',' (a CPE 2.3 "\,"): lists are
+ * stored comma-separated. */
+static void
+add_cpe(struct pstate *st, const char *s)
+{
+	if (strncmp(s, "cpe:", 4) == 0 && printable_token(s, FEED_MAX_CPE) &&
+	    strchr(s, ',') == NULL && st->cpes.n < FEED_MAX_LIST &&
+	    !strlist_has(&st->cpes, s))
+		strlist_add(&st->cpes, s);
+}
+
 static void
 sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
     const xmlChar *uri, int nns, const xmlChar **nss, int nattr,
@@ -1201,6 +1306,14 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 				buf_addch(&st->raw[st->field], ' ');
 			return;
 		}
+		if (is_sec_ns(uri) && name_is(name, "cpe-item")) {
+			/* JVN: <sec:cpe-item name="cpe:/a:vendor:product"> */
+			if ((v = get_attr(nattr, attrs, NULL, "name")) != NULL) {
+				add_cpe(st, text_trim(v));
+				free(v);
+			}
+			return;
+		}
 		if (st->depth == st->item_depth + 1) {
 			if (st->format == FEED_ATOM && ns_is(uri, NS_ATOM) &&
 			    name_is(name, "link")) {
@@ -1216,6 +1329,19 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 				return;
 			}
 			st->field = item_field(st, uri, name);
+			/* Atom text constructs: "text" (the default) is plain
+			 * text, "xhtml" arrives as markup that SAX already took
+			 * apart; only "html" is HTML to strip. */
+			if (st->format == FEED_ATOM && (st->field == F_TITLE ||
+			    st->field == F_DESC || st->field == F_CONTENT)) {
+				v = get_attr(nattr, attrs, NULL, "type");
+				if (v == NULL || strcasecmp(text_trim(v),
+				    "html") != 0)
+					st->plain |= 1u << st->field;
+				else
+					st->plain &= ~(1u << st->field);
+				free(v);
+			}
 			if (st->field == F_GUID && st->format == FEED_RSS2 &&
 			    (v = get_attr(nattr, attrs, NULL,
 			    "isPermaLink")) != NULL) {
@@ -1286,14 +1412,7 @@ sax_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
 			break;
 		case F_CPE:
 			s = text_trim(xstrndup(buf_str(raw), raw->len));
-			/* No ',' (a CPE 2.3 "\,"): lists are stored
-			 * comma-separated. */
-			if (strncmp(s, "cpe:", 4) == 0 &&
-			    printable_token(s, FEED_MAX_CPE) &&
-			    strchr(s, ',') == NULL &&
-			    st->cpes.n < FEED_MAX_LIST &&
-			    !strlist_has(&st->cpes, s))
-				strlist_add(&st->cpes, s);
+			add_cpe(st, s);
 			free(s);
 			break;
 		case F_CHTITLE:
@@ -1437,16 +1556,19 @@ finish_item(struct pstate *st)
 	static const enum field atom_upd[] = { F_UPDATED, F_MODIFIED };
 	struct feed_item *it = &st->item;
 	struct buf *r = st->raw;
-	char date[32], *id, *s;
+	char date[32], *id, *s, *full_title, *full_desc, *full_content;
 	int rc;
 
-	it->title = clean_html(&r[F_TITLE], FEED_MAX_TITLE);
-	s = clean_html(&r[F_DESC], FEED_MAX_SUMMARY);
-	if (*s == '\0') {
-		free(s);
-		s = clean_html(&r[F_CONTENT], FEED_MAX_SUMMARY);
-	}
-	it->summary = s;
+	/* Whole texts first: CVE ids are looked for in all of them, also
+	 * past what is kept. */
+	full_title = clean_field(st, F_TITLE, 0);
+	full_desc = clean_field(st, F_DESC, 0);
+	full_content = clean_field(st, F_CONTENT, 0);
+	it->title = clean_line(full_title, strlen(full_title), FEED_MAX_TITLE);
+	/* The summary: the description, or the full content when that says
+	 * more (a WordPress excerpt, a "read more" teaser). */
+	s = strlen(full_content) > strlen(full_desc) ? full_content : full_desc;
+	it->summary = clean_line(s, strlen(s), FEED_MAX_SUMMARY);
 	if (*it->title == '\0' && *it->summary != '\0') {
 		/* RSS 2.0 allows an item with only a description. */
 		free(it->title);
@@ -1518,8 +1640,12 @@ finish_item(struct pstate *st)
 
 	it->cves = st->cves;
 	memset(&st->cves, 0, sizeof(st->cves));
-	scan_cves(it->title, &it->cves);
-	scan_cves(it->summary, &it->cves);
+	scan_cves(full_title, &it->cves);
+	scan_cves(full_desc, &it->cves);
+	scan_cves(full_content, &it->cves);
+	free(full_title);
+	free(full_desc);
+	free(full_content);
 	if (it->cves.n > 1)
 		qsort(it->cves.v, it->cves.n, sizeof(*it->cves.v), cmp_str);
 	it->cpes = st->cpes;

@@ -39,7 +39,8 @@ struct err;
  * character boundary and ends in "…"; longer links and ids are dropped or
  * replaced, see feed.c). */
 #define FEED_MAX_TITLE		1024
-#define FEED_MAX_SUMMARY	4096
+#define FEED_MAX_SUMMARY	16384	/* all of it is tagged; mail shows
+					 * the first NL_SUMMARY_CHARS */
 #define FEED_MAX_LINK		2048
 #define FEED_MAX_ID		1024
 #define FEED_MAX_IDENT		64

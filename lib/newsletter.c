@@ -153,6 +153,45 @@ adv_cmp(const void *a, const void *b)
  * as the snapshot's "advisories" list.  An IPA alert without a score
  * counts as high: IPA publishes only what it deems important.
  */
+/*
+ * What a newsletter shows of an advisory's summary: the first
+ * NL_SUMMARY_CHARS characters, cut after a sentence when one ends in the
+ * last third, else marked "…"; the link has the rest.  (The store keeps
+ * up to FEED_MAX_SUMMARY bytes, all of it tagged.)
+ */
+#define NL_SUMMARY_CHARS	300
+
+static json_t *
+clip_summary(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t i = 0, chars = 0, sentence = 0;
+	json_t *j;
+	char *cut;
+
+	while (p[i] != '\0' && chars < NL_SUMMARY_CHARS) {
+		size_t k = p[i] < 0x80 ? 1 : p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ?
+		    3 : 2;
+
+		for (size_t m = 1; m < k; m++)
+			if (p[i + m] == '\0')
+				k = m;
+		if (k == 3 && memcmp(p + i, "。", 3) == 0)
+			sentence = i + 3;
+		i += k;
+		chars++;
+	}
+	if (p[i] == '\0')
+		return json_string((const char *)p);
+	if (sentence > i * 2 / 3)
+		cut = xstrndup((const char *)p, sentence);
+	else
+		cut = xasprintf("%.*s…", (int)i, (const char *)p);
+	j = json_string(cut);
+	free(cut);
+	return j;
+}
+
 static int
 collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
     struct err *e)
@@ -217,7 +256,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		j = json_object();
 		json_object_set_new(j, "title", json_string(title ? title : ""));
 		json_object_set_new(j, "link", json_string(link ? link : ""));
-		json_object_set_new(j, "summary", json_string(summary ? summary : ""));
+		json_object_set_new(j, "summary", clip_summary(summary));
 		day[0] = '\0';
 		if (pub != NULL && date_parse_timestamp(pub, &t, NULL) == 0)
 			date_format(date_jst_day(t), day);

@@ -20,7 +20,7 @@ INSERT INTO advisory (feed_id, guid, ident, title, link, summary, published, cvs
  (102, 'j1', 'JVNVU#1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', 'Fortinet が提供する FortiOS には認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111,CVE-2026-11112', 'fortios', 'h', 'x', 'x'),
  (102, 'j1b', 'JVNVU#1', 'FortiOS における認証回避の脆弱性（更新） & <script>', 'https://jvn.jp/vu/JVNVU00000001/index.html', '', '2026-10-11T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x'),
  (101, 'a2', NULL, 'Oracle Java の脆弱性対策について', 'https://www.ipa.go.jp/security/security-alert/2026/1022-jre.html', '', '2026-10-22T01:00:00Z', NULL, NULL, '', 'java', 'h', 'x', 'x'),
- (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', '', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
+ (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', 'Microsoft Exchange Server には権限昇格の脆弱性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。末尾の一文。', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
  (102, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
  (101, 'a3', NULL, 'Microsoft Exchange Server の脆弱性対策について(CVE-2026-2000)', 'https://www.ipa.go.jp/security/security-alert/2026/1031-exchange.html', '', '2026-10-30T01:00:00Z', NULL, NULL, 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
  (102, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
@@ -103,6 +103,8 @@ for f in sorted(os.listdir(d)):
         if "&lt;script&gt;" not in html: bad.append((f, "escaped title in html"))
         if text.count("FortiOS における認証回避の脆弱性") != 1: bad.append((f, "JVNVU#1 twice"))
         if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
+        flat = re.sub(r"\s", "", text)
+        if "MicrosoftExchangeServerには権限昇格の脆弱性があります。" not in flat or "末尾の一文" in flat: bad.append((f, "a long summary is shown in part"))
         if "1031-exchange.html" in text: bad.append((f, "IPA's alert on the same CVE listed again"))
         if "11月の脆弱性" in text: bad.append((f, "November (JST) advisory listed"))
         if "Oracle Java" not in text: bad.append((f, "unmatched IPA alert not listed"))

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "date.h"
+#include "buf.h"
 #include "err.h"
 #include "feed.h"
 #include "text.h"
@@ -541,6 +542,70 @@ test_dates_fixture(void **state)
 	items_free(&l);
 }
 
+/* Text that only looks like markup stays; CVE ids and CPEs are found
+ * everywhere, also past what the summary keeps. */
+static void
+test_text_cves_cpes(void **state)
+{
+	struct items l = { 0 };
+	struct err e = ERR_INIT;
+	struct buf doc = BUF_INIT(0);
+	const struct feed_item *a, *b, *c, *d;
+
+	(void)state;
+	buf_addstr(&doc, "<?xml version=\"1.0\"?>\n<rss version=\"2.0\" "
+	    "xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">"
+	    "<channel><title>t</title>"
+	    "<item><guid>a</guid><title><![CDATA[Ivanti Connect Secure の脆弱性 "
+	    "<CVE-2025-0282>]]></title><description><![CDATA[<p>Set "
+	    "<AllowOverride None> in <b>httpd.conf</b></p>]]></description></item>"
+	    "<item><guid>b</guid><title>月例</title><description><![CDATA[<p>");
+	for (int i = 0; i < 60; i++)
+		buf_addstr(&doc, "マイクロソフトから、セキュリティ更新プログラムが公開されました。");
+	buf_addstr(&doc, "</p><p>対象: CVE-2025-26600, CVE-2025-26629</p>]]>"
+	    "</description></item>"
+	    "<item><guid>c</guid><title>WordPress</title><description>抜粋"
+	    "</description><content:encoded><![CDATA[<p>抜粋の続き "
+	    "CVE-2025-1111</p>]]></content:encoded></item>"
+	    "</channel></rss>");
+	assert_int_equal(parse_str(buf_str(&doc), NULL, &l, &e), 3);
+	assert_int_equal(l.n, 3);
+	a = l.v[0];
+	b = l.v[1];
+	c = l.v[2];
+	assert_string_equal(a->title, "Ivanti Connect Secure の脆弱性 <CVE-2025-0282>");
+	assert_string_equal(a->summary, "Set <AllowOverride None> in httpd.conf");
+	assert_int_equal(a->cves.n, 1);
+	assert_string_equal(a->cves.v[0], "CVE-2025-0282");
+	assert_int_equal(b->cves.n, 2);
+	assert_string_equal(b->cves.v[1], "CVE-2025-26629");
+	assert_non_null(strstr(b->summary, "CVE-2025-26629"));
+	assert_string_equal(c->summary, "抜粋の続き CVE-2025-1111");
+	assert_int_equal(c->cves.n, 1);
+	items_free(&l);
+	memset(&l, 0, sizeof(l));
+
+	/* Atom type="text" is plain text; JVN's sec:cpe-item names a CPE. */
+	buf_reset(&doc);
+	buf_addstr(&doc, "<feed xmlns=\"http://www.w3.org/2005/Atom\" "
+	    "xmlns:sec=\"http://jvn.jp/rss/mod_sec/\"><title>t</title>"
+	    "<entry><id>urn:x:1</id><title type=\"text\">Ivanti &lt;CVE-2025-0282&gt; "
+	    "exploited</title><summary>a &lt;b&gt; b</summary>"
+	    "<content type=\"html\">&lt;p&gt;html&lt;/p&gt;</content>"
+	    "<sec:cpe-item name=\"cpe:/a:openssl:openssl\"><sec:title>OpenSSL"
+	    "</sec:title></sec:cpe-item></entry></feed>");
+	assert_int_equal(parse_str(buf_str(&doc), NULL, &l, &e), 1);
+	assert_int_equal(l.n, 1);
+	d = l.v[0];
+	assert_string_equal(d->title, "Ivanti <CVE-2025-0282> exploited");
+	assert_string_equal(d->summary, "a <b> b");
+	assert_int_equal(d->cves.n, 1);
+	assert_int_equal(d->cpes.n, 1);
+	assert_string_equal(d->cpes.v[0], "cpe:/a:openssl:openssl");
+	items_free(&l);
+	buf_release(&doc);
+}
+
 static void
 test_parse_date(void **state)
 {
@@ -560,6 +625,11 @@ test_parse_date(void **state)
 		{ "2024-10-09T12:00:00+0900", "2024-10-09T03:00:00Z" },
 		{ " 2024-10-09T12:00+09:00\n ", "2024-10-09T03:00:00Z" },
 		{ "2016-12-31T23:59:60Z", "2016-12-31T23:59:59Z" },
+		{ "Tue, 1 Apr 2025 10:00:00 +0900 (JST)", "2025-04-01T01:00:00Z" },
+		{ "Tue, 1 Apr 2025 10:00:00 GMT+0900", "2025-04-01T01:00:00Z" },
+		{ "Tue, 1 Apr 2025 10:00:00 GMT+09:00", "2025-04-01T01:00:00Z" },
+		{ "Tue, 1 Apr 2025 10:00:00 +0900 (unclosed", NULL },
+		{ "Tue, 1 Apr 2025 10:00:00 JST+0900", NULL },
 		{ "", NULL }, { "   ", NULL }, { "yesterday", NULL },
 		{ "2024-02-30", NULL }, { "2024-10-09T24:00:00Z", NULL },
 		{ "Thu, 10 Oct 2024 25:61:00 +0900", NULL },
@@ -1066,6 +1136,7 @@ main(void)
 		cmocka_unit_test(test_cdata_html),
 		cmocka_unit_test(test_dates_fixture),
 		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_text_cves_cpes),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_cp932),
 		cmocka_unit_test(test_duplicates),
