@@ -75,7 +75,7 @@ int
 fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 {
 	CURLU *u;
-	char *scheme = NULL, *host = NULL, *path;
+	char *scheme = NULL, *host = NULL, *path, *user = NULL;
 	int rc = 0;
 
 	if (*url == '\0' || strlen(url) > FETCH_MAX_URL)
@@ -106,6 +106,14 @@ fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 	else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
 		rc = err_set(e, ERR_INVAL, "feed URL '%.200s': only http and "
 		    "https are fetched", url);
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		/* Not echoed: it holds a password, and would be shown by
+		 * feed list, in logs and in cron's mail. */
+		rc = err_set(e, ERR_INVAL, "a feed URL with a user name or "
+		    "password in it is refused (it would be shown in 'feed "
+		    "list' and in logs); advisory feeds are public, give the "
+		    "URL without them");
+	curl_free(user);
 	curl_free(scheme);
 	curl_free(host);
 	curl_url_cleanup(u);

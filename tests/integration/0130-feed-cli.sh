@@ -22,6 +22,8 @@ expect_exit 64 "feed add with an unknown option" -- sam feed add https://a.examp
 expect_exit 65 "a feed name with a space" -- sam feed add https://a.example/ --name "a b"
 expect_exit 65 "a feed name with CR/LF" -- sam feed add https://a.example/ --name "$(printf 'a\r\nb')"
 expect_exit 65 "a URL with CR/LF" -- sam feed add "$(printf 'https://a.example/\r\nHost: x')" --name a
+expect_exit 65 "a URL with a password in it" -- sam feed add https://user:s3cret@a.example/feed --name a
+check "  ... is refused without echoing it" -- eval '! grep -q s3cret "$T/err" "$T/out"'
 expect_exit 0 "feed list with no feeds" -- sam feed list --json
 check "an empty JSON array" -- test "$(tr -d '\n' < out)" = "[]"
 
