@@ -249,6 +249,7 @@ data_row(struct importer *im)
 	struct subscriber s;
 	struct err e = ERR_INIT;
 	enum sub_outcome out;
+	int known = 0;		/* the address is stored (before this file) */
 	const char *status;
 	int rowbad = 0, rc;
 
@@ -334,6 +335,7 @@ data_row(struct importer *im)
 			    s.email, added_line(im, id));
 			goto out;
 		}
+		known = id > 0;
 	} else if (rc < 0) {
 		im->fatal = err_set(im->e, ERR_DB, "%s", e.msg);
 		goto out;
@@ -370,7 +372,11 @@ data_row(struct importer *im)
 			goto out;
 		}
 	}
-	if (sub_upsert(im->db, &s, im->now, im->any_suppressed, &out, &e) < 0) {
+	/* Stored before (known == 1: its insert just failed), or on the
+	 * suppression list (only refreshed if stored). */
+	if ((known ? sub_refresh(im->db, &s, im->now, &out, &e) :
+	    sub_upsert(im->db, &s, im->now, im->any_suppressed, &out,
+	    &e)) < 0) {
 		im->fatal = err_set(im->e, e.code, "%s:%zu: %s", im->path,
 		    im->line, e.msg);
 		goto out;

@@ -829,17 +829,27 @@ write_back(struct db *db, const struct subscriber *s, const char *ts,
 	return rc;
 }
 
+static int refresh(struct db *, struct subscriber *, const char *,
+    enum sub_outcome *, struct err *);
+
+int
+sub_refresh(struct db *db, struct subscriber *s, time_t now,
+    enum sub_outcome *out, struct err *e)
+{
+	char ts[21];
+
+	date_format_timestamp(now, ts);
+	return refresh(db, s, ts, out, e);
+}
+
 int
 sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
     enum sub_outcome *out, struct err *e)
 {
-	struct subscriber cur;
 	char ts[21];
-	int rc, old_star;
-	long old_assessed, old_declared;
+	int rc;
 
 	date_format_timestamp(now, ts);
-	sub_init(&cur);
 	/* Most rows of a first import are new: try the insert first. */
 	if (check_supp && (rc = sub_suppressed(db, s->email, NULL, e)) != 0) {
 		if (rc < 0)
@@ -855,6 +865,23 @@ sub_upsert(struct db *db, struct subscriber *s, time_t now, int check_supp,
 			goto out;
 		}
 	}
+	rc = refresh(db, s, ts, out, e);
+out:
+	return rc;
+}
+
+/* Update the existing declarer s->email with the fields in s->set; an
+ * address that is not stored is SUB_SUPPRESSED (the caller found it on
+ * the suppression list). */
+static int
+refresh(struct db *db, struct subscriber *s, const char *ts,
+    enum sub_outcome *out, struct err *e)
+{
+	struct subscriber cur;
+	int rc, old_star;
+	long old_assessed, old_declared;
+
+	sub_init(&cur);
 	rc = sub_get(db, s->email, &cur, e);
 	if (rc == -ERR_NOTFOUND) {
 		err_clear(e);

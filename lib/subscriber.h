@@ -112,6 +112,10 @@ long long sub_id(struct db *, const char *email, struct err *);
  * id above it was added after this call.  >= 0, or -ERR_DB. */
 long long sub_last_id(struct db *, struct err *);
 
+/* sub_upsert() for an address known to be stored: update only. */
+int	 sub_refresh(struct db *, struct subscriber *, time_t now,
+	    enum sub_outcome *, struct err *);
+
 /* 1 if the suppression list holds any address. */
 int	 sub_any_suppressed(struct db *, struct err *);
 
