@@ -449,18 +449,14 @@ smtp_next(struct smtp_job *job, void *arg)
 static const char *
 refuses_us(const struct smtp_result *res)
 {
-	char low[SMTP_TEXT_MAX];
-	size_t i;
-
 	if (res->outcome != SMTP_PERMFAIL)
 		return NULL;
-	if (res->phase == SMTP_PHASE_MAIL)
+	/* 552 / 5.3.4 at MAIL: this message is over the relay's SIZE; it
+	 * fails alone, the others go. */
+	if (res->phase == SMTP_PHASE_MAIL && res->code != 552 &&
+	    strncmp(res->status, "5.3.4", 5) != 0)
 		return "refused the envelope sender; check [mail] envelope_from";
-	for (i = 0; res->text[i] != '\0' && i < sizeof(low) - 1; i++)
-		low[i] = (char)tolower((unsigned char)res->text[i]);
-	low[i] = '\0';
-	if (res->phase == SMTP_PHASE_RCPT && strncmp(res->status, "5.7.", 4) == 0 &&
-	    strstr(low, "relay") != NULL)
+	if (res->phase == SMTP_PHASE_RCPT && smtp_refuses_relay(res->text))
 		return "does not relay for us (it needs this host in its "
 		    "permitted networks, or AUTH: see [smtp] username)";
 	return NULL;
@@ -511,7 +507,8 @@ run_smtp(struct sender *s, struct err *e)
 	o.relays = (const char *const *)s->cfg->relays;
 	o.nrelays = s->cfg->nrelays;
 	o.starttls = s->cfg->starttls == STARTTLS_REQUIRED ?
-	    SMTP_STARTTLS_REQUIRED : SMTP_STARTTLS_AUTO;
+	    SMTP_STARTTLS_REQUIRED : s->cfg->starttls == STARTTLS_NEVER ?
+	    SMTP_STARTTLS_NEVER : SMTP_STARTTLS_AUTO;
 	o.insecure = !s->cfg->tls_verify;
 	o.cafile = s->cfg->ca_file;
 	o.username = s->cfg->smtp_user;

@@ -81,6 +81,7 @@ struct worker {
 	pthread_t	 tid;
 	int		 relay;		/* relay of the current transfer */
 	int		 conn_relay;	/* relay of our open connection, -1 */
+	int		 fresh;		/* the last transfer failed: new connection */
 	int		 retired;
 	struct xfer	 x;
 	const char	*rd;		/* read callback: what is left to send */
@@ -501,6 +502,61 @@ bad_mailbox(const char *status)
 	    strcmp(status, "5.1.7") != 0 && strcmp(status, "5.1.8") != 0;
 }
 
+/* Lower-cased text, for the phrase checks below. */
+static void
+lower(const char *text, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; text[i] != '\0' && i < n - 1; i++)
+		out[i] = (char)tolower((unsigned char)text[i]);
+	out[i] = '\0';
+}
+
+static int
+has_any(const char *low, const char *const *phrases)
+{
+	for (; *phrases != NULL; phrases++)
+		if (strstr(low, *phrases) != NULL)
+			return 1;
+	return 0;
+}
+
+/* What relays without enhanced status codes (Exim's default, older
+ * servers) say of an address that does not exist. */
+static int
+unknown_user_text(const char *text)
+{
+	static const char *const phrases[] = {
+		"user unknown", "unknown user", "no such user", "no such mailbox",
+		"no such recipient", "mailbox unavailable", "mailbox not found",
+		"mailbox does not exist", "does not exist", "doesn't exist",
+		"unknown recipient", "recipient unknown", "invalid recipient",
+		"invalid mailbox", "no mailbox", "unrouteable address",
+		"unknown local part", "account disabled", "mailbox disabled",
+		NULL,
+	};
+	char low[SMTP_TEXT_MAX];
+
+	lower(text, low, sizeof(low));
+	return has_any(low, phrases);
+}
+
+int
+smtp_refuses_relay(const char *text)
+{
+	static const char *const phrases[] = {
+		"relay", "not permitted", "administrative prohibition",
+		"authentication required", "authentication is required",
+		"must authenticate", "sender not authenticated",
+		"not authorized", "not authorised", NULL,
+	};
+	char low[SMTP_TEXT_MAX];
+
+	lower(text, low, sizeof(low));
+	return has_any(low, phrases) && !unknown_user_text(text);
+}
+
 /*
  * Decide a message's fate from the last reply to the last command we
  * sent.  Only called once MAIL FROM went out.
@@ -555,9 +611,11 @@ classify(const struct worker *w, CURLcode cc, struct smtp_result *r)
 	if ((x->phase == SMTP_PHASE_RCPT || x->phase == SMTP_PHASE_CONTENT) &&
 	    bad_mailbox(r->status))
 		r->outcome = SMTP_BAD_RECIPIENT;
-	else if (x->phase == SMTP_PHASE_RCPT && r->code == 550 &&
-	    r->status[0] == '\0')
-		/* A bare 550 at RCPT from a relay without enhanced codes. */
+	else if (x->phase == SMTP_PHASE_RCPT && r->code >= 550 &&
+	    r->code <= 553 && r->status[0] == '\0' &&
+	    unknown_user_text(r->text))
+		/* No enhanced code: only the words say the address is dead
+		 * ("550 relay not permitted" must not bounce anybody). */
 		r->outcome = SMTP_BAD_RECIPIENT;
 }
 
@@ -658,7 +716,13 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	    (cc = curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE,
 	    (curl_off_t)job->len)))
 		goto out;
+	/* After a failure (a timeout, a reply out of step) the connection
+	 * may still be cached: never trust it with another message. */
+	if ((cc = curl_easy_setopt(w->h, CURLOPT_FRESH_CONNECT,
+	    w->fresh ? 1L : 0L)))
+		goto out;
 	cc = curl_easy_perform(w->h);
+	w->fresh = cc != CURLE_OK;
 	if (log_verbosity() >= 2)
 		log_debug("smtp %s: curl result %d (%s)", w->run->urls[relay],
 		    (int)cc, w->errbuf[0] != '\0' ? w->errbuf : "ok");
@@ -955,11 +1019,23 @@ static int
 handle_setup(struct worker *w, struct err *e)
 {
 	const struct smtp_opts *o = w->run->o;
-	long usessl = CURLUSESSL_TRY;
+	long usessl = CURLUSESSL_TRY, per_reply;
 	CURL *h = w->h;
 
+	/* A password never goes in clear, whatever starttls says. */
 	if (o->starttls == SMTP_STARTTLS_REQUIRED || o->username != NULL)
 		usessl = CURLUSESSL_ALL;
+	else if (o->starttls == SMTP_STARTTLS_NEVER)
+		usessl = CURLUSESSL_NONE;
+	/*
+	 * The timeout is for each reply (the greeting, each command, the
+	 * end of data: SERVER_RESPONSE_TIMEOUT) and for the data going out
+	 * (no byte moving for that long: LOW_SPEED); a message as a whole
+	 * gets ten times that, so a slow but live relay is not cut off.
+	 */
+	per_reply = (o->timeout_ms > 0 ? o->timeout_ms : DEF_TIMEOUT_MS) / 1000;
+	if (per_reply < 1)
+		per_reply = 1;
 	if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
 	    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) ||
@@ -980,8 +1056,11 @@ handle_setup(struct worker *w, struct err *e)
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
 	    DEF_CONNECT_TIMEOUT_MS) ||
-	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ?
-	    o->timeout_ms : DEF_TIMEOUT_MS) ||
+	    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, per_reply) ||
+	    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, per_reply) ||
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10 * (o->timeout_ms > 0 ?
+	    o->timeout_ms : DEF_TIMEOUT_MS)) ||
 	    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) ||
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf) ||
 	    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb) ||

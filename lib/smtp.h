@@ -43,6 +43,7 @@
 enum smtp_starttls {
 	SMTP_STARTTLS_AUTO = 0,	/* use STARTTLS when the relay offers it */
 	SMTP_STARTTLS_REQUIRED,	/* refuse a smtp:// relay without STARTTLS */
+	SMTP_STARTTLS_NEVER,	/* never ask (unless AUTH: then required) */
 };
 
 struct smtp_opts {
@@ -76,7 +77,8 @@ struct smtp_opts {
 	unsigned	 rate_per_minute;	/* 0 = unlimited */
 	unsigned long	 max_messages;		/* jobs taken per run; 0 = all */
 	long		 connect_timeout_ms;	/* to the end of EHLO/AUTH; 0: 30 s */
-	long		 timeout_ms;		/* one whole message; 0: 300 s */
+	long		 timeout_ms;		/* each reply, and the data not
+						 * moving; 0: 300 s */
 	/*
 	 * Optional: set to non-zero (e.g. from a SIGTERM handler) to stop.
 	 * Workers finish the message they hold and take no new one.
@@ -181,5 +183,9 @@ void	 smtp_queue_id(const char *text, char *out, size_t outsz);
 
 /* "sent", "tempfail", ... for logs. */
 const char *smtp_outcome_name(enum smtp_outcome);
+
+/* 1 if a refusal's text says the relay does not relay for us (as
+ * opposed to an unknown recipient). */
+int	 smtp_refuses_relay(const char *text);
 
 #endif

@@ -47,4 +47,32 @@ sam --now 2026-11-01T00:00:00Z newsletter build --period 2026-10 >/dev/null
 expect_exit 78 "a relay that does not relay for us" -- sam --now 2026-11-01T00:08:00Z send
 check "  ... says so, and what to check" -- grep -q "does not relay for us" "$T/err"
 check "  ... the message goes back to the queue, not failed" -- eval '[ "$(state rcpt5xx1)" = queued ]'
+
+# The same refusal in Exim's default words, without an enhanced status
+# code: a bare 550 that must not mark anybody bounced.
+sam subscriber remove rcpt5xx1@example.jp >/dev/null
+sam subscriber add --email exim550a@example.jp --org 株式会社エグジム >/dev/null
+sam --now 2026-11-01T00:00:00Z newsletter build --period 2026-10 >/dev/null
+expect_exit 78 "550 relay not permitted (no enhanced code)" -- sam --now 2026-11-01T00:09:00Z send
+check "  ... says the relay does not relay for us" -- grep -q "does not relay for us" "$T/err"
+check "  ... nobody bounced, the message queued again" -- eval \
+	'[ "$(state exim550a)" = queued ] && [ "$(sqlite3 samail.db "select count(*) from subscriber where status = '"'"'bounced'"'"' and email like '"'"'exim%'"'"'")" = 0 ]'
+sam subscriber remove exim550a@example.jp >/dev/null
+
+# A relay whose SIZE limit one message is over: that message fails, the
+# others still go.
+sam subscriber add --email big1@example.jp --org "株式会社$(printf '大%.0s' $(seq 1 150))" --name "$(printf '長%.0s' $(seq 1 40))" >/dev/null
+sam subscriber add --email small1@example.jp --org 株式会社小 >/dev/null
+sam --now 2026-11-01T00:00:00Z newsletter build --period 2026-10 >/dev/null 2>&1
+sam --now 2026-11-01T00:00:00Z newsletter preview --email big1@example.jp --out big.eml 2>/dev/null
+sam --now 2026-11-01T00:00:00Z newsletter preview --email small1@example.jp --out small.eml 2>/dev/null
+limit=$(( ($(wc -c < big.eml) + $(wc -c < small.eml)) / 2 ))
+echo "# message sizes: big $(wc -c < big.eml), small $(wc -c < small.eml), relay limit $limit"
+start_smtpd small --size-limit $limit
+sed -i "s|^transport = .*|transport = smtp://127.0.0.1:$SMTPD_PORT|" "$T/samail.conf"
+expect_exit 0 "a message over the relay's SIZE" -- sam --now 2026-11-01T00:10:00Z send
+check "  ... fails alone, with the relay's 552" -- eval \
+	'[ "$(state big1)" = failed ] && sqlite3 samail.db "select last_error from outbox where rcpt='"'"'big1@example.jp'"'"'" | grep -q "^552"'
+check "  ... the others are sent" -- eval '[ "$(state small1)" = sent ] && smtpd_messages small | grep -q "^small1@example.jp "'
+check "  ... and the address stays active" -- eval '[ "$(sqlite3 samail.db "select status from subscriber where email='"'"'big1@example.jp'"'"'")" = active ]'
 finish

@@ -20,6 +20,7 @@ before '@', matched as a prefix):
   bare550     RCPT  550 no such user (no enhanced status code)
   rcpt4xx     RCPT  450 4.7.1 ... greylisted
   rcpt5xx     RCPT  554 5.7.1 ... Relay access denied
+  exim550     RCPT  550 relay not permitted (Exim's words, no enhanced code)
   refusedata  DATA  554 5.5.1 at the DATA command
   data4xx     end   451 4.3.0 at the end of data
   data5xx     end   554 5.7.1 at the end of data
@@ -36,7 +37,8 @@ Listener options: --starttls / --smtps (with --cert/--key), --require-starttls,
 --auth USER:PASS (AUTH required; --auth-mech PLAIN|LOGIN offers only that),
 --stall-greeting (accept, never greet), --max-conns N (421 beyond N open
 connections, like Postfix's anvil), --max-msgs N (421 and close at the
-MAIL after N messages on one connection).
+MAIL after N messages on one connection), --size-limit N (SIZE N in EHLO,
+552 at MAIL for a bigger SIZE=).
 """
 
 import argparse
@@ -82,6 +84,8 @@ class Handler:
                     'greylisted, try again later' % address)
         if lp.startswith('rcpt5xx'):
             return '554 5.7.1 <%s>: Relay access denied' % address
+        if lp.startswith('exim550'):
+            return '550 relay not permitted'
         envelope.rcpt_tos.append(address)
         return '250 2.1.5 Ok'
 
@@ -196,6 +200,7 @@ def main():
     ap.add_argument('--stall-greeting', action='store_true')
     ap.add_argument('--max-conns', type=int, default=0)
     ap.add_argument('--max-msgs', type=int, default=0)
+    ap.add_argument('--size-limit', type=int, default=0)
     args = ap.parse_args()
 
     log = Log(args.log)
@@ -242,7 +247,8 @@ def main():
         return TestSMTP(handler, conn_id=state['next'], on_close=closed,
                         max_msgs=args.max_msgs,
                         hostname='localhost', ident='samail-test-smtpd',
-                        data_size_limit=None, enable_SMTPUTF8=True,
+                        data_size_limit=args.size_limit or None,
+                        enable_SMTPUTF8=True,
                         timeout=60, **kw)
 
     loop = asyncio.new_event_loop()
