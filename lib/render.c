@@ -309,7 +309,7 @@ render_message(const struct render *r, const struct render_env *env,
 	struct msg_spec spec;
 	struct msg_attachment att;
 	const char *kind = r->kind;
-	char name[64], list_id[256];
+	char name[64], list_id[256], *to_name = NULL;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s.subject", kind);
@@ -345,7 +345,17 @@ render_message(const struct render *r, const struct render_env *env,
 	memset(&spec, 0, sizeof(spec));
 	spec.from.name = env->from_name;
 	spec.from.addr = env->from_addr;
+	/* A long organisation name (200 characters are allowed) is cut in
+	 * the To header, never a reason not to send. */
 	spec.to.name = m->to_name;
+	if (m->to_name != NULL && strlen(m->to_name) > MSG_NAME_MAX) {
+		size_t n = MSG_NAME_MAX - strlen("…");
+
+		while (n > 0 && ((unsigned char)m->to_name[n] & 0xc0) == 0x80)
+			n--;
+		to_name = xasprintf("%.*s…", (int)n, m->to_name);
+		spec.to.name = to_name;
+	}
 	spec.to.addr = m->to_addr;
 	spec.reply_to.addr = env->reply_to;
 	spec.subject = buf_str(&subj);
@@ -371,6 +381,7 @@ render_message(const struct render *r, const struct render_env *env,
 	}
 	rc = msg_build(&spec, out, e);
 out:
+	free(to_name);
 	buf_release(&subj);
 	buf_release(&wide);
 	buf_release(&text);

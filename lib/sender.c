@@ -536,6 +536,12 @@ run_smtp(struct sender *s, struct err *e)
 		    "$SAMAIL_SMTP_PASSWORD)");
 		e->code = ERR_CONFIG;
 		rc = -ERR_CONFIG;
+	} else if (rc == -ERR_NET && strstr(e->msg, "STARTTLS not supported")) {
+		err_prefix(e, "the relay does not offer STARTTLS, which [smtp] "
+		    "starttls = required (or a username) insists on: use the "
+		    "provider's submission port, or smtps://");
+		e->code = ERR_CONFIG;
+		rc = -ERR_CONFIG;
 	} else if (rc == -ERR_NET && (strstr(e->msg, "SSL certificate") != NULL ||
 	    strstr(e->msg, "certificate verify") != NULL))
 		err_prefix(e, "the relay's TLS certificate did not verify (name "

@@ -142,4 +142,8 @@ fi
 expect_exit 0 "preview writes exactly one declarer's message" -- sam $NOW newsletter preview --email info05@example.co.jp --out "$T/p.eml"
 check "  ... it parses, and nothing was stored" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr info05@example.co.jp "$T/p.eml" && [ "$(queued newsletter-2026-10)" = 31 ]'
 expect_exit 65 "preview of an unsubscribed declarer" -- sam $NOW newsletter preview --email info02@example.jp
+sam subscriber add --email longname@example.jp --org "株式会社$(printf '長%.0s' $(seq 1 190))" >/dev/null
+expect_exit 0 "an organisation name of 194 characters still gets its mail" -- sam $NOW newsletter preview --email longname@example.jp --out "$T/long.eml"
+check "  ... the To name cut to fit, the message valid" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr longname@example.jp "$T/long.eml" && \
+	$PY -c "import email,email.policy,sys; m=email.message_from_binary_file(open(sys.argv[1],\"rb\"),policy=email.policy.default); n=m[\"to\"].addresses[0].display_name; sys.exit(0 if n.startswith(\"株式会社長\") and n.endswith(\"…\") else 1)" "$T/long.eml"'
 finish

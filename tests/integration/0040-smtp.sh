@@ -79,6 +79,16 @@ check "  ... the backup received the 3 messages" -- test "$(smtpd_messages backu
 check "  ... the relay recorded is the backup" -- eval \
 	'sqlite3 "$T/samail.db" "select relay from outbox where rcpt='"'"'late1@example.jp'"'"'" | grep -q ":$P2"'
 
+# STARTTLS required of a relay that does not offer it: a set-up error.
+sam subscriber add --email notls1@example.jp --org 平文 >/dev/null
+sam --now $NOW newsletter build --period 2026-10 >/dev/null
+echo "starttls = required" >> samail.conf
+expect_exit 78 "starttls = required, the relay offers none: exit 78" -- sam --now 2026-11-02T01:30:00Z send
+check "  ... saying what to change" -- grep -q "does not offer STARTTLS" "$T/err"
+check "  ... the message still queued" -- eval '[ "$(state notls1)" = queued ]'
+sed -i '/^starttls = required$/d' samail.conf
+sam subscriber remove notls1@example.jp >/dev/null
+
 # TLS (STARTTLS required, verified against the test CA) and AUTH.
 sh "$SRCDIR/tests/tools/mkcerts.sh" "$T/pki" >/dev/null 2>&1
 start_smtpd tls --starttls --require-starttls --cert "$T/pki/server.pem" --key "$T/pki/server.key" --auth user1:s3cret-pass
