@@ -1190,9 +1190,20 @@ clean_field(const struct pstate *st, enum field f, size_t cap)
 {
 	const struct buf *raw = &st->raw[f];
 
+	if (raw->len == 0)
+		return xstrdup("");
 	if (st->plain & (1u << f))
 		return clean_line(buf_str(raw), raw->len, cap);
 	return clean_html(raw, cap);
+}
+
+/* A clean line cut to cap bytes: a copy, or the same cleaned again. */
+static char *
+capped(const char *full, size_t cap)
+{
+	size_t n = strlen(full);
+
+	return n <= cap ? xstrndup(full, n) : clean_line(full, n, cap);
 }
 
 /* Which field an element directly inside an item is. */
@@ -1564,11 +1575,11 @@ finish_item(struct pstate *st)
 	full_title = clean_field(st, F_TITLE, 0);
 	full_desc = clean_field(st, F_DESC, 0);
 	full_content = clean_field(st, F_CONTENT, 0);
-	it->title = clean_line(full_title, strlen(full_title), FEED_MAX_TITLE);
+	it->title = capped(full_title, FEED_MAX_TITLE);
 	/* The summary: the description, or the full content when that says
 	 * more (a WordPress excerpt, a "read more" teaser). */
-	s = strlen(full_content) > strlen(full_desc) ? full_content : full_desc;
-	it->summary = clean_line(s, strlen(s), FEED_MAX_SUMMARY);
+	it->summary = capped(strlen(full_content) > strlen(full_desc) ?
+	    full_content : full_desc, FEED_MAX_SUMMARY);
 	if (*it->title == '\0' && *it->summary != '\0') {
 		/* RSS 2.0 allows an item with only a description. */
 		free(it->title);
