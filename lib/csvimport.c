@@ -429,7 +429,7 @@ on_row(int term, void *arg)
 		for (size_t i = 0; i < r->n; i++)
 			if (buf_str(&r->cells[i])[0] != '\0')
 				empty = 0;
-		if (empty && im->header_done)
+		if (empty)
 			goto next;
 	}
 	if (!im->header_done)

@@ -74,6 +74,9 @@ printf 'email,org\nsakura@example.jp,A\nSakura@example.jp,B\n' > twice.csv
 expect_exit 65 "a stored declarer twice in one file, the case differing" -- sam subscriber import twice.csv
 check "  ... named with the first line" -- grep -qF "twice.csv:3: email: 'Sakura@example.jp' is already on line 2" "$T/err"
 check "  ... nothing stored" -- test "$(db_digest)" = "$before"
+printf ',,,\r\n,,,\r\nemail,org,,\r\nblank-above@example.jp,A,,\r\n' > blankfirst.csv
+expect_exit 0 "rows of empty cells above the header (Excel) are blank lines" -- sam subscriber import --dry-run blankfirst.csv
+check "  ... the header found on line 3" -- grep -q "1 added" "$T/out"
 expect_exit 65 "--dry-run reports the same and stores nothing" -- sam subscriber import --dry-run bad.csv
 check "  ... nothing stored" -- test "$(db_digest)" = "$before"
 expect_exit 65 "--skip-invalid stores the good rows (and still exits 65)" -- sam subscriber import --skip-invalid bad.csv
