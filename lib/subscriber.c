@@ -139,14 +139,36 @@ parse_star(const char *v, int *star)
 	return -1;
 }
 
-/* "2024年4月1日" -> "2024-4-1"; a trailing time of day (Excel writes
- * "2024/04/01 0:00") is dropped. */
+/* "2024年4月1日" -> "2024-4-1", also "令和6年4月1日(月)"; a trailing time
+ * of day (Excel writes "2024/04/01 0:00") is dropped. */
 static void
 normalise_date(char *v)
 {
-	char *p, *sp;
+	char *p, *sp, *end;
 	struct buf b = BUF_INIT(0);
+	size_t n;
+	long ey;
 
+	/* The era: 令和6年 is 2024 (令和元年 2019), 平成30年 is 2018. */
+	if ((strncmp(v, "令和", 6) == 0 || strncmp(v, "平成", 6) == 0)) {
+		int reiwa = strncmp(v, "令和", 6) == 0;
+
+		p = v + 6;
+		if (strncmp(p, "元", 3) == 0) {
+			ey = 1;
+			end = p + 3;
+		} else
+			ey = strtol(p, &end, 10);
+		if (end != p && ey >= 1 && ey <= 99 &&
+		    strncmp(end, "年", 3) == 0) {
+			char year[8];
+
+			snprintf(year, sizeof(year), "%ld", (reiwa ? 2018 : 1988) +
+			    ey);
+			memmove(v + strlen(year), end, strlen(end) + 1);
+			memcpy(v, year, strlen(year));
+		}
+	}
 	if ((sp = strchr(v, ' ')) != NULL) {
 		int h, m;
 		char tail;
@@ -154,6 +176,14 @@ normalise_date(char *v)
 		if (sscanf(sp + 1, "%d:%d%c", &h, &m, &tail) == 2 ||
 		    sscanf(sp + 1, "%d:%d:%*d%c", &h, &m, &tail) == 2)
 			*sp = '\0';
+	}
+	/* "2024年4月1日(月)": the day of the week goes. */
+	n = strlen(v);
+	if (n >= 5 && v[n - 1] == ')' && v[n - 5] == '(' &&
+	    strstr("日月火水木金土", (char[]){ v[n - 4], v[n - 3], v[n - 2],
+	    '\0' }) != NULL) {
+		v[n - 5] = '\0';
+		text_trim(v);
 	}
 	if (strstr(v, "年") == NULL)
 		return;
@@ -173,20 +203,31 @@ normalise_date(char *v)
 static int
 set_date(long *dst, const char *what, char *v, time_t now, struct err *e)
 {
+	char *orig = xstrdup(v);	/* quoted as the sheet has it */
 	long d;
-	int y, m, dd;
+	int y, m, dd, rc = 0;
 
 	normalise_date(v);
-	if (date_parse(v, &d, e) < 0)
-		return err_prefix(e, "%s", what);
+	if (date_parse(v, &d, e) < 0) {
+		if (strcmp(orig, v) == 0)
+			rc = err_prefix(e, "%s", what);
+		else
+			rc = err_set(e, ERR_INVAL, "%s '%s' is not a date; write "
+			    "YYYY-MM-DD, YYYY/MM/DD or YYYY年M月D日", what, orig);
+		goto out;
+	}
 	date_civil(d, &y, &m, &dd);
 	if (y < 2000)
-		return err_set(e, ERR_INVAL, "%s '%s' is before 2000; check "
-		    "the year", what, v);
-	if (d > date_jst_day(now))
-		return err_set(e, ERR_INVAL, "%s '%s' is in the future", what, v);
-	*dst = d;
-	return 0;
+		rc = err_set(e, ERR_INVAL, "%s '%s' is before 2000; check the "
+		    "year", what, orig);
+	else if (d > date_jst_day(now))
+		rc = err_set(e, ERR_INVAL, "%s '%s' is in the future", what,
+		    orig);
+	else
+		*dst = d;
+out:
+	free(orig);
+	return rc;
 }
 
 static int

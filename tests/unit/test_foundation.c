@@ -309,6 +309,18 @@ test_subscriber_store(void **state)
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Google Chrome、windows;WINDOWS", &dict, now, &e), 0);
 	assert_int_equal(sub_set_field(&s, SUB_STAR, "★★", &dict, now, &e), 0);
 	assert_int_equal(s.star, 2);
+	{
+		long want;
+
+		assert_int_equal(date_parse("2024-04-01", &want, &e), 0);
+		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "令和6年4月1日（月）", &dict, now, &e), 0);
+		assert_int_equal(s.declared, want);
+		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "令和元年5月1日", &dict, now, &e), 0);
+		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "2024年4月1日(月) 0:00", &dict, now, &e), 0);
+		assert_int_equal(s.declared, want);
+		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "令和x年4月1日", &dict, now, &e), -ERR_INVAL);
+		assert_non_null(strstr(e.msg, "'令和x年4月1日'"));
+	}
 	assert_int_equal(sub_set_field(&s, SUB_DECLARED, "2024年4月1日", &dict, now, &e), 0);
 	assert_int_equal(sub_set_field(&s, SUB_EMPLOYEES, "１，２００人", &dict, now, &e), 0);
 	assert_int_equal(s.employees, 1200);
