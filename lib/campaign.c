@@ -188,6 +188,15 @@ mid_tag(const struct token_keys *k, int which, const char *name,
 	return 0;
 }
 
+const char *
+campaign_mid_domain(const struct campaign_run *c)
+{
+	const char *d = json_string_value(json_object_get(c->content,
+	    "message_id_domain"));
+
+	return d != NULL && *d != '\0' ? d : c->env->cfg->message_id_domain;
+}
+
 void
 campaign_message_id(struct buf *out, const char *name,
     long long subscriber_id, const char *item, const char *instance,

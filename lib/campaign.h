@@ -56,6 +56,11 @@ void	 campaign_run_free(struct campaign_run *);
 int	 campaign_render(const struct campaign_run *, const struct outbox_row *,
 	    struct buf *out, struct err *);
 
+/* The Message-ID domain of a campaign: the one frozen in its content when
+ * it was created (a resend keeps its Message-ID whatever the config says
+ * now), else [mail] message_id_domain. */
+const char *campaign_mid_domain(const struct campaign_run *);
+
 /*
  * The Message-ID (without <>) of the message for (campaign, declarer,
  * item): "NAME.ID[.ITEM].TAG.INSTANCE@DOMAIN", TAG an HMAC keyed with the

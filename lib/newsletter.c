@@ -696,7 +696,7 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 		return err_set(e, ERR_DB, "outbox data for '%s' lacks token "
 		    "or org", rcpt);
 	campaign_message_id(&mid, c->name, subscriber_id, NULL, s->instance,
-	    cfg->message_id_domain, c->env->keys);
+	    campaign_mid_domain(c), c->env->keys);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, token);
 	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 	memset(&m, 0, sizeof(m));
@@ -913,6 +913,8 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		content = json_object();
 		json_object_set_new(content, "kind", json_string("newsletter"));
 		json_object_set_new(content, "period", json_string(period));
+		json_object_set_new(content, "message_id_domain",
+		    json_string(o->cfg->message_id_domain));
 		advs = json_array();
 		if ((rc = collect(db, o->year, o->month, advs, &st->alerts,
 		    e)) < 0) {

@@ -484,7 +484,7 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	if ((rc = row_parse(data, &r, row_id, e)) < 0)
 		return rc;
 	campaign_message_id(&mid, c->name, subscriber_id, item, s->instance,
-	    cfg->message_id_domain, c->env->keys);
+	    campaign_mid_domain(c), c->env->keys);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, r.token);
 	ctx = context(c, s, &r, buf_str(&url), cfg->unsub_mailto);
 	if ((rc = render_ics(c, s, &r, ctx, date, strict, &ics, e)) < 0)
@@ -1009,6 +1009,8 @@ remind_build(struct db *db, const struct remind_opts *o, time_t now,
 		b.content = json_object();
 		json_object_set_new(b.content, "kind", json_string("reminder"));
 		json_object_set_new(b.content, "day", json_string(day));
+		json_object_set_new(b.content, "message_id_domain",
+		    json_string(o->cfg->message_id_domain));
 		json_object_set_new(b.content, "assessment_url",
 		    json_string(o->cfg->rm_url));
 		if ((rc = render_snapshot(o->templates_dir, &snap, e)) < 0)

@@ -142,6 +142,12 @@ fi
 expect_exit 0 "preview writes exactly one declarer's message" -- sam $NOW newsletter preview --email info05@example.co.jp --out "$T/p.eml"
 check "  ... it parses, and nothing was stored" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr info05@example.co.jp "$T/p.eml" && [ "$(queued newsletter-2026-10)" = 31 ]'
 expect_exit 65 "preview of an unsubscribed declarer" -- sam $NOW newsletter preview --email info02@example.jp
+cp "$T/samail.conf" "$T/samail.conf.keep"
+printf '[mail]\nmessage_id_domain = changed.example\n' >> "$T/samail.conf"
+expect_exit 0 "preview again after message_id_domain changed" -- sam $NOW newsletter preview --email info05@example.co.jp --out "$T/p2.eml"
+check "  ... the queued message keeps its Message-ID (a resend stays recognisable)" -- eval \
+	'[ "$(grep -i "^Message-ID:" "$T/p.eml")" = "$(grep -i "^Message-ID:" "$T/p2.eml")" ] && ! grep -qi "^Message-ID:.*changed.example" "$T/p2.eml"'
+cp "$T/samail.conf.keep" "$T/samail.conf"
 sam subscriber add --email longname@example.jp --org "株式会社$(printf '長%.0s' $(seq 1 190))" >/dev/null
 expect_exit 0 "an organisation name of 194 characters still gets its mail" -- sam $NOW newsletter preview --email longname@example.jp --out "$T/long.eml"
 check "  ... the To name cut to fit, the message valid" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr longname@example.jp "$T/long.eml" && \
