@@ -449,8 +449,6 @@ next:
 	r->newlines = 0;
 }
 
-/* Is the whole file valid UTF-8?  Returns 1/0, and the line of the first
- * bad byte. */
 static size_t
 count_nl(const char *s, size_t n)
 {
@@ -484,6 +482,8 @@ lines_before_bad_utf8(const char *s, size_t n)
 	return lines;
 }
 
+/* Is the whole file valid UTF-8?  Returns 1/0, and the line of the first
+ * bad byte. */
 static int
 file_is_utf8(FILE *fp, size_t *badline)
 {
