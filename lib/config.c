@@ -32,6 +32,7 @@ static const struct key keys[] = {
 	{ "paths", "templates", K_PATH, O(templates_dir), 0, 0 },
 	{ "paths", "data", K_PATH, O(data_dir), 0, 0 },
 	{ "mail", "from", K_SPECIAL, O(from), 0, 0 },
+	{ "mail", "from_name_en", K_STR, O(from_name_en), 0, 0 },
 	{ "mail", "envelope_from", K_SPECIAL, O(envelope_from), 0, 0 },
 	{ "mail", "reply_to", K_SPECIAL, O(reply_to), 0, 0 },
 	{ "mail", "transport", K_SPECIAL, O(transport), 0, 0 },
@@ -231,6 +232,7 @@ set_special(struct loadctx *lc, const struct key *k, const char *v)
 			return err_prefix(lc->e, "from");
 		free(c->from);
 		free(c->from_name);
+	free(c->from_name_en);
 		free(c->from_addr);
 		c->from = xstrdup(v);
 		c->from_name = name;
@@ -497,6 +499,11 @@ finish(struct config *c, struct err *e)
 	 * passes /u/ to `samail serve` (see the admin guide). */
 	if (c->unsub_base_url == NULL)
 		c->unsub_base_url = xasprintf("https://%s/u/", domain);
+	if (c->from_name_en != NULL && (text_has_control(c->from_name_en) ||
+	    !text_utf8_valid(c->from_name_en, strlen(c->from_name_en)) ||
+	    strlen(c->from_name_en) > 200 || strpbrk(c->from_name_en, "<>") != NULL))
+		return err_set(e, ERR_CONFIG, "from_name_en must be one line of "
+		    "text without < >, at most 200 bytes");
 	if (text_has_control(c->list_id) || c->list_id[0] != '<' ||
 	    c->list_id[strlen(c->list_id) - 1] != '>' ||
 	    strchr(c->list_id, ' ') != NULL)

@@ -36,6 +36,7 @@ struct config {
 	char	*from;			/* from: "Name <addr>" */
 	char	*from_name;		/*   its display name (may be "") */
 	char	*from_addr;		/*   its address */
+	char	*from_name_en;		/* from_name_en: for en; NULL */
 	char	*envelope_from;		/* envelope_from; from_addr */
 	char	*reply_to;		/* reply_to; NULL */
 	char	*transport;		/* transport: URL list; maildir:var/mail */

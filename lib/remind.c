@@ -474,7 +474,8 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	struct buf mid = BUF_INIT(512), url = BUF_INIT(2048),
 	    ics = BUF_INIT(ICS_MAX);
 	struct render_env env = { cfg->from_name, cfg->from_addr,
-	    cfg->reply_to, cfg->list_id, cfg->list_name, c->env->msg_flags };
+	    cfg->reply_to, cfg->list_id, cfg->list_name, c->env->msg_flags,
+	    cfg->from_name_en };
 	struct render_mail m;
 	struct rm_row r;
 	json_t *ctx = NULL;

@@ -343,7 +343,8 @@ render_message(const struct render *r, const struct render_env *env,
 		list_id[strcspn(list_id, ">")] = '\0';
 	}
 	memset(&spec, 0, sizeof(spec));
-	spec.from.name = env->from_name;
+	spec.from.name = env->from_name_en != NULL &&
+	    strcmp(m->locale, "en") == 0 ? env->from_name_en : env->from_name;
 	spec.from.addr = env->from_addr;
 	/* A long organisation name (200 characters are allowed) is cut in
 	 * the To header, never a reason not to send. */

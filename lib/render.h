@@ -60,6 +60,7 @@ struct render_env {
 	const char	*list_id;	/* "<news.example.jp>" or bare */
 	const char	*list_name;
 	unsigned	 flags;		/* MSG_F_* (MSG_F_LF for local stores) */
+	const char	*from_name_en;	/* for locale en; NULL: from_name */
 };
 
 struct render_mail {

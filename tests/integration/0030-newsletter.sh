@@ -148,6 +148,18 @@ expect_exit 0 "preview again after message_id_domain changed" -- sam $NOW newsle
 check "  ... the queued message keeps its Message-ID (a resend stays recognisable)" -- eval \
 	'[ "$(grep -i "^Message-ID:" "$T/p.eml")" = "$(grep -i "^Message-ID:" "$T/p2.eml")" ] && ! grep -qi "^Message-ID:.*changed.example" "$T/p2.eml"'
 cp "$T/samail.conf.keep" "$T/samail.conf"
+sam subscriber add --email english@example.com --org "Acme Ltd" --locale en >/dev/null
+printf '[mail]\nfrom_name_en = SECURITY ACTION Office\n' >> "$T/samail.conf"
+sam $NOW newsletter preview --email english@example.com --out "$T/en.eml" 2>/dev/null
+sam $NOW newsletter preview --email info05@example.co.jp --out "$T/ja.eml" 2>/dev/null
+check "from_name_en: English declarers see it, Japanese ones the from name" -- $PY - "$T/en.eml" "$T/ja.eml" <<'PY'
+import email, email.policy, sys
+en, ja = (email.message_from_binary_file(open(f, "rb"), policy=email.policy.default) for f in sys.argv[1:3])
+sys.exit(0 if en["from"].addresses[0].display_name == "SECURITY ACTION Office" and
+         "事務局" in ja["from"].addresses[0].display_name and
+         en["from"].addresses[0].addr_spec == ja["from"].addresses[0].addr_spec else 1)
+PY
+cp "$T/samail.conf.keep" "$T/samail.conf"
 sam subscriber add --email longname@example.jp --org "株式会社$(printf '長%.0s' $(seq 1 190))" >/dev/null
 expect_exit 0 "an organisation name of 194 characters still gets its mail" -- sam $NOW newsletter preview --email longname@example.jp --out "$T/long.eml"
 check "  ... the To name cut to fit, the message valid" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr longname@example.jp "$T/long.eml" && \
