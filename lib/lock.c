@@ -13,13 +13,26 @@
 #include "lock.h"
 #include "xalloc.h"
 
+/* Close the lock file without touching it (we do not hold the lock). */
+static void
+drop(struct lock *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	free(l->path);
+	l->path = NULL;
+}
+
 int
 lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 {
 	char info[128], holder[128] = "";
-	struct timespec pause = { 0, 100 * 1000 * 1000 };
-	time_t deadline = time(NULL) + timeout, now;
+	struct timespec pause = { 0, 100 * 1000 * 1000 }, t0, t;
+	time_t now;
 	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	l->path = xasprintf("%s.lock", db_path);
 	/* O_NOFOLLOW: a symlink planted here must not make us truncate
@@ -48,14 +61,18 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 			int rc = err_set(e, ERR_IO, "lock '%s': %s", l->path,
 			    strerror(errno));
 
-			lock_release(l);
+			drop(l);
 			return rc;
 		}
-		if (time(NULL) >= deadline) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) /
+		    1000000 >= timeout * 1000L) {
 			n = pread(l->fd, holder, sizeof(holder) - 1, 0);
 			holder[n > 0 ? n : 0] = '\0';
 			holder[strcspn(holder, "\n")] = '\0';
-			lock_release(l);
+			/* Not ours: the holder's line stays for status and
+			 * the next waiter. */
+			drop(l);
 			return err_set(e, ERR_LOCKED, "another samail is running "
 			    "on this database (%s); waited %ld s, try again later",
 			    *holder ? holder : "holder unknown", timeout);

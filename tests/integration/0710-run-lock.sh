@@ -54,6 +54,7 @@ check "  ... naming the holder's PID and start time" -- \
 	grep -Eq "another samail is running on this database \(pid $a, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\); waited 1 s" err
 check "  ... as a time-stamped error line (printed under -q too)" -- \
 	grep -Eq "^[0-9T:Z-]+ samail\[[0-9]+\] error run daily: another samail" err
+check "  ... and leaves the holder's line in the lock file" -- grep -q "^pid $a," samail.db.lock
 wait $a
 check "the first run ends normally" -- grep -q "^  send: 12 sent via smtp://" a.out
 check "the refused run is recorded with exit 75" -- test \
