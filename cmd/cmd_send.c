@@ -91,9 +91,24 @@ fail:
 	return cmd_fail(ctx, -ERR_DB);
 }
 
+/* Messages queued or deferred: what a later send will try. */
+static long long
+queued_count(struct db *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM outbox WHERE "
+	    "state IN ('queued', 'deferred')", NULL);
+	long long n = 0;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 int
 cmd_send(struct ctx *ctx, int argc, char **argv)
 {
+	long long left;
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, 'l' },
 		{ "release-held", no_argument, NULL, 'H' },
@@ -161,10 +176,14 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = sender_run(ctx->db, ctx->cfg, ctx->now, &so, &st, &ctx->err);
+	/* What is left for a later send, counted in the store: a message
+	 * taken back after a failed connection may have been claimed again
+	 * by another worker, so st.unsent counts attempts, not messages. */
+	left = queued_count(ctx->db);
 	if (ctx->verbosity >= 0 || rc < 0)
 		printf("sent %zu, deferred %zu, failed %zu (%zu bounced), "
-		    "cancelled %zu, not handed over %zu%s via %s\n", st.sent,
-		    st.deferred, st.failed, st.bounced, st.cancelled, st.unsent,
+		    "cancelled %zu, still queued %lld%s via %s\n", st.sent,
+		    st.deferred, st.failed, st.bounced, st.cancelled, left,
 		    st.held ? " (in flight at a crash: held for review)" :
 		    st.recovered ? " (in flight at a crash: sent again)" : "",
 		    ctx->cfg->transport);
