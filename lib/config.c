@@ -499,6 +499,25 @@ finish(struct config *c, struct err *e)
 	 * passes /u/ to `samail serve` (see the admin guide). */
 	if (c->unsub_base_url == NULL)
 		c->unsub_base_url = xasprintf("https://%s/u/", domain);
+	/* One cycle's reminders (the last overdue one, sent up to
+	 * catch_up_days late) must end before the next cycle's first:
+	 * months counted short (28 days) for the interval, long (31) for
+	 * the overdue repeats. */
+	{
+		int first = 0;
+
+		for (size_t i = 0; i < c->rm_noffsets; i++)
+			if (c->rm_offsets[i] > first)
+				first = c->rm_offsets[i];
+		if (c->rm_overdue * 31 + c->rm_catch_up >=
+		    c->rm_interval * 28 - first)
+			return err_set(e, ERR_CONFIG, "[remind] interval = %d "
+			    "months is too short for overdue_repeats = %d, "
+			    "catch_up_days = %d and an offset of %d days: one "
+			    "cycle's reminders would run into the next; lower "
+			    "overdue_repeats or catch_up_days, or raise interval",
+			    c->rm_interval, c->rm_overdue, c->rm_catch_up, first);
+	}
 	if (c->from_name_en != NULL && (text_has_control(c->from_name_en) ||
 	    !text_utf8_valid(c->from_name_en, strlen(c->from_name_en)) ||
 	    strlen(c->from_name_en) > 200 || strpbrk(c->from_name_en, "<>") != NULL))

@@ -200,6 +200,12 @@ test_config(void **state)
 	assert_non_null(strstr(e.msg, ":2: [smtp] max_connections must be a number"));
 	unlink(p);
 	free(p);
+	/* Overdue reminders that would run into the next cycle. */
+	p = write_file("[remind]\ninterval = 6\noverdue_repeats = 6\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "run into the next"));
+	unlink(p);
+	free(p);
 	assert_int_equal(config_load(&c, "/nonexistent/samail.conf", NULL, &e),
 	    -ERR_CONFIG);
 
