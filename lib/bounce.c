@@ -1167,8 +1167,8 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 	res->unverified = ret == 1 && mid == NULL;
 	date_format_timestamp(now, ts);
 	if ((st = db_stmt(db, "INSERT INTO bounce (subscriber_id, received, "
-	    "kind, status, diagnostic, message_id) VALUES (?, ?, ?, ?, ?, ?)",
-	    e)) == NULL) {
+	    "kind, status, diagnostic, message_id, verified) VALUES (?, ?, ?, "
+	    "?, ?, ?, ?)", e)) == NULL) {
 		ret = -ERR_DB;
 		goto fail;
 	}
@@ -1179,6 +1179,7 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 	db_bind_text(st, 5, rc->diag[0] ? rc->diag : NULL);
 	db_bind_text(st, 6, mid != NULL ? mid : r->nmids > 0 ? r->mids[0] :
 	    NULL);
+	sqlite3_bind_int(st, 7, !res->unverified);
 	ret = sqlite3_step(st) == SQLITE_DONE ? 0 :
 	    db_error(db, e, "record bounce");
 	sqlite3_reset(st);
@@ -1191,7 +1192,8 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 		date_format_timestamp(now - (time_t)o->soft_days * 86400, cutoff);
 		if ((st = db_stmt(db, "SELECT count(DISTINCT coalesce("
 		    "message_id, 'row:' || id)) FROM bounce WHERE "
-		    "subscriber_id = ? AND kind = 'soft' AND received >= ?",
+		    "subscriber_id = ? AND kind = 'soft' AND verified AND "
+		    "received >= ?",
 		    e)) == NULL) {
 			ret = -ERR_DB;
 			goto fail;

@@ -200,9 +200,19 @@ static const char m2[] =
 "  WHERE type = 'table' AND name = 'reminder';"
 "PRAGMA writable_schema = OFF;";
 
+/*
+ * 3: whether a bounce was tied to a message we sent (by VERP or by our
+ * Message-ID).  One found only by the failed address it names could have
+ * been written by anybody: it is recorded, and must not count towards
+ * the soft-bounce limit either.  Rows from before: counted as before.
+ */
+static const char m3[] =
+"ALTER TABLE bounce ADD COLUMN verified INTEGER NOT NULL DEFAULT 1;";
+
 static const char *const migrations[] = {
 	m1,
 	m2,
+	m3,
 };
 
 size_t

@@ -90,14 +90,20 @@ check "  ... soft 4.4.1 for declarer 7, 1 soft bounce" -- \
 expect_exit 0 "the same message's next warning" -- sam --now=2026-02-02T08:14:40Z --json bounce "$T/b/postfix-delayed.eml"
 check "  ... still 1 (one message)" -- test "$(field soft_count)" = 1
 expect_exit 0 "mailbox full, another message" -- sam --now=2026-02-20T01:00:05Z --json bounce "$T/b/postfix-mailbox-full.eml"
-check "  ... soft 4.2.2, 2 of 3, found by address (no such reminder here)" -- \
-	test "$(field status) $(field soft_count) $(field found_by)" = "4.2.2 2 address"
+check "  ... soft 4.2.2, found by address (no such reminder here): recorded, not counted" -- \
+	test "$(field status) $(field soft_count) $(field found_by)" = "4.2.2 1 address"
 check "  ... still active" -- test "$(status_of rokuro@example.jp)" = active
-# February's newsletter went to declarer 7 too: a bounce for it is ours.
+# December's and February's newsletters went to declarer 7 too: bounces
+# for them are ours (tied by the tagged Message-ID).
 sam --now=2026-03-01T00:00:00Z newsletter build --period 2026-02 >/dev/null
-sed 's/newsletter-2026-01\.7\./newsletter-2026-02.7./' "$DATA/bounces/postfix-delayed.eml" |
-	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" > "$T/b/third.eml"
-expect_exit 0 "a third message within 30 days" -- sam --now=2026-02-25T00:00:00Z bounce "$T/b/third.eml"
+sam --now=2026-03-01T00:00:00Z newsletter build --period 2025-12 >/dev/null
+for c in 2026-02 2025-12; do
+	sed "s/newsletter-2026-01\.7\./newsletter-$c.7./" "$DATA/bounces/postfix-delayed.eml" |
+		$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$INST" > "$T/b/soft-$c.eml"
+done
+expect_exit 0 "a second message within 30 days" -- sam --now=2026-02-24T00:00:00Z --json bounce "$T/b/soft-2026-02.eml"
+check "  ... 2 of 3, still active" -- eval '[ "$(field soft_count)" = 2 ] && [ "$(status_of rokuro@example.jp)" = active ]'
+expect_exit 0 "a third message within 30 days" -- sam --now=2026-02-25T00:00:00Z bounce "$T/b/soft-2025-12.eml"
 check "  ... marks it bounced" -- grep -q "soft bounce 4.4.1 for declarer 7 .*marked bounced" "$T/out"
 check "  ... bounced" -- test "$(status_of rokuro@example.jp)" = bounced
 
