@@ -156,6 +156,9 @@ struct req {
 	size_t			 body_len;
 	int			 too_big;	/* body_len went over max_body */
 	int			 one_click;	/* List-Unsubscribe=One-Click seen */
+	char			 luv[16];	/* that key's value, as it comes */
+	size_t			 luv_len;
+	int			 luv_bad;	/* too long, or given twice */
 	struct MHD_PostProcessor *pp;
 };
 
@@ -331,6 +334,13 @@ client_key(struct MHD_Connection *c, unsigned char *key)
 			if (inet_pton(AF_INET, x.last, key) == 1)
 				return 4;
 			if (inet_pton(AF_INET6, x.last, a6) == 1) {
+				/* ::ffff:a.b.c.d from a dual-stack proxy is
+				 * that IPv4 client, not one shared /64. */
+				if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)
+				    (void *)a6)) {
+					memcpy(key, a6 + 12, 4);
+					return 4;
+				}
 				memcpy(key, a6, 8);
 				return 8;
 			}
@@ -369,10 +379,19 @@ post_each(void *cls, enum MHD_ValueKind kind, const char *key,
 	(void)filename;
 	(void)content_type;
 	(void)transfer_encoding;
-	/* RFC 8058 3.1: the body is exactly this key and value. */
-	if (key != NULL && strcmp(key, "List-Unsubscribe") == 0 && off == 0 &&
-	    size == 9 && memcmp(data, "One-Click", 9) == 0)
-		r->one_click = 1;
+	/* RFC 8058 3.1: the body is this key and value.  libmicrohttpd
+	 * hands a value over in pieces when the body arrives in several
+	 * reads (off: where this piece goes): put them together. */
+	if (key == NULL || strcmp(key, "List-Unsubscribe") != 0)
+		return MHD_YES;
+	if (off != r->luv_len || size > sizeof(r->luv) - r->luv_len)
+		r->luv_bad = 1;
+	else {
+		memcpy(r->luv + r->luv_len, data, size);
+		r->luv_len += size;
+	}
+	r->one_click = !r->luv_bad && r->luv_len == 9 &&
+	    memcmp(r->luv, "One-Click", 9) == 0;
 	return MHD_YES;
 }
 

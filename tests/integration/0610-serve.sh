@@ -141,6 +141,7 @@ check "  ... GET still shows the confirmation meanwhile" -- test "$(req busyget 
 wait $LOCKER
 check "  ... and c is still active" -- eval 'sam subscriber list --status active | grep -q "^c@example.jp"'
 
+
 # Other paths and methods.
 for p in / /u /u- /admin /healthz/x /U/$TA; do
 	check "GET $p is 404" -- test "$(req nf "$BASE$p")" = 404
@@ -181,6 +182,25 @@ expect_exit 0 "newsletter build (February)" -- sam --now=2026-03-03T00:00:00Z ne
 check "February queues c and d, not a or b" -- \
 	test "$(sqlite3 "$T/samail.db" "SELECT group_concat(o.rcpt, ' ') FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = 'newsletter-2026-02' ORDER BY o.rcpt")" = "c@example.jp d@example.jp"
 
+# A one-click body that arrives in two reads (a streaming proxy, a slow
+# client): the value is put together, and c is unsubscribed.
+check "one-click POST whose value is split across two reads: 200, c unsubscribed" -- $PY - "$PORT" "$TC" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("POST /u/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+           "Content-Length: 26\r\nConnection: close\r\n\r\nList-Unsubscribe=One-" % sys.argv[2]).encode())
+time.sleep(0.3)
+s.sendall(b"Click")
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+sys.exit(0 if out.startswith(b"HTTP/1.1 200") and "配信を停止しました" in out.decode("utf-8", "replace") else 1)
+PY
+check "  ... c is unsubscribed" -- eval 'sam subscriber list --status unsubscribed | grep -q "^c@example.jp"'
+
 # Rate limit: per client; behind a proxy on loopback the last
 # X-Forwarded-For entry is the client.
 codes=""
@@ -196,6 +216,10 @@ check "a forged first X-Forwarded-For entry does not escape the limit" -- \
 	test "$(req rl2 -H 'X-Forwarded-For: 192.0.2.99, 198.51.100.7' "$BASE/u/x")" = 429
 check "another client is not limited" -- \
 	test "$(req rl3 -H 'X-Forwarded-For: 198.51.100.8' "$BASE/u/x")" = 400
+check "the same client as an IPv4-mapped address (dual-stack proxy) is limited" -- \
+	test "$(req rl5 -H 'X-Forwarded-For: ::ffff:198.51.100.7' "$BASE/u/x")" = 429
+check "  ... another IPv4-mapped client is not" -- \
+	test "$(req rl6 -H 'X-Forwarded-For: ::ffff:198.51.100.9' "$BASE/u/x")" = 400
 check "/healthz is not limited" -- \
 	test "$(req rl4 -H 'X-Forwarded-For: 198.51.100.7' "$BASE/healthz")" = 200
 
