@@ -200,7 +200,21 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		    "declarers; ignored", bounce_kind_name(r->kind), r->format,
 		    r->nrcpts > 0 && r->rcpts[0].status[0] ?
 		    r->rcpts[0].status : "no status");
-	} else if (!ctx->json && ctx->verbosity >= 0) {
+	} else {
+		/* A log line for what changes or counts (also under -q and
+		 * with log = syslog, where an MTA's pipe leaves no stdout). */
+		if (!dry && res.marked)	/* a status change: a warning */
+			log_warnx("declarer %lld marked bounced: %s bounce %s "
+			    "(found by %s)", res.declarer,
+			    bounce_kind_name(res.kind), res.status[0] ?
+			    res.status : "(no status)", res.by_verp ?
+			    "VERP address" : "Message-ID");
+		else if (!dry && !res.unverified)
+			log_info("%s bounce %s for declarer %lld recorded",
+			    bounce_kind_name(res.kind), res.status[0] ?
+			    res.status : "(no status)", res.declarer);
+	}
+	if (res.declarer != 0 && !ctx->json && ctx->verbosity >= 0) {
 		printf("%s%s bounce %s for declarer %lld (found by %s): ",
 		    dry ? "dry run, nothing stored: " : "",
 		    bounce_kind_name(res.kind), res.status[0] ? res.status :

@@ -325,8 +325,15 @@ part_content(GMimePart *part, int text, struct buf *out)
 	g_mime_data_wrapper_write_to_stream(w, filt);
 	g_mime_stream_flush(filt);
 	ba = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem);
-	if (ba != NULL && ba->len > 0)
-		buf_add(out, ba->data, ba->len > PART_MAX ? PART_MAX : ba->len);
+	if (ba != NULL && ba->len > 0) {
+		/* Keep the beginning of a big part (a bounce quoting a large
+		 * message has its facts up front), not nothing. */
+		size_t n = ba->len > PART_MAX ? PART_MAX : ba->len;
+
+		if (out->max > 0 && n > out->max - out->len - 1)
+			n = out->max > out->len + 1 ? out->max - out->len - 1 : 0;
+		buf_add(out, ba->data, n);
+	}
 	g_object_unref(filt);
 	g_object_unref(mem);
 }

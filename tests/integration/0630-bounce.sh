@@ -63,6 +63,8 @@ while read -r f email id code format; do
 import json; v=json.load(open(\"$T/out\"))[0]
 assert v[\"format\"]==\"$format\" and v[\"recipients\"][0][\"address\"]==\"$email\", v"'
 	check "$f: $email is bounced" -- test "$(status_of "$email")" = bounced
+	check "$f: a log line says so (also under --json/-q: a status change)" -- \
+		grep -q "warning: declarer $id marked bounced: hard bounce $code" "$T/err"
 done <<EOF
 postfix-hard.eml taro@example.co.jp 1 5.1.1 dsn
 exim-dsn.eml hanako@example.org 2 5.1.1 dsn

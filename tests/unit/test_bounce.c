@@ -174,6 +174,25 @@ test_details(void **state)
 	assert_non_null(strstr(r->rcpts[0].diag, "User unknown"));
 	free(data);
 
+	/* A plain-text bounce quoting a big message (over the 512 KB kept
+	 * for scanning): its facts are up front, and they are found. */
+	{
+		char *q = slurp("qmail.eml", &n), *big;
+		size_t extra = 8000 * 77;
+
+		big = xmalloc(n + extra + 1);
+		memcpy(big, q, n);
+		for (size_t i = 0; i < 8000; i++)
+			memcpy(big + n + i * 77, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 77);
+		big[n + extra] = '\0';
+		assert_int_equal(bounce_parse(big, n + extra, r, &e), 1);
+		assert_string_equal(r->rcpts[0].status, "5.1.1");
+		assert_string_equal(r->rcpts[0].addr, "jiro@example.com");
+		free(big);
+		free(q);
+	}
+
 	/* A Postfix text bounce without the report part still parses. */
 	data = edited("postfix-hard.eml", "multipart/report", "multipart/mixed",
 	    &n);
