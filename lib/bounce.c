@@ -901,13 +901,20 @@ bounce_parse(const void *data, size_t len, struct bounce_report *r,
 	walk(g_mime_message_get_mime_part(msg), 0, &sc, r);
 	envelope_to(msg, r);
 
-	if (sc.is_report && strcasecmp(sc.report_type, "delivery-status") != 0 &&
+	/* A report-type left out, but a delivery-status part inside: a
+	 * DSN all the same (some MTAs forget the parameter). */
+	if (sc.is_report && !(sc.report_type[0] == '\0' && sc.dsn_parts > 0) &&
+	    strcasecmp(sc.report_type, "delivery-status") != 0 &&
 	    strcasecmp(sc.report_type, "global-delivery-status") != 0) {
-		snprintf(r->why, sizeof(r->why), "a %s report, not a delivery "
-		    "report", strcasecmp(sc.report_type,
-		    "disposition-notification") == 0 ? "read-receipt" :
-		    strcasecmp(sc.report_type, "feedback-report") == 0 ?
-		    "complaint (feedback)" : "non-delivery");
+		if (strcasecmp(sc.report_type, "disposition-notification") == 0)
+			snprintf(r->why, sizeof(r->why), "a read-receipt, not a "
+			    "delivery report");
+		else if (strcasecmp(sc.report_type, "feedback-report") == 0)
+			snprintf(r->why, sizeof(r->why), "a complaint (feedback "
+			    "report), not a delivery report");
+		else
+			snprintf(r->why, sizeof(r->why), "a report of type "
+			    "'%.32s', not a delivery report", sc.report_type);
 		goto out;
 	}
 	if (sc.dsn_parts > 0) {

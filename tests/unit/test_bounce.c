@@ -193,6 +193,14 @@ test_details(void **state)
 		free(q);
 	}
 
+	/* multipart/report without its report-type, a delivery-status part
+	 * inside: a DSN all the same. */
+	data = edited("postfix-hard.eml", "report-type=delivery-status", "x-none=1",
+	    &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_string_equal(r->rcpts[0].status, "5.1.1");
+	free(data);
+
 	/* A Postfix text bounce without the report part still parses. */
 	data = edited("postfix-hard.eml", "multipart/report", "multipart/mixed",
 	    &n);
