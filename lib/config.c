@@ -85,6 +85,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= 128, "loadctx.seen is too small");
 
 long
 config_parse_duration(const char *s)
@@ -156,6 +157,7 @@ struct loadctx {
 	struct err	*e;
 	char		*dir;		/* the config file's directory */
 	int		 failed;
+	unsigned char	 seen[128];	/* keys[i] set already in this file */
 };
 
 /* Relative paths in a config file are relative to the file's directory,
@@ -232,7 +234,6 @@ set_special(struct loadctx *lc, const struct key *k, const char *v)
 			return err_prefix(lc->e, "from");
 		free(c->from);
 		free(c->from_name);
-	free(c->from_name_en);
 		free(c->from_addr);
 		c->from = xstrdup(v);
 		c->from_name = name;
@@ -333,6 +334,21 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		else
 			err_set(lc->e, ERR_CONFIG, "unknown key '%s' in [%s]; "
 			    "see samail.conf(5)", name, section);
+		goto fail;
+	}
+	/* Said twice: a typo, or (inih reads an indented line as more of
+	 * the key before it) a line that was meant to be a key of its own.
+	 * Either way the first value must not win or lose silently. */
+	if (lc->seen[k - keys]) {
+		err_set(lc->e, ERR_CONFIG, "[%s] %s is set twice (an indented "
+		    "line continues the key above it: do not indent keys)",
+		    section, name);
+		goto fail;
+	}
+	lc->seen[k - keys] = 1;
+	if (*value == '\0' && k->type != K_SPECIAL) {
+		err_set(lc->e, ERR_CONFIG, "[%s] %s is empty; give a value, or "
+		    "remove the line for the default", section, name);
 		goto fail;
 	}
 	if (!text_utf8_valid(value, strlen(value)) || text_has_control(value)) {
@@ -580,9 +596,17 @@ config_load(struct config **out, const char *path, const char *db_override,
 	if (path == NULL && (env = getenv("SAMAIL_CONFIG")) != NULL && *env)
 		path = env;
 	if (path != NULL) {
+		struct stat st;
+
 		if ((fp = fopen(path, "r")) == NULL) {
 			rc = err_set(e, ERR_CONFIG, "cannot open config '%s': %s",
 			    path, strerror(errno));
+			goto out;
+		}
+		/* fopen() opens a directory, and inih reads it as empty. */
+		if (fstat(fileno(fp), &st) == 0 && !S_ISREG(st.st_mode)) {
+			rc = err_set(e, ERR_CONFIG, "config '%s' is not a file",
+			    path);
 			goto out;
 		}
 	} else if ((fp = fopen("samail.conf", "r")) != NULL)

@@ -27,7 +27,31 @@ allow_local_files = yes
 seed = $T/feeds.conf
 CONF
 	: > "$T/feeds.conf"	# no real feeds: tests name their own
-	[ -t 0 ] || cat >> "$T/samail.conf"
+	# The test's own settings replace the base's (samail refuses a key
+	# set twice).
+	[ -t 0 ] || { cat > "$T/samail.conf.own"; $PY - "$T/samail.conf" "$T/samail.conf.own" <<'PY'
+import re, sys
+base, own = (open(f, encoding="utf-8").read().splitlines() for f in sys.argv[1:3])
+def keys(lines):
+    sec, out = "", set()
+    for l in lines:
+        m = re.match(r"\s*\[([^]]+)\]", l)
+        if m:
+            sec = m.group(1).strip()
+        elif "=" in l and not l.lstrip().startswith((";", "#")):
+            out.add((sec, l.split("=", 1)[0].strip()))
+    return out
+mine, sec, kept = keys(own), "", []
+for l in base:
+    m = re.match(r"\s*\[([^]]+)\]", l)
+    if m:
+        sec = m.group(1).strip()
+    elif "=" in l and (sec, l.split("=", 1)[0].strip()) in mine:
+        continue
+    kept.append(l)
+open(sys.argv[1], "w", encoding="utf-8").write("\n".join(kept + own) + "\n")
+PY
+	}
 }
 
 sam() { "$SAMAIL" -c "$T/samail.conf" "$@"; }

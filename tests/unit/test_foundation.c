@@ -200,6 +200,27 @@ test_config(void **state)
 	assert_non_null(strstr(e.msg, ":2: [smtp] max_connections must be a number"));
 	unlink(p);
 	free(p);
+	/* A key set twice, or an indented line (inih reads it as more of
+	 * the key above), an empty value: refused with file:line. */
+	p = write_file("[mail]\nlist_name = Foo\n   message_id_domain = bar.example\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, ":3: [mail] list_name is set twice"));
+	unlink(p);
+	free(p);
+	p = write_file("[database]\npath =\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, ":2: [database] path is empty"));
+	unlink(p);
+	free(p);
+	/* from_name_en before from (a double free once). */
+	p = write_file("[mail]\nfrom_name_en = Office\nfrom = A <a@example.org>\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), 0);
+	assert_string_equal(c->from_name_en, "Office");
+	config_free(c);
+	unlink(p);
+	free(p);
+	assert_int_equal(config_load(&c, "/tmp", NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "is not a file"));
 	/* Overdue reminders that would run into the next cycle. */
 	p = write_file("[remind]\ninterval = 6\noverdue_repeats = 6\n", 0644);
 	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
