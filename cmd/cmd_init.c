@@ -13,6 +13,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "xalloc.h"
 
 static const char init_usage[] = "samail init";
 
@@ -66,9 +67,50 @@ make_key(struct ctx *ctx)
 	return 0;
 }
 
+
+/* An existing SQLite file of another application (tables, and no samail
+ * schema version): refuse rather than add our tables to it. */
+static int
+not_ours(struct ctx *ctx)
+{
+	sqlite3_stmt *st;
+	int tables = 0;
+
+	if (db_version(ctx->db) != 0)
+		return 0;
+	st = db_prepare(ctx->db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", NULL);
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		tables = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (tables > 0)
+		return err_set(&ctx->err, ERR_CONFIG, "'%s' is another "
+		    "application's SQLite database (%d table%s, no samail "
+		    "schema); name another file with [database] path or --db",
+		    ctx->cfg->db_path, tables, tables == 1 ? "" : "s");
+	return 0;
+}
+
+static void
+remove_db(struct ctx *ctx)
+{
+	char *p;
+
+	db_close(ctx->db);
+	ctx->db = NULL;
+	unlink(ctx->cfg->db_path);
+	p = xasprintf("%s-wal", ctx->cfg->db_path);
+	unlink(p);
+	free(p);
+	p = xasprintf("%s-shm", ctx->cfg->db_path);
+	unlink(p);
+	free(p);
+}
+
 int
 cmd_init(struct ctx *ctx, int argc, char **argv)
 {
+	int created;
 	char *seeded = NULL;
 	int rc, applied;
 
@@ -84,7 +126,10 @@ cmd_init(struct ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(ctx, init_usage, "unexpected '%s'",
 		    argv[1]);
 	}
+	created = access(ctx->cfg->db_path, F_OK) != 0;
 	if ((rc = cmd_db(ctx, 1)) < 0)
+		return cmd_fail(ctx, rc);
+	if ((rc = not_ours(ctx)) < 0)
 		return cmd_fail(ctx, rc);
 	if ((applied = db_migrate(ctx->db, &ctx->err)) < 0)
 		return cmd_fail(ctx, applied);
@@ -97,6 +142,10 @@ cmd_init(struct ctx *ctx, int argc, char **argv)
 		    (rc = db_meta_set(ctx->db, "feeds_seeded", "1",
 		    &ctx->err)) < 0) {
 			db_rollback(ctx->db);
+			/* A database this run created goes again: a failed
+			 * init leaves nothing half set up behind. */
+			if (created)
+				remove_db(ctx);
 			return cmd_fail(ctx, rc);
 		}
 	}

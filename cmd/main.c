@@ -207,7 +207,15 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+c:qvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config_path = optarg; break;
-		case 'D': db_path = optarg; break;
+		case 'D':
+			/* SQLite takes "" for a throwaway database. */
+			if (*optarg == '\0' || strpbrk(optarg, "\r\n") != NULL) {
+				fprintf(stderr, "samail: --db needs a file name "
+				    "(not empty, on one line)\n");
+				return EX_USAGE;
+			}
+			db_path = optarg;
+			break;
 		case 'q': ctx.verbosity = -1; break;
 		case 'v': ctx.verbosity = ctx.verbosity < 0 ? 1 : ctx.verbosity + 1; break;
 		case 'j': ctx.json = 1; break;
@@ -215,7 +223,12 @@ main(int argc, char **argv)
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("samail %s\n", SAMAIL_VERSION); return EX_OK;
 		default:
-			if (optopt != 0)
+			/* -D and -N are the internal letters of --db and
+			 * --now: name the option as it was written. */
+			if (optopt == 'D' || optopt == 'N')
+				fprintf(stderr, "samail: option '--%s' needs a "
+				    "value\n", optopt == 'D' ? "db" : "now");
+			else if (optopt != 0)
 				fprintf(stderr, "samail: option '-%c' is unknown "
 				    "or needs a value\n", optopt);
 			else

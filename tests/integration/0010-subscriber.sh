@@ -5,6 +5,13 @@
 write_config </dev/null
 expect_exit 0 "init" -- sam init
 expect_exit 0 "init again is safe" -- sam init
+sqlite3 "$T/other.db" "CREATE TABLE accounts (x)"
+expect_exit 78 "init on another application's SQLite file is refused" -- sam --db "$T/other.db" init
+check "  ... and adds nothing to it" -- test "$(sqlite3 "$T/other.db" .tables)" = accounts
+sed "s|^seed = .*|seed = $T/no-such-feeds.conf|; s|^path = .*|path = $T/fresh.db|" "$T/samail.conf" > "$T/noseed.conf"
+expect_exit 66 "init whose feed list is missing fails" -- "$SAMAIL" -c "$T/noseed.conf" init
+check "  ... and leaves no half-set-up database" -- test ! -e "$T/fresh.db"
+expect_exit 64 "--db with an empty name" -- "$SAMAIL" --db= init
 expect_exit 0 "add a declarer" -- sam subscriber add --email Info@Example.CO.JP \
 	--org "株式会社テスト" --name "山田 太郎" --star 2 --declared 2025/4/1 \
 	--products "windows、office" --employees 12 --locale ja
