@@ -69,7 +69,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .SECONDARY:
 
 .PHONY: all deps test check unit integration demo bench fuzz install \
-	uninstall clean check-deps
+	uninstall clean check-deps FORCE
 
 all: $(BUILD)/samail
 
@@ -79,7 +79,17 @@ else
 Q = @
 endif
 
-$(BUILD)/%.o: %.c
+# The install paths compiled in (SAMAIL_DATADIR, SAMAIL_SYSCONFDIR): a
+# stamp that changes with them, so `make install PREFIX=...` after a plain
+# `make` rebuilds rather than install a binary looking elsewhere.
+PATHS_STAMP = $(BUILD)/.paths
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(DATADIR) $(SYSCONFDIR)' | cmp -s - $@ || \
+		echo '$(DATADIR) $(SYSCONFDIR)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(PATHS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
