@@ -57,6 +57,30 @@ severity_rank(const char *sev)
 	return 0;
 }
 
+static const char *
+rank_name(int rank)
+{
+	static const char *const names[] = { NULL, "low", "medium", "high",
+	    "critical" };
+
+	return rank >= 1 && rank <= 4 ? names[rank] : NULL;
+}
+
+/* An advisory's severity (lower-case name) and CVSS score in its JSON. */
+static void
+set_severity(json_t *j, const char *sev, double cvss)
+{
+	if (cvss >= 0)
+		json_object_set_new(j, "cvss", json_real(cvss));
+	else
+		json_object_del(j, "cvss");
+	if (severity_rank(sev) > 0)
+		json_object_set_new(j, "severity",
+		    json_string(rank_name(severity_rank(sev))));
+	else
+		json_object_del(j, "severity");
+}
+
 /* Who published it, as readers know the name. */
 static const char *
 source_label(const char *url, const char *feed)
@@ -110,10 +134,39 @@ struct adv {
 	double	 cvss;
 	int	 rank;
 	int	 alert;
+	int	 prio;		/* whose words are shown: source_prio() */
 	char	*published;
 	char	*key;
+	char	*tkey;		/* the title, folded: same title = same item */
 	char	*cves;		/* "CVE-...,CVE-..." */
 };
+
+/* Whose title, link and summary a merged advisory shows: IPA's alert
+ * (the page with its countermeasures), then JVN, then anything else (a
+ * news feed an admin added). */
+static int
+source_prio(int alert, const char *label)
+{
+	if (alert)
+		return 3;
+	if (label != NULL && strncmp(label, "JVN", 3) == 0)
+		return 2;
+	return 1;
+}
+
+/* A title for comparing: full-width ASCII folded, blanks dropped, ASCII
+ * lower-cased ("…について（2026年10月）" = "…について(2026年10月)"). */
+static char *
+title_key(const char *title)
+{
+	char *f = text_fold_fullwidth(xstrdup(title ? title : "")), *r, *w;
+
+	for (r = w = f; *r != '\0'; r++)
+		if (*r != ' ' && *r != '\t')
+			*w++ = (char)((*r >= 'A' && *r <= 'Z') ? *r + 32 : *r);
+	*w = '\0';
+	return f;
+}
 
 /*
  * Do two advisories name a CVE in common?  Then they are one problem told
@@ -237,19 +290,41 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		size_t i, merge;
 		time_t t;
 
+		const char *label = source_label(url, feed);
+		int prio = source_prio(alert, label);
+		char *tkey = title_key(title);
+
 		for (i = 0; i < n; i++)
 			if (strcmp(v[i].key, key) == 0 ||
-			    shares_cve(v[i].cves, cves))
+			    shares_cve(v[i].cves, cves) ||
+			    (*tkey != '\0' && strcmp(v[i].tkey, tkey) == 0))
 				break;
 		merge = i < n ? i : (size_t)-1;
 		if (merge != (size_t)-1) {
-			/* Seen from another feed: keep one — the one that says
-			 * how severe it is — and it is an alert if any feed that
-			 * carried it is the alert feed. */
+			/* Seen from another feed: one entry, in the words of
+			 * the most authoritative source (IPA's alert, then
+			 * JVN), as severe as the most severe copy says, and an
+			 * alert if any feed that carried it is the alert feed. */
+			int more_severe = severity_rank(sev) > v[merge].rank ||
+			    (v[merge].rank == 0 && cvss > v[merge].cvss);
+
 			v[merge].alert |= alert;
-			if (severity_rank(sev) <= v[merge].rank &&
-			    !(v[merge].rank == 0 && cvss > v[merge].cvss)) {
+			if (prio < v[merge].prio || (prio == v[merge].prio &&
+			    !more_severe)) {
+				if (more_severe) {
+					/* Keep the words, take the severity. */
+					set_severity(v[merge].j, sev, cvss);
+					v[merge].rank = severity_rank(sev);
+					v[merge].cvss = cvss;
+				}
+				/* An alert without a summary borrows JVN's. */
+				if (json_string_length(json_object_get(v[merge].j,
+				    "summary")) == 0 && summary != NULL &&
+				    *summary != '\0')
+					json_object_set_new(v[merge].j, "summary",
+					    clip_summary(summary));
 				free(key);
+				free(tkey);
 				continue;
 			}
 		}
@@ -277,18 +352,39 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			json_array_append_new(pa, json_string(tok));
 		free(copy);
 		json_object_set_new(j, "products", pa);
-		json_object_set_new(j, "source", json_string(source_label(url, feed)));
+		json_object_set_new(j, "source", json_string(label));
 		if (merge != (size_t)-1) {
-			/* The better-informed copy replaces the one kept. */
+			/* The more authoritative (or, from the same kind of
+			 * source, more severe) copy replaces the one kept; a
+			 * severity only the kept one had stays. */
+			if (v[merge].rank > severity_rank(sev) ||
+			    (v[merge].rank == severity_rank(sev) &&
+			    v[merge].cvss > cvss)) {
+				set_severity(j, v[merge].rank > 0 ?
+				    rank_name(v[merge].rank) : NULL,
+				    v[merge].cvss);
+			} else {
+				v[merge].cvss = cvss;
+				v[merge].rank = severity_rank(sev);
+			}
+			if (json_string_length(json_object_get(j, "summary")) == 0)
+				json_object_set(j, "summary",
+				    json_object_get(v[merge].j, "summary"));
+			if (json_string_length(json_object_get(j, "cves")) == 0 &&
+			    *v[merge].cves != '\0')
+				json_object_set_new(j, "cves",
+				    json_string(v[merge].cves));
 			json_decref(v[merge].j);
 			free(v[merge].published);
-			free(v[merge].cves);
 			free(key);
+			free(tkey);
 			v[merge].j = j;
-			v[merge].cvss = cvss;
-			v[merge].rank = severity_rank(sev);
+			v[merge].prio = prio;
 			v[merge].published = xstrdup(pub ? pub : "");
-			v[merge].cves = xstrdup(cves ? cves : "");
+			if (cves != NULL && *cves != '\0') {
+				free(v[merge].cves);
+				v[merge].cves = xstrdup(cves);
+			}
 			continue;
 		}
 		v = xreallocarray(v, n + 1, sizeof(*v));
@@ -296,8 +392,10 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		v[n].cvss = cvss;
 		v[n].rank = severity_rank(sev);
 		v[n].alert = alert;
+		v[n].prio = prio;
 		v[n].published = xstrdup(pub ? pub : "");
 		v[n].key = key;
+		v[n].tkey = tkey;
 		v[n].cves = xstrdup(cves ? cves : "");
 		n++;
 	}
@@ -323,6 +421,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		json_decref(v[i].j);
 		free(v[i].published);
 		free(v[i].key);
+		free(v[i].tkey);
 		free(v[i].cves);
 	}
 	free(v);

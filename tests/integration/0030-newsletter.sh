@@ -105,7 +105,10 @@ for f in sorted(os.listdir(d)):
         if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
         flat = re.sub(r"\s", "", text)
         if "MicrosoftExchangeServerには権限昇格の脆弱性があります。" not in flat or "末尾の一文" in flat: bad.append((f, "a long summary is shown in part"))
-        if "1031-exchange.html" in text: bad.append((f, "IPA's alert on the same CVE listed again"))
+        # JVN's entry and IPA's alert on the same CVE: one item, in IPA's
+        # words and link, with JVN's severity and summary.
+        if "1031-exchange.html" not in text or "JVNVU00000002" in text: bad.append((f, "the merged Exchange item is not IPA's"))
+        if text.count("Exchange Server の脆弱性") != 1: bad.append((f, "the Exchange advisory listed twice"))
         if "11月の脆弱性" in text: bad.append((f, "November (JST) advisory listed"))
         if "Oracle Java" not in text: bad.append((f, "unmatched IPA alert not listed"))
     if "trade@example.com" in to or "new@example.co.jp" in to:
