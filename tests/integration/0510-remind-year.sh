@@ -490,12 +490,16 @@ for n, path in enumerate(files):
     elif left == 0:
         need = ["That is today."] if en else ["本日が目安日です"]
     else:
+        # A step-up nudge has no deadline: it says the date passed, not
+        # how many days ago.
         if en:
-            need = ["Days since the suggested date: %d" % -left,
+            need = ["Days since the suggested date: %d" % -left if kind == "reassess"
+                    else "The suggested date has passed.",
                     "10:00 on %s, %d %s %d" % (slot.strftime("%A"), slot.day,
                                                slot.strftime("%B"), slot.year)]
         else:
-            need = ["目安日から%d日が過ぎています" % -left,
+            need = ["目安日から%d日が過ぎています" % -left if kind == "reassess"
+                    else "目安日を過ぎました",
                     "%d年%d月%d日（%s） 10:00から30分" % (slot.year, slot.month,
                                                    slot.day, WD_JA[slot.weekday()])]
     for s in need:
