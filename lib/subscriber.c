@@ -371,15 +371,15 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 			break;
 		}
 		free(s->org);
-		s->org = xstrdup(v);
+		s->org = text_widen_kana(v);
 		break;
 	case SUB_NAME:
 		free(s->name);
-		s->name = *v ? xstrdup(v) : NULL;
+		s->name = *v ? text_widen_kana(v) : NULL;
 		break;
 	case SUB_INDUSTRY:
 		free(s->industry);
-		s->industry = *v ? xstrdup(v) : NULL;
+		s->industry = *v ? text_widen_kana(v) : NULL;
 		break;
 	case SUB_STAR:
 		text_fold_fullwidth(v);

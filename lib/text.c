@@ -1,6 +1,8 @@
+#include <glib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "text.h"
 
 int
@@ -156,4 +158,38 @@ text_fold_fullwidth(char *s)
 	}
 	*w = '\0';
 	return s;
+}
+
+static int
+halfwidth_kana(const unsigned char *p)
+{
+	return p[0] == 0xef && ((p[1] == 0xbd && p[2] >= 0xa1 && p[2] <= 0xbf) ||
+	    (p[1] == 0xbe && p[2] >= 0x80 && p[2] <= 0x9f));
+}
+
+char *
+text_widen_kana(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *q;
+	struct buf b = BUF_INIT(0);
+	gchar *n;
+
+	while (*p != '\0') {
+		if (!halfwidth_kana(p)) {
+			buf_addch(&b, (char)*p++);
+			continue;
+		}
+		for (q = p; halfwidth_kana(q); q += 3)
+			;
+		/* NFKC on the run only: it also composes ｶﾞ into ガ, and
+		 * leaves ① or ㈱ elsewhere in the name as they are. */
+		n = g_utf8_normalize((const gchar *)p, q - p, G_NORMALIZE_NFKC);
+		if (n != NULL)
+			buf_addstr(&b, n);
+		else
+			buf_add(&b, p, (size_t)(q - p));
+		g_free(n);
+		p = q;
+	}
+	return buf_detach(&b, NULL);
 }

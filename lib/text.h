@@ -32,4 +32,9 @@ int	 text_ieq(const char *a, const char *b);
  */
 char	*text_fold_fullwidth(char *s);
 
+/* A copy of s with half-width katakana (U+FF61..U+FF9F, old systems'
+ * ｶﾌﾞｼｷｶﾞｲｼｬ) written full-width (カブシキガイシャ, sound marks
+ * composed); the rest unchanged.  Caller frees. */
+char	*text_widen_kana(const char *s);
+
 #endif

@@ -327,6 +327,9 @@ test_subscriber_store(void **state)
 	assert_int_equal(sub_set_field(&s, SUB_ORG, " 株式会社A　", &dict, now, &e), 0);
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Google Chrome、windows;WINDOWS", &dict, now, &e), 0);
 	assert_string_equal(s.org, "株式会社A");
+	/* Half-width katakana (old systems' exports) is stored full-width. */
+	assert_int_equal(sub_set_field(&s, SUB_NAME, "ｶﾌﾞｼｷｶﾞｲｼｬ ﾃｽﾄ･ｻﾝ ①", &dict, now, &e), 0);
+	assert_string_equal(s.name, "カブシキガイシャ テスト・サン ①");
 	assert_string_equal(s.products, "chrome,windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10/11、Excel", &dict, now, &e), 0);
 	assert_string_equal(s.products, "office,windows");
