@@ -136,7 +136,8 @@ cmd_dispatch(struct ctx *ctx, const char *group, const char *usage,
     const struct subcmd *table, size_t n, int argc, char **argv)
 {
 	if (argc < 2 || cmd_is_help(argv[1])) {
-		printf("usage: %s\n", usage);
+		/* Asked for: stdout, 0; a subcommand missing: stderr, 64. */
+		fprintf(argc < 2 ? stderr : stdout, "usage: %s\n", usage);
 		return argc < 2 ? EX_USAGE : EX_OK;
 	}
 	for (size_t i = 0; i < n; i++)
