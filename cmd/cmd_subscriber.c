@@ -33,9 +33,11 @@ static const char sub_usage[] =
 "  export [--out FILE] [--encoding utf-8|cp932] [--bom] [--japanese]\n"
 "      [--status S] [--star N] [--product TAG]\n"
 "\n"
-"Dates are YYYY-MM-DD or YYYY/MM/DD.  Products are tags from the product\n"
-"dictionary (see 'samail advisory list' or feeds/products.conf), separated\n"
-"by ',' ';' or '、'.  A status other than active stops all bulk mail.";
+"Dates are YYYY-MM-DD or YYYY/MM/DD (also 2024年4月1日, 令和6年4月1日).\n"
+"Products are tags from the product dictionary (see 'samail advisory list'\n"
+"or feeds/products.conf) or its product names and aliases (\"Windows 11\",\n"
+"\"Excel\"), separated by ',' ';' '/' '、' or line breaks; なし means none.\n"
+"A status other than active stops all bulk mail.";
 
 /* Option ids for the field options: the sub_field value + 1000. */
 #define FOPT(f)	(1000 + (f))
