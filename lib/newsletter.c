@@ -154,19 +154,6 @@ source_prio(int alert, const char *label)
 	return 1;
 }
 
-/* A title for comparing: full-width ASCII folded, blanks dropped, ASCII
- * lower-cased ("…について（2026年10月）" = "…について(2026年10月)"). */
-static char *
-title_key(const char *title)
-{
-	char *f = text_fold_fullwidth(xstrdup(title ? title : "")), *r, *w;
-
-	for (r = w = f; *r != '\0'; r++)
-		if (*r != ' ' && *r != '\t')
-			*w++ = (char)((*r >= 'A' && *r <= 'Z') ? *r + 32 : *r);
-	*w = '\0';
-	return f;
-}
 
 /*
  * Do two advisories name a CVE in common?  Then they are one problem told
@@ -292,7 +279,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 
 		const char *label = source_label(url, feed);
 		int prio = source_prio(alert, label);
-		char *tkey = title_key(title);
+		char *tkey = text_match_key(title ? title : "");
 
 		for (i = 0; i < n; i++)
 			if (strcmp(v[i].key, key) == 0 ||

@@ -128,23 +128,6 @@ fail:
 	return 0;
 }
 
-/*
- * The form names are compared in: full-width ASCII folded, ASCII
- * lower-cased, blanks (ASCII and ideographic) dropped.  Returns a
- * malloc'd string.
- */
-static char *
-match_form(const char *s)
-{
-	char *f = text_fold_fullwidth(xstrdup(s)), *r, *w;
-
-	for (r = w = f; *r != '\0'; r++)
-		if (*r != ' ' && *r != '\t')
-			*w++ = (char)((*r >= 'A' && *r <= 'Z') ? *r + 32 : *r);
-	*w = '\0';
-	return f;
-}
-
 /* Each product's match keys; a key two products share is an error,
  * since a declarer writing it could mean either. */
 static int
@@ -156,7 +139,7 @@ build_keys(struct products *p, const char *path, struct err *e)
 
 		for (size_t k = 0; k < 3 + pr->alias.n; k++) {
 			const char *name = k < 3 ? names[k] : pr->alias.v[k - 3];
-			char *key = match_form(name);
+			char *key = text_match_key(name);
 
 			for (size_t j = 0; j < i && *key != '\0'; j++)
 				if (strlist_has(&p->v[j].keys, key)) {
@@ -242,7 +225,7 @@ products_find(const struct products *p, const char *s)
 	for (size_t i = 0; i < p->n; i++)	/* the usual case, quickly */
 		if (text_ieq(p->v[i].tag, s))
 			return &p->v[i];
-	key = match_form(s);
+	key = text_match_key(s);
 	if (*key != '\0' && (pr = find_key(p, key)) == NULL) {
 		/* "windows11", "php8.2": drop the version, keep a name. */
 		int digits = 0;

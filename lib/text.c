@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "text.h"
+#include "xalloc.h"
 
 int
 text_utf8_valid(const char *s, size_t n)
@@ -192,4 +193,16 @@ text_widen_kana(const char *s)
 		p = q;
 	}
 	return buf_detach(&b, NULL);
+}
+
+char *
+text_match_key(const char *s)
+{
+	char *f = text_fold_fullwidth(xstrdup(s)), *r, *w;
+
+	for (r = w = f; *r != '\0'; r++)
+		if (*r != ' ' && *r != '\t')
+			*w++ = (char)((*r >= 'A' && *r <= 'Z') ? *r + 32 : *r);
+	*w = '\0';
+	return f;
 }

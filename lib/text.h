@@ -37,4 +37,9 @@ char	*text_fold_fullwidth(char *s);
  * composed); the rest unchanged.  Caller frees. */
 char	*text_widen_kana(const char *s);
 
+/* A copy of s in the form names are compared in: full-width ASCII folded,
+ * ASCII lower-cased, blanks (ASCII and ideographic) dropped ("Google
+ * Chrome" = "ｇｏｏｇｌｅｃｈｒｏｍｅ").  Caller frees. */
+char	*text_match_key(const char *s);
+
 #endif
