@@ -175,6 +175,26 @@ shares_cve(const char *a, const char *b)
 	return 0;
 }
 
+/* "a" and the CVE ids of "b" it lacks, comma-separated; caller frees. */
+static char *
+union_cves(const char *a, const char *b)
+{
+	struct buf u = BUF_INIT(0);
+
+	buf_addstr(&u, a != NULL ? a : "");
+	for (const char *p = b != NULL ? b : ""; *p; ) {
+		size_t k = strcspn(p, ",");
+
+		if (k > 0 && !has_cve(buf_str(&u), p, k)) {
+			if (u.len > 0)
+				buf_addch(&u, ',');
+			buf_add(&u, p, k);
+		}
+		p += k + (p[k] == ',');
+	}
+	return buf_detach(&u, NULL);
+}
+
 static int
 adv_cmp(const void *a, const void *b)
 {
@@ -304,6 +324,15 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 					v[merge].rank = severity_rank(sev);
 					v[merge].cvss = cvss;
 				}
+				/* Every CVE id any copy names. */
+				{
+					char *all = union_cves(v[merge].cves, cves);
+
+					free(v[merge].cves);
+					v[merge].cves = all;
+					json_object_set_new(v[merge].j, "cves",
+					    json_string(all));
+				}
 				/* An alert without a summary borrows JVN's. */
 				if (json_string_length(json_object_get(v[merge].j,
 				    "summary")) == 0 && summary != NULL &&
@@ -357,10 +386,13 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			if (json_string_length(json_object_get(j, "summary")) == 0)
 				json_object_set(j, "summary",
 				    json_object_get(v[merge].j, "summary"));
-			if (json_string_length(json_object_get(j, "cves")) == 0 &&
-			    *v[merge].cves != '\0')
-				json_object_set_new(j, "cves",
-				    json_string(v[merge].cves));
+			{
+				char *all = union_cves(cves, v[merge].cves);
+
+				json_object_set_new(j, "cves", json_string(all));
+				free(v[merge].cves);
+				v[merge].cves = all;
+			}
 			json_decref(v[merge].j);
 			free(v[merge].published);
 			free(key);
@@ -368,10 +400,6 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			v[merge].j = j;
 			v[merge].prio = prio;
 			v[merge].published = xstrdup(pub ? pub : "");
-			if (cves != NULL && *cves != '\0') {
-				free(v[merge].cves);
-				v[merge].cves = xstrdup(cves);
-			}
 			continue;
 		}
 		v = xreallocarray(v, n + 1, sizeof(*v));

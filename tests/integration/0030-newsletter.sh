@@ -102,6 +102,7 @@ for f in sorted(os.listdir(d)):
         if "FortiOS における認証回避の脆弱性（更新） & <script>" not in text: bad.append((f, "the newest version of JVNVU#1, raw in text"))
         if "&lt;script&gt;" not in html: bad.append((f, "escaped title in html"))
         if text.count("FortiOS における認証回避の脆弱性") != 1: bad.append((f, "JVNVU#1 twice"))
+        if "CVE-2026-11112" not in text: bad.append((f, "the merged JVNVU#1 lacks a CVE id only its first version had"))
         if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
         flat = re.sub(r"\s", "", text)
         if "MicrosoftExchangeServerには権限昇格の脆弱性があります。" not in flat or "末尾の一文" in flat: bad.append((f, "a long summary is shown in part"))
