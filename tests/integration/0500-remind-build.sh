@@ -77,7 +77,7 @@ aid=$(sqlite3 samail.db "SELECT id FROM subscriber WHERE email = 'a@example.jp'"
 mid=$(printf 'reminder-2025-12-16.%s.2026-01-15-30.5a17c0de@example.jp' "$aid" |
 	$PY "$SRCDIR/tests/tools/tag-mids.py" "$T/unsubscribe.key" "$inst")
 expect_exit 0 "checkmail: ja step-up reminder 30 days before" -- $PY "$SRCDIR/tests/tools/checkmail.py" a.eml --lf \
-	--subject "二つ星に向けた自社診断のご案内 目安日: 2026年1月15日（木）" \
+	--subject "二つ星に向けた自社診断のご案内 目安日：2026年1月15日（木）" \
 	--from-name "SECURITY ACTION 事務局" --from-addr news@example.jp \
 	--to-name "山田 一郎" --to-addr a@example.jp \
 	--message-id "$mid" \
@@ -90,7 +90,7 @@ expect_exit 0 "checkmail: en reminder on the day" -- $PY "$SRCDIR/tests/tools/ch
 	--attachment-type "text/calendar; method=PUBLISH; charset=UTF-8" \
 	--attachment-filename "self-assessment-2025-12-16.ics" --attachment-file b.ics
 expect_exit 0 "checkmail: ja overdue reminder" -- $PY "$SRCDIR/tests/tools/checkmail.py" c.eml --lf \
-	--subject "情報セキュリティ自社診断の見直しはお済みですか 目安日: 2025年11月16日（日）" \
+	--subject "情報セキュリティ自社診断の見直しはお済みですか 目安日：2025年11月16日（日）" \
 	--to-name 株式会社さくら --attachment-filename "自社診断-2025-11-16.ics"
 expect_exit 0 "checkhtml: the three HTML parts" -- $PY "$SRCDIR/tests/tools/checkhtml.py" a.html b.html c.html
 expect_exit 0 "checkics: the step-up event on its due date" -- $PY "$SRCDIR/tests/tools/checkics.py" a.ics \
