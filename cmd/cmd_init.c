@@ -131,8 +131,11 @@ cmd_init(struct ctx *ctx, int argc, char **argv)
 		return cmd_fail(ctx, rc);
 	if ((rc = not_ours(ctx)) < 0)
 		return cmd_fail(ctx, rc);
-	if ((applied = db_migrate(ctx->db, &ctx->err)) < 0)
+	if ((applied = db_migrate(ctx->db, &ctx->err)) < 0) {
+		if (created)
+			remove_db(ctx);
 		return cmd_fail(ctx, applied);
+	}
 	/* Seed once: an admin who removes a seeded feed keeps it removed. */
 	if ((rc = cmd_begin(ctx)) < 0)
 		return cmd_fail(ctx, rc);

@@ -330,8 +330,13 @@ part_content(GMimePart *part, int text, struct buf *out)
 		 * message has its facts up front), not nothing. */
 		size_t n = ba->len > PART_MAX ? PART_MAX : ba->len;
 
-		if (out->max > 0 && n > out->max - out->len - 1)
-			n = out->max > out->len + 1 ? out->max - out->len - 1 : 0;
+		if (out->max > 0) {
+			size_t room = out->len + 1 < out->max ?
+			    out->max - out->len - 1 : 0;
+
+			if (n > room)
+				n = room;
+		}
 		buf_add(out, ba->data, n);
 	}
 	g_object_unref(filt);

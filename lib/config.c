@@ -290,6 +290,9 @@ set_special(struct loadctx *lc, const struct key *k, const char *v)
 			c->rm_offsets[n++] = (int)d;
 		}
 		free(copy);
+		if (n == 0)
+			return err_set(lc->e, ERR_CONFIG, "offsets is empty; "
+			    "give day counts such as 30,7,0 (0: on the day)");
 		/* Largest first: the order reminders come in. */
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = i + 1; j < n; j++)
@@ -529,10 +532,11 @@ finish(struct config *c, struct err *e)
 		    c->rm_interval * 28 - first)
 			return err_set(e, ERR_CONFIG, "[remind] interval = %d "
 			    "months is too short for overdue_repeats = %d, "
-			    "catch_up_days = %d and an offset of %d days: one "
+			    "catch_up_days = %d and offsets up to %d days: one "
 			    "cycle's reminders would run into the next; lower "
-			    "overdue_repeats or catch_up_days, or raise interval",
-			    c->rm_interval, c->rm_overdue, c->rm_catch_up, first);
+			    "overdue_repeats, catch_up_days or the largest offset, "
+			    "or raise interval", c->rm_interval, c->rm_overdue,
+			    c->rm_catch_up, first);
 	}
 	if (c->from_name_en != NULL && (text_has_control(c->from_name_en) ||
 	    !text_utf8_valid(c->from_name_en, strlen(c->from_name_en)) ||

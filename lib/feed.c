@@ -1346,11 +1346,15 @@ sax_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
 			if (st->format == FEED_ATOM && (st->field == F_TITLE ||
 			    st->field == F_DESC || st->field == F_CONTENT)) {
 				v = get_attr(nattr, attrs, NULL, "type");
-				if (v == NULL || strcasecmp(text_trim(v),
-				    "html") != 0)
-					st->plain |= 1u << st->field;
-				else
+				if (v != NULL)
+					text_trim(v);
+				/* "html", or a MIME type text/html (RFC 4287
+				 * 4.1.3 allows one) */
+				if (v != NULL && (strcasecmp(v, "html") == 0 ||
+				    strncasecmp(v, "text/html", 9) == 0))
 					st->plain &= ~(1u << st->field);
+				else
+					st->plain |= 1u << st->field;
 				free(v);
 			}
 			if (st->field == F_GUID && st->format == FEED_RSS2 &&

@@ -138,6 +138,7 @@ struct adv {
 	char	*published;
 	char	*key;
 	char	*tkey;		/* the title, folded: same title = same item */
+	char	*feed;		/* the feed it came from */
 	char	*cves;		/* "CVE-...,CVE-..." */
 };
 
@@ -301,10 +302,14 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		int prio = source_prio(alert, label);
 		char *tkey = text_match_key(title ? title : "");
 
+		/* The same title from another feed (IPA's and JVN's monthly
+		 * Microsoft item) is the same advisory; within one feed titles
+		 * repeat for different problems ("Linux Kernel における脆弱性"). */
 		for (i = 0; i < n; i++)
 			if (strcmp(v[i].key, key) == 0 ||
 			    shares_cve(v[i].cves, cves) ||
-			    (*tkey != '\0' && strcmp(v[i].tkey, tkey) == 0))
+			    (*tkey != '\0' && strcmp(v[i].tkey, tkey) == 0 &&
+			    strcmp(v[i].feed, feed ? feed : "") != 0))
 				break;
 		merge = i < n ? i : (size_t)-1;
 		if (merge != (size_t)-1) {
@@ -376,6 +381,9 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			if (v[merge].rank > severity_rank(sev) ||
 			    (v[merge].rank == severity_rank(sev) &&
 			    v[merge].cvss > cvss)) {
+				/* A score only the shown copy has stays. */
+				if (v[merge].cvss < 0)
+					v[merge].cvss = cvss;
 				set_severity(j, v[merge].rank > 0 ?
 				    rank_name(v[merge].rank) : NULL,
 				    v[merge].cvss);
@@ -399,6 +407,8 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			free(tkey);
 			v[merge].j = j;
 			v[merge].prio = prio;
+			free(v[merge].feed);
+			v[merge].feed = xstrdup(feed ? feed : "");
 			v[merge].published = xstrdup(pub ? pub : "");
 			continue;
 		}
@@ -411,6 +421,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		v[n].published = xstrdup(pub ? pub : "");
 		v[n].key = key;
 		v[n].tkey = tkey;
+		v[n].feed = xstrdup(feed ? feed : "");
 		v[n].cves = xstrdup(cves ? cves : "");
 		n++;
 	}
@@ -437,6 +448,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		free(v[i].published);
 		free(v[i].key);
 		free(v[i].tkey);
+		free(v[i].feed);
 		free(v[i].cves);
 	}
 	free(v);

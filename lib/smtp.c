@@ -548,8 +548,7 @@ smtp_refuses_relay(const char *text)
 	static const char *const phrases[] = {
 		"relay", "not permitted", "administrative prohibition",
 		"authentication required", "authentication is required",
-		"must authenticate", "sender not authenticated",
-		"not authorized", "not authorised", NULL,
+		"must authenticate", "sender not authenticated", NULL,
 	};
 	char low[SMTP_TEXT_MAX];
 

@@ -23,6 +23,8 @@ INSERT INTO advisory (feed_id, guid, ident, title, link, summary, published, cvs
  (102, 'j2', 'JVNVU#2', 'Exchange Server の脆弱性', 'https://jvn.jp/vu/JVNVU00000002/', 'Microsoft Exchange Server には権限昇格の脆弱性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。末尾の一文。', '2026-10-31T14:59:59Z', 7.5, 'High', 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
  (102, 'j3', 'JVNVU#3', '11月の脆弱性（対象外: 日本時間で11月）', 'https://jvn.jp/vu/JVNVU00000003/', '', '2026-10-31T15:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x'),
  (101, 'a3', NULL, 'Microsoft Exchange Server の脆弱性対策について(CVE-2026-2000)', 'https://www.ipa.go.jp/security/security-alert/2026/1031-exchange.html', '', '2026-10-30T01:00:00Z', NULL, NULL, 'CVE-2026-2000', 'exchange', 'h', 'x', 'x'),
+ (102, 'j6', 'JVNVU#6', 'Cisco IOS XE における脆弱性', 'https://jvn.jp/vu/JVNVU00000006/', '', '2026-10-20T01:00:00Z', 6.1, 'Medium', 'CVE-2026-6001', 'cisco', 'h', 'x', 'x'),
+ (102, 'j7', 'JVNVU#7', 'Cisco IOS XE における脆弱性', 'https://jvn.jp/vu/JVNVU00000007/', '', '2026-10-21T01:00:00Z', 5.3, 'Medium', 'CVE-2026-7001', 'cisco', 'h', 'x', 'x'),
  (102, 'j4', 'JVNVU#4', '9月の脆弱性', 'https://jvn.jp/vu/JVNVU00000004/', '', '2026-09-10T01:00:00Z', 5.0, 'Medium', '', 'windows', 'h', 'x', 'x');
 SQL
 queued() { sqlite3 "$T/samail.db" "SELECT count(*) FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '$1'"; }
@@ -32,7 +34,7 @@ expect_exit 64 "a malformed period is a usage error" -- sam $NOW newsletter buil
 expect_exit 0 "--dry-run" -- sam $NOW newsletter build --period 2026-10 --dry-run
 check "  ... counts 30 and stores nothing" -- eval 'grep -q "30 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 0 ] && [ "$(sqlite3 "$T/samail.db" "select count(*) from campaign")" = 0 ]'
 expect_exit 0 "build" -- sam $NOW newsletter build --period 2026-10
-check "  ... 4 advisories (the JVN update and IPA's alert on the same CVE merged, 1 Nov JST left out)" -- grep -q "4 advisories (3 IPA alerts)" "$T/out"
+check "  ... 6 advisories (the JVN update and IPA's alert on the same CVE merged, 1 Nov JST left out, two JVN items with one title kept apart)" -- grep -q "6 advisories (3 IPA alerts)" "$T/out"
 check "  ... 30 queued" -- test "$(queued newsletter-2026-10)" = 30
 expect_exit 0 "build again" -- sam $NOW newsletter build --period 2026-10
 check "  ... queues nothing twice" -- eval 'grep -q " 0 queued" "$T/out" && [ "$(queued newsletter-2026-10)" = 30 ]'
@@ -102,6 +104,7 @@ for f in sorted(os.listdir(d)):
         if "FortiOS における認証回避の脆弱性（更新） & <script>" not in text: bad.append((f, "the newest version of JVNVU#1, raw in text"))
         if "&lt;script&gt;" not in html: bad.append((f, "escaped title in html"))
         if text.count("FortiOS における認証回避の脆弱性") != 1: bad.append((f, "JVNVU#1 twice"))
+        if "JVNVU00000006" not in text or "JVNVU00000007" not in text: bad.append((f, "two JVN advisories with the same title merged"))
         if "CVE-2026-11112" not in text: bad.append((f, "the merged JVNVU#1 lacks a CVE id only its first version had"))
         if "Exchange Server の脆弱性" not in text: bad.append((f, "last minute of October JST missing"))
         flat = re.sub(r"\s", "", text)

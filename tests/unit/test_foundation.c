@@ -221,6 +221,11 @@ test_config(void **state)
 	free(p);
 	assert_int_equal(config_load(&c, "/tmp", NULL, &e), -ERR_CONFIG);
 	assert_non_null(strstr(e.msg, "is not a file"));
+	p = write_file("[remind]\noffsets =\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "offsets is empty"));
+	unlink(p);
+	free(p);
 	/* Overdue reminders that would run into the next cycle. */
 	p = write_file("[remind]\ninterval = 6\noverdue_repeats = 6\n", 0644);
 	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
