@@ -196,6 +196,41 @@ union_cves(const char *a, const char *b)
 	return buf_detach(&u, NULL);
 }
 
+/* "tag,tag" as a JSON array of tags. */
+static json_t *
+products_array(const char *prods)
+{
+	json_t *pa = json_array();
+	char *copy = xstrdup(prods ? prods : ""), *tok, *save = NULL;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(pa, json_string(tok));
+	free(copy);
+	return pa;
+}
+
+/* Add to dst's "products" the tags of src's it lacks: a merged advisory
+ * reaches every declarer any of its copies was tagged for. */
+static void
+union_products(json_t *dst, const json_t *src)
+{
+	json_t *d = json_object_get(dst, "products"), *t;
+	size_t i, k;
+
+	if (!json_is_array(d))
+		return;
+	json_array_foreach(json_object_get(src, "products"), i, t) {
+		int have = 0;
+		json_t *u;
+
+		json_array_foreach(d, k, u)
+			have |= json_equal(u, t);
+		if (!have)
+			json_array_append(d, t);
+	}
+}
+
 static int
 adv_cmp(const void *a, const void *b)
 {
@@ -293,8 +328,8 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		    link, (const char *)sqlite3_column_text(st, 12));
 		double cvss = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
 		    sqlite3_column_double(st, 4);
-		json_t *j, *pa;
-		char *copy, *tok, *save = NULL, day[11];
+		json_t *j;
+		char day[11];
 		size_t i, merge;
 		time_t t;
 
@@ -338,6 +373,15 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 					json_object_set_new(v[merge].j, "cves",
 					    json_string(all));
 				}
+				/* Its tags too. */
+				{
+					json_t *tmp = json_object();
+
+					json_object_set_new(tmp, "products",
+					    products_array(prods));
+					union_products(v[merge].j, tmp);
+					json_decref(tmp);
+				}
 				/* An alert without a summary borrows JVN's. */
 				if (json_string_length(json_object_get(v[merge].j,
 				    "summary")) == 0 && summary != NULL &&
@@ -366,13 +410,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			free(low);
 		}
 		json_object_set_new(j, "cves", json_string(cves ? cves : ""));
-		pa = json_array();
-		copy = xstrdup(prods ? prods : "");
-		for (tok = strtok_r(copy, ",", &save); tok != NULL;
-		    tok = strtok_r(NULL, ",", &save))
-			json_array_append_new(pa, json_string(tok));
-		free(copy);
-		json_object_set_new(j, "products", pa);
+		json_object_set_new(j, "products", products_array(prods));
 		json_object_set_new(j, "source", json_string(label));
 		if (merge != (size_t)-1) {
 			/* The more authoritative (or, from the same kind of
@@ -394,6 +432,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			if (json_string_length(json_object_get(j, "summary")) == 0)
 				json_object_set(j, "summary",
 				    json_object_get(v[merge].j, "summary"));
+			union_products(j, v[merge].j);
 			{
 				char *all = union_cves(cves, v[merge].cves);
 
