@@ -741,12 +741,12 @@ store_pipelined(struct store *s, struct pipe *p, pthread_t th)
 
 int
 advisory_store_doc(struct db *db, long long feed_id, int fd,
-    const char *base_url, const struct tagger *t, time_t now,
-    struct advisory_stats *stats, struct err *e)
+    const char *base_url, const char *http_charset, const struct tagger *t,
+    time_t now, struct advisory_stats *stats, struct err *e)
 {
 	struct advisory_stats local;
 	struct store s;
-	struct feed_opts fo = { base_url };
+	struct feed_opts fo = { base_url, http_charset };
 	struct feed_info info;
 	struct pipe *p;
 	pthread_t th;
@@ -907,7 +907,7 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 		    r.last_modified, 1, e);
 	} else {
 		rc = advisory_store_doc(db, f->id, fileno(r.body),
-		    r.effective_url, o->tagger, o->now, stats, e);
+		    r.effective_url, r.charset, o->tagger, o->now, stats, e);
 		if (rc >= 0)
 			rc = feed_ok(db, f, now, r.status, (long)stats->items,
 			    r.local ? NULL : r.etag, r.local ? NULL :

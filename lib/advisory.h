@@ -116,12 +116,14 @@ int	 advisory_fetch(struct db *db, const struct advisory_feed *f,
 /*
  * Parse the document on fd and store its items for feed_id, inside the
  * caller's transaction (advisory_fetch's building block; the caller rolls
- * back on error).  base_url resolves relative links.  The number of items,
- * or a parse or database error.
+ * back on error).  base_url resolves relative links; http_charset (or
+ * NULL) is the server's charset for a document that names none.  The
+ * number of items, or a parse or database error.
  */
 int	 advisory_store_doc(struct db *db, long long feed_id, int fd,
-	    const char *base_url, const struct tagger *t, time_t now,
-	    struct advisory_stats *stats, struct err *e);
+	    const char *base_url, const char *http_charset,
+	    const struct tagger *t, time_t now, struct advisory_stats *stats,
+	    struct err *e);
 
 struct advisory {
 	long long	 rowid;

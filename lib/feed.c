@@ -1714,6 +1714,41 @@ io_read(void *ctx, char *buf, int len)
 	return (int)n;
 }
 
+/*
+ * Does the document say its encoding itself: a byte order mark, or an XML
+ * declaration with encoding=?  Reads the first bytes without consuming
+ * them (pread on the file; the memory case is direct).
+ */
+static int
+names_encoding(const struct pstate *st)
+{
+	char head[256];
+	ssize_t n;
+	const char *end;
+
+	if (st->fd >= 0) {
+		if ((n = pread(st->fd, head, sizeof(head) - 1, 0)) < 0)
+			return 1;	/* cannot tell: leave it to libxml2 */
+	} else {
+		n = (ssize_t)(st->memlen < sizeof(head) - 1 ? st->memlen :
+		    sizeof(head) - 1);
+		memcpy(head, st->mem, (size_t)n);
+	}
+	head[n] = '\0';
+	if (n >= 2 && (((unsigned char)head[0] == 0xfe &&
+	    (unsigned char)head[1] == 0xff) || ((unsigned char)head[0] == 0xff &&
+	    (unsigned char)head[1] == 0xfe)))
+		return 1;
+	if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
+		return 1;
+	if (strncmp(head, "<?xml", 5) != 0 || (end = strstr(head, "?>")) == NULL)
+		return 0;
+	for (const char *p = head; p < end; p++)
+		if (strncmp(p, "encoding", 8) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 parse(struct pstate *st, struct feed_info *info)
 {
@@ -1755,6 +1790,14 @@ parse(struct pstate *st, struct feed_info *info)
 	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR |
 	    XML_PARSE_NOWARNING);
 	st->ctxt = ctxt;
+	if (st->opts != NULL && st->opts->http_charset != NULL &&
+	    !names_encoding(st)) {
+		xmlCharEncodingHandlerPtr h =
+		    xmlFindCharEncodingHandler(st->opts->http_charset);
+
+		if (h != NULL)
+			xmlSwitchToEncoding(ctxt, h);
+	}
 
 	/*
 	 * Some libxml2 errors (encoding conversion, I/O) bypass the context

@@ -99,6 +99,11 @@ struct feed_opts {
 	/* The document's URL (after redirects): relative links and xml:base
 	 * resolve against it.  NULL: relative links become "". */
 	const char	*base_url;
+	/* The HTTP Content-Type's charset (RFC 7303), or NULL: used when the
+	 * document names no encoding itself (no BOM, no encoding in its XML
+	 * declaration); a declaration, even one the server contradicts,
+	 * wins, as feeds that declare theirs are right far more often. */
+	const char	*http_charset;
 };
 
 /*

@@ -71,6 +71,26 @@ local_path(const char *url)
 	return out;
 }
 
+/* The charset parameter of a Content-Type ("text/xml; charset=Shift_JIS"),
+ * if it is a plausible encoding name; malloc'd, or NULL. */
+static char *
+content_charset(const char *ct)
+{
+	const char *p;
+	size_t n;
+
+	if (ct == NULL || (p = strcasestr(ct, "charset=")) == NULL)
+		return NULL;
+	p += 8;
+	if (*p == '"')
+		p++;
+	n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-:");
+	if (n == 0 || n > 40)
+		return NULL;
+	return xstrndup(p, n);
+}
+
 int
 fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 {
@@ -377,6 +397,12 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
 	r->status = status;
 	r->effective_url = xstrdup(eff != NULL ? eff : url);
+	{
+		char *ct = NULL;
+
+		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+		r->charset = content_charset(ct);
+	}
 	if (cc != CURLE_OK) {
 		rc = curl_failure(c, cc, url, errbuf, &x, timeout, max, e);
 		goto out;
@@ -432,5 +458,6 @@ fetch_result_release(struct fetch_result *r)
 	free(r->etag);
 	free(r->last_modified);
 	free(r->effective_url);
+	free(r->charset);
 	memset(r, 0, sizeof(*r));
 }

@@ -57,6 +57,7 @@ struct fetch_result {
 	char		*last_modified;	/* NULL when the server sent none */
 	char		*effective_url;	/* after redirects (or the path) */
 	int		 local;		/* 1 if read from a local file */
+	char		*charset;	/* Content-Type's charset, checked; NULL */
 };
 
 /* "samail/VERSION (+URL)": names samail and a contact for feed admins. */

@@ -125,4 +125,17 @@ check "two error lines, one per feed" -- test "$(wc -l < err)" = 2
 expect_exit 65 "an unknown name fetches nothing" -- sam feed fetch ipa nosuch
 check "names the unknown feed" -- grep -q "no feed named 'nosuch'" err
 
+# The server's charset (RFC 7303) for a document that names none; a
+# document that declares its encoding keeps it whatever the server says.
+printf '<rss version="2.0"><channel><title>t</title><item><guid>sj1</guid><title>シフトJISの題名</title><link>https://e.example/1</link></item></channel></rss>\n' |
+	iconv -f UTF-8 -t SHIFT_JIS > www/sjis-nodecl.xml
+printf '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>t</title><item><guid>u1</guid><title>宣言はUTF-8</title><link>https://e.example/2</link></item></channel></rss>\n' > www/utf8-decl.xml
+sam feed add "$U/sjis-nodecl.xml?ctype=text/xml;%20charset=Shift_JIS" --name sjis >/dev/null
+sam feed add "$U/sjis-nodecl.xml?ctype=text/xml" --name nocharset >/dev/null
+sam feed add "$U/utf8-decl.xml?ctype=text/xml;%20charset=ISO-8859-1" --name declared >/dev/null
+expect_exit 0 "a Shift_JIS feed without an XML declaration, served with charset=Shift_JIS" -- sam feed fetch sjis declared
+check "  ... its title decoded" -- eval 'sam --json advisory list --feed sjis | grep -q "シフトJISの題名"'
+check "  ... a declared encoding wins over the server's" -- eval 'sam --json advisory list --feed declared | grep -q "宣言はUTF-8"'
+expect_exit 65 "  ... the same file without the charset is not UTF-8" -- sam feed fetch nocharset
+
 finish

@@ -7,7 +7,8 @@ Serves the files under DIR and a few misbehaving endpoints:
 
     /<file>                 the file, with ETag and Last-Modified; answers
                             304 to If-None-Match / If-Modified-Since; gzip
-                            when the client accepts it and ?gzip=1
+                            when the client accepts it and ?gzip=1; the
+                            Content-Type given by ?ctype= (application/xml)
     /redirect?to=URL        302 to URL (any scheme: file:// included)
     /hops/N                 N chained redirects, then /<file ?f=...>
     /status/CODE            that status with a small body
@@ -162,7 +163,8 @@ class Handler(BaseHTTPRequestHandler):
                                                         ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
-        self.send_body(200, body, extra=headers)
+        self.send_body(200, body, q.get("ctype", ["application/xml"])[0],
+                       extra=headers)
 
 
 class Server(ThreadingHTTPServer):

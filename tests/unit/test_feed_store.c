@@ -144,7 +144,7 @@ store_str(struct fix *f, long long feed, const char *doc, const char *now,
 	assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
 	lseek(fd, 0, SEEK_SET);
 	assert_int_equal(db_begin(f->db, e), 0);
-	rc = advisory_store_doc(f->db, feed, fd, NULL, f->t, ts(now), st, e);
+	rc = advisory_store_doc(f->db, feed, fd, NULL, NULL, f->t, ts(now), st, e);
 	close(fd);
 	if (rc >= 0)
 		assert_int_equal(db_commit(f->db, e), 0);
@@ -162,7 +162,7 @@ store_fixture(struct fix *f, long long feed, const char *name,
 
 	assert_true(fd >= 0);
 	assert_int_equal(db_begin(f->db, e), 0);
-	rc = advisory_store_doc(f->db, feed, fd, NULL, f->t, ts(now), st, e);
+	rc = advisory_store_doc(f->db, feed, fd, NULL, NULL, f->t, ts(now), st, e);
 	close(fd);
 	free(path);
 	if (rc >= 0)
