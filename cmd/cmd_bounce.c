@@ -171,8 +171,16 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if ((rc = cmd_db(ctx, 0)) < 0 ||
-	    (rc = campaign_instance(ctx->db, instance, &ctx->err)) < 0)
+	if ((rc = cmd_db(ctx, 0)) == -ERR_NOINPUT) {
+		/* An MTA takes 66 for "drop it": a missing database is a
+		 * set-up problem to fix, and the bounce must come again. */
+		err_prefix(&ctx->err, "bounce kept for a retry");
+		ctx->err.code = ERR_TEMP;
+		rc = -ERR_TEMP;
+		goto out;
+	}
+	if (rc < 0 || (rc = campaign_instance(ctx->db, instance,
+	    &ctx->err)) < 0)
 		goto out;
 	memset(&bo, 0, sizeof(bo));
 	bo.instance = instance;

@@ -151,4 +151,6 @@ LOCKER=$!
 sleep 0.5
 expect_exit 75 "database busy: 75" -- "$SAMAIL" -c "$T/busy.conf" bounce "$T/b/other.eml"
 wait $LOCKER
+expect_exit 75 "database missing: 75 too (an MTA drops a bounce on 66)" -- \
+	"$SAMAIL" -c "$T/samail.conf" --db "$T/no-such.db" bounce "$DATA/bounces/postfix-hard.eml"
 finish
