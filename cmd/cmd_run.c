@@ -28,6 +28,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "newsletter.h"
+#include "outbox.h"
 #include "runs.h"
 #include "sender.h"
 #include "tag.h"
@@ -442,17 +443,16 @@ step_send(struct run *r, struct step *s)
 	struct sender_opts so = { 0, &stop_flag };
 	struct sender_stats st;
 	struct err e = ERR_INIT;
-	long left;
+	long long left;
 	int rc;
 
 	rc = sender_run(ctx->db, ctx->cfg, run_clock(r), &so, &st, &e);
-	left = count(ctx->db, "SELECT count(*) FROM outbox WHERE state IN "
-	    "('queued', 'deferred')");
+	left = outbox_waiting(ctx->db);
 	s->exit = err_exitcode(rc);
 	if (rc < 0 && rc != -ERR_TEMP)
 		log_error("%s", e.msg);
 	if (rc == -ERR_NET) {
-		say(s, "nothing more could be handed over: %s — %ld message%s "
+		say(s, "nothing more could be handed over: %s — %lld message%s "
 		    "stay queued for the next run", e.msg, left,
 		    left == 1 ? "" : "s");
 		if (st.sent > 0)
@@ -463,7 +463,7 @@ step_send(struct run *r, struct step *s)
 	    rc == 0) {
 		say(s, "nothing to send");
 		if (left > 0)
-			say(s, " now (%ld deferred, retried later)", left);
+			say(s, " now (%lld deferred, retried later)", left);
 		return;
 	}
 	say(s, "%zu sent via %s", st.sent, ctx->cfg->transport);
@@ -492,7 +492,7 @@ step_send(struct run *r, struct step *s)
 	if (rc < 0 && rc != -ERR_TEMP)
 		say(s, "; stopped: %s", e.msg);
 	else if (atomic_load(&stop_flag) && left > 0)
-		say(s, "; stopped by a signal, %ld left for the next run", left);
+		say(s, "; stopped by a signal, %lld left for the next run", left);
 }
 
 /* --- the run ---------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "db.h"
 #include "log.h"
+#include "outbox.h"
 #include "sender.h"
 
 static const char send_usage[] =
@@ -91,20 +92,6 @@ fail:
 	return cmd_fail(ctx, -ERR_DB);
 }
 
-/* Messages queued or deferred: what a later send will try. */
-static long long
-queued_count(struct db *db)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM outbox WHERE "
-	    "state IN ('queued', 'deferred')", NULL);
-	long long n = 0;
-
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
 int
 cmd_send(struct ctx *ctx, int argc, char **argv)
 {
@@ -179,7 +166,7 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 	/* What is left for a later send, counted in the store: a message
 	 * taken back after a failed connection may have been claimed again
 	 * by another worker, so st.unsent counts attempts, not messages. */
-	left = queued_count(ctx->db);
+	left = outbox_waiting(ctx->db);
 	if (ctx->verbosity >= 0 || rc < 0)
 		printf("sent %zu, deferred %zu, failed %zu (%zu bounced), "
 		    "cancelled %zu, still queued %lld%s via %s\n", st.sent,

@@ -248,3 +248,16 @@ outbox_cancel(struct db *db, long long id, const char *why, struct err *e)
 
 	return rc < 0 ? rc : 0;
 }
+
+long long
+outbox_waiting(struct db *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM outbox WHERE "
+	    "state IN ('queued', 'deferred')", NULL);
+	long long n = -1;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}

@@ -76,6 +76,9 @@ int	 outbox_cancel(struct db *, long long id, const char *why,
 /* Back to queued without counting an attempt (never handed over). */
 int	 outbox_unclaim(struct db *, long long id, time_t now, struct err *);
 
+/* Messages a later send will try (queued or deferred); -1 on error. */
+long long outbox_waiting(struct db *);
+
 /*
  * When to try a deferred message again: base * 2^(attempts-1), at most
  * 12 hours; 0 if it should be given up (attempts >= max_attempts or
