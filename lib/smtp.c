@@ -502,22 +502,12 @@ bad_mailbox(const char *status)
 	    strcmp(status, "5.1.7") != 0 && strcmp(status, "5.1.8") != 0;
 }
 
-/* Lower-cased text, for the phrase checks below. */
-static void
-lower(const char *text, char *out, size_t n)
-{
-	size_t i;
-
-	for (i = 0; text[i] != '\0' && i < n - 1; i++)
-		out[i] = (char)tolower((unsigned char)text[i]);
-	out[i] = '\0';
-}
-
+/* 1 if text holds one of the phrases, case ignored. */
 static int
-has_any(const char *low, const char *const *phrases)
+has_any(const char *text, const char *const *phrases)
 {
 	for (; *phrases != NULL; phrases++)
-		if (strstr(low, *phrases) != NULL)
+		if (strcasestr(text, *phrases) != NULL)
 			return 1;
 	return 0;
 }
@@ -536,10 +526,8 @@ unknown_user_text(const char *text)
 		"unknown local part", "account disabled", "mailbox disabled",
 		NULL,
 	};
-	char low[SMTP_TEXT_MAX];
 
-	lower(text, low, sizeof(low));
-	return has_any(low, phrases);
+	return has_any(text, phrases);
 }
 
 int
@@ -550,10 +538,8 @@ smtp_refuses_relay(const char *text)
 		"authentication required", "authentication is required",
 		"must authenticate", "sender not authenticated", NULL,
 	};
-	char low[SMTP_TEXT_MAX];
 
-	lower(text, low, sizeof(low));
-	return has_any(low, phrases) && !unknown_user_text(text);
+	return has_any(text, phrases) && !unknown_user_text(text);
 }
 
 /*
