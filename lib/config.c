@@ -363,11 +363,11 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	switch (k->type) {
 	case K_STR:
 		free(*(char **)p);
-		*(char **)p = *value ? xstrdup(value) : NULL;
+		*(char **)p = xstrdup(value);	/* not empty: checked above */
 		break;
 	case K_PATH:
 		free(*(char **)p);
-		*(char **)p = *value ? resolve(lc, value) : NULL;
+		*(char **)p = resolve(lc, value);
 		break;
 	case K_BOOL:
 		if (parse_bool(value, &b) < 0) {

@@ -96,13 +96,9 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 void
 lock_release(struct lock *l)
 {
-	if (l->fd >= 0 && l->path != NULL) {
-		/* Leave the file: unlinking it races with a waiter that
-		 * opened it already. */
+	/* Empty the holder's line, but leave the file: unlinking it races
+	 * with a waiter that opened it already. */
+	if (l->fd >= 0 && l->path != NULL)
 		(void)!ftruncate(l->fd, 0);
-		close(l->fd);
-	}
-	l->fd = -1;
-	free(l->path);
-	l->path = NULL;
+	drop(l);
 }

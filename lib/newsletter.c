@@ -210,17 +210,17 @@ products_array(const char *prods)
 	return pa;
 }
 
-/* Add to dst's "products" the tags of src's it lacks: a merged advisory
- * reaches every declarer any of its copies was tagged for. */
+/* Add to dst's "products" the tags it lacks: a merged advisory reaches
+ * every declarer any of its copies was tagged for. */
 static void
-union_products(json_t *dst, const json_t *src)
+union_products(json_t *dst, json_t *tags)
 {
 	json_t *d = json_object_get(dst, "products"), *t;
 	size_t i, k;
 
 	if (!json_is_array(d))
 		return;
-	json_array_foreach(json_object_get(src, "products"), i, t) {
+	json_array_foreach(tags, i, t) {
 		int have = 0;
 		json_t *u;
 
@@ -375,12 +375,10 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 				}
 				/* Its tags too. */
 				{
-					json_t *tmp = json_object();
+					json_t *tags = products_array(prods);
 
-					json_object_set_new(tmp, "products",
-					    products_array(prods));
-					union_products(v[merge].j, tmp);
-					json_decref(tmp);
+					union_products(v[merge].j, tags);
+					json_decref(tags);
 				}
 				/* An alert without a summary borrows JVN's. */
 				if (json_string_length(json_object_get(v[merge].j,
@@ -432,7 +430,8 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 			if (json_string_length(json_object_get(j, "summary")) == 0)
 				json_object_set(j, "summary",
 				    json_object_get(v[merge].j, "summary"));
-			union_products(j, v[merge].j);
+			union_products(j, json_object_get(v[merge].j,
+			    "products"));
 			{
 				char *all = union_cves(cves, v[merge].cves);
 
