@@ -124,6 +124,20 @@ void	 msg_global_shutdown(void);
 int	 msg_build(const struct msg_spec *spec, struct buf *out, struct err *e);
 
 /*
+ * msg_build() composes the first message of each shape (same From,
+ * Reply-To, List-Id, headers present, parts and their encodings) with
+ * GMime and keeps it as a skeleton; the next ones are that skeleton filled
+ * in.  msg_build_gmime() always composes with GMime: the reference the
+ * skeletons are tested against (the bytes must be the same).
+ */
+int	 msg_build_gmime(const struct msg_spec *spec, struct buf *out,
+	    struct err *e);
+/* How many shapes have a skeleton; forget them all (only while no other
+ * thread builds).  For tests. */
+size_t	 msg_skeletons(void);
+void	 msg_skeletons_clear(void);
+
+/*
  * Check an addr-spec as this module accepts it for a header or envelope:
  * dot-atom local part (<= 64) "@" domain of letters, digits and hyphens
  * (<= 253), <= 254 in all; so no spaces, quotes, <>, commas or control

@@ -14,6 +14,7 @@
 #include "outbox.h"
 #include "products.h"
 #include "render.h"
+#include "skelcache.h"
 #include "subscriber.h"
 #include "text.h"
 #include "token.h"
@@ -529,6 +530,7 @@ struct nl_state {
 	int		 max_adv, max_alerts;
 	char		 list_id[256];
 	char		 instance[9];
+	struct skelcache *cache;	/* skeletons for sending; NULL: none */
 };
 
 /* Copy key from src to dst unless it is missing or an empty string: an
@@ -598,6 +600,22 @@ join_names(const struct nl_state *s, struct buf *b, json_t *tags,
 	}
 }
 
+/* All of the declarer's products (tags "a,b"), named. */
+static void
+declared_names(const struct nl_state *s, struct buf *b, const char *prods,
+    const char *locale)
+{
+	json_t *ptags = json_array();
+	char *copy = xstrdup(prods), *tok, *save = NULL;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(ptags, json_string(tok));
+	free(copy);
+	join_names(s, b, ptags, NULL, locale);
+	json_decref(ptags);
+}
+
 /*
  * The template data for one declarer (docs/templates.md).  data: the
  * outbox row's frozen declarer fields.  Caller json_decref()s.
@@ -610,13 +628,10 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	const char *prods = json_string_value(json_object_get(data, "products"));
 	json_t *content = render_content(c->render, locale ? locale : "ja");
 	json_t *ctx = json_object(), *list = json_array(), *alerts = json_array();
-	json_t *match = json_object_get(data, "match"), *m, *rules, *ptags;
-
-	(void)m;
+	json_t *match = json_object_get(data, "match"), *m, *rules;
 	int star = (int)json_integer_value(json_object_get(data, "star"));
 	size_t i, shown = 0, nmatch = 0, nalerts = 0;
 	struct buf b = BUF_INIT(0);
-	char *copy, *tok, *save = NULL;
 
 	if (locale == NULL)
 		locale = "ja";
@@ -691,15 +706,8 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_object_set_new(ctx, "alerts", alerts);
 	json_object_set_new(ctx, "has_alerts", json_boolean(nalerts > 0));
 
-	ptags = json_array();
-	copy = xstrdup(prods);
-	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save))
-		json_array_append_new(ptags, json_string(tok));
-	free(copy);
 	buf_reset(&b);
-	join_names(s, &b, ptags, NULL, locale);
-	json_decref(ptags);
+	declared_names(s, &b, prods, locale);
 	json_object_set_new(ctx, "products", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "has_products", json_boolean(*prods != '\0'));
 
@@ -807,6 +815,7 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 	struct nl_state *s = xcalloc(1, sizeof(*s));
 	const char *period = json_string_value(json_object_get(c->content,
 	    "period"));
+	char *dump;
 	int rc;
 
 	c->state = s;
@@ -826,6 +835,13 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 	snprintf(s->instance, sizeof(s->instance), "%s", c->env->instance);
 	rc = render_new(&c->render, json_object_get(c->content, "templates"),
 	    "newsletter", NULL, e);
+	/* Skeletons mark their holes with U+0001: a campaign whose content
+	 * holds one (no feed can: XML forbids it) renders every message
+	 * whole. */
+	dump = json_dumps(c->content, JSON_COMPACT);
+	if (dump != NULL && strstr(dump, "\\u0001") == NULL)
+		s->cache = skelcache_new(64);
+	free(dump);
 	return rc;
 }
 
@@ -833,10 +849,177 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 void
 newsletter_release(struct campaign_run *c)
 {
-	if (c->state != NULL)
+	if (c->state != NULL) {
 		release_advisories(c->state);
+		skelcache_free(((struct nl_state *)c->state)->cache);
+	}
 	free(c->state);
 	c->state = NULL;
+}
+
+/*
+ * The strings of the template data that differ between declarers who get
+ * the same message otherwise: the holes of a skeleton (render.h).  Their
+ * order is their hole number.
+ */
+enum {
+	H_ORG, H_NAME, H_PRODUCTS, H_UNSUB_URL, H_UNSUB_MAILTO,
+	H_ADV_PRODUCTS		/* + the shown advisory's position */
+};
+
+struct holes {
+	const char	*v[RENDER_HOLES_MAX];
+	size_t		 n;
+	struct buf	 store[RENDER_HOLES_MAX];	/* the made strings */
+	struct buf	 key;
+};
+
+static void
+holes_release(struct holes *h)
+{
+	for (size_t i = 0; i < RENDER_HOLES_MAX; i++)
+		buf_release(&h->store[i]);
+	buf_release(&h->key);
+}
+
+/*
+ * The holes' values of a declarer and the key of their skeleton: all of
+ * the template data but the holes (locale, star, the advisories shown,
+ * the count of the others, the alerts), and whether each hole is absent,
+ * empty or a string (a section over it renders or not).  What context()
+ * makes, the same way.  Returns 0, or 1 when this data has too many holes.
+ */
+static int
+holes_of(const struct nl_state *s, json_t *data, const char *url,
+    const char *mailto, const char *token, struct holes *h)
+{
+	const char *locale = json_string_value(json_object_get(data, "locale"));
+	const char *prods = json_string_value(json_object_get(data, "products"));
+	json_t *match = json_object_get(data, "match"), *m;
+	char *dump;
+	size_t i, shown = 0;
+
+	if (locale == NULL)
+		locale = "ja";
+	if (prods == NULL)
+		prods = "";
+	memset(h->v, 0, sizeof(h->v));
+	h->v[H_ORG] = json_string_value(json_object_get(data, "org"));
+	h->v[H_NAME] = json_string_value(json_object_get(data, "name"));
+	buf_reset(&h->store[H_PRODUCTS]);
+	buf_addstr(&h->store[H_PRODUCTS], "");
+	declared_names(s, &h->store[H_PRODUCTS], prods, locale);
+	h->v[H_PRODUCTS] = buf_str(&h->store[H_PRODUCTS]);
+	h->v[H_UNSUB_URL] = url;
+	buf_reset(&h->store[H_UNSUB_MAILTO]);
+	buf_addf(&h->store[H_UNSUB_MAILTO], "mailto:%s?subject=unsubscribe%%20%s",
+	    mailto, token);
+	h->v[H_UNSUB_MAILTO] = buf_str(&h->store[H_UNSUB_MAILTO]);
+	h->n = H_ADV_PRODUCTS;
+	json_array_foreach(match, i, m) {
+		size_t idx = (size_t)json_integer_value(m);
+		struct buf *b;
+
+		if (idx >= s->nadv || (int)shown >= s->max_adv)
+			continue;
+		if (h->n >= RENDER_HOLES_MAX)
+			return 1;
+		b = &h->store[h->n];
+		buf_reset(b);
+		join_names(s, b, s->adv[idx].products, prods, locale);
+		/* context() leaves an empty list out. */
+		h->v[h->n++] = b->len > 0 ? buf_str(b) : NULL;
+		shown++;
+	}
+	buf_reset(&h->key);
+	buf_addf(&h->key, "%s|%lld|", locale,
+	    (long long)json_integer_value(json_object_get(data, "star")));
+	dump = json_dumps(match, JSON_COMPACT);
+	buf_addf(&h->key, "%s|%lld|", dump ? dump : "",
+	    (long long)json_integer_value(json_object_get(data, "more")));
+	free(dump);
+	dump = json_dumps(json_object_get(data, "alerts"), JSON_COMPACT |
+	    JSON_ENCODE_ANY);
+	buf_addf(&h->key, "%s|%d|", dump ? dump : "", *prods != '\0');
+	free(dump);
+	for (i = 0; i < h->n; i++)
+		buf_addch(&h->key, h->v[i] == NULL ? 'a' : *h->v[i] == '\0' ?
+		    'e' : 'h');
+	return 0;
+}
+
+/* The skeleton for the declarer of data, whose holes are h. */
+static struct render_skel *
+make_skel(const struct campaign_run *c, const struct nl_state *s,
+    json_t *data, const struct render_mail *m, const struct holes *h,
+    struct err *e)
+{
+	char mark[RENDER_HOLES_MAX][RENDER_HOLE_LEN];
+	struct render_skel *k = NULL;
+	struct render_mail m2 = *m;
+	json_t *d = json_copy(data), *ctx, *list, *o;
+	size_t i, j = H_ADV_PRODUCTS;
+
+	for (i = 0; i < h->n; i++)
+		render_hole((unsigned)i, mark[i]);
+	/* A hole that is absent or empty stays as it is: the key says so. */
+#define HOLE(i)	(h->v[i] != NULL && *h->v[i] != '\0')
+	if (HOLE(H_ORG))
+		json_object_set_new(d, "org", json_string(mark[H_ORG]));
+	if (HOLE(H_NAME))
+		json_object_set_new(d, "name", json_string(mark[H_NAME]));
+	ctx = context(c, s, d, HOLE(H_UNSUB_URL) ? mark[H_UNSUB_URL] :
+	    h->v[H_UNSUB_URL], c->env->cfg->unsub_mailto,
+	    json_string_value(json_object_get(data, "token")));
+	if (HOLE(H_UNSUB_MAILTO))
+		json_object_set_new(ctx, "unsubscribe_mailto",
+		    json_string(mark[H_UNSUB_MAILTO]));
+	if (HOLE(H_PRODUCTS))
+		json_object_set_new(ctx, "products",
+		    json_string(mark[H_PRODUCTS]));
+	list = json_object_get(ctx, "advisories");
+	json_array_foreach(list, i, o) {
+		if (j < h->n && HOLE(j))
+			json_object_set_new(o, "products", json_string(mark[j]));
+		j++;
+	}
+#undef HOLE
+	m2.ctx = ctx;
+	if (j == h->n && render_skel_new(c->render, &m2, &k, e) < 0)
+		k = NULL;
+	err_clear(e);
+	json_decref(ctx);
+	json_decref(d);
+	return k;
+}
+
+/*
+ * The message from the skeleton of the declarer's key, made on first use:
+ * 0, 1 when it must be rendered whole, or -ERR_*.
+ */
+static int
+render_skel_data(const struct campaign_run *c, const struct nl_state *s,
+    json_t *data, const struct render_mail *m, const struct render_env *env,
+    struct buf *out, struct err *e)
+{
+	struct holes h;
+	struct skelcache_ref *ref;
+	const struct render_skel *k;
+	int rc = 1;
+
+	memset(&h, 0, sizeof(h));
+	if (holes_of(s, data, m->unsub_url, c->env->cfg->unsub_mailto,
+	    m->unsub_token, &h) != 0)
+		goto out;
+	if ((ref = skelcache_get(s->cache, buf_str(&h.key))) == NULL)
+		ref = skelcache_put(s->cache, buf_str(&h.key),
+		    make_skel(c, s, data, m, &h, e));
+	if ((k = skelcache_skel(ref)) != NULL)
+		rc = render_skel_message(k, env, m, h.v, h.n, out, e);
+	skelcache_release(s->cache, ref);
+out:
+	holes_release(&h);
+	return rc;
 }
 
 static int
@@ -849,13 +1032,14 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	const char *org = json_string_value(json_object_get(data, "org"));
 	const char *name = json_string_value(json_object_get(data, "name"));
 	const char *locale = json_string_value(json_object_get(data, "locale"));
-	struct buf mid = BUF_INIT(512), url = BUF_INIT(2048);
+	struct buf mid = BUF_INIT(512), url = BUF_INIT(2048), full = BUF_INIT(0);
 	struct render_mail m;
 	struct render_env env = { cfg->from_name, cfg->from_addr,
 	    cfg->reply_to, cfg->list_id, cfg->list_name, c->env->msg_flags,
 	    cfg->from_name_en };
 	json_t *ctx;
-	int rc;
+	size_t start = out->len;
+	int rc = 1, check;
 
 	if (token == NULL || org == NULL)
 		return err_set(e, ERR_DB, "outbox data for '%s' lacks token "
@@ -863,10 +1047,8 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	campaign_message_id(&mid, c->name, subscriber_id, NULL, s->instance,
 	    campaign_mid_domain(c), c->env->keys);
 	buf_addf(&url, "%s%s", cfg->unsub_base_url, token);
-	ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 	memset(&m, 0, sizeof(m));
 	m.locale = locale ? locale : "ja";
-	m.ctx = ctx;
 	/* The contact's name if known, else the organisation's. */
 	m.to_name = name ? name : org;
 	m.to_addr = rcpt;
@@ -876,10 +1058,25 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	m.unsub_mailto = cfg->unsub_mailto;
 	m.unsub_token = token;
 	m.strict = strict;
-	rc = render_message(c->render, &env, &m, out, e);
-	json_decref(ctx);
+	if (!strict && s->cache != NULL)
+		rc = render_skel_data(c, s, data, &m, &env, out, e);
+	/* SAMAIL_CHECK_SKELETONS (set by the tests): a message made from a
+	 * skeleton must be the bytes of the message rendered whole. */
+	check = rc == 0 && getenv("SAMAIL_CHECK_SKELETONS") != NULL;
+	if (rc == 1 || check) {
+		ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
+		m.ctx = ctx;
+		rc = render_message(c->render, &env, &m, check ? &full : out, e);
+		json_decref(ctx);
+		if (check && rc == 0 && (full.len != out->len - start ||
+		    memcmp(full.data, out->data + start, full.len) != 0))
+			rc = err_set(e, ERR_SOFTWARE, "the message to '%s' made "
+			    "from a skeleton differs from the one rendered "
+			    "whole", rcpt);
+	}
 	buf_release(&mid);
 	buf_release(&url);
+	buf_release(&full);
 	return rc;
 }
 
@@ -990,6 +1187,8 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	static const char *const locs[] = { "ja", "en" };
 	struct nl_state fake = *(const struct nl_state *)c->state;
 	struct buf out = BUF_INIT(0);
+
+	fake.cache = NULL;
 	json_t *advs = json_array(), *a, *match = json_array();
 	int rc = 0;
 
@@ -1151,11 +1350,16 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		rc = any_supp;
 		goto out;
 	}
-	/* Active declarers not queued for this campaign yet, in id order. */
+	/*
+	 * Active declarers not queued for this campaign yet.  Queued in the
+	 * order of their products: declarers who get the same message but
+	 * for their names come one after the other, so that the sender
+	 * renders it once for them all (render.h, "skeletons").
+	 */
 	q = db_prepare(db, "SELECT s.email FROM subscriber s WHERE s.status = "
 	    "'active' AND (?2 IS NULL OR s.email = ?2) AND NOT EXISTS (SELECT 1 "
 	    "FROM outbox o WHERE o.campaign_id = ?1 AND o.subscriber_id = s.id "
-	    "AND o.item = '') ORDER BY s.id", e);
+	    "AND o.item = '') ORDER BY s.products, s.star, s.locale, s.id", e);
 	if (q == NULL) {
 		rc = -ERR_DB;
 		goto out;

@@ -300,43 +300,22 @@ one_line(struct buf *b)
 	buf_truncate(b, w);
 }
 
-int
-render_message(const struct render *r, const struct render_env *env,
-    const struct render_mail *m, struct buf *out, struct err *e)
+/* Compose the message from its rendered subject (one line), text
+ * (wrapped) and HTML. */
+static int
+compose(const struct render *r, const struct render_env *env,
+    const struct render_mail *m, const struct buf *subj,
+    const struct buf *text, const struct buf *html, struct buf *out,
+    struct err *e)
 {
-	struct buf subj = BUF_INIT(4096), text = BUF_INIT(MAX_PART),
-	    wide = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
 	struct msg_spec spec;
 	struct msg_attachment att;
-	const char *kind = r->kind;
-	char name[64], list_id[256], *to_name = NULL;
+	char list_id[256], *to_name = NULL;
 	int rc;
 
-	snprintf(name, sizeof(name), "%s.subject", kind);
-	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &subj,
-	    e)) < 0)
-		goto out;
-	one_line(&subj);
-	snprintf(name, sizeof(name), "%s.txt", kind);
-	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &wide,
-	    e)) < 0)
-		goto out;
-	/* Content paragraphs and feed titles are long single lines: wrap
-	 * them for plain-text readers (docs/templates.md, "Rendering"). */
-	if ((rc = wrap_text(buf_str(&wide), wide.len, 76, &text)) < 0) {
-		rc = err_set(e, ERR_TOOBIG, "the text part is too large");
-		goto out;
-	}
-	snprintf(name, sizeof(name), "%s.html", kind);
-	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
-	    e)) < 0)
-		goto out;
-	if (subj.len == 0) {
-		rc = err_set(e, ERR_PARSE, "template %s/%s/%s.subject.mustache "
-		    "renders an empty subject", r->dir, m->locale, kind);
-		goto out;
-	}
-
+	if (subj->len == 0)
+		return err_set(e, ERR_PARSE, "template %s/%s/%s.subject.mustache "
+		    "renders an empty subject", r->dir, m->locale, r->kind);
 	snprintf(list_id, sizeof(list_id), "%s", env->list_id);
 	if (list_id[0] == '<') {
 		memmove(list_id, list_id + 1, strlen(list_id));
@@ -359,7 +338,7 @@ render_message(const struct render *r, const struct render_env *env,
 	}
 	spec.to.addr = m->to_addr;
 	spec.reply_to.addr = env->reply_to;
-	spec.subject = buf_str(&subj);
+	spec.subject = buf_str(subj);
 	spec.date = m->date;
 	spec.message_id = m->message_id;
 	spec.list_id = list_id;
@@ -368,10 +347,10 @@ render_message(const struct render *r, const struct render_env *env,
 	spec.unsub_mailto = m->unsub_mailto;
 	spec.unsub_token = m->unsub_token;
 	spec.one_click = m->unsub_url != NULL;
-	spec.text = buf_str(&text);
-	spec.text_len = text.len;
-	spec.html = buf_str(&html);
-	spec.html_len = html.len;
+	spec.text = buf_str(text);
+	spec.text_len = text->len;
+	spec.html = buf_str(html);
+	spec.html_len = html->len;
 	spec.flags = env->flags;
 	if (m->attach != NULL) {
 		att.data = m->attach;
@@ -381,11 +360,333 @@ render_message(const struct render *r, const struct render_env *env,
 		spec.attachment = &att;
 	}
 	rc = msg_build(&spec, out, e);
-out:
 	free(to_name);
+	return rc;
+}
+
+int
+render_message(const struct render *r, const struct render_env *env,
+    const struct render_mail *m, struct buf *out, struct err *e)
+{
+	struct buf subj = BUF_INIT(4096), text = BUF_INIT(MAX_PART),
+	    wide = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
+	const char *kind = r->kind;
+	char name[64];
+	int rc;
+
+	snprintf(name, sizeof(name), "%s.subject", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &subj,
+	    e)) < 0)
+		goto out;
+	one_line(&subj);
+	snprintf(name, sizeof(name), "%s.txt", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, m->strict, &wide,
+	    e)) < 0)
+		goto out;
+	/* Content paragraphs and feed titles are long single lines: wrap
+	 * them for plain-text readers (docs/templates.md, "Rendering"). */
+	if ((rc = wrap_text(buf_str(&wide), wide.len, 76, &text)) < 0) {
+		rc = err_set(e, ERR_TOOBIG, "the text part is too large");
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%s.html", kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
+	    e)) < 0)
+		goto out;
+	rc = compose(r, env, m, &subj, &text, &html, out, e);
+out:
 	buf_release(&subj);
 	buf_release(&wide);
 	buf_release(&text);
 	buf_release(&html);
+	return rc;
+}
+
+/* --- skeletons: one rendering for many declarers ------------------------ */
+
+/*
+ * Declarers with the same template data but for a few strings (their
+ * organisation, name, unsubscribe URL...) get the same message but for
+ * those strings.  A skeleton is the templates rendered once with markers
+ * in place of those strings ("holes"), kept in pieces: the text part's
+ * lines without holes already wrapped, its lines with holes as they are
+ * (wrapped once filled, so a long name wraps as it would have), the HTML
+ * around its holes, each hole noted as escaped or not (a marker holds a
+ * '&', which {{x}} escapes and {{{x}}} does not).  Filling it gives the
+ * bytes render_message() gives for the full data.
+ */
+
+#define HOLE_OPEN	'\x01'
+#define HOLE_CLOSE	'\x02'
+
+struct piece {
+	int	 hole;		/* -1: literal */
+	int	 esc;		/* the hole is HTML-escaped */
+	size_t	 off, len;	/* literal (or, in text, the raw line) */
+};
+
+struct part {
+	struct buf	 bytes;
+	struct piece	*v;
+	size_t		 n;
+};
+
+struct render_skel {
+	const struct render	*r;
+	char		 locale[8];
+	struct buf	 subject;
+	struct part	 text, html;
+};
+
+void
+render_hole(unsigned i, char out[RENDER_HOLE_LEN])
+{
+	snprintf(out, RENDER_HOLE_LEN, "%c%02u&%c", HOLE_OPEN,
+	    i % RENDER_HOLES_MAX, HOLE_CLOSE);
+}
+
+/* The hole at s[0..n) (s[0] is HOLE_OPEN): its length, or 0 if it is
+ * not one. */
+static size_t
+hole_at(const char *s, size_t n, int *idx, int *esc)
+{
+	if (n < 5 || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9' ||
+	    s[3] != '&')
+		return 0;
+	*idx = (s[1] - '0') * 10 + (s[2] - '0');
+	if (s[4] == HOLE_CLOSE) {
+		*esc = 0;
+		return 5;
+	}
+	if (n >= 9 && memcmp(s + 4, "amp;", 4) == 0 && s[8] == HOLE_CLOSE) {
+		*esc = 1;
+		return 9;
+	}
+	return 0;
+}
+
+static void
+add_piece(struct part *p, int hole, int esc, size_t off, size_t len)
+{
+	if (hole < 0 && len == 0)
+		return;
+	p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
+	p->v[p->n++] = (struct piece){ hole, esc, off, len };
+}
+
+/* HTML (or any text that is not wrapped) into literals and holes. */
+static int
+split_holes(struct part *p, const char *s, size_t n)
+{
+	size_t i = 0, run = 0, hl;
+	int idx, esc;
+
+	buf_add(&p->bytes, s, n);
+	while (i < n) {
+		const char *o = memchr(s + i, HOLE_OPEN, n - i);
+
+		if (o == NULL)
+			break;
+		i = (size_t)(o - s);
+		if ((hl = hole_at(s + i, n - i, &idx, &esc)) == 0)
+			return -1;
+		add_piece(p, -1, 0, run, i - run);
+		add_piece(p, idx, esc, 0, 0);
+		i += hl;
+		run = i;
+	}
+	add_piece(p, -1, 0, run, n - run);
+	return 0;
+}
+
+/* The text part: runs of lines without holes wrapped now, lines with
+ * holes kept for later. */
+static int
+split_text(struct part *p, const char *s, size_t n)
+{
+	struct buf run = BUF_INIT(MAX_PART);
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < n && rc == 0) {
+		const char *nl = memchr(s + i, '\n', n - i);
+		size_t end = nl != NULL ? (size_t)(nl - s) + 1 : n;
+
+		if (memchr(s + i, HOLE_OPEN, end - i) == NULL) {
+			buf_add(&run, s + i, end - i);
+		} else {
+			if (run.len > 0) {
+				size_t at = p->bytes.len;
+
+				if (wrap_text(run.data, run.len, 76, &p->bytes) < 0)
+					rc = -1;
+				add_piece(p, -1, 0, at, p->bytes.len - at);
+				buf_reset(&run);
+			}
+			add_piece(p, -2, 0, p->bytes.len, end - i);
+			buf_add(&p->bytes, s + i, end - i);
+		}
+		i = end;
+	}
+	if (run.len > 0 && rc == 0) {
+		size_t at = p->bytes.len;
+
+		if (wrap_text(run.data, run.len, 76, &p->bytes) < 0)
+			rc = -1;
+		add_piece(p, -1, 0, at, p->bytes.len - at);
+	}
+	buf_release(&run);
+	return rc;
+}
+
+void
+render_skel_free(struct render_skel *k)
+{
+	if (k == NULL)
+		return;
+	buf_release(&k->subject);
+	buf_release(&k->text.bytes);
+	buf_release(&k->html.bytes);
+	free(k->text.v);
+	free(k->html.v);
+	free(k);
+}
+
+int
+render_skel_new(const struct render *r, const struct render_mail *m,
+    struct render_skel **out, struct err *e)
+{
+	struct render_skel *k = xcalloc(1, sizeof(*k));
+	struct buf text = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
+	char name[64];
+	int rc;
+
+	*out = NULL;
+	k->r = r;
+	snprintf(k->locale, sizeof(k->locale), "%s", m->locale);
+	buf_init(&k->subject, 4096);
+	buf_init(&k->text.bytes, MAX_PART);
+	buf_init(&k->html.bytes, MAX_PART);
+	snprintf(name, sizeof(name), "%s.subject", r->kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, 0, &k->subject,
+	    e)) < 0)
+		goto out;
+	one_line(&k->subject);
+	snprintf(name, sizeof(name), "%s.txt", r->kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 0, 0, &text, e)) < 0)
+		goto out;
+	snprintf(name, sizeof(name), "%s.html", r->kind);
+	if ((rc = render_text(r, m->locale, name, m->ctx, 1, 0, &html, e)) < 0)
+		goto out;
+	/* A hole in the subject, or what only looks like one: not this
+	 * way (render_message() renders such messages whole). */
+	if (k->subject.len == 0 || memchr(k->subject.data, HOLE_OPEN,
+	    k->subject.len) != NULL || split_text(&k->text, text.data ?
+	    text.data : "", text.len) < 0 || split_holes(&k->html, html.data ?
+	    html.data : "", html.len) < 0) {
+		rc = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < k->text.n; i++)
+		if (k->text.v[i].hole == -2) {
+			const char *l = k->text.bytes.data + k->text.v[i].off;
+			size_t ln = k->text.v[i].len, j = 0, hl;
+			int idx, esc;
+
+			while (j < ln) {
+				const char *o = memchr(l + j, HOLE_OPEN, ln - j);
+
+				if (o == NULL)
+					break;
+				j = (size_t)(o - l);
+				if ((hl = hole_at(l + j, ln - j, &idx, &esc)) == 0) {
+					rc = 1;
+					goto out;
+				}
+				j += hl;
+			}
+		}
+	*out = k;
+	k = NULL;
+	rc = 0;
+out:
+	render_skel_free(k);
+	buf_release(&text);
+	buf_release(&html);
+	return rc;
+}
+
+static const char *
+value_of(const char *const *values, size_t nvalues, int idx)
+{
+	return idx >= 0 && (size_t)idx < nvalues && values[idx] != NULL ?
+	    values[idx] : "";
+}
+
+int
+render_skel_message(const struct render_skel *k, const struct render_env *env,
+    const struct render_mail *m, const char *const *values, size_t nvalues,
+    struct buf *out, struct err *e)
+{
+	struct buf text = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART),
+	    line = BUF_INIT(MAX_PART);
+	int rc = 0;
+
+	for (size_t i = 0; i < k->text.n && rc == 0; i++) {
+		const struct piece *p = &k->text.v[i];
+		const char *l = k->text.bytes.data + p->off;
+		size_t j = 0, run = 0, hl;
+		int idx, esc;
+
+		if (p->hole == -1) {
+			rc = buf_add(&text, l, p->len);
+			continue;
+		}
+		buf_reset(&line);
+		while (j < p->len) {
+			const char *o = memchr(l + j, HOLE_OPEN, p->len - j);
+
+			if (o == NULL)
+				break;
+			j = (size_t)(o - l);
+			hl = hole_at(l + j, p->len - j, &idx, &esc);
+			buf_add(&line, l + run, j - run);
+			buf_addstr(&line, value_of(values, nvalues, idx));
+			j += hl;
+			run = j;
+		}
+		buf_add(&line, l + run, p->len - run);
+		rc = wrap_text(line.data ? line.data : "", line.len, 76, &text);
+	}
+	for (size_t i = 0; i < k->html.n && rc == 0; i++) {
+		const struct piece *p = &k->html.v[i];
+		const char *v, *ent = NULL;
+
+		if (p->hole < 0) {
+			rc = buf_add(&html, k->html.bytes.data + p->off, p->len);
+			continue;
+		}
+		v = value_of(values, nvalues, p->hole);
+		if (!p->esc) {
+			rc = buf_addstr(&html, v);
+			continue;
+		}
+		for (size_t run = 0, j = 0;; j++) {
+			if (v[j] != '\0' && (ent = tmpl_html_entity(v[j])) == NULL)
+				continue;
+			buf_add(&html, v + run, j - run);
+			if (v[j] == '\0')
+				break;
+			rc = buf_addstr(&html, ent);
+			run = j + 1;
+		}
+	}
+	if (rc < 0)
+		rc = err_set(e, ERR_TOOBIG, "a part of the message is too large");
+	else
+		rc = compose(k->r, env, m, &k->subject, &text, &html, out, e);
+	buf_release(&text);
+	buf_release(&html);
+	buf_release(&line);
 	return rc;
 }

@@ -84,4 +84,30 @@ struct render_mail {
 int	 render_message(const struct render *, const struct render_env *,
 	    const struct render_mail *, struct buf *out, struct err *);
 
+/*
+ * Skeletons: many declarers whose template data differ only in some
+ * strings get one rendering.  Put render_hole(i) in the data in place of
+ * string i (i < RENDER_HOLES_MAX), render a skeleton once with
+ * render_skel_new(), and make each declarer's message with
+ * render_skel_message() and the real strings: the bytes are those
+ * render_message() makes from the real data.  Where a value is only
+ * tested by a section ({{#name}}), its presence must be the same for all
+ * declarers of the skeleton: the caller keeps that in its key.
+ *
+ * render_skel_new() returns 0 with *out, 1 when this data cannot be
+ * rendered that way (a hole in the subject, say: use render_message()),
+ * or -ERR_*.  A skeleton is immutable; several threads may fill it.
+ */
+#define RENDER_HOLES_MAX	100
+#define RENDER_HOLE_LEN		6
+struct render_skel;
+void	 render_hole(unsigned i, char out[RENDER_HOLE_LEN]);
+int	 render_skel_new(const struct render *, const struct render_mail *m,
+	    struct render_skel **out, struct err *);
+int	 render_skel_message(const struct render_skel *,
+	    const struct render_env *, const struct render_mail *m,
+	    const char *const *values, size_t nvalues, struct buf *out,
+	    struct err *);
+void	 render_skel_free(struct render_skel *);
+
 #endif

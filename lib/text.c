@@ -1,4 +1,5 @@
 #include <glib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,7 +16,14 @@ text_utf8_valid(const char *s, size_t n)
 
 	while (p < end) {
 		if (*p < 0x80) {
-			p++;
+			uint64_t w;
+
+			/* Runs of ASCII (HTML markup) eight bytes at a time. */
+			while (end - p >= 8 && (memcpy(&w, p, 8),
+			    (w & 0x8080808080808080ULL) == 0))
+				p += 8;
+			if (p < end && *p < 0x80)
+				p++;
 			continue;
 		}
 		if (*p >= 0xc2 && *p <= 0xdf) {

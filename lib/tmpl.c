@@ -729,6 +729,19 @@ emit_indent(struct render *r, const struct indent *ind)
 	return emit(r, ind->s, ind->len);
 }
 
+const char *
+tmpl_html_entity(char c)
+{
+	switch (c) {
+	case '&':	return "&amp;";
+	case '<':	return "&lt;";
+	case '>':	return "&gt;";
+	case '"':	return "&quot;";
+	case '\'':	return "&#39;";
+	default:	return NULL;
+	}
+}
+
 static int
 emit_escaped(struct render *r, const char *s, size_t n)
 {
@@ -736,16 +749,10 @@ emit_escaped(struct render *r, const char *s, size_t n)
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *rep;
+		const char *rep = tmpl_html_entity(s[i]);
 
-		switch (s[i]) {
-		case '&':	rep = "&amp;"; break;
-		case '<':	rep = "&lt;"; break;
-		case '>':	rep = "&gt;"; break;
-		case '"':	rep = "&quot;"; break;
-		case '\'':	rep = "&#39;"; break;
-		default:	continue;
-		}
+		if (rep == NULL)
+			continue;
 		if ((rc = emit(r, s + run, i - run)) < 0 ||
 		    (rc = emit(r, rep, strlen(rep))) < 0)
 			return rc;

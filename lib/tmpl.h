@@ -108,6 +108,9 @@ int	 tmpl_parse(struct tmpl **out, const char *src, size_t len,
 int	 tmpl_render(const struct tmpl *t, json_t *ctx,
 	    const struct tmpl_opts *opts, struct buf *out, struct err *e);
 
+/* What {{x}} writes for c under TMPL_ESCAPE_HTML, or NULL: as it is. */
+const char *tmpl_html_entity(char c);
+
 /* The name given to tmpl_parse(). */
 const char *tmpl_name(const struct tmpl *t);
 

@@ -72,12 +72,12 @@ for x in $(sed -n '/^Exit status:/,/^See/p' help.txt | grep -o '[0-9][0-9]' | so
 done
 check "samail(1) explains every exit status --help names${missing:+ (missing:$missing)}" -- test -z "$missing"
 missing=""
-for v in SAMAIL_CONFIG SAMAIL_SMTP_PASSWORD SAMAIL_UNSUBSCRIBE_SECRET; do
+for v in SAMAIL_CONFIG SAMAIL_SMTP_PASSWORD SAMAIL_UNSUBSCRIBE_SECRET SAMAIL_CHECK_SKELETONS; do
 	sed -n '/^\.SH ENVIRONMENT/,/^\.SH/p' man1.txt | grep -q "^\.B $v\$" || missing="$missing $v"
 done
 check "samail(1) ENVIRONMENT names the variables${missing:+ (missing:$missing)}" -- test -z "$missing"
 check "... and the code reads no other SAMAIL_ variable" -- eval \
-	'[ -z "$(grep -rhoE "\"SAMAIL_[A-Z_]+\"" "$SRCDIR/lib" "$SRCDIR/cmd" | tr -d \" | sort -u | grep -vxE "SAMAIL_(CONFIG|SMTP_PASSWORD|UNSUBSCRIBE_SECRET|VERSION|DATADIR|SYSCONFDIR)")" ]'
+	'[ -z "$(grep -rhoE "\"SAMAIL_[A-Z_]+\"" "$SRCDIR/lib" "$SRCDIR/cmd" | tr -d \" | sort -u | grep -vxE "SAMAIL_(CONFIG|SMTP_PASSWORD|UNSUBSCRIBE_SECRET|CHECK_SKELETONS|VERSION|DATADIR|SYSCONFDIR)")" ]'
 
 # --- rendering --------------------------------------------------------------
 for page in "$MAN1" "$MAN5"; do

@@ -7,6 +7,9 @@ DATA=$SRCDIR/tests/data
 PY=/usr/bin/python3
 T=$(mktemp -d "${TMPDIR:-/tmp}/samail-test.XXXXXX")
 export T
+# Every newsletter made from a skeleton is also rendered whole and the two
+# compared (lib/newsletter.c): a difference fails the send.
+export SAMAIL_CHECK_SKELETONS=1
 ntest=0
 nfail=0
 cleanup_hooks=""

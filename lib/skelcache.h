@@ -1,0 +1,34 @@
+/*
+ * skelcache — the render skeletons of a campaign's send, by key.
+ *
+ * A bounded, thread-safe cache: sender threads look up the skeleton of a
+ * declarer's key, fill it, and let go of it.  When the cache is full the
+ * oldest entry gives way (it is freed once the last thread using it lets
+ * go).  The outbox is queued in an order that puts declarers with the same
+ * key next to each other (newsletter.c), so a few dozen entries serve a
+ * whole campaign.
+ */
+#ifndef SAMAIL_SKELCACHE_H
+#define SAMAIL_SKELCACHE_H
+
+#include <stddef.h>
+
+struct render_skel;
+struct skelcache;
+struct skelcache_ref;
+
+struct skelcache *skelcache_new(size_t max);
+void	 skelcache_free(struct skelcache *);
+
+/* The entry for key with a reference, or NULL if there is none. */
+struct skelcache_ref *skelcache_get(struct skelcache *, const char *key);
+/* Add k for key (k NULL: this key has no skeleton); the cache owns k.
+ * Returns the entry kept, with a reference: another thread's if it put
+ * the same key first (then k is freed). */
+struct skelcache_ref *skelcache_put(struct skelcache *, const char *key,
+	    struct render_skel *k);
+/* The entry's skeleton (NULL: render the message whole). */
+const struct render_skel *skelcache_skel(const struct skelcache_ref *);
+void	 skelcache_release(struct skelcache *, struct skelcache_ref *);
+
+#endif
