@@ -10,9 +10,10 @@
  * per connection at any moment — the one duplicate per connection the
  * guarantee allows after a crash, and it carries its Message-ID.
  *
- * Locking.  s->mu guards the database connection, `pending`, the
- * counters and the campaign cache; rendering and the SMTP dialogue run
- * outside it, in the workers.
+ * Locking.  s->mu guards the database connection, the counters and the
+ * campaign cache; s->pmu the pending results, s->qmu the queue of claim
+ * requests (see claim_next()).  Rendering and the SMTP dialogue run
+ * outside them, in the workers.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -52,6 +53,8 @@ struct pending {
 	struct pending		*next;
 };
 
+struct claim_req;
+
 struct sender {
 	struct db		*db;
 	const struct config	*cfg;
@@ -63,10 +66,13 @@ struct sender {
 	char			 list_id[256];
 	time_t			 now;		/* the run's clock at start */
 	time_t			 t0;		/* real time at start */
+	pthread_mutex_t		 qmu;		/* claims: the queue of requests */
+	pthread_mutex_t		 pmu;		/* pending, npending */
+	struct claim_req	*claims;
 	pthread_mutex_t		 mu;		/* everything below, and db */
 	struct campaign_run	**runs;
 	size_t			 nruns;
-	struct pending		*pending;
+	struct pending		*pending;	/* under pmu */
 	size_t			 npending;
 	unsigned long		 taken;
 	int			 fatal;		/* -ERR_* that stops the run */
@@ -294,18 +300,50 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/* Take the pending results out (to record them), or put them back first
+ * (the transaction failed): under s->pmu, as workers add to them. */
+static struct pending *
+take_pending(struct sender *s, size_t *n)
+{
+	struct pending *list;
+
+	pthread_mutex_lock(&s->pmu);
+	list = s->pending;
+	*n = s->npending;
+	s->pending = NULL;
+	s->npending = 0;
+	pthread_mutex_unlock(&s->pmu);
+	return list;
+}
+
+static void
+put_back_pending(struct sender *s, struct pending *list, size_t n)
+{
+	struct pending **tail = &list;
+
+	if (list == NULL)
+		return;
+	pthread_mutex_lock(&s->pmu);
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = s->pending;
+	s->pending = list;
+	s->npending += n;
+	pthread_mutex_unlock(&s->pmu);
+}
+
 /*
- * Record every pending result in the caller's transaction.  The results
- * stay pending (kinds[] filled) until the caller's commit holds, then
- * finish_pending() counts and frees them.
+ * Record the results of list in the caller's transaction (kinds[] filled);
+ * once the commit holds, finish_pending() counts and frees them.
  */
 static int
-record_pending_tx(struct sender *s, int *kinds, struct err *e)
+record_pending_tx(struct sender *s, struct pending *list, int *kinds,
+    struct err *e)
 {
 	size_t i = 0;
 	int rc;
 
-	for (struct pending *p = s->pending; p != NULL; p = p->next, i++) {
+	for (struct pending *p = list; p != NULL; p = p->next, i++) {
 		if ((rc = record_tx(s, p, e)) < 0)
 			return rc;
 		kinds[i] = rc;
@@ -314,18 +352,16 @@ record_pending_tx(struct sender *s, int *kinds, struct err *e)
 }
 
 static void
-finish_pending(struct sender *s, const int *kinds)
+finish_pending(struct sender *s, struct pending *list, const int *kinds)
 {
 	struct pending *p, *next;
 	size_t i = 0;
 
-	for (p = s->pending; p != NULL; p = next, i++) {
+	for (p = list; p != NULL; p = next, i++) {
 		next = p->next;
 		count_and_log(s, p, kinds[i]);
 		pending_free(p);
 	}
-	s->pending = NULL;
-	s->npending = 0;
 }
 
 /*
@@ -336,12 +372,14 @@ finish_pending(struct sender *s, const int *kinds)
 static int
 record_and_claim(struct sender *s, struct outbox_row *row, struct err *e)
 {
-	int *kinds = xcalloc(s->npending + 1, sizeof(*kinds));
+	size_t n;
+	struct pending *list = take_pending(s, &n);
+	int *kinds = xcalloc(n + 1, sizeof(*kinds));
 	int rc, got = 0;
 
 	if ((rc = begin(s, e)) < 0)
 		goto out;
-	if ((rc = record_pending_tx(s, kinds, e)) < 0 ||
+	if ((rc = record_pending_tx(s, list, kinds, e)) < 0 ||
 	    (row != NULL && (got = claim_tx(s, row, e)) < 0)) {
 		db_rollback(s->db);
 		rc = rc < 0 ? rc : got;
@@ -349,10 +387,99 @@ record_and_claim(struct sender *s, struct outbox_row *row, struct err *e)
 	}
 	if ((rc = commit(s, e)) < 0)
 		goto out;
-	finish_pending(s, kinds);
+	finish_pending(s, list, kinds);
+	list = NULL;
 	rc = got;
 out:
+	put_back_pending(s, list, n);
 	free(kinds);
+	return rc;
+}
+
+/*
+ * Group commit.  A worker that wants its next message queues a request
+ * and takes s->mu; whoever gets it first serves every request queued by
+ * then in one transaction (results recorded, one message claimed for
+ * each), so with eight connections one fsync serves several messages.
+ * The guarantee holds as with a transaction each: a worker's result went
+ * into `pending` before it queued its request, so the transaction that
+ * gives it its next message has recorded its last one.
+ */
+struct claim_req {
+	struct outbox_row	*row;
+	int			 rc;
+	int			 done;
+	struct claim_req	*next;
+};
+
+static int
+claim_batch(struct sender *s, struct claim_req *batch, struct err *e)
+{
+	size_t n;
+	struct pending *list = take_pending(s, &n);
+	int *kinds = xcalloc(n + 1, sizeof(*kinds));
+	struct claim_req *r;
+	int rc;
+
+	if ((rc = begin(s, e)) < 0)
+		goto out;
+	if ((rc = record_pending_tx(s, list, kinds, e)) < 0)
+		goto fail;
+	for (r = batch; r != NULL; r = r->next)
+		if ((r->rc = claim_tx(s, r->row, e)) < 0) {
+			rc = r->rc;
+			goto fail;
+		}
+	if ((rc = commit(s, e)) < 0)
+		goto out;
+	finish_pending(s, list, kinds);
+	free(kinds);
+	return 0;
+fail:
+	db_rollback(s->db);
+out:
+	put_back_pending(s, list, n);
+	free(kinds);
+	return rc;
+}
+
+/* The next message for this worker: 1 with row, 0 when none, -ERR_*. */
+static int
+claim_next(struct sender *s, struct outbox_row *row, struct err *e)
+{
+	struct claim_req me = { row, 0, 0, NULL }, *batch = NULL, *r, *next;
+	int rc;
+
+	pthread_mutex_lock(&s->qmu);
+	me.next = s->claims;
+	s->claims = &me;
+	pthread_mutex_unlock(&s->qmu);
+	pthread_mutex_lock(&s->mu);
+	if (!me.done) {
+		/* Serve the queue, oldest first. */
+		pthread_mutex_lock(&s->qmu);
+		for (r = s->claims; r != NULL; r = next) {
+			next = r->next;
+			r->next = batch;
+			batch = r;
+		}
+		s->claims = NULL;
+		pthread_mutex_unlock(&s->qmu);
+		rc = s->fatal ? 0 : claim_batch(s, batch, e);
+		if (rc < 0)
+			set_fatal(s, rc, e);
+		/* The others read theirs once they hold s->mu. */
+		for (r = batch; r != NULL; r = next) {
+			next = r->next;
+			if (rc != 0 || s->fatal)
+				r->rc = rc < 0 ? rc : 0;
+			r->done = 1;
+		}
+	}
+	rc = me.rc;
+	if (rc < 0 && e->code == 0)
+		*e = s->ferr;
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
@@ -360,7 +487,7 @@ static void
 add_pending(struct sender *s, struct outbox_row *row, int outcome,
     const char *relay, const char *relay_id, const char *why, int bounced)
 {
-	struct pending *p = xcalloc(1, sizeof(*p)), **tail = &s->pending;
+	struct pending *p = xcalloc(1, sizeof(*p)), **tail;
 
 	p->row = *row;			/* takes the row's strings */
 	memset(row, 0, sizeof(*row));
@@ -369,10 +496,13 @@ add_pending(struct sender *s, struct outbox_row *row, int outcome,
 	p->relay_id = relay_id != NULL ? xstrdup(relay_id) : NULL;
 	p->why = why != NULL ? xstrdup(why) : NULL;
 	p->bounced = bounced;
+	pthread_mutex_lock(&s->pmu);
+	tail = &s->pending;
 	while (*tail != NULL)
 		tail = &(*tail)->next;
 	*tail = p;
 	s->npending++;
+	pthread_mutex_unlock(&s->pmu);
 }
 
 /* Render outside the lock once the campaign is loaded (under it). */
@@ -408,11 +538,7 @@ smtp_next(struct smtp_job *job, void *arg)
 
 	buf_init(&j->msg, MAX_MESSAGE);
 	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		rc = s->fatal ? 0 : record_and_claim(s, &j->row, &e);
-		if (rc < 0)
-			set_fatal(s, rc, &e);
-		pthread_mutex_unlock(&s->mu);
+		rc = claim_next(s, &j->row, &e);
 		if (rc <= 0) {
 			outbox_row_release(&j->row);
 			buf_release(&j->msg);
@@ -426,9 +552,7 @@ smtp_next(struct smtp_job *job, void *arg)
 		 * run goes on with the others. */
 		log_warnx("cannot build the message to '%s' (outbox %lld): %s",
 		    j->row.rcpt, j->row.id, e.msg);
-		pthread_mutex_lock(&s->mu);
 		add_pending(s, &j->row, SMTP_PERMFAIL, NULL, NULL, e.msg, 0);
-		pthread_mutex_unlock(&s->mu);
 		err_clear(&e);
 	}
 	job->rcpt = j->row.rcpt;
@@ -477,7 +601,8 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		    res->status[0] ? " " : "", res->status, res->text);
 	else
 		snprintf(why, sizeof(why), "%s", res->text);
-	pthread_mutex_lock(&s->mu);
+	/* Not s->mu: a worker adds its result while another commits, and
+	 * then queues for the next commit (claim_next()). */
 	if ((us = refuses_us(res)) != NULL) {
 		struct err e = ERR_INIT;
 
@@ -485,12 +610,13 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		add_pending(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0);
 		err_set(&e, ERR_CONFIG, "relay '%s' %s: %s", relay ? relay : "?",
 		    us, why);
+		pthread_mutex_lock(&s->mu);
 		set_fatal(s, -ERR_CONFIG, &e);
+		pthread_mutex_unlock(&s->mu);
 	} else
 		add_pending(s, &j->row, (int)res->outcome, relay,
 		    res->queue_id[0] ? res->queue_id : NULL, why,
 		    res->outcome == SMTP_BAD_RECIPIENT);
-	pthread_mutex_unlock(&s->mu);
 	outbox_row_release(&j->row);
 	buf_release(&j->msg);
 	free(j);
@@ -592,13 +718,16 @@ run_local(struct sender *s, struct err *e)
 	snprintf(where, sizeof(where), "%s", s->cfg->transport);
 	while (!stop) {
 		/* Record the last batch and claim the next, in one commit. */
-		int *kinds = xcalloc(s->npending + 1, sizeof(*kinds));
+		size_t np;
+		struct pending *list = take_pending(s, &np);
+		int *kinds = xcalloc(np + 1, sizeof(*kinds));
 
 		if ((rc = begin(s, e)) < 0) {
+			put_back_pending(s, list, np);
 			free(kinds);
 			break;
 		}
-		rc = record_pending_tx(s, kinds, e);
+		rc = record_pending_tx(s, list, kinds, e);
 		for (n = 0; rc == 0 && n < batch; n++)
 			if ((got = claim_tx(s, &rows[n], e)) <= 0) {
 				rc = got;
@@ -607,10 +736,11 @@ run_local(struct sender *s, struct err *e)
 		if (rc < 0 || (rc = commit(s, e)) < 0) {
 			if (rc < 0)
 				db_rollback(s->db);
+			put_back_pending(s, list, np);
 			free(kinds);
 			break;
 		}
-		finish_pending(s, kinds);
+		finish_pending(s, list, kinds);
 		free(kinds);
 		if (n == 0)
 			break;
@@ -701,6 +831,8 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	s.now = now;
 	s.t0 = time(NULL);
 	pthread_mutex_init(&s.mu, NULL);
+	pthread_mutex_init(&s.qmu, NULL);
+	pthread_mutex_init(&s.pmu, NULL);
 	local = cfg->nrelays == 0;
 
 	/* Every commit of the send on disk when it returns (see above). */
@@ -777,5 +909,7 @@ out:
 	campaign_keys_release(&s.keys);
 	db_exec(db, "PRAGMA synchronous=NORMAL", NULL);
 	pthread_mutex_destroy(&s.mu);
+	pthread_mutex_destroy(&s.qmu);
+	pthread_mutex_destroy(&s.pmu);
 	return rc;
 }
