@@ -51,6 +51,21 @@ buf_add(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+char *
+buf_space(struct buf *b, size_t n)
+{
+	if (grow(b, n) < 0)
+		return NULL;
+	return b->data + b->len;
+}
+
+void
+buf_commit(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 int
 buf_addstr(struct buf *b, const char *s)
 {

@@ -30,6 +30,10 @@ int	 buf_addf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 buf_vaddf(struct buf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
+/* Room for n more bytes: where they go, to be written and then counted
+ * with buf_commit(b, count <= n); NULL past the cap. */
+char	*buf_space(struct buf *, size_t n);
+void	 buf_commit(struct buf *, size_t n);
 /* The contents as a C string; never NULL. */
 const char *buf_str(const struct buf *);
 /* Hand the contents to the caller (caller frees); the buffer is reset. */

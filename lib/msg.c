@@ -775,6 +775,7 @@ canon_lines(const char *p, size_t n, const char *nl, struct buf *tmp)
 	size_t nll = strlen(nl);
 
 	buf_reset(tmp);
+	(void)buf_space(tmp, n + n / 16 + 16);	/* one allocation, mostly */
 	/* Template output has LF line ends only: one memchr() per line. */
 	if (memchr(p, '\r', n) == NULL) {
 		while ((q = memchr(p, '\n', (size_t)(end - p))) != NULL) {
@@ -1371,18 +1372,25 @@ static int
 add_lines(struct buf *out, const char *p, size_t n, int lf)
 {
 	const char *end = p + n, *nl;
-	int rc = 0;
+	char *w, *w0;
 
 	if (lf)
 		return buf_add(out, p, n);
-	while (p < end && rc == 0) {
+	if ((w = w0 = buf_space(out, 2 * n)) == NULL)
+		return -ERR_TOOBIG;
+	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			return buf_add(out, p, (size_t)(end - p));
-		if ((rc = buf_add(out, p, (size_t)(nl - p))) == 0)
-			rc = buf_add(out, "\r\n", 2);
+			nl = end;
+		memcpy(w, p, (size_t)(nl - p));
+		w += nl - p;
+		if (nl < end) {
+			*w++ = '\r';
+			*w++ = '\n';
+		}
 		p = nl + 1;
 	}
-	return rc;
+	buf_commit(out, (size_t)(w - w0));
+	return 0;
 }
 
 /* A header from its raw value (LF line ends), checked for length. */
@@ -1399,15 +1407,20 @@ add_header(struct buf *out, const char *name, const struct buf *raw, int lf)
 	return add_lines(out, raw->data, raw->len, lf);
 }
 
-/* A body encoded as GMime's writer encodes it. */
+/*
+ * A body encoded as GMime's writer encodes it.  Base64 goes straight into
+ * out: GLib's encoder (GMime's own is the same algorithm) without line
+ * breaks, cut into GMime's lines of 76 characters.
+ */
 static int
 add_encoded(struct buf *out, const char *p, size_t n,
     GMimeContentEncoding enc, int canon, int lf, struct buf *tmp)
 {
 	GMimeEncoding st;
-	char *o;
-	size_t olen;
-	int rc;
+	char *o, *w, *w0;
+	size_t olen, nlines;
+	int rc, state = 0;
+	gint save = 0;
 
 	if (canon) {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
@@ -1415,10 +1428,35 @@ add_encoded(struct buf *out, const char *p, size_t n,
 		p = buf_str(tmp);
 		n = tmp->len;
 	}
+	if (enc == GMIME_CONTENT_ENCODING_BASE64) {
+		if (n == 0)
+			return 0;
+		o = xmalloc((n / 3 + 1) * 4 + 4);
+		olen = g_base64_encode_step((const guchar *)p, n, FALSE, o,
+		    &state, &save);
+		olen += g_base64_encode_close(FALSE, o + olen, &state, &save);
+		nlines = (olen + 75) / 76;
+		if ((w = w0 = buf_space(out, olen + 2 * nlines)) == NULL) {
+			free(o);
+			return -ERR_TOOBIG;
+		}
+		for (size_t i = 0; i < olen; i += 76) {
+			size_t k = olen - i < 76 ? olen - i : 76;
+
+			memcpy(w, o + i, k);
+			w += k;
+			if (!lf)
+				*w++ = '\r';
+			*w++ = '\n';
+		}
+		buf_commit(out, (size_t)(w - w0));
+		free(o);
+		return 0;
+	}
 	g_mime_encoding_init_encode(&st, enc);
 	o = xmalloc(g_mime_encoding_outlen(&st, n));
 	olen = g_mime_encoding_flush(&st, p, n, o);
-	rc = add_lines(out, (const char *)o, olen, lf);
+	rc = add_lines(out, o, olen, lf);
 	free(o);
 	return rc;
 }
@@ -1435,6 +1473,10 @@ skel_fill(const struct skel *k, const struct msg_spec *s,
 	GDateTime *utc, *date;
 	GTimeZone *tz;
 
+	/* Room for it all at once (base64 is 4/3 and two bytes a line). */
+	(void)buf_space(out, k->nbytes + (s->text_len + s->html_len +
+	    (s->attachment != NULL ? s->attachment->len : 0)) / 100 * 140 +
+	    4096);
 	for (size_t i = 0; i < k->n && rc == 0; i++) {
 		const struct piece *p = &k->v[i];
 

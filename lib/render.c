@@ -632,6 +632,8 @@ render_skel_message(const struct render_skel *k, const struct render_env *env,
 	    line = BUF_INIT(MAX_PART);
 	int rc = 0;
 
+	(void)buf_space(&text, k->text.bytes.len + 4096);
+	(void)buf_space(&html, k->html.bytes.len + 4096);
 	for (size_t i = 0; i < k->text.n && rc == 0; i++) {
 		const struct piece *p = &k->text.v[i];
 		const char *l = k->text.bytes.data + p->off;

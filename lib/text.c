@@ -11,8 +11,6 @@ int
 text_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	unsigned cp;
-	int need;
 
 	while (p < end) {
 		if (*p < 0x80) {
@@ -22,32 +20,32 @@ text_utf8_valid(const char *s, size_t n)
 			while (end - p >= 8 && (memcpy(&w, p, 8),
 			    (w & 0x8080808080808080ULL) == 0))
 				p += 8;
-			if (p < end && *p < 0x80)
+			while (p < end && *p < 0x80)
 				p++;
 			continue;
 		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			need = 1;
-			cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			need = 2;
-			cp = *p & 0x0f;
+		if (*p >= 0xe0 && *p <= 0xef) {
+			/* Japanese: three bytes; no overlong form (E0 80-9F),
+			 * no surrogate (ED A0-BF). */
+			if (end - p < 3 || (p[1] & 0xc0) != 0x80 ||
+			    (p[2] & 0xc0) != 0x80 || (*p == 0xe0 && p[1] < 0xa0) ||
+			    (*p == 0xed && p[1] >= 0xa0))
+				return 0;
+			p += 3;
+		} else if (*p >= 0xc2 && *p <= 0xdf) {
+			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
+				return 0;
+			p += 2;
 		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			need = 3;
-			cp = *p & 0x07;
+			/* Not overlong (F0 80-8F), not past U+10FFFF (F4 90-). */
+			if (end - p < 4 || (p[1] & 0xc0) != 0x80 ||
+			    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80 ||
+			    (*p == 0xf0 && p[1] < 0x90) ||
+			    (*p == 0xf4 && p[1] >= 0x90))
+				return 0;
+			p += 4;
 		} else
 			return 0;
-		if (end - p <= need)
-			return 0;
-		for (int i = 1; i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += need + 1;
 	}
 	return 1;
 }

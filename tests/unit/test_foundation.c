@@ -20,6 +20,8 @@
 #include "subscriber.h"
 #include "text.h"
 
+#include <glib.h>
+
 static void
 test_addr(void **state)
 {
@@ -391,6 +393,35 @@ test_subscriber_store(void **state)
 	products_release(&dict);
 }
 
+/* text_utf8_valid() says what GLib's validator says, on random bytes
+ * near UTF-8: every lead byte, truncations, overlongs, surrogates, the end
+ * of Unicode, ASCII runs across the 8-byte fast path. */
+static void
+test_utf8_valid_like_glib(void **state)
+{
+	static const unsigned char pick[] = { 0x41, 0x7f, 0x80, 0x8f, 0x90,
+	    0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe3, 0xed, 0xee,
+	    0xef, 0xf0, 0xf3, 0xf4, 0xf5, 0xff, 0x20, 0x61 };
+	unsigned seed = 7;
+	unsigned char b[24];
+
+	(void)state;
+	for (int i = 0; i < 300000; i++) {
+		size_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(b);
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			b[k] = (seed >> 20) % 3 == 0 ? 0x61 :
+			    pick[(seed >> 16) % sizeof(pick)];
+		}
+		if (text_utf8_valid((const char *)b, n) !=
+		    (g_utf8_validate((const char *)b, (gssize)n, NULL) ? 1 : 0))
+			fail_msg("case %d (%zu bytes) differs from GLib", i, n);
+	}
+}
+
 int
 main(void)
 {
@@ -399,6 +430,7 @@ main(void)
 		cmocka_unit_test(test_mailbox),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_utf8_valid_like_glib),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_products_find),
 		cmocka_unit_test(test_products_ambiguous),
