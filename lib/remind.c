@@ -17,6 +17,7 @@
 #include "outbox.h"
 #include "remind.h"
 #include "render.h"
+#include "skelcache.h"
 #include "subscriber.h"
 #include "token.h"
 #include "xalloc.h"
@@ -227,6 +228,7 @@ struct rm_state {
 	char		 list_id[256];
 	char		 instance[9];
 	const char	*assessment_url;	/* borrowed from content */
+	struct skelcache *cache;	/* skeletons for sending; NULL: none */
 };
 
 /* What a reminder row freezes about the declarer and the event. */
@@ -464,6 +466,84 @@ out:
 	return rc;
 }
 
+/*
+ * Skeletons (render.h): reminders queued on one day fall into a few
+ * variants (kind, due date, position, slot, star, locale); the strings
+ * of the declarer are the holes.
+ */
+enum { RH_ORG, RH_NAME, RH_LAST, RH_UNSUB_URL, RH_UNSUB_MAILTO, RH_N };
+
+struct rm_make {
+	const struct campaign_run	*c;
+	const struct rm_state		*s;
+	const struct rm_row		*r;
+	const struct render_mail	*m;
+	const char			*const *v;
+};
+
+static struct render_skel *
+rm_make_skel(void *arg)
+{
+	struct rm_make *a = arg;
+	char mark[RH_N][RENDER_HOLE_LEN];
+	struct render_skel *k = NULL;
+	struct render_mail m2 = *a->m;
+	struct rm_row r2 = *a->r;
+	struct err e = ERR_INIT;
+	json_t *ctx;
+
+	for (unsigned i = 0; i < RH_N; i++)
+		render_hole(i, mark[i]);
+#define HOLE(i)	(a->v[i] != NULL && *a->v[i] != '\0')
+	if (HOLE(RH_ORG))
+		r2.org = mark[RH_ORG];
+	if (HOLE(RH_NAME))
+		r2.name = mark[RH_NAME];
+	ctx = context(a->c, a->s, &r2, HOLE(RH_UNSUB_URL) ?
+	    mark[RH_UNSUB_URL] : a->v[RH_UNSUB_URL], a->c->env->cfg->unsub_mailto);
+	if (HOLE(RH_LAST))
+		json_object_set_new(ctx, "last_assessed",
+		    json_string(mark[RH_LAST]));
+	if (HOLE(RH_UNSUB_MAILTO))
+		json_object_set_new(ctx, "unsubscribe_mailto",
+		    json_string(mark[RH_UNSUB_MAILTO]));
+#undef HOLE
+	m2.ctx = ctx;
+	if (render_skel_new(a->c->render, &m2, &k, &e) < 0)
+		k = NULL;
+	json_decref(ctx);
+	return k;
+}
+
+/* The message from the skeleton of this reminder's variant: 0, 1 when it
+ * must be rendered whole, -ERR_*. */
+static int
+rm_render_skel(const struct campaign_run *c, const struct rm_state *s,
+    const struct rm_row *r, json_t *ctx, const struct render_mail *m,
+    const struct render_env *env, struct buf *out, struct err *e)
+{
+	const char *v[RH_N];
+	struct rm_make a = { c, s, r, m, v };
+	struct buf key = BUF_INIT(0);
+	int rc;
+
+	v[RH_ORG] = r->org;
+	v[RH_NAME] = r->name;
+	/* As context() made them. */
+	v[RH_LAST] = json_string_value(json_object_get(ctx, "last_assessed"));
+	v[RH_UNSUB_URL] = m->unsub_url;
+	v[RH_UNSUB_MAILTO] = json_string_value(json_object_get(ctx,
+	    "unsubscribe_mailto"));
+	buf_addf(&key, "%s|%d|%d|%ld|%ld|%ld|%02d:%02d|", r->locale, r->star,
+	    (int)r->kind, r->due, r->today, r->slot, r->hour, r->minute);
+	for (size_t i = 0; i < RH_N; i++)
+		buf_addch(&key, v[i] == NULL ? 'a' : *v[i] == '\0' ? 'e' : 'h');
+	rc = skelcache_message(s->cache, buf_str(&key), rm_make_skel, &a, env,
+	    m, v, RH_N, out, e);
+	buf_release(&key);
+	return rc;
+}
+
 static int
 render_data(const struct campaign_run *c, const struct rm_state *s,
     json_t *data, const char *rcpt, long long subscriber_id,
@@ -480,6 +560,7 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	struct rm_row r;
 	json_t *ctx = NULL;
 	char fname[64], due[11];
+	size_t start = out->len;
 	int rc;
 
 	if ((rc = row_parse(data, &r, row_id, e)) < 0)
@@ -510,7 +591,9 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	m.attach_name = fname;
 	m.attach_type = ICS_TYPE;
 	m.strict = strict;
-	rc = render_message(c->render, &env, &m, out, e);
+	rc = !strict && s->cache != NULL ? rm_render_skel(c, s, &r, ctx, &m,
+	    &env, out, e) : 1;
+	rc = render_check(c->render, &env, &m, rc, out, start, e);
 out:
 	json_decref(ctx);
 	buf_release(&mid);
@@ -525,6 +608,7 @@ remind_prepare(struct campaign_run *c, struct err *e)
 	static const char *const extra[] = { "reminder.ics-summary",
 	    "reminder.ics-description", NULL };
 	struct rm_state *s = xcalloc(1, sizeof(*s));
+	char *dump;
 
 	c->state = s;
 	s->assessment_url = json_string_value(json_object_get(c->content,
@@ -534,6 +618,12 @@ remind_prepare(struct campaign_run *c, struct err *e)
 		    c->name);
 	campaign_list_id(c->env->cfg, s->list_id);
 	snprintf(s->instance, sizeof(s->instance), "%s", c->env->instance);
+	/* As in newsletter_prepare(): a U+0001 in the content (the marker
+	 * of a hole) and every message is rendered whole. */
+	dump = json_dumps(c->content, JSON_COMPACT);
+	if (dump != NULL && strstr(dump, "\\u0001") == NULL)
+		s->cache = skelcache_new(64);
+	free(dump);
 	return render_new(&c->render, json_object_get(c->content, "templates"),
 	    "reminder", extra, e);
 }
@@ -541,6 +631,8 @@ remind_prepare(struct campaign_run *c, struct err *e)
 void
 remind_release(struct campaign_run *c)
 {
+	if (c->state != NULL)
+		skelcache_free(((struct rm_state *)c->state)->cache);
 	free(c->state);
 	c->state = NULL;
 }

@@ -110,4 +110,15 @@ int	 render_skel_message(const struct render_skel *,
 	    struct err *);
 void	 render_skel_free(struct render_skel *);
 
+/*
+ * After an attempt with a skeleton that appended to out from start and
+ * returned rc: render m (whose ctx is the full data) whole when rc is 1.
+ * With $SAMAIL_CHECK_SKELETONS set (the tests set it), a message made
+ * from a skeleton is rendered whole too and must be the same bytes: the
+ * process aborts if they differ.  Returns the outcome.
+ */
+int	 render_check(const struct render *, const struct render_env *,
+	    const struct render_mail *m, int rc, struct buf *out, size_t start,
+	    struct err *);
+
 #endif

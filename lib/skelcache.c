@@ -107,12 +107,6 @@ skelcache_put(struct skelcache *c, const char *key, struct render_skel *k)
 	return r;
 }
 
-const struct render_skel *
-skelcache_skel(const struct skelcache_ref *r)
-{
-	return r->k;
-}
-
 void
 skelcache_release(struct skelcache *c, struct skelcache_ref *r)
 {
@@ -125,4 +119,21 @@ skelcache_release(struct skelcache *c, struct skelcache_ref *r)
 	pthread_mutex_unlock(&c->mu);
 	if (drop)
 		entry_free(r);
+}
+
+int
+skelcache_message(struct skelcache *c, const char *key,
+    struct render_skel *(*make)(void *arg), void *arg,
+    const struct render_env *env, const struct render_mail *m,
+    const char *const *values, size_t n, struct buf *out, struct err *e)
+{
+	struct skelcache_ref *ref;
+	int rc = 1;
+
+	if ((ref = skelcache_get(c, key)) == NULL)
+		ref = skelcache_put(c, key, make(arg));
+	if (ref->k != NULL)
+		rc = render_skel_message(ref->k, env, m, values, n, out, e);
+	skelcache_release(c, ref);
+	return rc;
 }

@@ -27,8 +27,21 @@ struct skelcache_ref *skelcache_get(struct skelcache *, const char *key);
  * the same key first (then k is freed). */
 struct skelcache_ref *skelcache_put(struct skelcache *, const char *key,
 	    struct render_skel *k);
-/* The entry's skeleton (NULL: render the message whole). */
-const struct render_skel *skelcache_skel(const struct skelcache_ref *);
 void	 skelcache_release(struct skelcache *, struct skelcache_ref *);
+
+struct err;
+struct render_env;
+struct render_mail;
+struct buf;
+
+/*
+ * The message m from the skeleton of key, made with make(arg) on first
+ * use (make returns NULL when this key has no skeleton), filled with the
+ * n hole values.  0, 1 when the message must be rendered whole, -ERR_*.
+ */
+int	 skelcache_message(struct skelcache *, const char *key,
+	    struct render_skel *(*make)(void *arg), void *arg,
+	    const struct render_env *, const struct render_mail *m,
+	    const char *const *values, size_t n, struct buf *out, struct err *);
 
 #endif
