@@ -597,6 +597,9 @@ config_load(struct config **out, const char *path, const char *db_override,
 	int line, rc = 0;
 
 	*out = NULL;
+	/* For the tests: render every message made from a skeleton whole
+	 * too and compare (render_check()). */
+	c->check_skeletons = getenv("SAMAIL_CHECK_SKELETONS") != NULL;
 	if (path == NULL && (env = getenv("SAMAIL_CONFIG")) != NULL && *env)
 		path = env;
 	if (path != NULL) {

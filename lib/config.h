@@ -23,6 +23,7 @@ enum starttls_mode { STARTTLS_AUTO, STARTTLS_REQUIRED, STARTTLS_NEVER };
 
 struct config {
 	char	*file;			/* the file read, NULL for defaults */
+	int	 check_skeletons;	/* $SAMAIL_CHECK_SKELETONS set (tests) */
 
 	/* [database] */
 	char	*db_path;		/* path; var/samail.db */

@@ -46,12 +46,9 @@ msg_global_init(void)
 	g_mime_init();
 }
 
-static void skels_free(void);
-
 void
 msg_global_shutdown(void)
 {
-	skels_free();
 	g_mime_shutdown();
 }
 
@@ -1118,40 +1115,53 @@ struct skel {
 #define SL_MID		"slot-mid@samail-slot.invalid"
 #define SL_SUBJECT	"SAMAIL-SLOT-SUBJECT"
 
-static struct skel	*skels[SKEL_MAX];
-static size_t		 nskels;
-static GMutex		 skel_mu;
+struct msg_cache {
+	GMutex		 mu;
+	struct skel	*v[SKEL_MAX];
+	size_t		 n;
+};
 
-size_t
-msg_skeletons(void)
+static void
+skel_free(struct skel *k)
 {
-	size_t n = 0;
+	if (k == NULL)
+		return;
+	free(k->key);
+	free(k->bytes);
+	free(k->v);
+	free(k);
+}
 
-	g_mutex_lock(&skel_mu);
-	for (size_t i = 0; i < nskels; i++)
-		n += skels[i]->v != NULL;
-	g_mutex_unlock(&skel_mu);
-	return n;
+struct msg_cache *
+msg_cache_new(void)
+{
+	struct msg_cache *c = xcalloc(1, sizeof(*c));
+
+	g_mutex_init(&c->mu);
+	return c;
 }
 
 void
-msg_skeletons_clear(void)
+msg_cache_free(struct msg_cache *c)
 {
-	skels_free();
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		skel_free(c->v[i]);
+	g_mutex_clear(&c->mu);
+	free(c);
 }
 
-static void
-skels_free(void)
+size_t
+msg_cache_count(struct msg_cache *c)
 {
-	g_mutex_lock(&skel_mu);
-	for (size_t i = 0; i < nskels; i++) {
-		free(skels[i]->key);
-		free(skels[i]->bytes);
-		free(skels[i]->v);
-		free(skels[i]);
-	}
-	nskels = 0;
-	g_mutex_unlock(&skel_mu);
+	size_t n = 0;
+
+	g_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++)
+		n += c->v[i]->v != NULL;
+	g_mutex_unlock(&c->mu);
+	return n;
 }
 
 /* What makes two messages the same shape. */
@@ -1328,41 +1338,38 @@ out:
 /* The skeleton of this shape, made on first use; NULL when there are too
  * many shapes (then GMime composes). */
 static const struct skel *
-skel_get(const struct msg_spec *s, GMimeContentEncoding et,
+skel_get(struct msg_cache *c, const struct msg_spec *s, GMimeContentEncoding et,
     GMimeContentEncoding eh)
 {
 	struct buf key = BUF_INIT(0);
 	const struct skel *k = NULL;
 	struct skel *made = NULL;
+	size_t n;
 
 	shape_key(&key, s, et, eh);
-	g_mutex_lock(&skel_mu);
-	for (size_t i = 0; i < nskels && k == NULL; i++)
-		if (strcmp(skels[i]->key, buf_str(&key)) == 0)
-			k = skels[i];
-	g_mutex_unlock(&skel_mu);
-	if (k != NULL || nskels >= SKEL_MAX)
+	g_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n && k == NULL; i++)
+		if (strcmp(c->v[i]->key, buf_str(&key)) == 0)
+			k = c->v[i];
+	n = c->n;
+	g_mutex_unlock(&c->mu);
+	if (k != NULL || n >= SKEL_MAX)
 		goto out;
 	/* Composed outside the lock; a second thread may make the same one,
 	 * and the first to come back keeps its. */
 	made = skel_new(s, et, eh, buf_str(&key));
-	g_mutex_lock(&skel_mu);
-	for (size_t i = 0; i < nskels && k == NULL; i++)
-		if (strcmp(skels[i]->key, made->key) == 0)
-			k = skels[i];
-	if (k == NULL && nskels < SKEL_MAX) {
-		skels[nskels++] = made;
+	g_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n && k == NULL; i++)
+		if (strcmp(c->v[i]->key, made->key) == 0)
+			k = c->v[i];
+	if (k == NULL && c->n < SKEL_MAX) {
+		c->v[c->n++] = made;
 		k = made;
 		made = NULL;
 	}
-	g_mutex_unlock(&skel_mu);
+	g_mutex_unlock(&c->mu);
 out:
-	if (made != NULL) {
-		free(made->key);
-		free(made->bytes);
-		free(made->v);
-		free(made);
-	}
+	skel_free(made);
 	buf_release(&key);
 	return k != NULL && k->v != NULL ? k : NULL;
 }
@@ -1547,7 +1554,7 @@ skel_fill(const struct skel *k, const struct msg_spec *s,
 }
 
 int
-msg_build_gmime(const struct msg_spec *s, struct buf *out, struct err *e)
+msg_build(const struct msg_spec *s, struct buf *out, struct err *e)
 {
 	int rc;
 
@@ -1559,7 +1566,8 @@ msg_build_gmime(const struct msg_spec *s, struct buf *out, struct err *e)
 }
 
 int
-msg_build(const struct msg_spec *s, struct buf *out, struct err *e)
+msg_build_cached(struct msg_cache *c, const struct msg_spec *s,
+    struct buf *out, struct err *e)
 {
 	GMimeContentEncoding et, eh;
 	const struct skel *k;
@@ -1570,7 +1578,7 @@ msg_build(const struct msg_spec *s, struct buf *out, struct err *e)
 	et = text_encoding(s->text, s->text_len);
 	eh = s->html != NULL ? text_encoding(s->html, s->html_len) :
 	    GMIME_CONTENT_ENCODING_DEFAULT;
-	if (s->nheaders > 0 || (k = skel_get(s, et, eh)) == NULL)
+	if (c == NULL || s->nheaders > 0 || (k = skel_get(c, s, et, eh)) == NULL)
 		return build_gmime(s, 0, et, eh, out, e);
 	return skel_fill(k, s, et, eh, out, e);
 }

@@ -124,18 +124,22 @@ void	 msg_global_shutdown(void);
 int	 msg_build(const struct msg_spec *spec, struct buf *out, struct err *e);
 
 /*
- * msg_build() composes the first message of each shape (same From,
- * Reply-To, List-Id, headers present, parts and their encodings) with
- * GMime and keeps it as a skeleton; the next ones are that skeleton filled
- * in.  msg_build_gmime() always composes with GMime: the reference the
- * skeletons are tested against (the bytes must be the same).
+ * The same message as msg_build(), faster for many messages of one shape
+ * (same From, Reply-To, List-Id, headers present, parts and their
+ * encodings): the first of each shape is composed by GMime with stand-ins
+ * for what differs and kept in the cache as a skeleton; the next ones are
+ * that skeleton filled in, by the same header code and GMime's encoders.
+ * The bytes are msg_build()'s (test_msg compares them).  A cache holds up
+ * to 32 shapes (then GMime composes) and may be shared by threads;
+ * cache NULL: msg_build().
  */
-int	 msg_build_gmime(const struct msg_spec *spec, struct buf *out,
-	    struct err *e);
-/* How many shapes have a skeleton; forget them all (only while no other
- * thread builds).  For tests. */
-size_t	 msg_skeletons(void);
-void	 msg_skeletons_clear(void);
+struct msg_cache;
+struct msg_cache *msg_cache_new(void);
+void	 msg_cache_free(struct msg_cache *);
+/* How many shapes have a skeleton (for tests). */
+size_t	 msg_cache_count(struct msg_cache *);
+int	 msg_build_cached(struct msg_cache *, const struct msg_spec *spec,
+	    struct buf *out, struct err *e);
 
 /*
  * Check an addr-spec as this module accepts it for a header or envelope:

@@ -1061,10 +1061,11 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	m.strict = strict;
 	if (!strict && s->cache != NULL)
 		rc = render_skel_data(c, s, data, &m, &env, out, e);
-	if (rc == 1 || (rc == 0 && getenv("SAMAIL_CHECK_SKELETONS") != NULL)) {
+	if (rc == 1 || (rc == 0 && cfg->check_skeletons)) {
 		ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 		m.ctx = ctx;
-		rc = render_check(c->render, &env, &m, rc, out, start, e);
+		rc = render_check(c->render, &env, &m, rc, cfg->check_skeletons,
+		    out, start, e);
 		json_decref(ctx);
 	}
 	buf_release(&mid);

@@ -593,7 +593,8 @@ render_data(const struct campaign_run *c, const struct rm_state *s,
 	m.strict = strict;
 	rc = !strict && s->cache != NULL ? rm_render_skel(c, s, &r, ctx, &m,
 	    &env, out, e) : 1;
-	rc = render_check(c->render, &env, &m, rc, out, start, e);
+	rc = render_check(c->render, &env, &m, rc, cfg->check_skeletons, out,
+	    start, e);
 out:
 	json_decref(ctx);
 	buf_release(&mid);

@@ -6,7 +6,8 @@
  * stored with the campaign.  render_new() compiles a snapshot's templates
  * for one message kind ("newsletter", "reminder"); render_message() turns
  * the data of one declarer into the bytes of the message.  A compiled
- * render is immutable and may be used by several threads at once.
+ * render may be used by several threads at once: it changes only its
+ * cache of message shapes (msg_build_cached()), which has its own lock.
  */
 #ifndef SAMAIL_RENDER_H
 #define SAMAIL_RENDER_H
@@ -113,12 +114,12 @@ void	 render_skel_free(struct render_skel *);
 /*
  * After an attempt with a skeleton that appended to out from start and
  * returned rc: render m (whose ctx is the full data) whole when rc is 1.
- * With $SAMAIL_CHECK_SKELETONS set (the tests set it), a message made
- * from a skeleton is rendered whole too and must be the same bytes: the
- * process aborts if they differ.  Returns the outcome.
+ * With check (the tests set $SAMAIL_CHECK_SKELETONS), a message made from
+ * a skeleton is rendered whole too and must be the same bytes, else
+ * -ERR_SOFTWARE (which stops a send).  Returns the outcome.
  */
 int	 render_check(const struct render *, const struct render_env *,
-	    const struct render_mail *m, int rc, struct buf *out, size_t start,
-	    struct err *);
+	    const struct render_mail *m, int rc, int check, struct buf *out,
+	    size_t start, struct err *);
 
 #endif

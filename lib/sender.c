@@ -548,6 +548,17 @@ smtp_next(struct smtp_job *job, void *arg)
 		buf_reset(&j->msg);
 		if ((rc = render(s, &j->row, &j->msg, &e)) == 0)
 			break;
+		if (rc == -ERR_SOFTWARE) {
+			/* A bug of ours, not this message's: back to the
+			 * queue untried, and the run stops (exit 70). */
+			add_pending(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0);
+			pthread_mutex_lock(&s->mu);
+			set_fatal(s, rc, &e);
+			pthread_mutex_unlock(&s->mu);
+			buf_release(&j->msg);
+			free(j);
+			return rc;
+		}
 		/* A message that cannot be built is failed, named, and the
 		 * run goes on with the others. */
 		log_warnx("cannot build the message to '%s' (outbox %lld): %s",
@@ -757,6 +768,14 @@ run_local(struct sender *s, struct err *e)
 			buf_reset(&msg);
 			if ((c = get_campaign(s, row->campaign_id, &me)) == NULL ||
 			    campaign_render(c, row, &msg, &me) < 0) {
+				if (me.code == ERR_SOFTWARE) {
+					/* A bug of ours: the batch goes back
+					 * untried and the run stops. */
+					*e = me;
+					rc = -me.code;
+					stop = 1;
+					break;
+				}
 				/* This one is failed and named; the rest go. */
 				log_warnx("cannot build the message to '%s' "
 				    "(outbox %lld): %s", row->rcpt, row->id,
