@@ -1,9 +1,14 @@
 /*
  * sender — drain the outbox through the transport (see sender.h).
  *
- * Durability.  The database runs with synchronous=FULL while sending: a
- * commit is on disk when it returns, so a power loss cannot undo a claim
- * or a "sent".  To keep that at about one fsync per message, results are
+ * Durability.  No message leaves before the commit that claimed it (and
+ * recorded the worker's last result) is on disk, so a power loss cannot
+ * undo a claim or a "sent".  Over SMTP the commits run with
+ * synchronous=NORMAL (SQLite writes the WAL frames, no fsync) and the
+ * workers sync the WAL file themselves, outside the database lock, before
+ * they hand their messages over (wal_sync()): one fdatasync() covers every
+ * commit written before it, and the next transaction need not wait for it.
+ * The local stores keep synchronous=FULL.  To keep that at about one fsync per message, results are
  * not committed on their own: a worker's result waits in `pending` and
  * goes into the transaction of the next claim (any worker's), so a
  * delivered message whose result is not yet committed exists at most once
@@ -16,12 +21,18 @@
  * outside them, in the workers.
  */
 #include <ctype.h>
+#include <unistd.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sqlite3.h>
 
 #include "buf.h"
 #include "campaign.h"
@@ -68,6 +79,13 @@ struct sender {
 	time_t			 t0;		/* real time at start */
 	pthread_mutex_t		 qmu;		/* claims: the queue of requests */
 	pthread_mutex_t		 pmu;		/* pending, npending */
+	int			 walfd;		/* the WAL, synced by wal_sync(); -1 */
+	_Atomic unsigned long long committed;	/* commits written so far */
+	pthread_mutex_t		 smu;		/* the WAL sync: */
+	pthread_cond_t		 scv;
+	unsigned long long	 synced;	/*   commits known on disk */
+	int			 syncing;	/*   a thread is in fdatasync() */
+	int			 sync_errno;	/*   it failed: errno */
 	struct claim_req	*claims;
 	pthread_mutex_t		 mu;		/* everything below, and db */
 	struct campaign_run	**runs;
@@ -397,6 +415,69 @@ out:
 }
 
 /*
+ * Make every commit up to seq durable: 0, or -ERR_IO when the WAL cannot
+ * be synced (then nothing more may be handed over).  Threads that come
+ * while a sync runs wait for it, and one of them syncs again if theirs was
+ * written after it began.
+ */
+static int
+wal_sync(struct sender *s, unsigned long long seq, struct err *e)
+{
+	unsigned long long target;
+	int rc = 0, r;
+
+	if (s->walfd < 0)
+		return 0;	/* synchronous=FULL: on disk already */
+	pthread_mutex_lock(&s->smu);
+	while (s->synced < seq && s->sync_errno == 0) {
+		if (s->syncing) {
+			pthread_cond_wait(&s->scv, &s->smu);
+			continue;
+		}
+		s->syncing = 1;
+		/* Every commit counted so far has written its frames. */
+		target = atomic_load(&s->committed);
+		pthread_mutex_unlock(&s->smu);
+		r = fdatasync(s->walfd);
+		pthread_mutex_lock(&s->smu);
+		s->syncing = 0;
+		if (r < 0)
+			s->sync_errno = errno;
+		else if (target > s->synced)
+			s->synced = target;
+		pthread_cond_broadcast(&s->scv);
+	}
+	if (s->sync_errno != 0)
+		rc = err_set(e, ERR_IO, "cannot sync the database's journal to "
+		    "disk: %s; the messages in flight are sent again by the "
+		    "next run", strerror(s->sync_errno));
+	pthread_mutex_unlock(&s->smu);
+	return rc;
+}
+
+/*
+ * Over SMTP: commits without fsync, the WAL synced by wal_sync().  Left
+ * at synchronous=FULL (every commit syncs itself) when the WAL file cannot
+ * be opened.
+ */
+static void
+wal_open(struct sender *s)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(
+	    s->db->h, "main"));
+
+	if (wal == NULL || *wal == '\0' ||
+	    (s->walfd = open(wal, O_RDONLY | O_CLOEXEC)) < 0) {
+		s->walfd = -1;
+		return;
+	}
+	if (db_exec(s->db, "PRAGMA synchronous=NORMAL", NULL) < 0) {
+		close(s->walfd);
+		s->walfd = -1;
+	}
+}
+
+/*
  * Group commit.  A worker that wants its next message queues a request
  * and takes s->mu; whoever gets it first serves every request queued by
  * then in one transaction (results recorded, one message claimed for
@@ -409,6 +490,7 @@ struct claim_req {
 	struct outbox_row	*row;
 	int			 rc;
 	int			 done;
+	unsigned long long	 seq;	/* the commit that served it */
 	struct claim_req	*next;
 };
 
@@ -432,6 +514,7 @@ claim_batch(struct sender *s, struct claim_req *batch, struct err *e)
 		}
 	if ((rc = commit(s, e)) < 0)
 		goto out;
+	atomic_fetch_add(&s->committed, 1);
 	finish_pending(s, list, kinds);
 	free(kinds);
 	return 0;
@@ -447,8 +530,8 @@ out:
 static int
 claim_next(struct sender *s, struct outbox_row *row, struct err *e)
 {
-	struct claim_req me = { row, 0, 0, NULL }, *batch = NULL, *r, *next;
-	int rc;
+	struct claim_req me = { row, 0, 0, 0, NULL }, *batch = NULL, *r, *next;
+	int rc, sync;
 
 	pthread_mutex_lock(&s->qmu);
 	me.next = s->claims;
@@ -473,6 +556,7 @@ claim_next(struct sender *s, struct outbox_row *row, struct err *e)
 			next = r->next;
 			if (rc != 0 || s->fatal)
 				r->rc = rc < 0 ? rc : 0;
+			r->seq = atomic_load(&s->committed);
 			r->done = 1;
 		}
 	}
@@ -480,6 +564,14 @@ claim_next(struct sender *s, struct outbox_row *row, struct err *e)
 	if (rc < 0 && e->code == 0)
 		*e = s->ferr;
 	pthread_mutex_unlock(&s->mu);
+	/* On disk before it leaves (see the top of this file). */
+	if (rc > 0 && (sync = wal_sync(s, me.seq, e)) < 0) {
+		outbox_row_release(row);
+		pthread_mutex_lock(&s->mu);
+		set_fatal(s, sync, e);
+		pthread_mutex_unlock(&s->mu);
+		rc = sync;
+	}
 	return rc;
 }
 
@@ -852,6 +944,9 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_mutex_init(&s.qmu, NULL);
 	pthread_mutex_init(&s.pmu, NULL);
+	pthread_mutex_init(&s.smu, NULL);
+	pthread_cond_init(&s.scv, NULL);
+	s.walfd = -1;
 	local = cfg->nrelays == 0;
 
 	/* Every commit of the send on disk when it returns (see above). */
@@ -893,12 +988,18 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	s.env.keys = &s.keys.k;
 	s.env.msg_flags = local ? MSG_F_LF : 0;
 
+	if (!local)
+		wal_open(&s);
 	rc = local ? run_local(&s, e) : run_smtp(&s, e);
 	/* Results of the last messages of each connection. */
 	if (!local && s.npending > 0) {
 		struct err e2 = ERR_INIT;
 		int rc2 = record_and_claim(&s, NULL, &e2);
 
+		if (rc2 == 0) {
+			atomic_fetch_add(&s.committed, 1);
+			rc2 = wal_sync(&s, atomic_load(&s.committed), &e2);
+		}
 		if (rc2 < 0)
 			set_fatal(&s, rc2, &e2);
 	}
@@ -927,6 +1028,10 @@ out:
 	free(s.runs);
 	campaign_keys_release(&s.keys);
 	db_exec(db, "PRAGMA synchronous=NORMAL", NULL);
+	if (s.walfd >= 0)
+		close(s.walfd);
+	pthread_mutex_destroy(&s.smu);
+	pthread_cond_destroy(&s.scv);
 	pthread_mutex_destroy(&s.mu);
 	pthread_mutex_destroy(&s.qmu);
 	pthread_mutex_destroy(&s.pmu);
