@@ -1381,9 +1381,14 @@ add_lines(struct buf *out, const char *p, size_t n, int lf)
 	const char *end = p + n, *nl;
 	char *w, *w0;
 
+	size_t nl_count = 0;
+
 	if (lf)
 		return buf_add(out, p, n);
-	if ((w = w0 = buf_space(out, 2 * n)) == NULL)
+	for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL;
+	    q++)
+		nl_count++;
+	if ((w = w0 = buf_space(out, n + nl_count)) == NULL)
 		return -ERR_TOOBIG;
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -1578,7 +1583,10 @@ msg_build_cached(struct msg_cache *c, const struct msg_spec *s,
 	et = text_encoding(s->text, s->text_len);
 	eh = s->html != NULL ? text_encoding(s->html, s->html_len) :
 	    GMIME_CONTENT_ENCODING_DEFAULT;
-	if (c == NULL || s->nheaders > 0 || (k = skel_get(c, s, et, eh)) == NULL)
+	/* Multipart only: GMime ends a single part in ways the skeleton
+	 * does not follow (a final line break after quoted-printable). */
+	if (c == NULL || s->nheaders > 0 || (s->html == NULL &&
+	    s->attachment == NULL) || (k = skel_get(c, s, et, eh)) == NULL)
 		return build_gmime(s, 0, et, eh, out, e);
 	return skel_fill(k, s, et, eh, out, e);
 }

@@ -129,9 +129,11 @@ int	 msg_build(const struct msg_spec *spec, struct buf *out, struct err *e);
  * encodings): the first of each shape is composed by GMime with stand-ins
  * for what differs and kept in the cache as a skeleton; the next ones are
  * that skeleton filled in, by the same header code and GMime's encoders.
- * The bytes are msg_build()'s (test_msg compares them).  A cache holds up
- * to 32 shapes (then GMime composes) and may be shared by threads;
- * cache NULL: msg_build().
+ * The bytes are msg_build()'s (test_msg compares them).  Multipart
+ * messages only (a single part is composed by GMime).  A cache holds up
+ * to 32 shapes (then GMime composes) and may be shared by threads; the
+ * caller frees it with msg_cache_free() once no thread uses it.  cache
+ * NULL: msg_build().  Returns what msg_build() returns.
  */
 struct msg_cache;
 struct msg_cache *msg_cache_new(void);

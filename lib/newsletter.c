@@ -1061,7 +1061,7 @@ render_data(const struct campaign_run *c, const struct nl_state *s,
 	m.strict = strict;
 	if (!strict && s->cache != NULL)
 		rc = render_skel_data(c, s, data, &m, &env, out, e);
-	if (rc == 1 || (rc == 0 && cfg->check_skeletons)) {
+	if (rc != 0 || cfg->check_skeletons) {
 		ctx = context(c, s, data, buf_str(&url), cfg->unsub_mailto, token);
 		m.ctx = ctx;
 		rc = render_check(c->render, &env, &m, rc, cfg->check_skeletons,
@@ -1180,8 +1180,6 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	static const char *const locs[] = { "ja", "en" };
 	struct nl_state fake = *(const struct nl_state *)c->state;
 	struct buf out = BUF_INIT(0);
-
-	fake.cache = NULL;
 	json_t *advs = json_array(), *a, *match = json_array();
 	int rc = 0;
 
@@ -1197,6 +1195,7 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	}
 	json_array_append_new(match, json_integer(0));
 	json_array_append_new(match, json_integer(1));
+	fake.cache = NULL;	/* strict rendering, never from a skeleton */
 	fake.advisories = advs;
 	fake.adv = NULL;
 	fake.nadv = 0;

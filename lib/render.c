@@ -308,8 +308,8 @@ one_line(struct buf *b)
 static int
 compose(const struct render *r, const struct render_env *env,
     const struct render_mail *m, const struct buf *subj,
-    const struct buf *text, const struct buf *html, struct buf *out,
-    struct err *e)
+    const struct buf *text, const struct buf *html, int cached,
+    struct buf *out, struct err *e)
 {
 	struct msg_spec spec;
 	struct msg_attachment att;
@@ -362,14 +362,15 @@ compose(const struct render *r, const struct render_env *env,
 		att.content_type = m->attach_type;
 		spec.attachment = &att;
 	}
-	rc = msg_build_cached(r->mc, &spec, out, e);
+	rc = cached ? msg_build_cached(r->mc, &spec, out, e) :
+	    msg_build(&spec, out, e);
 	free(to_name);
 	return rc;
 }
 
-int
-render_message(const struct render *r, const struct render_env *env,
-    const struct render_mail *m, struct buf *out, struct err *e)
+static int
+render_whole(const struct render *r, const struct render_env *env,
+    const struct render_mail *m, int cached, struct buf *out, struct err *e)
 {
 	struct buf subj = BUF_INIT(4096), text = BUF_INIT(MAX_PART),
 	    wide = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART);
@@ -396,13 +397,20 @@ render_message(const struct render *r, const struct render_env *env,
 	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
 	    e)) < 0)
 		goto out;
-	rc = compose(r, env, m, &subj, &text, &html, out, e);
+	rc = compose(r, env, m, &subj, &text, &html, cached, out, e);
 out:
 	buf_release(&subj);
 	buf_release(&wide);
 	buf_release(&text);
 	buf_release(&html);
 	return rc;
+}
+
+int
+render_message(const struct render *r, const struct render_env *env,
+    const struct render_mail *m, struct buf *out, struct err *e)
+{
+	return render_whole(r, env, m, 1, out, e);
 }
 
 /* --- skeletons: one rendering for many declarers ------------------------ */
@@ -502,12 +510,39 @@ split_holes(struct part *p, const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * A run of lines without holes, wrapped, as a literal piece.  wrap_text()
+ * drops the line break before a last line that wraps to nothing (blanks
+ * only, no final newline): that break may belong to the piece before,
+ * which a skeleton cannot take back, so such a text is rendered whole
+ * (-1).  A '\n' put first in the scratch buffer tells.
+ */
+static int
+add_run(struct part *p, struct buf *run, struct buf *scratch)
+{
+	int rc = 0;
+
+	if (run->len == 0)
+		return 0;
+	buf_reset(scratch);
+	buf_addch(scratch, '\n');
+	if (wrap_text(run->data, run->len, 76, scratch) < 0 ||
+	    scratch->len == 0 || scratch->data[0] != '\n')
+		rc = -1;
+	else {
+		add_piece(p, -1, 0, p->bytes.len, scratch->len - 1);
+		buf_add(&p->bytes, scratch->data + 1, scratch->len - 1);
+	}
+	buf_reset(run);
+	return rc;
+}
+
 /* The text part: runs of lines without holes wrapped now, lines with
  * holes kept for later. */
 static int
 split_text(struct part *p, const char *s, size_t n)
 {
-	struct buf run = BUF_INIT(MAX_PART);
+	struct buf run = BUF_INIT(MAX_PART), scratch = BUF_INIT(0);
 	size_t i = 0;
 	int rc = 0;
 
@@ -517,28 +552,16 @@ split_text(struct part *p, const char *s, size_t n)
 
 		if (memchr(s + i, HOLE_OPEN, end - i) == NULL) {
 			buf_add(&run, s + i, end - i);
-		} else {
-			if (run.len > 0) {
-				size_t at = p->bytes.len;
-
-				if (wrap_text(run.data, run.len, 76, &p->bytes) < 0)
-					rc = -1;
-				add_piece(p, -1, 0, at, p->bytes.len - at);
-				buf_reset(&run);
-			}
+		} else if ((rc = add_run(p, &run, &scratch)) == 0) {
 			add_piece(p, -2, 0, p->bytes.len, end - i);
 			buf_add(&p->bytes, s + i, end - i);
 		}
 		i = end;
 	}
-	if (run.len > 0 && rc == 0) {
-		size_t at = p->bytes.len;
-
-		if (wrap_text(run.data, run.len, 76, &p->bytes) < 0)
-			rc = -1;
-		add_piece(p, -1, 0, at, p->bytes.len - at);
-	}
+	if (rc == 0)
+		rc = add_run(p, &run, &scratch);
 	buf_release(&run);
+	buf_release(&scratch);
 	return rc;
 }
 
@@ -689,7 +712,7 @@ render_skel_message(const struct render_skel *k, const struct render_env *env,
 	if (rc < 0)
 		rc = err_set(e, ERR_TOOBIG, "a part of the message is too large");
 	else
-		rc = compose(k->r, env, m, &k->subject, &text, &html, out, e);
+		rc = compose(k->r, env, m, &k->subject, &text, &html, 1, out, e);
 	buf_release(&text);
 	buf_release(&html);
 	buf_release(&line);
@@ -702,17 +725,28 @@ render_check(const struct render *r, const struct render_env *env,
     size_t start, struct err *e)
 {
 	struct buf whole = BUF_INIT(0);
+	struct err e2 = ERR_INIT;
+	int made = rc == 0, wrc;
 
-	check = check && rc == 0;
-	if (rc != 1 && !check)
-		return rc;
-	/* m->ctx: the declarer's full template data. */
-	rc = render_message(r, env, m, check ? &whole : out, e);
-	if (check && rc == 0 && (whole.len != out->len - start ||
-	    memcmp(whole.data, out->data + start, whole.len) != 0))
-		rc = err_set(e, ERR_SOFTWARE, "the message to '%s' made from a "
-		    "skeleton differs from the one rendered whole (a bug: "
-		    "please report it)", m->to_addr);
+	if (made && !check)
+		return 0;
+	/* A skeleton that failed: the message is rendered whole, which
+	 * either works (with check: a bug of the skeleton) or says why not. */
+	if (!made)
+		buf_truncate(out, start);
+	/* m->ctx: the declarer's full template data; with check, composed
+	 * by GMime too, not from the cache of shapes. */
+	wrc = render_whole(r, env, m, !check, made ? &whole : out, made ?
+	    &e2 : e);
+	if (check && wrc == 0 && (rc < 0 || (made &&
+	    (whole.len != out->len - start ||
+	    memcmp(whole.data, out->data + start, whole.len) != 0))))
+		wrc = err_set(e, ERR_SOFTWARE, "the message to '%s' made from a "
+		    "skeleton %s the one rendered whole (a bug: please report "
+		    "it)", m->to_addr, rc < 0 ? "failed, unlike" : "differs from");
+	else if (made && wrc < 0)
+		wrc = err_set(e, ERR_SOFTWARE, "the message to '%s' was made from "
+		    "a skeleton but fails rendered whole: %s", m->to_addr, e2.msg);
 	buf_release(&whole);
-	return rc;
+	return wrc;
 }

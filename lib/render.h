@@ -95,9 +95,12 @@ int	 render_message(const struct render *, const struct render_env *,
  * tested by a section ({{#name}}), its presence must be the same for all
  * declarers of the skeleton: the caller keeps that in its key.
  *
- * render_skel_new() returns 0 with *out, 1 when this data cannot be
- * rendered that way (a hole in the subject, say: use render_message()),
- * or -ERR_*.  A skeleton is immutable; several threads may fill it.
+ * render_skel_new() returns 0 with *out (the caller frees it with
+ * render_skel_free(); it must not outlive the render), 1 when this data
+ * cannot be rendered that way (a hole in the subject, say: use
+ * render_message()), or -ERR_* (a template error).  A skeleton is
+ * immutable; several threads may fill it.  render_skel_message() returns
+ * what render_message() returns.
  */
 #define RENDER_HOLES_MAX	100
 #define RENDER_HOLE_LEN		6

@@ -505,21 +505,19 @@ claim_batch(struct sender *s, struct claim_req *batch, struct err *e)
 
 	if ((rc = begin(s, e)) < 0)
 		goto out;
-	if ((rc = record_pending_tx(s, list, kinds, e)) < 0)
-		goto fail;
-	for (r = batch; r != NULL; r = r->next)
-		if ((r->rc = claim_tx(s, r->row, e)) < 0) {
-			rc = r->rc;
-			goto fail;
-		}
+	if ((rc = record_pending_tx(s, list, kinds, e)) == 0)
+		for (r = batch; r != NULL && rc == 0; r = r->next)
+			if ((r->rc = claim_tx(s, r->row, e)) < 0)
+				rc = r->rc;
+	if (rc < 0) {
+		db_rollback(s->db);
+		goto out;
+	}
 	if ((rc = commit(s, e)) < 0)
 		goto out;
 	atomic_fetch_add(&s->committed, 1);
 	finish_pending(s, list, kinds);
-	free(kinds);
-	return 0;
-fail:
-	db_rollback(s->db);
+	list = NULL;
 out:
 	put_back_pending(s, list, n);
 	free(kinds);

@@ -17,6 +17,8 @@ struct render_skel;
 struct skelcache;
 struct skelcache_ref;
 
+/* A cache of at most max skeletons; skelcache_free() it (and the
+ * skeletons) once no thread uses it. */
 struct skelcache *skelcache_new(size_t max);
 void	 skelcache_free(struct skelcache *);
 

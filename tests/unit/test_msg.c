@@ -1091,7 +1091,7 @@ test_skeleton_matches_gmime(void **state)
 	    "=?not encoded?= 半角ｶﾅ" };
 	static const char *const texts[] = { "Hello,\nplain ASCII text.\n",
 	    "こんにちは。\r\n日本語の本文です。\rCR だけの行\n最後に改行なし",
-	    "", "trailing space \nand a long line " "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=yy\n" };
+	    "", "abc=", "trailing space \nand a long line " "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=yy\n" };
 	char mid[300], url[1000];
 	struct buf a = BUF_INIT(0), b = BUF_INIT(0);
 	struct err e = ERR_INIT;
@@ -1160,11 +1160,11 @@ test_skeleton_matches_gmime(void **state)
 			s.text = text_ja;
 			s.text_len = text_ja_len;
 		} else {
-			s.text = texts[R(4)];
+			s.text = texts[R(5)];
 			s.text_len = strlen(s.text);
 		}
 		if (R(3)) {
-			s.html = R(2) ? html_ja : texts[R(4)];
+			s.html = R(2) ? html_ja : texts[R(5)];
 			s.html_len = s.html == html_ja ? html_ja_len : strlen(s.html);
 		}
 		if (R(3) == 0) {

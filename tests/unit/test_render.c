@@ -158,12 +158,51 @@ test_hole_in_subject(void **state)
 	render_free(r);
 }
 
+/* A last line of blanks only, with no final newline, after a line with a
+ * hole: wrap_text() drops the line break before it, which a skeleton
+ * cannot do, so the text is rendered whole (no skeleton). */
+static void
+test_blank_last_line(void **state)
+{
+	json_t *snap = json_object(), *loc, *files;
+	struct render *r = NULL;
+	struct render_skel *k = NULL;
+	struct render_mail m;
+	struct err e = ERR_INIT;
+	char mark[RENDER_HOLE_LEN], txt[200];
+	json_t *d;
+
+	(void)state;
+	snprintf(txt, sizeof(txt), "Dear {{org}}\n%90s", "");
+	json_object_set_new(snap, "dir", json_string("test"));
+	for (int i = 0; i < 2; i++) {
+		loc = json_object();
+		files = json_object();
+		json_object_set_new(files, "newsletter.subject", json_string("S"));
+		json_object_set_new(files, "newsletter.txt", json_string(txt));
+		json_object_set_new(files, "newsletter.html", json_string("<p>{{org}}</p>"));
+		json_object_set_new(loc, "files", files);
+		json_object_set_new(loc, "content", json_object());
+		json_object_set_new(snap, i ? "en" : "ja", loc);
+	}
+	assert_int_equal(render_new(&r, snap, "newsletter", NULL, &e), 0);
+	json_decref(snap);
+	render_hole(0, mark);
+	d = json_pack("{s:s}", "org", mark);
+	mail(&m, d, "https://example.jp/u/x");
+	assert_int_equal(render_skel_new(r, &m, &k, &e), 1);
+	assert_null(k);
+	json_decref(d);
+	render_free(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_skeleton_is_whole_rendering),
 		cmocka_unit_test(test_hole_in_subject),
+		cmocka_unit_test(test_blank_last_line),
 	};
 	int rc;
 
