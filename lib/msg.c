@@ -1420,9 +1420,9 @@ add_header(struct buf *out, const char *name, const struct buf *raw, int lf)
 }
 
 /*
- * A body encoded as GMime's writer encodes it.  Base64 goes straight into
- * out: GLib's encoder (GMime's own is the same algorithm) without line
- * breaks, cut into GMime's lines of 76 characters.
+ * A body encoded as GMime's writer encodes it, with GMime's encoders.
+ * Base64 comes in lines of 76 characters and a LF; they are copied with
+ * one memcpy() each (CRLF for SMTP), which add_lines() would look for.
  */
 static int
 add_encoded(struct buf *out, const char *p, size_t n,
@@ -1430,9 +1430,8 @@ add_encoded(struct buf *out, const char *p, size_t n,
 {
 	GMimeEncoding st;
 	char *o, *w, *w0;
-	size_t olen, nlines;
-	int rc, state = 0;
-	gint save = 0;
+	size_t olen, i = 0;
+	int rc = 0;
 
 	if (canon) {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
@@ -1440,35 +1439,25 @@ add_encoded(struct buf *out, const char *p, size_t n,
 		p = buf_str(tmp);
 		n = tmp->len;
 	}
-	if (enc == GMIME_CONTENT_ENCODING_BASE64) {
-		if (n == 0)
-			return 0;
-		o = xmalloc((n / 3 + 1) * 4 + 4);
-		olen = g_base64_encode_step((const guchar *)p, n, FALSE, o,
-		    &state, &save);
-		olen += g_base64_encode_close(FALSE, o + olen, &state, &save);
-		nlines = (olen + 75) / 76;
-		if ((w = w0 = buf_space(out, olen + 2 * nlines)) == NULL) {
-			free(o);
-			return -ERR_TOOBIG;
-		}
-		for (size_t i = 0; i < olen; i += 76) {
-			size_t k = olen - i < 76 ? olen - i : 76;
-
-			memcpy(w, o + i, k);
-			w += k;
-			if (!lf)
-				*w++ = '\r';
-			*w++ = '\n';
-		}
-		buf_commit(out, (size_t)(w - w0));
-		free(o);
-		return 0;
-	}
 	g_mime_encoding_init_encode(&st, enc);
 	o = xmalloc(g_mime_encoding_outlen(&st, n));
 	olen = g_mime_encoding_flush(&st, p, n, o);
-	rc = add_lines(out, o, olen, lf);
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 && !lf) {
+		/* At most one CRLF per 77 bytes (76 and the LF). */
+		if ((w = w0 = buf_space(out, olen + olen / 77 + 1)) == NULL)
+			rc = -ERR_TOOBIG;
+		while (rc == 0 && olen - i >= 77 && o[i + 76] == '\n') {
+			memcpy(w, o + i, 76);
+			w[76] = '\r';
+			w[77] = '\n';
+			w += 78;
+			i += 77;
+		}
+		if (rc == 0)
+			buf_commit(out, (size_t)(w - w0));
+	}
+	if (rc == 0)
+		rc = add_lines(out, o + i, olen - i, lf);
 	free(o);
 	return rc;
 }
