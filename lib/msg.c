@@ -10,6 +10,9 @@
  * Japanese as encoded-words far over the 75-character limit; its quoting
  * of display names mishandles '"'; and its RFC 2231 continuations split
  * UTF-8 characters.  See add_encoded_words() and attachment_part().
+ *
+ * msg_build_cached() writes the same bytes without a MIME tree per
+ * message: see "skeletons" below.
  */
 #include <stddef.h>
 #include <stdio.h>
