@@ -605,11 +605,13 @@ do_import(struct ctx *ctx, int argc, char **argv)
 	if (rc < 0 && st.rows == 0 && st.rejected == 0)
 		return cmd_fail(ctx, rc);
 	if (ctx->verbosity >= 0 || rc < 0)
-		printf("%s%s (%s): %zu row%s: %zu added, %zu updated, "
+		printf("%s%s (%s%s): %zu row%s: %zu added, %zu updated, "
 		    "%zu unchanged, %zu suppressed, %zu rejected\n",
 		    dry ? "dry run, nothing stored: " : rc < 0 ?
 		    "nothing stored: " : "", path,
-		    csv_encoding_name(st.encoding), st.rows,
+		    csv_encoding_name(st.encoding), st.separator == '\t' ?
+		    ", tab-separated" : st.separator == ';' ?
+		    ", semicolon-separated" : "", st.rows,
 		    st.rows == 1 ? "" : "s", st.added, st.updated,
 		    st.unchanged, st.suppressed, st.rejected);
 	if (rc < 0)

@@ -557,6 +557,34 @@ cp932_block(iconv_t cd, char *in, size_t *inlen, struct buf *out)
 	return 0;
 }
 
+/*
+ * The separator, from the first line holding one: a comma, or a tab or a
+ * semicolon when the line has none (Excel's "テキスト (タブ区切り)", and
+ * its CSV in locales whose decimal mark is a comma).  The header needs two
+ * columns (email, org), so its line always holds the file's separator.
+ */
+static unsigned char
+separator(const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+
+	for (; p < end; p = nl + 1) {
+		size_t len;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		len = (size_t)((nl != NULL ? nl : end) - p);
+		if (memchr(p, ',', len) != NULL)
+			return ',';
+		if (memchr(p, '\t', len) != NULL)
+			return '\t';
+		if (memchr(p, ';', len) != NULL)
+			return ';';
+		if (nl == NULL)
+			break;
+	}
+	return ',';
+}
+
 static int
 detect(struct importer *im, FILE *fp, enum csv_encoding *enc)
 {
@@ -626,6 +654,7 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 	if ((rc = detect(&im, fp, &enc)) < 0)
 		goto out;
 	st->encoding = enc;
+	st->separator = ',';
 	if (enc == CSV_ENC_CP932 &&
 	    (cd = iconv_open("UTF-8", "CP932")) == (iconv_t)-1) {
 		rc = err_set(e, ERR_SOFTWARE, "iconv cannot convert CP932: %s",
@@ -714,6 +743,10 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		if (first && len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
 			data += 3;
 			len -= 3;
+		}
+		if (first) {
+			st->separator = (char)separator(data, len);
+			csv_set_delim(&p, (unsigned char)st->separator);
 		}
 		first = 0;
 		if (csv_parse(&p, data, len, on_field, on_row, &im) != len) {

@@ -31,6 +31,7 @@ struct csv_import_stats {
 	size_t	rows;		/* data rows read */
 	size_t	added, updated, unchanged, suppressed, rejected;
 	enum csv_encoding encoding;	/* what the file was read as */
+	char	separator;	/* ',', or '\t' or ';' (detected) */
 };
 
 /*

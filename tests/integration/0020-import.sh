@@ -157,4 +157,18 @@ check "  ... names line 5003" -- grep -q "bad-far.csv:5003: not valid UTF-8" "$T
 expect_exit 65 "  ... detected: neither UTF-8 nor CP932" -- sam subscriber import bad-far.csv
 check "  ... names line 5003" -- grep -qF "bad-far.csv:5003: neither UTF-8 (line 5003 is not) nor CP932 (line 2 is not)" "$T/err"
 
+# Excel's "テキスト (タブ区切り)" (CP932, tabs) and a semicolon CSV (Excel in
+# locales whose decimal mark is a comma): the separator is read from the
+# header row; a comma inside a cell is then just a character.
+printf '\t\t\n%s\t%s\t%s\n%s\t%s\t%s\n' 'メールアドレス' '事業者名' '利用製品' \
+    'tab1@example.jp' '株式会社タブ, 本社' 'windows,office' | iconv -f utf-8 -t cp932 > tabs.txt
+expect_exit 0 "a tab-separated CP932 file" -- sam subscriber import tabs.txt
+check "  ... said so" -- grep -q "(CP932, tab-separated): 1 row: 1 added" "$T/out"
+check "  ... the comma kept inside its cell" -- [ "$(sqlite3 "$T/samail.db" \
+    "SELECT org || '|' || products FROM subscriber WHERE email = 'tab1@example.jp'")" = "株式会社タブ, 本社|office,windows" ]
+printf 'email;org;name\nsemi1@example.jp;"Semi; Co";Taro\n' > semi.csv
+expect_exit 0 "a semicolon-separated file" -- sam subscriber import semi.csv
+check "  ... said so, a quoted ';' kept" -- sh -c "grep -q 'semicolon-separated' '$T/out' &&
+    [ \"\$(sqlite3 '$T/samail.db' \"SELECT org FROM subscriber WHERE email = 'semi1@example.jp'\")\" = 'Semi; Co' ]"
+
 finish
