@@ -565,6 +565,15 @@ split_text(struct part *p, const char *s, size_t n)
 	return rc;
 }
 
+size_t
+render_skel_size(const struct render_skel *k)
+{
+	if (k == NULL)
+		return 0;
+	return sizeof(*k) + k->subject.cap + k->text.bytes.cap +
+	    k->html.bytes.cap + (k->text.n + k->html.n) * sizeof(struct piece);
+}
+
 void
 render_skel_free(struct render_skel *k)
 {

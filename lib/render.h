@@ -113,6 +113,8 @@ int	 render_skel_message(const struct render_skel *,
 	    const char *const *values, size_t nvalues, struct buf *out,
 	    struct err *);
 void	 render_skel_free(struct render_skel *);
+/* The bytes a skeleton holds (0 for NULL). */
+size_t	 render_skel_size(const struct render_skel *);
 
 /*
  * After an attempt with a skeleton that appended to out from start and

@@ -12,14 +12,19 @@
 struct skelcache_ref {
 	char			*key;
 	struct render_skel	*k;
+	size_t			 size;	/* bytes the skeleton holds */
 	unsigned		 refs;
 	int			 gone;	/* out of the cache, freed at refs 0 */
 };
 
+/* Oldest first; at most max entries and SKELCACHE_BYTES of skeletons
+ * (a campaign's templates may render parts of up to 2 MB). */
+#define SKELCACHE_BYTES	(32 * 1024 * 1024)
+
 struct skelcache {
 	pthread_mutex_t		 mu;
 	struct skelcache_ref	**v;
-	size_t			 max, n, next;	/* next: the oldest */
+	size_t			 max, n, bytes;
 };
 
 static void
@@ -75,10 +80,24 @@ skelcache_get(struct skelcache *c, const char *key)
 	return r;
 }
 
+/* Take the oldest entry out, with s->mu held; it is freed now or by
+ * its last user.  Returns it when it is to be freed now. */
+static struct skelcache_ref *
+evict_oldest(struct skelcache *c)
+{
+	struct skelcache_ref *old = c->v[0];
+
+	memmove(c->v, c->v + 1, (c->n - 1) * sizeof(*c->v));
+	c->n--;
+	c->bytes -= old->size;
+	old->gone = 1;
+	return old->refs == 0 ? old : NULL;
+}
+
 struct skelcache_ref *
 skelcache_put(struct skelcache *c, const char *key, struct render_skel *k)
 {
-	struct skelcache_ref *r, *old = NULL;
+	struct skelcache_ref *r, *drop[2] = { NULL, NULL };
 
 	pthread_mutex_lock(&c->mu);
 	if ((r = find(c, key)) != NULL) {
@@ -90,20 +109,20 @@ skelcache_put(struct skelcache *c, const char *key, struct render_skel *k)
 	r = xcalloc(1, sizeof(*r));
 	r->key = xstrdup(key);
 	r->k = k;
+	r->size = render_skel_size(k) + strlen(key);
 	r->refs = 1;
-	if (c->n < c->max)
-		c->v[c->n++] = r;
-	else {
-		old = c->v[c->next];
-		c->v[c->next] = r;
-		c->next = (c->next + 1) % c->max;
-		old->gone = 1;
-		if (old->refs > 0)
-			old = NULL;	/* its last user frees it */
-	}
+	if (c->n == c->max)
+		drop[0] = evict_oldest(c);
+	/* One more to make room in bytes, at most: a skeleton bigger than
+	 * the budget stays alone, and the cache holds a few at worst. */
+	if (c->n > 0 && c->bytes + r->size > SKELCACHE_BYTES)
+		drop[1] = evict_oldest(c);
+	c->v[c->n++] = r;
+	c->bytes += r->size;
 	pthread_mutex_unlock(&c->mu);
-	if (old != NULL)
-		entry_free(old);
+	for (int i = 0; i < 2; i++)
+		if (drop[i] != NULL)
+			entry_free(drop[i]);
 	return r;
 }
 

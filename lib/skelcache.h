@@ -2,11 +2,11 @@
  * skelcache — the render skeletons of a campaign's send, by key.
  *
  * A bounded, thread-safe cache: sender threads look up the skeleton of a
- * declarer's key, fill it, and let go of it.  When the cache is full the
- * oldest entry gives way (it is freed once the last thread using it lets
- * go).  The outbox is queued in an order that puts declarers with the same
- * key next to each other (newsletter.c), so a few dozen entries serve a
- * whole campaign.
+ * declarer's key, fill it, and let go of it.  When the cache is full (in
+ * entries, or past 32 MB of skeletons) the oldest entry gives way; it is
+ * freed once the last thread using it lets go.  The outbox is queued in
+ * an order that puts declarers with the same key next to each other
+ * (newsletter.c), so a few dozen entries serve a whole campaign.
  */
 #ifndef SAMAIL_SKELCACHE_H
 #define SAMAIL_SKELCACHE_H
