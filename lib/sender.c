@@ -383,38 +383,6 @@ finish_pending(struct sender *s, struct pending *list, const int *kinds)
 }
 
 /*
- * The hand-over point, with s->mu held: one committed transaction that
- * records the pending results and claims the next message (in flight
- * before anything leaves).  1 with the row, 0 when nothing is due, -ERR_*.
- */
-static int
-record_and_claim(struct sender *s, struct outbox_row *row, struct err *e)
-{
-	size_t n;
-	struct pending *list = take_pending(s, &n);
-	int *kinds = xcalloc(n + 1, sizeof(*kinds));
-	int rc, got = 0;
-
-	if ((rc = begin(s, e)) < 0)
-		goto out;
-	if ((rc = record_pending_tx(s, list, kinds, e)) < 0 ||
-	    (row != NULL && (got = claim_tx(s, row, e)) < 0)) {
-		db_rollback(s->db);
-		rc = rc < 0 ? rc : got;
-		goto out;
-	}
-	if ((rc = commit(s, e)) < 0)
-		goto out;
-	finish_pending(s, list, kinds);
-	list = NULL;
-	rc = got;
-out:
-	put_back_pending(s, list, n);
-	free(kinds);
-	return rc;
-}
-
-/*
  * Make every commit up to seq durable: 0, or -ERR_IO when the WAL cannot
  * be synced (then nothing more may be handed over).  Threads that come
  * while a sync runs wait for it, and one of them syncs again if theirs was
@@ -494,6 +462,13 @@ struct claim_req {
 	struct claim_req	*next;
 };
 
+/*
+ * The hand-over point, with s->mu held: one committed transaction that
+ * records the pending results and claims one message (in flight before
+ * anything leaves) for each request of batch (may be NULL: only record).
+ * 0 with each request's rc set (1 claimed, 0 nothing due), or -ERR_*
+ * (rolled back; the results stay pending).
+ */
 static int
 claim_batch(struct sender *s, struct claim_req *batch, struct err *e)
 {
@@ -505,10 +480,13 @@ claim_batch(struct sender *s, struct claim_req *batch, struct err *e)
 
 	if ((rc = begin(s, e)) < 0)
 		goto out;
+	/* Once nothing is due, the requests after get nothing (rc 0). */
 	if ((rc = record_pending_tx(s, list, kinds, e)) == 0)
 		for (r = batch; r != NULL && rc == 0; r = r->next)
-			if ((r->rc = claim_tx(s, r->row, e)) < 0)
+			if ((r->rc = claim_tx(s, r->row, e)) <= 0) {
 				rc = r->rc;
+				break;
+			}
 	if (rc < 0) {
 		db_rollback(s->db);
 		goto out;
@@ -523,6 +501,7 @@ out:
 	free(kinds);
 	return rc;
 }
+
 
 /* The next message for this worker: 1 with row, 0 when none, -ERR_*. */
 static int
@@ -806,43 +785,28 @@ run_local(struct sender *s, struct err *e)
 	struct mailstore *ms = NULL;
 	struct campaign_run *c;
 	struct outbox_row *rows;
+	struct claim_req *reqs;
 	struct buf msg = BUF_INIT(MAX_MESSAGE);
 	char key[64], where[600];
 	size_t n, batch, done;
-	int rc = 0, got, stop = 0;
+	int rc = 0, stop = 0;
 	struct err me = ERR_INIT;
 
 	if ((rc = mailstore_open(&ms, s->cfg->transport, e)) < 0)
 		return rc;
 	batch = mailstore_can_check(ms) ? LOCAL_BATCH : 1;
 	rows = xcalloc(batch, sizeof(*rows));
+	reqs = xcalloc(batch, sizeof(*reqs));
 	snprintf(where, sizeof(where), "%s", s->cfg->transport);
 	while (!stop) {
 		/* Record the last batch and claim the next, in one commit. */
-		size_t np;
-		struct pending *list = take_pending(s, &np);
-		int *kinds = xcalloc(np + 1, sizeof(*kinds));
-
-		if ((rc = begin(s, e)) < 0) {
-			put_back_pending(s, list, np);
-			free(kinds);
+		for (n = 0; n < batch; n++)
+			reqs[n] = (struct claim_req){ &rows[n], 0, 0, 0,
+			    n + 1 < batch ? &reqs[n + 1] : NULL };
+		if ((rc = claim_batch(s, reqs, e)) < 0)
 			break;
-		}
-		rc = record_pending_tx(s, list, kinds, e);
-		for (n = 0; rc == 0 && n < batch; n++)
-			if ((got = claim_tx(s, &rows[n], e)) <= 0) {
-				rc = got;
-				break;
-			}
-		if (rc < 0 || (rc = commit(s, e)) < 0) {
-			if (rc < 0)
-				db_rollback(s->db);
-			put_back_pending(s, list, np);
-			free(kinds);
-			break;
-		}
-		finish_pending(s, list, kinds);
-		free(kinds);
+		for (n = 0; n < batch && reqs[n].rc == 1; n++)
+			;
 		if (n == 0)
 			break;
 
@@ -909,7 +873,7 @@ run_local(struct sender *s, struct err *e)
 	/* What the last batch did, recorded even when the run stops. */
 	if (s->npending > 0) {
 		struct err e2 = ERR_INIT;
-		int rc2 = record_and_claim(s, NULL, &e2);
+		int rc2 = claim_batch(s, NULL, &e2);
 
 		if (rc2 < 0 && rc == 0) {
 			*e = e2;
@@ -919,6 +883,7 @@ run_local(struct sender *s, struct err *e)
 	for (size_t i = 0; i < batch; i++)
 		outbox_row_release(&rows[i]);
 	free(rows);
+	free(reqs);
 	buf_release(&msg);
 	mailstore_close(ms);
 	return rc;
@@ -992,12 +957,10 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	/* Results of the last messages of each connection. */
 	if (!local && s.npending > 0) {
 		struct err e2 = ERR_INIT;
-		int rc2 = record_and_claim(&s, NULL, &e2);
+		int rc2 = claim_batch(&s, NULL, &e2);
 
-		if (rc2 == 0) {
-			atomic_fetch_add(&s.committed, 1);
+		if (rc2 == 0)
 			rc2 = wal_sync(&s, atomic_load(&s.committed), &e2);
-		}
 		if (rc2 < 0)
 			set_fatal(&s, rc2, &e2);
 	}
