@@ -347,15 +347,36 @@ check_mailbox(const char *hdr, const struct msg_mailbox *mb, struct err *e)
 	return 0;
 }
 
+/*
+ * What the builders need to know of the two bodies, found in one pass
+ * each (text_scan()): valid, 8-bit bytes (the encoding), CR (the line
+ * ends).
+ */
+struct bodies {
+	int			text_ok, html_ok;
+	struct text_scan	text, html;
+};
+
+static void
+scan_bodies(const struct msg_spec *s, struct bodies *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (s->text != NULL)
+		b->text_ok = text_scan(s->text, s->text_len, &b->text);
+	if (s->html != NULL)
+		b->html_ok = text_scan(s->html, s->html_len, &b->html);
+}
+
 /* A body: valid UTF-8 without NUL (text parts cannot carry one). */
 static int
-check_body(const char *what, const char *p, size_t n, struct err *e)
+check_body(const char *what, const char *p, int ok,
+    const struct text_scan *sc, struct err *e)
 {
 	if (p == NULL)
 		return err_set(e, ERR_INVAL, "%s: missing", what);
-	if (memchr(p, '\0', n) != NULL)
+	if (sc->nul)
 		return err_set(e, ERR_INVAL, "%s: NUL byte refused", what);
-	if (!text_utf8_valid(p, n))
+	if (!ok)
 		return err_set(e, ERR_INVAL, "%s: not valid UTF-8", what);
 	return 0;
 }
@@ -415,7 +436,7 @@ check_attachment(const struct msg_attachment *a, struct err *e)
 
 /* Everything that reaches a header, checked before GMime sees any of it. */
 static int
-check_spec(const struct msg_spec *s, struct err *e)
+check_spec(const struct msg_spec *s, const struct bodies *b, struct err *e)
 {
 	int rc;
 
@@ -468,10 +489,11 @@ check_spec(const struct msg_spec *s, struct err *e)
 	for (size_t i = 0; i < s->nheaders; i++)
 		if ((rc = check_extra(&s->headers[i], e)) < 0)
 			return rc;
-	if ((rc = check_body("text body", s->text, s->text_len, e)) < 0)
+	if ((rc = check_body("text body", s->text, b->text_ok, &b->text,
+	    e)) < 0)
 		return rc;
-	if (s->html != NULL &&
-	    (rc = check_body("HTML body", s->html, s->html_len, e)) < 0)
+	if (s->html != NULL && (rc = check_body("HTML body", s->html,
+	    b->html_ok, &b->html, e)) < 0)
 		return rc;
 	if (s->attachment != NULL &&
 	    (rc = check_attachment(s->attachment, e)) < 0)
@@ -769,15 +791,16 @@ add_extra_headers(GMimeObject *obj, const struct msg_spec *s,
  * in the output's own convention.
  */
 static void
-canon_lines(const char *p, size_t n, const char *nl, struct buf *tmp)
+canon_lines(const char *p, size_t n, const char *nl, int cr, struct buf *tmp)
 {
 	const char *end = p + n, *q;
 	size_t nll = strlen(nl);
 
 	buf_reset(tmp);
 	(void)buf_space(tmp, n + n / 16 + 16);	/* one allocation, mostly */
-	/* Template output has LF line ends only: one memchr() per line. */
-	if (memchr(p, '\r', n) == NULL) {
+	/* Template output has LF line ends only: one memchr() per line.
+	 * cr: whether p holds a CR, -1 if not known. */
+	if (cr == 0 || (cr < 0 && memchr(p, '\r', n) == NULL)) {
 		while ((q = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 			buf_add(tmp, p, (size_t)(q - p));
 			buf_add(tmp, nl, nll);
@@ -806,13 +829,21 @@ canon_lines(const char *p, size_t n, const char *nl, struct buf *tmp)
  * the template did, and keeps "=_" boundaries impossible inside a part.
  */
 static GMimeContentEncoding
-text_encoding(const char *p, size_t n)
+gmime_encoding(const char *p, size_t n)
 {
-	GMimeContentEncoding enc;
-
-	enc = g_mime_utils_best_encoding((const unsigned char *)p, n);
-	return enc == GMIME_CONTENT_ENCODING_BASE64 ? enc :
+	return g_mime_utils_best_encoding((const unsigned char *)p, n) ==
+	    GMIME_CONTENT_ENCODING_BASE64 ? GMIME_CONTENT_ENCODING_BASE64 :
 	    GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
+}
+
+static GMimeContentEncoding
+text_encoding(size_t n, const struct text_scan *sc)
+{
+	/* g_mime_utils_best_encoding()'s rule, on the count text_scan()
+	 * made in its pass (test_msg compares the two). */
+	return (double)sc->eight <= (double)n * 0.17 ?
+	    GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE :
+	    GMIME_CONTENT_ENCODING_BASE64;
 }
 
 /* A text part holding p[0..n), or, for a skeleton, the stand-in slot
@@ -830,7 +861,7 @@ text_part(const char *subtype, const char *p, size_t n, const char *slot,
 		w = g_mime_data_wrapper_new_with_stream(st, enc);
 	} else {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
-		    "\r\n" : "\n", tmp);
+		    "\r\n" : "\n", -1, tmp);
 		st = g_mime_stream_mem_new_with_buffer(buf_str(tmp), tmp->len);
 		w = g_mime_data_wrapper_new_with_stream(st,
 		    GMIME_CONTENT_ENCODING_DEFAULT);
@@ -1429,7 +1460,7 @@ add_header(struct buf *out, const char *name, const struct buf *raw, int lf)
  */
 static int
 add_encoded(struct buf *out, const char *p, size_t n,
-    GMimeContentEncoding enc, int canon, int lf, struct buf *tmp)
+    GMimeContentEncoding enc, int canon, int cr, int lf, struct buf *tmp)
 {
 	GMimeEncoding st;
 	char *o, *w, *w0;
@@ -1438,7 +1469,7 @@ add_encoded(struct buf *out, const char *p, size_t n,
 
 	if (canon) {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
-		    "\r\n" : "\n", tmp);
+		    "\r\n" : "\n", cr, tmp);
 		p = buf_str(tmp);
 		n = tmp->len;
 	}
@@ -1467,8 +1498,8 @@ add_encoded(struct buf *out, const char *p, size_t n,
 
 static int
 skel_fill(const struct skel *k, const struct msg_spec *s,
-    GMimeContentEncoding et, GMimeContentEncoding eh, struct buf *out,
-    struct err *e)
+    const struct bodies *b, GMimeContentEncoding et, GMimeContentEncoding eh,
+    struct buf *out, struct err *e)
 {
 	struct buf tmp = BUF_INIT(0);
 	size_t start = out->len;
@@ -1523,17 +1554,17 @@ skel_fill(const struct skel *k, const struct msg_spec *s,
 			rc = buf_add(out, hash, 32);
 			break;
 		case SLOT_BODY_TEXT:
-			rc = add_encoded(out, s->text, s->text_len, et, 1, lf,
-			    &tmp);
+			rc = add_encoded(out, s->text, s->text_len, et, 1,
+			    b->text.cr, lf, &tmp);
 			break;
 		case SLOT_BODY_HTML:
-			rc = add_encoded(out, s->html, s->html_len, eh, 1, lf,
-			    &tmp);
+			rc = add_encoded(out, s->html, s->html_len, eh, 1,
+			    b->html.cr, lf, &tmp);
 			break;
 		case SLOT_BODY_ATTACH:
 			rc = add_encoded(out, s->attachment->data != NULL ?
 			    s->attachment->data : "", s->attachment->len,
-			    GMIME_CONTENT_ENCODING_BASE64, 0, lf, &tmp);
+			    GMIME_CONTENT_ENCODING_BASE64, 0, 0, lf, &tmp);
 			break;
 		}
 	}
@@ -1553,12 +1584,15 @@ skel_fill(const struct skel *k, const struct msg_spec *s,
 int
 msg_build(const struct msg_spec *s, struct buf *out, struct err *e)
 {
+	struct bodies b;
 	int rc;
 
-	if ((rc = check_spec(s, e)) < 0)
+	scan_bodies(s, &b);
+	if ((rc = check_spec(s, &b, e)) < 0)
 		return rc;
-	return build_gmime(s, 0, text_encoding(s->text, s->text_len),
-	    s->html != NULL ? text_encoding(s->html, s->html_len) :
+	/* The reference: GMime's own pick of the encoding. */
+	return build_gmime(s, 0, gmime_encoding(s->text, s->text_len),
+	    s->html != NULL ? gmime_encoding(s->html, s->html_len) :
 	    GMIME_CONTENT_ENCODING_DEFAULT, out, e);
 }
 
@@ -1568,17 +1602,19 @@ msg_build_cached(struct msg_cache *c, const struct msg_spec *s,
 {
 	GMimeContentEncoding et, eh;
 	const struct skel *k;
+	struct bodies b;
 	int rc;
 
-	if ((rc = check_spec(s, e)) < 0)
+	scan_bodies(s, &b);
+	if ((rc = check_spec(s, &b, e)) < 0)
 		return rc;
-	et = text_encoding(s->text, s->text_len);
-	eh = s->html != NULL ? text_encoding(s->html, s->html_len) :
+	et = text_encoding(s->text_len, &b.text);
+	eh = s->html != NULL ? text_encoding(s->html_len, &b.html) :
 	    GMIME_CONTENT_ENCODING_DEFAULT;
 	/* Multipart only: GMime ends a single part in ways the skeleton
 	 * does not follow (a final line break after quoted-printable). */
 	if (c == NULL || s->nheaders > 0 || (s->html == NULL &&
 	    s->attachment == NULL) || (k = skel_get(c, s, et, eh)) == NULL)
 		return build_gmime(s, 0, et, eh, out, e);
-	return skel_fill(k, s, et, eh, out, e);
+	return skel_fill(k, s, &b, et, eh, out, e);
 }

@@ -50,6 +50,74 @@ text_utf8_valid(const char *s, size_t n)
 	return 1;
 }
 
+/* A byte of w is zero: the classic "haszero" bit trick. */
+#define HAS_ZERO(w)	(((w) - 0x0101010101010101ULL) & ~(w) & \
+			    0x8080808080808080ULL)
+
+int
+text_scan(const char *s, size_t n, struct text_scan *out)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	size_t eight = 0;
+	int cr = 0;
+
+	out->nul = 0;
+	while (p < end) {
+		if (*p < 0x80) {
+			uint64_t w;
+
+			/* ASCII eight bytes at a time, looking for NUL and CR
+			 * on the way (the line ends of a template are LF). */
+			while (end - p >= 8 && (memcpy(&w, p, 8),
+			    (w & 0x8080808080808080ULL) == 0)) {
+				if (HAS_ZERO(w) != 0)
+					goto nul;
+				if (!cr && HAS_ZERO(w ^ 0x0d0d0d0d0d0d0d0dULL) != 0)
+					cr = 1;
+				p += 8;
+			}
+			for (; p < end && *p < 0x80; p++) {
+				if (*p == '\0')
+					goto nul;
+				if (*p == '\r')
+					cr = 1;
+			}
+			continue;
+		}
+		if (*p >= 0xe0 && *p <= 0xef) {
+			if (end - p < 3 || (p[1] & 0xc0) != 0x80 ||
+			    (p[2] & 0xc0) != 0x80 || (*p == 0xe0 && p[1] < 0xa0) ||
+			    (*p == 0xed && p[1] >= 0xa0))
+				goto bad;
+			p += 3;
+			eight += 3;
+		} else if (*p >= 0xc2 && *p <= 0xdf) {
+			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
+				goto bad;
+			p += 2;
+			eight += 2;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			if (end - p < 4 || (p[1] & 0xc0) != 0x80 ||
+			    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80 ||
+			    (*p == 0xf0 && p[1] < 0x90) ||
+			    (*p == 0xf4 && p[1] >= 0x90))
+				goto bad;
+			p += 4;
+			eight += 4;
+		} else
+			goto bad;
+	}
+	out->eight = eight;
+	out->cr = cr;
+	return 1;
+nul:
+	out->nul = 1;
+bad:
+	out->eight = eight;
+	out->cr = cr;
+	return 0;
+}
+
 size_t
 text_utf8_len(const char *s)
 {

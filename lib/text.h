@@ -8,6 +8,18 @@
 
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
 int	 text_utf8_valid(const char *s, size_t n);
+/*
+ * One pass over a body: 1 if s[0..n) is well-formed UTF-8 without NUL,
+ * and what a MIME writer wants to know about it: how many bytes are
+ * 8-bit (>= 0x80) and whether there is a CR.  0 (the counts partial) if
+ * not valid or there is a NUL.
+ */
+struct text_scan {
+	size_t	eight;		/* bytes >= 0x80 */
+	int	cr;		/* holds a CR */
+	int	nul;		/* holds a NUL (then 0 is returned) */
+};
+int	 text_scan(const char *s, size_t n, struct text_scan *out);
 /* Number of code points in a valid UTF-8 string. */
 size_t	 text_utf8_len(const char *s);
 /*

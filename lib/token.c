@@ -1,12 +1,15 @@
 /*
  * token — unsubscribe tokens and address hashes.  See token.h.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "err.h"
@@ -50,6 +53,20 @@ check_list(const char *list_id, struct err *e)
 	return 0;
 }
 
+/*
+ * OpenSSL's HMAC, fetched once: HMAC() looks the algorithm up in the
+ * provider store on every call, under a lock that every sending thread
+ * takes for every message (a Message-ID and a token each).
+ */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+hmac_fetch(void)
+{
+	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 /* HMAC over domain, NUL, version and id (raw[0..9)), list id. */
 static void
 mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
@@ -57,8 +74,9 @@ mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
 {
 	unsigned char msg[sizeof(mac_domain) + 1 + ID_LEN + LISTID_MAX];
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	size_t n = 0, llen = strlen(list_id);
+	size_t mdlen = 0, n = 0, llen = strlen(list_id);
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
 
 	memcpy(msg, mac_domain, sizeof(mac_domain));	/* with its NUL */
 	n += sizeof(mac_domain);
@@ -66,7 +84,20 @@ mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
 	n += 1 + ID_LEN;
 	memcpy(msg + n, list_id, llen);
 	n += llen;
-	HMAC(EVP_sha256(), key, (int)keylen, msg, n, md, &mdlen);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	pthread_once(&hmac_once, hmac_fetch);
+	/* Only when OpenSSL is out of memory or broken: a MAC we cannot
+	 * make must never come out as some other MAC. */
+	if (hmac_alg == NULL || (ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL ||
+	    EVP_MAC_init(ctx, key, keylen, params) != 1 ||
+	    EVP_MAC_update(ctx, msg, n) != 1 ||
+	    EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen < MAC_LEN) {
+		fprintf(stderr, "samail: OpenSSL cannot make an HMAC-SHA256\n");
+		exit(EX_SOFTWARE);
+	}
+	EVP_MAC_CTX_free(ctx);
 	memcpy(out, md, MAC_LEN);
 	OPENSSL_cleanse(md, sizeof(md));
 }

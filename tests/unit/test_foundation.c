@@ -422,6 +422,50 @@ test_utf8_valid_like_glib(void **state)
 	}
 }
 
+/* text_scan() agrees with GLib's validator (which refuses NUL too) and
+ * counts the 8-bit bytes and finds CR as a byte loop does, on random
+ * bytes near UTF-8 with NUL and CR among them, across the fast path. */
+static void
+test_text_scan(void **state)
+{
+	static const unsigned char pick[] = { 0x41, 0x00, 0x0d, 0x0a, 0x80,
+	    0xbf, 0xc2, 0xdf, 0xe0, 0xe3, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0x20 };
+	unsigned seed = 11;
+	unsigned char b[40];
+	int valid = 0;
+
+	(void)state;
+	for (int i = 0; i < 300000; i++) {
+		struct text_scan sc;
+		size_t n, eight = 0;
+		int ok, cr;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(b);
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			b[k] = (seed >> 20) % 4 != 0 ? 0x61 :
+			    pick[(seed >> 16) % sizeof(pick)];
+			eight += b[k] >= 0x80;
+		}
+		cr = memchr(b, '\r', n) != NULL;
+		ok = text_scan((const char *)b, n, &sc);
+		if (ok != (g_utf8_validate((const char *)b, (gssize)n, NULL) ?
+		    1 : 0))
+			fail_msg("case %d (%zu bytes): valid %d, GLib differs",
+			    i, n, ok);
+		if (ok && (sc.eight != eight || sc.cr != cr || sc.nul))
+			fail_msg("case %d: %zu 8-bit bytes, cr %d, nul %d; "
+			    "expected %zu, %d, 0", i, sc.eight, sc.cr, sc.nul,
+			    eight, cr);
+		if (!ok && memchr(b, '\0', n) != NULL &&
+		    text_utf8_valid((const char *)b, n) && !sc.nul)
+			fail_msg("case %d: a NUL not reported", i);
+		valid += ok;
+	}
+	assert_true(valid > 10000);
+}
+
 int
 main(void)
 {
@@ -431,6 +475,7 @@ main(void)
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_utf8_valid_like_glib),
+		cmocka_unit_test(test_text_scan),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_products_find),
 		cmocka_unit_test(test_products_ambiguous),

@@ -917,6 +917,70 @@ test_encoding_choice(void **state)
 	buf_release(&b);
 }
 
+/*
+ * The skeleton path picks the transfer encoding from the count of 8-bit
+ * bytes that its one pass over a body makes; GMime's msg_build() asks
+ * g_mime_utils_best_encoding().  Around the switch (a sixth of the bytes
+ * 8-bit) the two give the same bytes, with 2- and 3-byte characters, CR
+ * line ends and bodies of every length.
+ */
+static void
+test_encoding_switch_like_gmime(void **state)
+{
+	static const char *const chars[] = { "\xc3\xa9", "\xe6\x97\xa5" };
+	struct buf a = BUF_INIT(0), b = BUF_INIT(0), body = BUF_INIT(0);
+	struct err e = ERR_INIT;
+	struct msg_cache *mc = msg_cache_new();
+	int cases = 0, qp = 0, b64 = 0;
+
+	(void)state;
+	for (size_t len = 6; len <= 400; len += len < 60 ? 1 : 7)
+		for (int w = 0; w < 2; w++) {
+			size_t cl = strlen(chars[w]);
+			long mid = (long)((double)len * 0.17 / (double)cl);
+
+			for (long k = mid - 2; k <= mid + 2; k++) {
+				struct msg_spec s = newsletter();
+
+				if (k < 0 || (size_t)k * cl > len)
+					continue;
+				buf_reset(&body);
+				for (long i = 0; i < k; i++)
+					buf_addstr(&body, chars[w]);
+				while (body.len < len)
+					buf_addch(&body, body.len % 23 == 5 ?
+					    (k % 2 ? '\r' : '\n') : 'a');
+				s.nheaders = 0;
+				s.text = body.data;
+				s.text_len = body.len;
+				s.html = body.data;
+				s.html_len = body.len;
+				buf_reset(&a);
+				buf_reset(&b);
+				if (msg_build(&s, &a, &e) != 0 ||
+				    msg_build_cached(mc, &s, &b, &e) != 0)
+					fail_msg("%zu bytes, %ld characters: %s",
+					    len, k, e.msg);
+				if (a.len != b.len ||
+				    memcmp(a.data, b.data, a.len) != 0)
+					fail_msg("%zu bytes with %ld %zu-byte "
+					    "characters: the encodings differ",
+					    len, k, cl);
+				if (strstr(buf_str(&a), "quoted-printable"))
+					qp++;
+				else
+					b64++;
+				cases++;
+			}
+		}
+	/* Both sides of the switch were seen. */
+	assert_true(cases > 500 && qp > 100 && b64 > 100);
+	msg_cache_free(mc);
+	buf_release(&a);
+	buf_release(&b);
+	buf_release(&body);
+}
+
 /* Bodies with CRLF, LF or CR read back in canonical CRLF form. */
 static void
 test_body_line_breaks(void **state)
@@ -1243,6 +1307,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_attachment_checks),
 		cmocka_unit_test(test_required_fields),
 		cmocka_unit_test(test_encoding_choice),
+		cmocka_unit_test(test_encoding_switch_like_gmime),
 		cmocka_unit_test(test_body_line_breaks),
 		cmocka_unit_test(test_line_limits),
 		cmocka_unit_test(test_output_cap),
