@@ -7,10 +7,37 @@
 #include "text.h"
 #include "xalloc.h"
 
+/*
+ * The length (2 to 4) of the well-formed multi-byte UTF-8 sequence at p
+ * (*p >= 0x80), 0 if it is not one.
+ */
+static inline size_t
+utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	if (*p >= 0xe0 && *p <= 0xef) {
+		/* Japanese: three bytes; no overlong form (E0 80-9F), no
+		 * surrogate (ED A0-BF). */
+		if (end - p < 3 || (p[1] & 0xc0) != 0x80 ||
+		    (p[2] & 0xc0) != 0x80 || (*p == 0xe0 && p[1] < 0xa0) ||
+		    (*p == 0xed && p[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (*p >= 0xc2 && *p <= 0xdf)
+		return end - p < 2 || (p[1] & 0xc0) != 0x80 ? 0 : 2;
+	/* Not overlong (F0 80-8F), not past U+10FFFF (F4 90-). */
+	if (*p >= 0xf0 && *p <= 0xf4 && end - p >= 4 && (p[1] & 0xc0) == 0x80 &&
+	    (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 &&
+	    !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90))
+		return 4;
+	return 0;
+}
+
 int
 text_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	size_t k;
 
 	while (p < end) {
 		if (*p < 0x80) {
@@ -24,28 +51,9 @@ text_utf8_valid(const char *s, size_t n)
 				p++;
 			continue;
 		}
-		if (*p >= 0xe0 && *p <= 0xef) {
-			/* Japanese: three bytes; no overlong form (E0 80-9F),
-			 * no surrogate (ED A0-BF). */
-			if (end - p < 3 || (p[1] & 0xc0) != 0x80 ||
-			    (p[2] & 0xc0) != 0x80 || (*p == 0xe0 && p[1] < 0xa0) ||
-			    (*p == 0xed && p[1] >= 0xa0))
-				return 0;
-			p += 3;
-		} else if (*p >= 0xc2 && *p <= 0xdf) {
-			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
-				return 0;
-			p += 2;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			/* Not overlong (F0 80-8F), not past U+10FFFF (F4 90-). */
-			if (end - p < 4 || (p[1] & 0xc0) != 0x80 ||
-			    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80 ||
-			    (*p == 0xf0 && p[1] < 0x90) ||
-			    (*p == 0xf4 && p[1] >= 0x90))
-				return 0;
-			p += 4;
-		} else
+		if ((k = utf8_seq(p, end)) == 0)
 			return 0;
+		p += k;
 	}
 	return 1;
 }
@@ -58,7 +66,7 @@ int
 text_scan(const char *s, size_t n, struct text_scan *out)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	size_t eight = 0;
+	size_t eight = 0, k;
 	int cr = 0;
 
 	out->nul = 0;
@@ -84,28 +92,10 @@ text_scan(const char *s, size_t n, struct text_scan *out)
 			}
 			continue;
 		}
-		if (*p >= 0xe0 && *p <= 0xef) {
-			if (end - p < 3 || (p[1] & 0xc0) != 0x80 ||
-			    (p[2] & 0xc0) != 0x80 || (*p == 0xe0 && p[1] < 0xa0) ||
-			    (*p == 0xed && p[1] >= 0xa0))
-				goto bad;
-			p += 3;
-			eight += 3;
-		} else if (*p >= 0xc2 && *p <= 0xdf) {
-			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
-				goto bad;
-			p += 2;
-			eight += 2;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			if (end - p < 4 || (p[1] & 0xc0) != 0x80 ||
-			    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80 ||
-			    (*p == 0xf0 && p[1] < 0x90) ||
-			    (*p == 0xf4 && p[1] >= 0x90))
-				goto bad;
-			p += 4;
-			eight += 4;
-		} else
+		if ((k = utf8_seq(p, end)) == 0)
 			goto bad;
+		p += k;
+		eight += k;
 	}
 	out->eight = eight;
 	out->cr = cr;
