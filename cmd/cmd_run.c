@@ -539,6 +539,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	struct sigaction sa;
 	struct buf summary = BUF_INIT(0);
 	long long id;
+	long problems;
 	int worst = EX_OK, notable = 0, rc;
 	char start[24];
 
@@ -593,6 +594,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	problems = log_problems();
 	run_steps(&r);
 
 	for (int i = 0; i < NSTEPS; i++) {
@@ -606,6 +608,10 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 		log_error("%s", ctx->err.msg);
 		worst = err_worst(worst, EX_IOERR);
 	}
+	/* A warning went to stderr, so cron mails this run anyway: let the
+	 * mail end with what each step did, as every other one does. */
+	if (log_problems() > problems)
+		notable = 1;
 	log_info("run %lld (%s) finished: exit %d (%s) after %ld s", id,
 	    r.kind, worst, runs_exit_meaning(worst), (long)(time(NULL) - r.t0));
 	if (ctx->verbosity >= 0 || worst != EX_OK || notable) {
