@@ -348,10 +348,14 @@ step_newsletter(struct run *r, struct step *s)
 	 * A campaign is built once: built while every feed is down, it would
 	 * tell every declarer "nothing for your products" for good.  Wait for
 	 * a fetch after the month ended — a week at most, then build with
-	 * what there is and say so.
+	 * what there is and say so.  With nothing stored at all (a new
+	 * install whose feeds were never reached: a firewall, a proxy) there
+	 * is nothing to build with, so wait however long that takes: the
+	 * first daily run must not mail every declarer an empty newsletter.
 	 */
 	{
 		int y = sched.year, m = sched.month + 1, total = 0, fresh = 0;
+		long stored = -1;
 		sqlite3_stmt *q;
 		char end[21];
 
@@ -369,6 +373,19 @@ step_newsletter(struct run *r, struct step *s)
 				fresh = sqlite3_column_int(q, 1);
 			}
 			sqlite3_finalize(q);
+		}
+		if (total > 0 && fresh == 0)
+			stored = count(ctx->db, "SELECT count(*) FROM advisory");
+		if (total > 0 && fresh == 0 && stored == 0) {
+			say(s, "%s postponed: no feed has ever been fetched and no "
+			    "advisory is stored, so it would list none; check "
+			    "that this machine reaches the feeds ('samail feed "
+			    "fetch'); the next run after a good fetch builds it",
+			    name);
+			s->notable = 1;
+			s->exit = EX_TEMPFAIL;
+			log_warnx("%s postponed: no advisory stored yet", name);
+			return;
 		}
 		if (total > 0 && fresh == 0 && now < sched.due + 7 * 86400) {
 			say(s, "%s postponed: no feed has been fetched since the "
@@ -539,6 +556,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	struct sigaction sa;
 	struct buf summary = BUF_INIT(0);
 	long long id;
+	long problems;
 	int worst = EX_OK, notable = 0, rc;
 	char start[24];
 
@@ -593,6 +611,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	problems = log_problems();
 	run_steps(&r);
 
 	for (int i = 0; i < NSTEPS; i++) {
@@ -606,6 +625,10 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 		log_error("%s", ctx->err.msg);
 		worst = err_worst(worst, EX_IOERR);
 	}
+	/* A warning went to stderr, so cron mails this run anyway: let the
+	 * mail end with what each step did, as every other one does. */
+	if (log_problems() > problems)
+		notable = 1;
 	log_info("run %lld (%s) finished: exit %d (%s) after %ld s", id,
 	    r.kind, worst, runs_exit_meaning(worst), (long)(time(NULL) - r.t0));
 	if (ctx->verbosity >= 0 || worst != EX_OK || notable) {

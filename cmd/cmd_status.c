@@ -3,11 +3,13 @@
  */
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "buf.h"
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
@@ -89,6 +91,104 @@ duration(long s, char *out, size_t n)
 		snprintf(out, n, "%ld h %ld min", s / 3600, s / 60 % 60);
 }
 
+/*
+ * The human form is read in a terminal and in cron's mail: lines of at
+ * most 80 columns.  wrapf() prints one formatted line (its own leading
+ * blanks included), broken at blanks into lines of at most WIDTH columns,
+ * the continuations indented by cont.  A CJK character takes two
+ * columns; a word longer than a line (a URL) is left whole.
+ */
+#define WIDTH	80
+
+static int
+colwidth(const unsigned char *p, int *len)
+{
+	unsigned cp;
+
+	if (*p < 0x80 || (*p & 0xe0) == 0xc0) {
+		*len = *p < 0x80 ? 1 : 2;
+		return 1;
+	}
+	if ((*p & 0xf0) == 0xe0 && p[1] != '\0' && p[2] != '\0') {
+		*len = 3;
+		cp = (unsigned)(*p & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 |
+		    (p[2] & 0x3f);
+		/* General punctuation, arrows, symbols: one column. */
+		return cp < 0x1100 || (cp >= 0x2000 && cp < 0x2e80) ? 1 : 2;
+	}
+	*len = 1;
+	while (p[*len] != '\0' && (p[*len] & 0xc0) == 0x80)
+		(*len)++;
+	return 2;
+}
+
+static void
+wrapf(int cont, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+wrapf(int cont, const char *fmt, ...)
+{
+	va_list ap;
+	char *line, *p, *brk, *start;
+	int col, w, n;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = NULL;
+	va_end(ap);
+	if (line == NULL)
+		return;
+	start = line;
+	col = 0;
+	for (;;) {
+		/* Past the indentation, the last blank that fits. */
+		brk = NULL;
+		p = start;
+		while (*p == ' ') {
+			p++;
+			col++;
+		}
+		for (; *p != '\0'; p += n) {
+			w = colwidth((const unsigned char *)p, &n);
+			if (*p == ' ' && col <= WIDTH)
+				brk = p;
+			col += w;
+			if (col > WIDTH && brk != NULL)
+				break;
+		}
+		if (*p == '\0' || brk == NULL) {
+			printf("%s\n", start);
+			break;
+		}
+		printf("%.*s\n%*s", (int)(brk - start), start, cont, "");
+		start = brk;
+		while (*start == ' ')
+			start++;
+		col = cont;
+	}
+	free(line);
+}
+
+/* The lock's "pid N, started 2026-11-26T19:53:02Z" as "pid N, started
+ * 04:53 JST" (the date too when it is not today's). */
+static void
+holder_jst(const char *holder, time_t now, char *out, size_t size)
+{
+	char ts[21], t[24], today[24];
+	long pid;
+	time_t when;
+
+	if (sscanf(holder, "pid %ld, started %20s", &pid, ts) != 2 ||
+	    date_parse_timestamp(ts, &when, NULL) < 0) {
+		snprintf(out, size, "%s", *holder ? holder : "holder unknown");
+		return;
+	}
+	runs_format_jst(when, t);
+	runs_format_jst(now, today);
+	snprintf(out, size, "pid %ld, started %s", pid,
+	    strncmp(t, today, 10) == 0 ? t + 11 : t);
+}
+
 /* --- runs ------------------------------------------------------------- */
 
 static const char *
@@ -141,21 +241,28 @@ print_run(const struct status_run *r, void *arg)
 		else
 			printf("exit %d (%s), %s\n", r->exit_code,
 			    runs_exit_meaning(r->exit_code), d);
-	} else if (strcmp(state, "running") == 0)
-		printf("running now (%s)\n", o->lock_holder[0] ?
-		    o->lock_holder : "holder unknown");
-	else if (strcmp(state, "interrupted") == 0)
-		printf("INTERRUPTED: the process ended without finishing "
-		    "(killed, or the machine stopped)\n");
-	else
-		printf("DID NOT FINISH: the process is gone; the next run "
-		    "records it as interrupted\n");
+	} else if (strcmp(state, "running") == 0) {
+		char h[64];
+
+		holder_jst(o->lock_holder, o->ctx->now, h, sizeof(h));
+		printf("running now (%s)\n", h);
+	} else if (strcmp(state, "interrupted") == 0) {
+		printf("INTERRUPTED\n");
+		wrapf(13, "             the process ended without finishing "
+		    "(killed, or the machine stopped); the next run went on "
+		    "from where it stopped");
+	} else {
+		printf("DID NOT FINISH\n");
+		wrapf(13, "             the process is gone (killed, or the "
+		    "machine stopped); the next run records it as interrupted "
+		    "and goes on from where it stopped");
+	}
 	if (r->summary != NULL && !r->interrupted) {
 		const char *p = r->summary, *nl;
 
 		for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
 			nl = p + strcspn(p, "\n");
-			printf("             %.*s\n", (int)(nl - p), p);
+			wrapf(15, "             %.*s", (int)(nl - p), p);
 		}
 	}
 	if (r->exit_code != 0 && r->last_ok != NULL)
@@ -201,16 +308,39 @@ print_campaign(const struct status_campaign *c, void *arg)
 		return 0;
 	}
 	if (o->n++ == 0)
-		printf("\nQueue per campaign\n  %-22s %-20s %8s %9s %8s %8s %7s "
-		    "%6s %9s\n", "CAMPAIGN", "CREATED", "QUEUED", "IN FLIGHT",
-		    "SENT", "DEFERRED", "FAILED", "HELD", "CANCELLED");
-	printf("  %-22s %-20s %8ld %9ld %8ld %8ld %7ld %6ld %9ld\n", c->name,
-	    jst(c->created, t), c->count[ST_QUEUED], c->count[ST_INFLIGHT],
-	    c->count[ST_SENT], c->count[ST_DEFERRED], c->count[ST_FAILED],
-	    c->count[ST_HELD], c->count[ST_CANCELLED]);
+		printf("\nQueue per campaign\n");
+	printf("  %s (created %s)\n", c->name, jst(c->created, t));
+	{
+		/* The states that always matter, then the others that are
+		 * not zero: one line that fits even at 300,000. */
+		static const int always[] = { ST_QUEUED, ST_SENT, ST_DEFERRED,
+		    ST_FAILED };
+		struct buf b = BUF_INIT(0);
+
+		for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+			buf_addf(&b, "%s%s %ld", i ? ", " : "",
+			    status_state_name(always[i]), c->count[always[i]]);
+		if (c->count[ST_INFLIGHT] > 0)
+			buf_addf(&b, ", in flight %ld", c->count[ST_INFLIGHT]);
+		if (c->count[ST_HELD] > 0)
+			buf_addf(&b, ", held %ld", c->count[ST_HELD]);
+		if (c->count[ST_CANCELLED] > 0)
+			buf_addf(&b, ", cancelled %ld", c->count[ST_CANCELLED]);
+		wrapf(6, "    %s", buf_str(&b));
+		buf_release(&b);
+	}
 	for (size_t i = 0; i < c->nreasons; i++)
-		printf("      %s %ld× %s\n", status_state_name(c->reasons[i].state),
-		    c->reasons[i].count, c->reasons[i].text);
+		wrapf(8, "      %s %ld× %s", status_state_name(
+		    c->reasons[i].state), c->reasons[i].count,
+		    c->reasons[i].text);
+	/* What to do about the ones that did not go. */
+	if (c->count[ST_HELD] > 0)
+		wrapf(6, "    held: in flight when a run stopped (resend_in_flight "
+		    "= no); check the relay's log, then: samail send "
+		    "--release-held --campaign %s", c->name);
+	if (c->count[ST_FAILED] > 0)
+		wrapf(6, "    failed: once the cause is fixed, queue them again: "
+		    "samail send --retry-failed --campaign %s", c->name);
 	return 0;
 }
 
@@ -238,11 +368,11 @@ print_feed(const struct status_feed *f, void *arg)
 		return 0;
 	}
 	o->n++;
-	printf("  %-12s %ld failed fetch%s in a row; last ok: %s\n", f->name,
+	wrapf(15, "  %-12s %ld failed fetch%s in a row; last ok: %s", f->name,
 	    f->failures, f->failures == 1 ? "" : "es", f->last_success ?
 	    jst(f->last_success, t) : "never");
 	if (f->last_error != NULL)
-		printf("  %-12s last error: %s\n", "", f->last_error);
+		wrapf(15, "  %-12s last error: %s", "", f->last_error);
 	return 0;
 }
 
@@ -266,8 +396,9 @@ print_address(const struct status_address *a, void *arg)
 		return 0;
 	}
 	if (o->n++ < SHOW_ADDRESSES)
-		printf("  %-12s %-32s %s  %s\n", a->status, a->email,
-		    jst(a->changed, t), a->reason ? a->reason : "");
+		wrapf(15, "  %-12s %-32s %s%s%s", a->status, a->email,
+		    jst(a->changed, t), a->reason ? "  " : "",
+		    a->reason ? a->reason : "");
 	return 0;
 }
 
@@ -299,7 +430,7 @@ print_reminder(const struct status_reminder *r, void *arg)
 	else
 		snprintf(when, sizeof(when), "%d days overdue", -r->offset);
 	if (o->n++ < SHOW_REMINDERS)
-		printf("  %-32s %-8s due %s (%s), queued %s, %s\n", r->email,
+		wrapf(6, "  %s: %s due %s (%s), queued %s, %s", r->email,
 		    r->kind, r->due, when, jst(r->queued, t), r->state);
 	return 0;
 }
@@ -395,9 +526,12 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	if (o.arr == NULL && o.n == 0)
 		printf("Runs\n  none yet: 'samail run daily' records each run "
 		    "here\n");
-	if (o.arr == NULL && o.lock_holder != NULL)
-		printf("  a samail holds the run lock now: %s\n",
-		    holder[0] ? holder : "holder unknown");
+	if (o.arr == NULL && o.lock_holder != NULL) {
+		char h[64];
+
+		holder_jst(holder, ctx->now, h, sizeof(h));
+		printf("  a samail holds the run lock now: %s\n", h);
+	}
 
 	/* The queue. */
 	o.n = 0;
@@ -417,6 +551,9 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		goto fail;
 	if (o.arr == NULL && o.n == 0)
 		printf("  none (of %ld feed%s)\n", nfeeds, nfeeds == 1 ? "" : "s");
+	else if (o.arr == NULL)
+		wrapf(4, "  a feed whose URL changed (HTTP 404 or 410): samail "
+		    "feed remove NAME, then samail feed add URL --name NAME");
 
 	/* Addresses: the counts (lib/unsub), then who. */
 	o.n = 0;
@@ -427,8 +564,8 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		printf("\nAddresses that left this month (%04d-%02d): %ld "
 		    "bounced, %ld unsubscribed\n", y, m, us.bounced_since,
 		    us.unsubscribed_since);
-		printf("  bounce reports received this month: %ld permanent, %ld "
-		    "temporary; in all now: %ld bounced, %ld unsubscribed\n",
+		wrapf(4, "  bounce reports received this month: %ld permanent, %ld "
+		    "temporary; in all now: %ld bounced, %ld unsubscribed",
 		    us.hard_since, us.soft_since, us.bounced, us.unsubscribed);
 	} else {
 		json_t *j = json_object();

@@ -3,19 +3,23 @@
  * global options.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <libxml/parser.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
 #include "msg.h"
+#include "xalloc.h"
 
 struct command {
 	const char	*name;
@@ -105,6 +109,56 @@ cmd_usage_error(struct ctx *ctx, const char *use, const char *fmt, ...)
 	return EX_USAGE;
 }
 
+/*
+ * Every command opens the database for writing (WAL mode needs the -shm
+ * file even to read), and the run lock lives beside it.  Run as a user
+ * who cannot write the file or its directory (root's cron line instead
+ * of samail's, a state directory left owned by root), SQLite would only
+ * say "attempt to write a readonly database" halfway through: say who
+ * cannot write what, and how to fix it, before anything starts.
+ */
+static int
+db_writable(struct ctx *ctx, const char *path)
+{
+	struct stat st;
+	struct passwd *me, *owner;
+	char *dir, *slash, uname[64], oname[64];
+	const char *what = NULL;
+	int rc = 0;
+
+	if (stat(path, &st) < 0)
+		return 0;		/* db_open() says it does not exist */
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash[slash == dir] = '\0';
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
+	if (access(path, R_OK | W_OK) < 0 && errno == EACCES)
+		what = path;
+	else if (access(dir, W_OK | X_OK) < 0 && errno == EACCES)
+		what = dir;
+	if (what != NULL) {
+		me = getpwuid(geteuid());
+		snprintf(uname, sizeof(uname), "%s", me ? me->pw_name : "?");
+		owner = getpwuid(st.st_uid);
+		if (owner != NULL)
+			snprintf(oname, sizeof(oname), "%s", owner->pw_name);
+		else
+			snprintf(oname, sizeof(oname), "%ld", (long)st.st_uid);
+		rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': user "
+		    "%s cannot write %s '%s' (samail writes the database, its "
+		    "-wal/-shm files and the run lock there); run samail as "
+		    "its owner (sudo -u %s samail ...), or, if %s is to run "
+		    "it: chown -R %s: '%s'", path, uname, what == dir ?
+		    "the directory" : "the file", what, oname, uname, uname,
+		    dir);
+	}
+	free(dir);
+	return rc;
+}
+
 int
 cmd_db(struct ctx *ctx, int create)
 {
@@ -112,6 +166,8 @@ cmd_db(struct ctx *ctx, int create)
 
 	if (ctx->db != NULL)
 		return 0;
+	if ((rc = db_writable(ctx, ctx->cfg->db_path)) < 0)
+		return rc;
 	rc = db_open(&ctx->db, ctx->cfg->db_path, create ? DB_CREATE : 0,
 	    ctx->cfg->db_busy_timeout, &ctx->err);
 	return rc;

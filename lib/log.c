@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -11,6 +12,8 @@
 static int	 verbosity;
 static int	 logflags;
 static const char *curstep;
+/* Warnings and errors written so far (the SMTP workers log too). */
+static atomic_long nproblems;
 
 void
 log_init(int v, int flags)
@@ -34,13 +37,16 @@ log_step(const char *step)
 }
 
 static void
-vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum)
+vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum,
+    int tostderr)
 {
 	char msg[2048], stamp[32];
 	size_t n;
 	time_t t;
 	struct tm tm;
 
+	if (prio <= LOG_WARNING)
+		atomic_fetch_add(&nproblems, 1);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	if (errnum != 0)
@@ -50,14 +56,14 @@ vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 
-	if (logflags & LOG_F_STAMP) {
+	if (tostderr && (logflags & LOG_F_STAMP)) {
 		t = time(NULL);
 		gmtime_r(&t, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		fprintf(stderr, "%s samail[%ld] %s%s%s: %s\n", stamp,
 		    (long)getpid(), level, curstep ? " " : "",
 		    curstep ? curstep : "", msg);
-	} else {
+	} else if (tostderr) {
 		/* Interactive form: "samail feed fetch: warning: ..." */
 		fprintf(stderr, "samail%s%s: %s%s%s\n",
 		    curstep ? " " : "", curstep ? curstep : "",
@@ -69,17 +75,24 @@ vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum)
 		    curstep ? curstep : "", msg);
 }
 
+/*
+ * -q and -v choose what reaches standard error, which cron mails; syslog
+ * is the record, and gets every event from info up whatever the
+ * verbosity (debug only with -vv): a quiet run that went well still
+ * leaves its lines in the log.
+ */
 #define DEFINE_LOG(name, prio, level, minv, useerr)			\
 void									\
 name(const char *fmt, ...)						\
 {									\
 	va_list ap;							\
-	int saved = errno;						\
+	int saved = errno, tostderr = verbosity >= (minv);		\
 									\
-	if (verbosity < (minv))						\
+	if (!tostderr && (!(logflags & LOG_F_SYSLOG) ||			\
+	    (prio) == LOG_DEBUG))					\
 		return;							\
 	va_start(ap, fmt);						\
-	vlog((prio), (level), fmt, ap, (useerr) ? saved : 0);		\
+	vlog((prio), (level), fmt, ap, (useerr) ? saved : 0, tostderr);	\
 	va_end(ap);							\
 	errno = saved;							\
 }
@@ -89,3 +102,9 @@ DEFINE_LOG(log_warnx, LOG_WARNING, "warning", -1, 0)
 DEFINE_LOG(log_warn, LOG_WARNING, "warning", -1, 1)
 DEFINE_LOG(log_info, LOG_INFO, "info", 0, 0)
 DEFINE_LOG(log_debug, LOG_DEBUG, "debug", 2, 0)
+
+long
+log_problems(void)
+{
+	return atomic_load(&nproblems);
+}

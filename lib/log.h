@@ -2,7 +2,9 @@
  * log — one line per event, to stderr and optionally syslog.
  *
  * Under cron, quiet on success: with verbosity -1 (-q) only warnings and
- * errors are written, so a clean run prints nothing and cron mails nothing.
+ * errors are written to stderr, so a clean run prints nothing and cron
+ * mails nothing.  Syslog (LOG_F_SYSLOG) gets every event from info up at
+ * any verbosity: it is the record of what the quiet runs did.
  * The verbosity, the destination and the current step are the only
  * module-level state besides the config; they are set from main().
  */
@@ -24,5 +26,7 @@ void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* How many warnings and errors have been logged (to any destination). */
+long	 log_problems(void);
 
 #endif

@@ -118,7 +118,7 @@ for u in daily monthly; do
 		    "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" \
 		    "PrivateDevices=yes" "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" \
 		    "SystemCallFilter=@system-service" "Type=oneshot" \
-		    "ExecStart=/usr/local/bin/samail -q run '$u'"; do
+		    "ExecStart=/usr/local/bin/samail run '$u'"; do
 			grep -qx "$k" "'"$s"'" || { echo "# no $k"; exit 1; }; done'
 	check "samail-$u.timer: Japan time, persistent" -- eval \
 		'grep -Eq "^OnCalendar=.* Asia/Tokyo$" "$C/samail-$u.timer" && grep -qx "Persistent=true" "$C/samail-$u.timer"'

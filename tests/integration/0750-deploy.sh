@@ -1,0 +1,116 @@
+#!/bin/sh
+# What a sysadmin meets deploying samail: the defaults samail.conf(5)
+# states are the code's; `make install` puts the units, the cron file
+# and the binary where they name each other; a cron run under -q prints
+# nothing when all went well and ends with the step lines when it logged
+# a warning; a database the running user cannot write is one clear line
+# (exit 73); a new install whose feeds were never reached does not mail
+# an empty newsletter.
+. "$(dirname "$0")/lib.sh"
+$PY -c 'import aiosmtpd' 2>/dev/null || { echo "python3-aiosmtpd missing (make deps)"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "no sqlite3"; exit 77; }
+
+# 1. The defaults the manual states.
+check "samail.conf(5) states the defaults lib/config.c sets" -- \
+	$PY "$SRCDIR/tests/tools/man-defaults.py" "$SRCDIR/lib/config.c" "$SRCDIR/docs/samail.conf.5"
+
+# 2. make install, into a DESTDIR, of the binary under test (-o: make
+# installs it as it is, never rebuilds it).
+B=$(dirname "$SAMAIL")
+R=$T/root
+make -s -C "$SRCDIR" BUILD="$B" -o "$B/samail" DESTDIR="$R" PREFIX=/usr/local \
+	install > install.out 2>&1
+check "make install DESTDIR=... PREFIX=/usr/local" -- test -x "$R/usr/local/bin/samail"
+for u in samail-daily.service samail-monthly.service samail-daily.timer samail-monthly.timer; do
+	check "  ... $u in /usr/local/lib/systemd/system" -- test -f "$R/usr/local/lib/systemd/system/$u"
+done
+check "  ... every unit's ExecStart is the installed binary" -- eval '
+	for s in "$R"/usr/local/lib/systemd/system/*.service; do
+		x=$(sed -n "s/^ExecStart=\([^ ]*\) .*/\1/p" "$s")
+		[ "$x" = /usr/local/bin/samail ] && [ -x "$R$x" ] || exit 1; done'
+check "  ... the cron file as an example, naming the installed binary" -- eval '
+	f=$R/usr/local/share/doc/samail/examples/samail.cron
+	[ -f "$f" ] && grep -q " /usr/local/bin/samail -q run daily$" "$f" &&
+	[ -z "$(grep -o "/[a-z/]*bin/samail" "$f" | grep -v "^/usr/local/bin/samail$")" ]'
+check "  ... the man pages, which man -l renders" -- eval '
+	MANWIDTH=80 man -l "$R/usr/local/share/man/man5/samail.conf.5" >/dev/null 2>&1 &&
+	MANWIDTH=80 man -l "$R/usr/local/share/man/man1/samail.1" >/dev/null 2>&1'
+check "  ... the templates and the feed data" -- eval '
+	[ -f "$R/usr/local/share/samail/feeds/products.conf" ] &&
+	[ -d "$R/usr/local/share/samail/templates/ja" ]'
+# PREFIX=/usr: the units name /usr/bin/samail and go where systemd looks
+# for a distribution's units (a dry run).
+make -n -C "$SRCDIR" BUILD="$B" -o "$B/samail" DESTDIR="$R" PREFIX=/usr install \
+	> install-usr.out 2>&1
+check "make install PREFIX=/usr: units name /usr/bin/samail, in /usr/lib/systemd/system" -- eval '
+	grep -q "s|/usr/local/bin/samail|/usr/bin/samail|g" install-usr.out &&
+	grep -q "d=$R/usr/lib/systemd/system" install-usr.out'
+
+# 3. A cron run: no environment to speak of, -q.
+write_config </dev/null
+sam init >/dev/null 2>&1
+sam feed add "$SRCDIR/feeds/samples/jvn.rdf" --name jvn >/dev/null
+sam subscriber add --email ok1@example.jp --org 株式会社一 --products windows >/dev/null
+cron() { env -i PATH=/usr/bin:/bin HOME=/nonexistent LANG=C "$SAMAIL" -q -c "$T/samail.conf" "$@"; }
+expect_exit 0 "a cron run that goes well" -- cron --now 2026-11-01T00:00:00Z run monthly
+check "  ... prints nothing at all (cron mails nothing)" -- eval '[ ! -s "$T/out" ] && [ ! -s "$T/err" ]'
+check "  ... and did its work" -- test "$(ls "$T/mail/new" | wc -l)" = 1
+# The first relay refuses connections, the second takes the mail: the
+# run is a success, with warnings.  cron mails them: the mail must end
+# with what each step did, as every other one.
+start_smtpd relay
+closed=$(free_port)
+sed -i "s|^transport = .*|transport = smtp://127.0.0.1:$closed smtp://127.0.0.1:$SMTPD_PORT|" samail.conf
+cat >> samail.conf <<CONF
+[smtp]
+tls_verify = no
+CONF
+sam subscriber add --email remind1@example.jp --org 株式会社星 --star 1 --declared 2026-05-08 >/dev/null
+expect_exit 0 "a cron run that fails over to the second relay" -- cron --now 2026-11-01T01:00:00Z run daily
+check "  ... logs the refused relay as a warning" -- grep -q " warning send: smtp: relay " err
+check "  ... and ends with the step lines" -- eval \
+	'grep -q "^samail run daily, 2026-11-01 10:00 JST: ok after" out &&
+	 tail -n 1 out | grep -q "^  send: 1 sent via smtp://"'
+
+# 4. A database the running user cannot write.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+	chmod 755 "$T"
+	chmod 644 samail.conf
+	as_nobody() { setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups \
+		env -i PATH=/usr/bin:/bin HOME=/nonexistent LANG=C "$SAMAIL" -q -c "$T/samail.conf" "$@"; }
+	expect_exit 73 "a run as a user who cannot write the database" -- as_nobody --now 2026-11-02T00:00:00Z run daily
+	check "  ... one line: who cannot write what, and the two ways out" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] &&
+		 grep -q "user nobody cannot write the file .$T/samail.db.*sudo -u root samail .*chown -R nobody: .$T." "$T/err"'
+	expect_exit 73 "status as that user: the same line" -- as_nobody status
+	check "  ... not SQLite's 'readonly database'" -- eval '! grep -q readonly "$T/err"'
+	chmod 600 samail.conf
+	expect_exit 78 "a config file the user cannot read: exit 78" -- as_nobody status
+	check "  ... naming it" -- grep -q "cannot open config '$T/samail.conf': Permission denied" err
+	chmod 700 "$T"
+else
+	echo "# not root, or no setpriv/nobody: the other-user checks skipped"
+fi
+
+# 5. A new install whose feeds were never reached, three weeks into the
+# month: no empty newsletter for every declarer.
+mkdir fresh
+cat > fresh/samail.conf <<CONF
+[database]
+path = $T/fresh/samail.db
+[mail]
+transport = maildir:$T/fresh/mail
+[feeds]
+seed = $T/fresh/feeds.conf
+CONF
+: > fresh/feeds.conf
+F() { "$SAMAIL" -c "$T/fresh/samail.conf" "$@"; }
+F init >/dev/null 2>&1
+F feed add "http://127.0.0.1:$closed/jvn.rdf" --name jvn >/dev/null
+F subscriber add --email a@example.jp --org 株式会社新 >/dev/null
+expect_exit 69 "the first run of a new install, feeds unreachable, on the 20th" -- \
+	F -q --now 2026-11-20T00:00:00Z run daily
+check "  ... postpones last month's newsletter and says why" -- \
+	grep -q "^  newsletter: newsletter-2026-10 postponed: no feed has ever been fetched" out
+check "  ... sends nothing" -- eval '[ ! -d fresh/mail/new ] || [ -z "$(ls fresh/mail/new)" ]'
+finish
