@@ -17,6 +17,7 @@
 #include "runs.h"
 #include "status.h"
 #include "unsub.h"
+#include "wrap.h"
 #include "xalloc.h"
 
 static const char status_usage[] =
@@ -104,22 +105,20 @@ static int
 colwidth(const unsigned char *p, int *len)
 {
 	unsigned cp;
+	int k = 1;
 
-	if (*p < 0x80 || (*p & 0xe0) == 0xc0) {
-		*len = *p < 0x80 ? 1 : 2;
-		return 1;
-	}
-	if ((*p & 0xf0) == 0xe0 && p[1] != '\0' && p[2] != '\0') {
-		*len = 3;
-		cp = (unsigned)(*p & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 |
-		    (p[2] & 0x3f);
-		/* General punctuation, arrows, symbols: one column. */
-		return cp < 0x1100 || (cp >= 0x2000 && cp < 0x2e80) ? 1 : 2;
-	}
-	*len = 1;
-	while (p[*len] != '\0' && (p[*len] & 0xc0) == 0x80)
-		(*len)++;
-	return 2;
+	/* One code point (a stray byte stands alone), measured as the mail's
+	 * text part is (wrap_width()). */
+	if (*p >= 0xc0)
+		while (p[k] != '\0' && (p[k] & 0xc0) == 0x80 && k < 4)
+			k++;
+	*len = k;
+	cp = k == 1 ? *p : k == 2 ? (unsigned)(*p & 0x1f) << 6 | (p[1] & 0x3f) :
+	    k == 3 ? (unsigned)(*p & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 |
+	    (p[2] & 0x3f) : (unsigned)(*p & 0x07) << 18 |
+	    (unsigned)(p[1] & 0x3f) << 12 | (unsigned)(p[2] & 0x3f) << 6 |
+	    (p[3] & 0x3f);
+	return wrap_width(cp);
 }
 
 static void
@@ -313,15 +312,13 @@ print_campaign(const struct status_campaign *c, void *arg)
 	{
 		/* The states that always matter, then the others that are
 		 * not zero: one line that fits even at 300,000. */
-		static const int always[] = { ST_QUEUED, ST_SENT, ST_DEFERRED,
-		    ST_FAILED };
+		static const int always[] = { ST_QUEUED, ST_INFLIGHT, ST_SENT,
+		    ST_DEFERRED, ST_FAILED };
 		struct buf b = BUF_INIT(0);
 
 		for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
 			buf_addf(&b, "%s%s %ld", i ? ", " : "",
 			    status_state_name(always[i]), c->count[always[i]]);
-		if (c->count[ST_INFLIGHT] > 0)
-			buf_addf(&b, ", in flight %ld", c->count[ST_INFLIGHT]);
 		if (c->count[ST_HELD] > 0)
 			buf_addf(&b, ", held %ld", c->count[ST_HELD]);
 		if (c->count[ST_CANCELLED] > 0)

@@ -70,7 +70,7 @@ check "  ... the last run of each kind" -- eval \
 	 grep -q "^  monthly  2026-11-01 10:00 JST  ok, [0-9]* s$" out'
 check "  ... the queue per campaign" -- eval \
 	'grep -A1 "^  newsletter-2026-10 (created 2026-11-01 09:00 JST)$" out |
-	 grep -q "^    queued 0, sent $n, deferred 0, failed 0$"'
+	 grep -q "^    queued 0, inflight 0, sent $n, deferred 0, failed 0$"'
 check "  ... no failing feeds" -- grep -q "^  none (of 2 feeds)$" out
 expect_exit 0 "status --json" -- S --now 2026-11-01T19:00:00Z --json status
 check "  ... one array of typed records, UTC times with Z" -- $PY - "$T/out" "$n" <<'PY'
