@@ -93,6 +93,8 @@ struct sender {
 	struct pending		*pending;	/* under pmu */
 	size_t			 npending;
 	unsigned long		 taken;
+	int			 refused;	/* policy refusals in a row */
+	int			 lost;		/* no reply, in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
 	struct err		 ferr;
 };
@@ -648,13 +650,40 @@ smtp_next(struct smtp_job *job, void *arg)
 	return SMTP_NEXT_JOB;
 }
 
-/* A refusal that is about us, not this recipient: every message would get
- * the same.  Stopping beats failing the whole campaign. */
+/*
+ * A refusal that is about us, not this recipient: every message would get
+ * the same.  Stopping beats failing the whole campaign.  Returns what to
+ * tell the admin, *code the ERR_* the run stops with; NULL if the refusal
+ * is this message's own.
+ */
 static const char *
-refuses_us(const struct smtp_result *res)
+refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 {
-	if (res->outcome != SMTP_PERMFAIL)
+	if (res->outcome != SMTP_PERMFAIL || res->phase < SMTP_PHASE_MAIL)
 		return NULL;
+	*code = ERR_CONFIG;
+	/* 530 "Authentication required" at MAIL (a submission port, and
+	 * no [smtp] username): a set-up error, not 300,000 failures. */
+	if (res->phase != SMTP_PHASE_CONTENT &&
+	    smtp_wants_auth(res->code, res->status, res->text)) {
+		if (strcasestr(res->text, "starttls") != NULL)
+			return "requires TLS first: set [smtp] starttls = "
+			    "required, or use smtps:// or the provider's "
+			    "submission port";
+		if (s->cfg->smtp_user == NULL)
+			return "requires authentication: set [smtp] username "
+			    "and password_file (or $SAMAIL_SMTP_PASSWORD)";
+		return "requires authentication although [smtp] username is "
+		    "set: check that this port offers AUTH (the submission "
+		    "port 587 does) and that the account may send as "
+		    "[mail] envelope_from";
+	}
+	if (smtp_refuses_host(res->text)) {
+		*code = ERR_NET;
+		return "refuses mail from this host (a block list or its "
+		    "reputation): have the listing removed, or send through "
+		    "another relay";
+	}
 	/* 552 / 5.3.4 at MAIL: this message is over the relay's SIZE; it
 	 * fails alone, the others go. */
 	if (res->phase == SMTP_PHASE_MAIL && res->code != 552 &&
@@ -666,34 +695,85 @@ refuses_us(const struct smtp_result *res)
 	return NULL;
 }
 
+/*
+ * A 5xx that is about what we send, not where: 5.7.x (policy: spam,
+ * DMARC, "message rejected"), 5.6.x (content), or any 5xx to the end of
+ * the data without a mailbox or size code.  One such refusal is that
+ * message's (failed, address kept); REFUSED_STREAK of them in a row with
+ * nothing sent between is the relay refusing our mail, and the run stops
+ * before it fails the whole campaign.
+ */
+#define REFUSED_STREAK	3
+
+static int
+policy_refusal(const struct smtp_result *res)
+{
+	const char *st = res->status;
+
+	if (res->outcome != SMTP_PERMFAIL)
+		return 0;
+	if (strncmp(st, "5.7.", 4) == 0 || strncmp(st, "5.6.", 4) == 0)
+		return 1;
+	return res->phase == SMTP_PHASE_CONTENT && res->code != 552 &&
+	    strncmp(st, "5.1.", 4) != 0 && strncmp(st, "5.2.", 4) != 0 &&
+	    strncmp(st, "5.3.4", 5) != 0;
+}
+
+/* Likewise for no reply at all (a timeout, a dropped connection) once
+ * the session was set up: a relay that stopped answering would otherwise
+ * cost every message of the campaign a timeout and an attempt. */
+#define LOST_STREAK	3
+
 static void
 smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 {
 	struct sender *s = arg;
 	struct job *j = job->ctx;
+	struct err e = ERR_INIT;
 	char why[SMTP_TEXT_MAX + 64];
 	const char *relay = res->relay >= 0 &&
 	    (size_t)res->relay < s->cfg->nrelays ? s->cfg->relays[res->relay] :
 	    NULL, *us;
+	int code = 0, stop = 0;
 
 	if (res->code > 0)
 		snprintf(why, sizeof(why), "%d%s%s %s", res->code,
 		    res->status[0] ? " " : "", res->status, res->text);
 	else
 		snprintf(why, sizeof(why), "%s", res->text);
-	/* Not s->mu: a worker adds its result while another commits, and
-	 * then queues for the next commit (claim_next()). */
-	if ((us = refuses_us(res)) != NULL) {
-		struct err e = ERR_INIT;
-
-		/* Back to the queue untried, and stop with a config error. */
-		add_pending(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0);
-		err_set(&e, ERR_CONFIG, "relay '%s' %s: %s", relay ? relay : "?",
+	if ((us = refuses_us(s, res, &code)) != NULL)
+		err_set(&e, code, "relay '%s' %s: %s", relay ? relay : "?",
 		    us, why);
-		pthread_mutex_lock(&s->mu);
-		set_fatal(s, -ERR_CONFIG, &e);
-		pthread_mutex_unlock(&s->mu);
-	} else
+	/* The streaks, under s->mu as every worker reports here. */
+	pthread_mutex_lock(&s->mu);
+	if (res->outcome == SMTP_SENT)
+		s->refused = s->lost = 0;
+	else if (us == NULL && policy_refusal(res) &&
+	    (++s->refused >= REFUSED_STREAK || s->fatal)) {
+		if (s->refused == REFUSED_STREAK)
+			err_set(&e, ERR_NET, "relay '%s' refused %d messages "
+			    "in a row for what they are, not where they go "
+			    "(%s); the run stopped, the rest stay queued: fix "
+			    "the cause (the content, SPF/DKIM/DMARC of [mail] "
+			    "from, this host's reputation), then 'samail send "
+			    "--retry-failed' sends the failed ones again",
+			    relay ? relay : "?", REFUSED_STREAK, why);
+		stop = 1;
+	} else if (res->outcome == SMTP_TEMPFAIL && res->code == 0 &&
+	    ++s->lost == LOST_STREAK)
+		err_set(&e, ERR_NET, "relay '%s' stopped answering: %d "
+		    "messages in a row got no reply; the run stopped, the "
+		    "rest stay queued (see [smtp] timeout)",
+		    relay ? relay : "?", LOST_STREAK);
+	if (e.code != 0)
+		set_fatal(s, -e.code, &e);
+	pthread_mutex_unlock(&s->mu);
+	/* Not under s->mu: a worker adds its result while another commits,
+	 * and then queues for the next commit (claim_next()). */
+	if (us != NULL || stop)
+		/* Back to the queue untried. */
+		add_pending(s, &j->row, SMTP_UNSENT, NULL, NULL, NULL, 0);
+	else
 		add_pending(s, &j->row, (int)res->outcome, relay,
 		    res->queue_id[0] ? res->queue_id : NULL, why,
 		    res->outcome == SMTP_BAD_RECIPIENT);

@@ -524,6 +524,9 @@ unknown_user_text(const char *text)
 		"unknown recipient", "recipient unknown", "invalid recipient",
 		"invalid mailbox", "no mailbox", "unrouteable address",
 		"unknown local part", "account disabled", "mailbox disabled",
+		/* Yahoo: "554 delivery error: dd This user doesn't have a
+		 * yahoo.com account" */
+		"user doesn't have a", "user does not have a",
 		NULL,
 	};
 
@@ -540,6 +543,41 @@ smtp_refuses_relay(const char *text)
 	};
 
 	return has_any(text, phrases) && !unknown_user_text(text);
+}
+
+int
+smtp_wants_auth(int code, const char *status, const char *text)
+{
+	static const char *const phrases[] = {
+		"authentication required", "authentication is required",
+		"must authenticate", "not authenticated", "authenticate first",
+		"auth required", "please authenticate", "starttls", NULL,
+	};
+
+	/* 530 is "authentication required" (RFC 4954); 5.7.57 is what
+	 * Microsoft 365 says on a submission port without AUTH. */
+	return code == 530 || strcmp(status, "5.7.57") == 0 ||
+	    has_any(text, phrases);
+}
+
+int
+smtp_refuses_host(const char *text)
+{
+	/*
+	 * A DNS block list (Postfix's reject_rbl_client: "Client host
+	 * [192.0.2.1] blocked using zen.spamhaus.org"), a provider's own
+	 * list (Microsoft's "S3150", Gmail's "unusual rate of unsolicited
+	 * mail") or a sender reputation verdict: the same for every
+	 * message from this host.
+	 */
+	static const char *const phrases[] = {
+		"client host", "blocked using", "block list", "blocklist",
+		"blacklist", "spamhaus", "spamcop", "reputation",
+		"unsolicited mail originating from your ip", "s3140", "s3150",
+		NULL,
+	};
+
+	return has_any(text, phrases);
 }
 
 /*
@@ -582,9 +620,26 @@ classify(const struct worker *w, CURLcode cc, struct smtp_result *r)
 		r->outcome = SMTP_TEMPFAIL;
 		r->code = x->answered ? r->code : 0;
 		if (!x->answered) {
+			char why[SMTP_TEXT_MAX];
+			const char *ce = w->errbuf[0] != '\0' ? w->errbuf :
+			    curl_easy_strerror(cc);
+
 			r->status[0] = '\0';
-			result_text(r, w->errbuf[0] != '\0' ? w->errbuf :
-			    curl_easy_strerror(cc));
+			/*
+			 * The data went out whole and no reply came: the relay
+			 * may have queued it.  Say so, so that an admin who
+			 * finds it twice knows why (RFC 5321 4.1.1.4: a retry
+			 * is right; it carries the same Message-ID).
+			 */
+			if (x->phase == SMTP_PHASE_CONTENT && w->rdleft == 0 &&
+			    cc != CURLE_SEND_ERROR) {
+				snprintf(why, sizeof(why), "no reply to the end "
+				    "of the data (%s): the relay may have taken "
+				    "it; it is sent again with the same "
+				    "Message-ID", ce);
+				ce = why;
+			}
+			result_text(r, ce);
 		}
 		return;
 	}
@@ -597,7 +652,7 @@ classify(const struct worker *w, CURLcode cc, struct smtp_result *r)
 	    bad_mailbox(r->status))
 		r->outcome = SMTP_BAD_RECIPIENT;
 	else if (x->phase == SMTP_PHASE_RCPT && r->code >= 550 &&
-	    r->code <= 553 && r->status[0] == '\0' &&
+	    r->code <= 554 && r->status[0] == '\0' &&
 	    unknown_user_text(r->text))
 		/* No enhanced code: only the words say the address is dead
 		 * ("550 relay not permitted" must not bounce anybody). */
@@ -810,8 +865,21 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				retried = 1;
 				continue;
 			}
-			classify(w, cc, r);
-			return;
+			/*
+			 * MAIL FROM on a fresh connection unanswered (a relay
+			 * that greets, then hangs), refused with 421 or any
+			 * 4xx ("rate limit exceeded", "insufficient system
+			 * storage"): nothing about this message, every one
+			 * would get the same.  Deferring each would cost every
+			 * message of the campaign an attempt and, for a hung
+			 * relay, a whole timeout: treat it as a connection
+			 * the relay did not take.
+			 */
+			if (cc == CURLE_OK || w->x.phase != SMTP_PHASE_MAIL ||
+			    (w->x.answered && w->x.last.code / 100 != 4)) {
+				classify(w, cc, r);
+				return;
+			}
 		}
 		/*
 		 * The connection was not set up; the message is untried.

@@ -188,4 +188,12 @@ const char *smtp_outcome_name(enum smtp_outcome);
  * opposed to an unknown recipient). */
 int	 smtp_refuses_relay(const char *text);
 
+/* 1 if a refusal says we must authenticate (or use TLS) first: a 530,
+ * 5.7.57, or words to that effect. */
+int	 smtp_wants_auth(int code, const char *status, const char *text);
+
+/* 1 if a refusal's text says the relay refuses this host (a DNS block
+ * list, a reputation verdict), whatever the recipient. */
+int	 smtp_refuses_host(const char *text);
+
 #endif

@@ -1,0 +1,186 @@
+#!/bin/sh
+# What real relays say, and what samail makes of it: a scripted relay
+# (tests/tools/relay.py) answers each step the way Postfix, Exim, Sendmail,
+# Gmail, Microsoft 365 and Amazon SES do.  Asserted at the relay's side
+# (what it was sent) and in the store (state, attempts, relay_id, bounced).
+. "$(dirname "$0")/lib.sh"
+NOW=2026-11-01T00:00:00Z
+write_config <<CONF
+[smtp]
+max_connections = 1
+retry_base = 10m
+max_attempts = 3
+timeout = 1
+CONF
+
+# start_relay NAME [relay.py args]: sets RELAY_PORT; stopped at exit.
+start_relay() {
+	name=$1; shift
+	rm -f "$T/$name.ready"
+	$PY "$SRCDIR/tests/tools/relay.py" --ready "$T/$name.ready" --log "$T/$name.log" "$@" \
+		>"$T/$name.out" 2>&1 &
+	pid=$!
+	at_exit "kill $pid 2>/dev/null"
+	i=0
+	while [ ! -s "$T/$name.ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -s "$T/$name.ready" ] || { echo "# relay $name did not start"; cat "$T/$name.out"; exit 1; }
+	RELAY_PORT=$(cat "$T/$name.ready")
+}
+use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
+# A fresh store with these declarers, each with a newsletter queued.
+setup() {
+	rm -f "$T"/samail.db*
+	sam init >/dev/null 2>&1
+	seed_advisories
+	for who in "$@"; do
+		sam subscriber add --email "$who@example.jp" --org "株式会社$who" >/dev/null
+	done
+	sam --now $NOW newsletter build --period 2026-10 >/dev/null 2>&1
+}
+q() { sqlite3 "$T/samail.db" "$1"; }
+row() { q "SELECT state || '|' || attempts || '|' || coalesce(relay_id, '') FROM outbox WHERE rcpt = '$1@example.jp'"; }
+status() { q "SELECT status FROM subscriber WHERE email = '$1@example.jp'"; }
+why() { q "SELECT last_error FROM outbox WHERE rcpt = '$1@example.jp'"; }
+# What the relay logged: messages taken ("RCPT HOW MESSAGE-ID"), commands.
+taken() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "msg": print(r["rcpt"], r["how"], r["message_id"], r["conn"])' "$T/$1.log"; }
+cmds() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "cmd": print(r["line"].split(":")[0].split(" ")[0])' "$T/$1.log"; }
+conns() { grep -c '"connect"' "$T/$1.log"; }
+
+# --- every reply a relay gives a recipient or a message --------------------
+start_relay replies \
+	'grey:rcpt=451 4.7.1 <grey1@example.jp>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.jp.html' \
+	'fullt:rcpt=452 4.2.2 <fullt1@example.jp>: Recipient address rejected: Mailbox full' \
+	'fullp:rcpt=552 5.2.2 <fullp1@example.jp>: Recipient address rejected: Mailbox full' \
+	'syntax:rcpt=553 5.1.3 <syntax1@example.jp>: Recipient address rejected: bad address syntax' \
+	'nouser:rcpt=550 5.1.1 <nouser1@example.jp>: Recipient address rejected: User unknown in local recipient table' \
+	'bare:rcpt=550 no such user here' \
+	'yahoo:rcpt=554 delivery error: dd This user doesn'"'"'t have a yahoo.com account (#5.1.1)' \
+	'spam:end=550 5.7.1 Message rejected as spam by Content Filtering' \
+	'multi:end=250-2.0.0 Ok: message accepted|250-2.0.0 scanned, clean|250 2.0.0 queued as 7MULTI1234' \
+	'amb:end=drop' \
+	'qpostfix:end=250 2.0.0 Ok: queued as 4Fz3Xk2YQz' \
+	'qexim:end=250 OK id=1q2w3e-000ABC-4R' \
+	'qsendmail:end=250 2.0.0 3AQ1x2ab012345 Message accepted for delivery' \
+	'qgmail:end=250 2.0.0 OK  1700000000 a1-20020a170902ab0100b001c0000000000si.123 - gsmtp' \
+	'qms:end=250 2.6.0 <id@host> [InternalId=1236950581253, Hostname=TY0PR01MB1234.jpnprd01.prod.outlook.com] Queued mail for delivery' \
+	'qses:end=250 Ok 0100018b1c2d3e4f-5a6b7c8d-1234-5678-9abc-def012345678-000000' \
+	'qnone:end=250 Message accepted'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup ok1 grey1 fullt1 fullp1 syntax1 nouser1 bare1 yahoo1 ok2 spam1 ok3 multi1 amb1 ok4 \
+	qpostfix1 qexim1 qsendmail1 qgmail1 qms1 qses1 qnone1
+expect_exit 75 "a send meeting every kind of reply: exit 75 (some deferred)" -- sam --now 2026-11-01T00:01:00Z send
+check "2xx: sent, the relay's queue id recorded" -- eval 'row ok1 | grep -q "^sent|1|[0-9A-F]\{10\}$" && taken replies | grep "^ok1@example.jp accepted <" >/dev/null'
+check "451 4.7.1 greylisted at RCPT: deferred, one attempt, nothing received" -- eval \
+	'[ "$(row grey1)" = "deferred|1|" ] && ! taken replies | grep ^grey1 >/dev/null'
+check "452 4.2.2 mailbox full (temporary): deferred" -- eval '[ "$(row fullt1)" = "deferred|1|" ]'
+check "552 5.2.2 mailbox full: failed, the address NOT bounced" -- eval \
+	'[ "$(row fullp1)" = "failed|1|" ] && [ "$(status fullp1)" = active ]'
+check "553 5.1.3 bad address syntax: failed, bounced" -- eval '[ "$(row syntax1)" = "failed|1|" ] && [ "$(status syntax1)" = bounced ]'
+check "550 5.1.1 unknown user: failed, bounced" -- eval '[ "$(status nouser1)" = bounced ] && why nouser1 | grep -q "^550 5.1.1 "'
+check "550 without an enhanced code, 'no such user': bounced" -- eval '[ "$(status bare1)" = bounced ]'
+check "Yahoo's 554 'user doesn't have a yahoo.com account': bounced" -- eval '[ "$(status yahoo1)" = bounced ]'
+check "one 550 5.7.1 'rejected as spam' at the end of data: that message failed, address kept, the next ones go" -- eval \
+	'[ "$(row spam1)" = "failed|1|" ] && [ "$(status spam1)" = active ] && row ok3 | grep -q "^sent|"'
+check "multi-line 250 at the end of data: sent, the id of its last line" -- eval '[ "$(row multi1)" = "sent|1|7MULTI1234" ]'
+check "queue id, Postfix: 'queued as 4Fz3Xk2YQz'" -- eval '[ "$(row qpostfix1)" = "sent|1|4Fz3Xk2YQz" ]'
+check "queue id, Exim: 'id=1q2w3e-000ABC-4R'" -- eval '[ "$(row qexim1)" = "sent|1|1q2w3e-000ABC-4R" ]'
+check "queue id, Sendmail" -- eval '[ "$(row qsendmail1)" = "sent|1|3AQ1x2ab012345" ]'
+check "queue id, Gmail" -- eval '[ "$(row qgmail1)" = "sent|1|a1-20020a170902ab0100b001c0000000000si.123" ]'
+check "queue id, Microsoft 365 (InternalId)" -- eval '[ "$(row qms1)" = "sent|1|1236950581253" ]'
+check "queue id, Amazon SES" -- eval '[ "$(row qses1)" = "sent|1|0100018b1c2d3e4f-5a6b7c8d-1234-5678-9abc-def012345678-000000" ]'
+check "a 250 without an id: sent, no id made up" -- eval '[ "$(row qnone1)" = "sent|1|" ]'
+check "connection dropped after the final dot: deferred, saying it may have arrived" -- eval \
+	'[ "$(row amb1)" = "deferred|1|" ] && why amb1 | grep -q "may have taken it"'
+check "  ... the relay did get it, and the message after it went on a new connection" -- eval \
+	'taken replies > got && grep -q "^amb1@example.jp ambiguous <" got && [ "$(row ok4 | cut -d"|" -f1)" = sent ] && \
+	 [ "$(grep ^amb1@ got | cut -d" " -f4)" -lt "$(grep ^ok4@ got | cut -d" " -f4)" ]'
+expect_exit 75 "a later send retries the ambiguous one" -- sam --now 2026-11-01T00:30:00Z send
+check "  ... with the same Message-ID" -- eval \
+	'[ "$(taken replies | grep "^amb1@" | wc -l)" = 2 ] && [ "$(taken replies | grep "^amb1@" | cut -d" " -f3 | sort -u | wc -l)" = 1 ]'
+
+# --- 530 at MAIL: a submission port, and no [smtp] username -------------
+start_relay auth '*:mail=530 5.7.0 Authentication required'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup a1 a2 a3
+expect_exit 78 "530 5.7.0 Authentication required at MAIL: exit 78" -- sam --now $NOW send
+check "  ... one error line, saying to set [smtp] username and password_file" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "requires authentication: set \[smtp\] username and password_file" "$T/err"'
+check "  ... nothing failed, nothing counted: all still queued" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ]'
+check "  ... one MAIL FROM tried, no message data" -- eval '[ "$(cmds auth | grep -c ^MAIL)" = 1 ] && ! cmds auth | grep ^DATA >/dev/null'
+
+# --- the greeting: 554 (our IP refused), 421 (busy); failover ------------
+start_relay blocked --greeting '554 5.7.1 relay.test: Client host [127.0.0.1] blocked using zen.spamhaus.org'
+PB=$RELAY_PORT
+start_relay busy --greeting '421 4.3.2 relay.test Service not available, try again later'
+PBUSY=$RELAY_PORT
+start_relay good
+PG=$RELAY_PORT
+use_relays "smtp://127.0.0.1:$PB smtp://127.0.0.1:$PBUSY"
+setup g1 g2
+expect_exit 69 "554 and 421 greetings from every relay: exit 69" -- sam --now $NOW send
+check "  ... the error names each relay and what it said" -- eval \
+	'grep -q "554 5.7.1 relay.test: Client host" "$T/err" && grep -q "421 4.3.2" "$T/err"'
+check "  ... the messages stay queued, untried" -- eval '[ "$(row g1)" = "queued|0|" ] && [ "$(row g2)" = "queued|0|" ]'
+use_relays "smtp://127.0.0.1:$PB smtp://127.0.0.1:$PG"
+expect_exit 0 "a 554 greeting, a second relay: it takes over" -- sam --now $NOW send
+check "  ... both sent through the second" -- eval '[ "$(taken good | wc -l)" = 2 ] && [ "$(row g1 | cut -d"|" -f1)" = sent ]'
+
+# --- 421 "too many messages on this connection" after 2 -----------------
+start_relay permsg --max-msgs 2
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup m1 m2 m3 m4 m5
+expect_exit 0 "421 after 2 messages a connection: the rest go on new ones" -- sam --now $NOW send
+check "  ... all 5 sent, none deferred, over 3 connections" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'sent'"'"' AND attempts = 1")" = 5 ] && [ "$(taken permsg | wc -l)" = 5 ] && [ "$(conns permsg)" = 3 ]'
+
+# --- EHLO refused (an old server): HELO; no extensions at all -------------
+start_relay old --ehlo '502 5.5.2 Error: command not recognized' --ext ''
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup h1
+expect_exit 0 "EHLO refused with 502: HELO instead" -- sam --now $NOW send
+check "  ... sent after HELO" -- eval '[ "$(row h1 | cut -d"|" -f1)" = sent ] && cmds old | grep ^HELO >/dev/null'
+
+# --- the relay refuses our mail, not the addresses ---------------------
+start_relay rbl '*:rcpt=554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup b1 b2 b3 b4
+expect_exit 69 "554 5.7.1 'Client host blocked' at RCPT: exit 69" -- sam --now $NOW send
+check "  ... says this host is refused" -- grep -q "refuses mail from this host" "$T/err"
+check "  ... nobody failed or bounced: all still queued" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
+
+start_relay spamall '*:end=550 5.7.1 Message rejected as spam by Content Filtering'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup s1 s2 s3 s4 s5 s6
+expect_exit 69 "every message refused as spam: the run stops (exit 69)" -- sam --now $NOW send
+check "  ... saying the relay refuses our mail and what to do" -- eval \
+	'grep -q "refused 3 messages in a row" "$T/err" && grep -q -- "--retry-failed" "$T/err"'
+check "  ... 2 failed, the other 4 still queued untried, nobody bounced" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'failed'"'"'")" = 2 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
+check "  ... the relay was offered 3, not 6" -- test "$(cmds spamall | grep -c ^DATA)" = 3
+
+# --- a relay that stops answering ----------------------------------------
+start_relay hung '*:mail=stall'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup t1 t2 t3 t4 t5
+t0=$(date +%s)
+expect_exit 69 "a relay that greets, then never answers MAIL FROM: exit 69" -- sam --now $NOW send
+check "  ... within a few timeouts, not one per message ($(( $(date +%s) - t0 ))s)" -- test $(( $(date +%s) - t0 )) -le 6
+check "  ... all still queued, no attempt counted" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 5 ]'
+
+start_relay mute '*:end=stall'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup u1 u2 u3 u4 u5 u6
+expect_exit 69 "no reply to the end of data, message after message: the run stops (exit 69)" -- sam --now $NOW send
+check "  ... saying the relay stopped answering" -- grep -q "stopped answering" "$T/err"
+check "  ... 3 deferred (they may have arrived), 3 untried" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ]'
+finish
