@@ -93,9 +93,11 @@ struct sender {
 	struct pending		*pending;	/* under pmu */
 	size_t			 npending;
 	unsigned long		 taken;
-	int			 refused;	/* policy refusals in a row */
-	int			 lost;		/* no reply, in a row */
+	pthread_mutex_t		 kmu;		/* the two streaks: */
+	int			 refused;	/*   policy refusals in a row */
+	int			 lost;		/*   no reply, in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
+	atomic_int		 stopping;	/* a streak stopped the run */
 	struct err		 ferr;
 };
 
@@ -744,12 +746,13 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	if ((us = refuses_us(s, res, &code)) != NULL)
 		err_set(&e, code, "relay '%s' %s: %s", relay ? relay : "?",
 		    us, why);
-	/* The streaks, under s->mu as every worker reports here. */
-	pthread_mutex_lock(&s->mu);
+	/* The streaks: their own lock, not s->mu, which a commit holds (a
+	 * worker reports here while another commits). */
+	pthread_mutex_lock(&s->kmu);
 	if (res->outcome == SMTP_SENT)
 		s->refused = s->lost = 0;
 	else if (us == NULL && policy_refusal(res) &&
-	    (++s->refused >= REFUSED_STREAK || s->fatal)) {
+	    (++s->refused >= REFUSED_STREAK || atomic_load(&s->stopping))) {
 		if (s->refused == REFUSED_STREAK)
 			err_set(&e, ERR_NET, "relay '%s' refused %d messages "
 			    "in a row for what they are, not where they go "
@@ -766,8 +769,13 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		    "rest stay queued (see [smtp] timeout)",
 		    relay ? relay : "?", LOST_STREAK);
 	if (e.code != 0)
+		atomic_store(&s->stopping, 1);
+	pthread_mutex_unlock(&s->kmu);
+	if (e.code != 0) {
+		pthread_mutex_lock(&s->mu);
 		set_fatal(s, -e.code, &e);
-	pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->mu);
+	}
 	/* Not under s->mu: a worker adds its result while another commits,
 	 * and then queues for the next commit (claim_next()). */
 	if (us != NULL || stop)
@@ -988,6 +996,7 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	pthread_mutex_init(&s.qmu, NULL);
 	pthread_mutex_init(&s.pmu, NULL);
 	pthread_mutex_init(&s.smu, NULL);
+	pthread_mutex_init(&s.kmu, NULL);
 	pthread_cond_init(&s.scv, NULL);
 	s.walfd = -1;
 	local = cfg->nrelays == 0;
@@ -1076,5 +1085,6 @@ out:
 	pthread_mutex_destroy(&s.mu);
 	pthread_mutex_destroy(&s.qmu);
 	pthread_mutex_destroy(&s.pmu);
+	pthread_mutex_destroy(&s.kmu);
 	return rc;
 }
