@@ -96,6 +96,7 @@ struct sender {
 	pthread_mutex_t		 kmu;		/* the two streaks: */
 	int			 refused;	/*   policy refusals in a row */
 	int			 lost;		/*   no reply, in a row */
+	int			 held_off;	/*   4xx about us, in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
 	atomic_int		 stopping;	/* a streak stopped the run */
 	struct err		 ferr;
@@ -726,6 +727,23 @@ policy_refusal(const struct smtp_result *res)
  * cost every message of the campaign a timeout and an attempt. */
 #define LOST_STREAK	3
 
+/*
+ * And for a 4xx that is about us, not the recipient: 421 (the relay is
+ * closing the session: "too busy", Gmail's 4.7.28 rate limit) or a
+ * temporary refusal of this host ("450 4.7.1 Client host rejected:
+ * cannot find your hostname").  Every message would be deferred and lose
+ * an attempt; after HELD_OFF_STREAK in a row the run stops (exit 75) and
+ * the rest wait, untried, for the next run.
+ */
+#define HELD_OFF_STREAK	3
+
+static int
+held_off(const struct smtp_result *res)
+{
+	return res->outcome == SMTP_TEMPFAIL && res->code / 100 == 4 &&
+	    (res->code == 421 || smtp_refuses_host(res->text));
+}
+
 static void
 smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 {
@@ -750,7 +768,7 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	 * worker reports here while another commits). */
 	pthread_mutex_lock(&s->kmu);
 	if (res->outcome == SMTP_SENT)
-		s->refused = s->lost = 0;
+		s->refused = s->lost = s->held_off = 0;
 	else if (us == NULL && policy_refusal(res) &&
 	    (++s->refused >= REFUSED_STREAK || atomic_load(&s->stopping))) {
 		if (s->refused == REFUSED_STREAK)
@@ -768,6 +786,13 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		    "messages in a row got no reply; the run stopped, the "
 		    "rest stay queued (see [smtp] timeout)",
 		    relay ? relay : "?", LOST_STREAK);
+	else if (held_off(res) && ++s->held_off == HELD_OFF_STREAK)
+		err_set(&e, ERR_TEMP, "relay '%s' is refusing our mail for "
+		    "now (%s): %d messages in a row deferred; the run "
+		    "stopped, the rest stay queued for the next run (if it "
+		    "goes on, see the relay's limits and [smtp] "
+		    "rate_per_minute)", relay ? relay : "?", why,
+		    HELD_OFF_STREAK);
 	if (e.code != 0)
 		atomic_store(&s->stopping, 1);
 	pthread_mutex_unlock(&s->kmu);

@@ -183,4 +183,16 @@ expect_exit 69 "no reply to the end of data, message after message: the run stop
 check "  ... saying the relay stopped answering" -- grep -q "stopped answering" "$T/err"
 check "  ... 3 deferred (they may have arrived), 3 untried" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ]'
+# --- a relay that holds us off for now -----------------------------------
+for case in "hostname:450 4.7.1 Client host rejected: cannot find your hostname" \
+    "ratelimit:421 4.7.28 Our system has detected an unusual rate of mail, try again later"; do
+	name=${case%%:*} reply=${case#*:}
+	start_relay "$name" "*:rcpt=$reply"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	setup v1 v2 v3 v4 v5 v6
+	expect_exit 75 "'${reply%% *} ...' for every recipient ($name): the run stops (exit 75)" -- sam --now $NOW send
+	check "  ... saying the relay refuses our mail for now" -- grep -q "is refusing our mail for now" "$T/err"
+	check "  ... 3 deferred, 3 untried for the next run, nobody bounced" -- eval \
+		'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
+done
 finish
