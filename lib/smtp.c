@@ -797,8 +797,11 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	pthread_mutex_lock(&run->mu);
 	memcpy(run->relay_err[relay], tmp.text, sizeof(tmp.text));
 	pthread_mutex_unlock(&run->mu);
-	log_warnx("smtp: relay '%s' refused the connection: %s",
-	    run->o->relays[relay], tmp.text);
+	/* Past the greeting it took the connection but not our mail (a
+	 * stall or a 4xx at MAIL FROM). */
+	log_warnx("smtp: relay '%s' %s: %s", run->o->relays[relay],
+	    w->x.phase >= SMTP_PHASE_MAIL ? "took the connection but not "
+	    "our mail" : "refused the connection", tmp.text);
 }
 
 /*
