@@ -666,9 +666,14 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 		return NULL;
 	*code = ERR_CONFIG;
 	/* 530 "Authentication required" at MAIL (a submission port, and
-	 * no [smtp] username): a set-up error, not 300,000 failures. */
-	if (res->phase != SMTP_PHASE_CONTENT &&
-	    smtp_wants_auth(res->code, res->status, res->text)) {
+	 * no [smtp] username): a set-up error, not 300,000 failures.  At
+	 * RCPT only the codes: the words also come about one recipient
+	 * (Microsoft 365's "550 5.7.133 ...SenderNotAuthenticatedForGroup;
+	 * authentication required": a group that takes no outside mail). */
+	if ((res->phase == SMTP_PHASE_MAIL &&
+	    smtp_wants_auth(res->code, res->status, res->text)) ||
+	    (res->phase == SMTP_PHASE_RCPT && (res->code == 530 ||
+	    strcmp(res->status, "5.7.57") == 0))) {
 		if (strcasestr(res->text, "starttls") != NULL)
 			return "requires TLS first: set [smtp] starttls = "
 			    "required, or use smtps:// or the provider's "
@@ -681,7 +686,7 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 		    "port 587 does) and that the account may send as "
 		    "[mail] envelope_from";
 	}
-	if (smtp_refuses_host(res->text)) {
+	if (smtp_refuses_host(res->text, res->phase != SMTP_PHASE_MAIL)) {
 		*code = ERR_NET;
 		return "refuses mail from this host (a block list or its "
 		    "reputation): have the listing removed, or send through "
@@ -741,7 +746,7 @@ static int
 held_off(const struct smtp_result *res)
 {
 	return res->outcome == SMTP_TEMPFAIL && res->code / 100 == 4 &&
-	    (res->code == 421 || smtp_refuses_host(res->text));
+	    (res->code == 421 || smtp_refuses_host(res->text, 0));
 }
 
 static void

@@ -561,7 +561,7 @@ smtp_wants_auth(int code, const char *status, const char *text)
 }
 
 int
-smtp_refuses_host(const char *text)
+smtp_refuses_host(const char *text, int strict)
 {
 	/*
 	 * A DNS block list (Postfix's reject_rbl_client: "Client host
@@ -571,13 +571,18 @@ smtp_refuses_host(const char *text)
 	 * message from this host.
 	 */
 	static const char *const phrases[] = {
-		"client host", "blocked using", "block list", "blocklist",
-		"blacklist", "spamhaus", "spamcop", "reputation",
+		"client host", "blocked using", "spamhaus", "spamcop",
 		"unsolicited mail originating from your ip", "s3140", "s3150",
 		NULL,
 	};
+	/* Words that also come in a refusal of one recipient ("sender is
+	 * on the recipient's blacklist"): about us only when nothing but
+	 * the host can be meant (MAIL FROM), or in a streak. */
+	static const char *const loose[] = {
+		"block list", "blocklist", "blacklist", "reputation", NULL,
+	};
 
-	return has_any(text, phrases);
+	return has_any(text, phrases) || (!strict && has_any(text, loose));
 }
 
 /*

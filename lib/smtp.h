@@ -193,7 +193,9 @@ int	 smtp_refuses_relay(const char *text);
 int	 smtp_wants_auth(int code, const char *status, const char *text);
 
 /* 1 if a refusal's text says the relay refuses this host (a DNS block
- * list, a reputation verdict), whatever the recipient. */
-int	 smtp_refuses_host(const char *text);
+ * list, a reputation verdict), whatever the recipient.  strict: only
+ * wording that cannot be about one recipient (for a reply to RCPT TO or
+ * to the data). */
+int	 smtp_refuses_host(const char *text, int strict);
 
 #endif

@@ -156,6 +156,17 @@ check "  ... says this host is refused" -- grep -q "refuses mail from this host"
 check "  ... nobody failed or bounced: all still queued" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
 
+# Words that also come about one recipient stop nothing: a recipient who
+# blocked the sender is that message's failure, not a block list of ours.
+start_relay onercpt \
+	"bl:rcpt=550 5.7.1 <bl1@example.jp>: Recipient address rejected: sender is on the recipient's blacklist"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup bl1 ok1 ok2
+expect_exit 0 "one recipient's 'blacklist' refusal at RCPT: the run goes on" -- sam --now $NOW send
+check "  ... that one failed, the address kept; the others sent" -- eval \
+	'[ "$(row bl1)" = "failed|1|" ] && [ "$(status bl1)" = active ] && \
+	 [ "$(row ok1 | cut -d"|" -f1)" = sent ] && [ "$(row ok2 | cut -d"|" -f1)" = sent ]'
+
 start_relay spamall '*:end=550 5.7.1 Message rejected as spam by Content Filtering'
 use_relays "smtp://127.0.0.1:$RELAY_PORT"
 setup s1 s2 s3 s4 s5 s6
