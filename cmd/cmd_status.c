@@ -149,7 +149,8 @@ wrapf(int cont, const char *fmt, ...)
 		}
 		for (; *p != '\0'; p += n) {
 			w = colwidth((const unsigned char *)p, &n);
-			if (*p == ' ' && col <= WIDTH)
+			/* Past a word longer than the line, its end. */
+			if (*p == ' ' && (col <= WIDTH || brk == NULL))
 				brk = p;
 			col += w;
 			if (col > WIDTH && brk != NULL)

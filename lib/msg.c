@@ -840,8 +840,9 @@ static GMimeContentEncoding
 text_encoding(size_t n, const struct text_scan *sc)
 {
 	/* g_mime_utils_best_encoding()'s rule, on the count text_scan()
-	 * made in its pass (test_msg compares the two). */
-	return (double)sc->eight <= (double)n * 0.17 ?
+	 * made in its pass (test_msg compares the two), to the letter: the
+	 * count as a float, as GMime has it, rounds past 2^24. */
+	return (float)sc->eight <= n * 0.17 ?
 	    GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE :
 	    GMIME_CONTENT_ENCODING_BASE64;
 }
