@@ -377,8 +377,8 @@ step_newsletter(struct run *r, struct step *s)
 		if (total > 0 && fresh == 0)
 			stored = count(ctx->db, "SELECT count(*) FROM advisory");
 		if (total > 0 && fresh == 0 && stored == 0) {
-			say(s, "%s postponed: no feed has ever been fetched and no "
-			    "advisory is stored, so it would list none; check "
+			say(s, "%s postponed: no advisory is stored yet (no "
+			    "feed fetch has brought any), so it would list none; check "
 			    "that this machine reaches the feeds ('samail feed "
 			    "fetch'); the next run after a good fetch builds it",
 			    name);

@@ -147,13 +147,24 @@ db_writable(struct ctx *ctx, const char *path)
 			snprintf(oname, sizeof(oname), "%s", owner->pw_name);
 		else
 			snprintf(oname, sizeof(oname), "%ld", (long)st.st_uid);
-		rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': user "
-		    "%s cannot write %s '%s' (samail writes the database, its "
-		    "-wal/-shm files and the run lock there); run samail as "
-		    "its owner (sudo -u %s samail ...), or, if %s is to run "
-		    "it: chown -R %s: '%s'", path, uname, what == dir ?
-		    "the directory" : "the file", what, oname, uname, uname,
-		    dir);
+		/* Never "chown -R" a directory we do not know to be ours
+		 * (the database may sit in /var/lib or a home directory). */
+		if (what == dir)
+			rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': "
+			    "user %s cannot write the directory '%s' (samail "
+			    "writes the database's -wal/-shm files and the run "
+			    "lock beside it); run samail as its owner (sudo -u "
+			    "%s samail ...), or give the database a directory "
+			    "of its own that %s can write (install -d -o %s "
+			    "-m 750 DIR, then [database] path)", path, uname,
+			    dir, oname, uname, uname);
+		else
+			rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': "
+			    "user %s cannot write it; run samail as its owner "
+			    "(sudo -u %s samail ...), or, if %s is to run it: "
+			    "chown %s: '%s' '%s-wal' '%s-shm' '%s.lock' (those "
+			    "that exist)", path, uname, oname, uname, uname,
+			    path, path, path, path);
 	}
 	free(dir);
 	return rc;

@@ -697,7 +697,10 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 	if (res->phase == SMTP_PHASE_MAIL && res->code != 552 &&
 	    strncmp(res->status, "5.3.4", 5) != 0)
 		return "refused the envelope sender; check [mail] envelope_from";
-	if (res->phase == SMTP_PHASE_RCPT && smtp_refuses_relay(res->text))
+	/* Microsoft 365's 5.7.133-136 say "authentication required" of a
+	 * group that takes no outside mail: that recipient's, not ours. */
+	if (res->phase == SMTP_PHASE_RCPT && smtp_refuses_relay(res->text) &&
+	    strncmp(res->status, "5.7.13", 6) != 0)
 		return "does not relay for us (it needs this host in its "
 		    "permitted networks, or AUTH: see [smtp] username)";
 	return NULL;
@@ -718,11 +721,14 @@ policy_refusal(const struct smtp_result *res)
 {
 	const char *st = res->status;
 
-	if (res->outcome != SMTP_PERMFAIL)
+	/* Only the reply to the data: what we send is known there, and a
+	 * 5.7.x at RCPT is mostly about that recipient (an access list, a
+	 * group that takes no outside mail). */
+	if (res->outcome != SMTP_PERMFAIL || res->phase != SMTP_PHASE_CONTENT)
 		return 0;
 	if (strncmp(st, "5.7.", 4) == 0 || strncmp(st, "5.6.", 4) == 0)
 		return 1;
-	return res->phase == SMTP_PHASE_CONTENT && res->code != 552 &&
+	return res->code != 552 &&
 	    strncmp(st, "5.1.", 4) != 0 && strncmp(st, "5.2.", 4) != 0 &&
 	    strncmp(st, "5.3.4", 5) != 0;
 }

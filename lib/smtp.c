@@ -874,14 +874,16 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				continue;
 			}
 			/*
-			 * MAIL FROM on a fresh connection unanswered (a relay
-			 * that greets, then hangs), refused with 421 or any
-			 * 4xx ("rate limit exceeded", "insufficient system
-			 * storage"): nothing about this message, every one
-			 * would get the same.  Deferring each would cost every
+			 * MAIL FROM unanswered (a relay that greets, then
+			 * hangs), or refused with 421 or any 4xx ("rate limit
+			 * exceeded", "insufficient system storage"), on a
+			 * fresh connection or on a reused one after the retry
+			 * above: nothing about this message, every one would
+			 * get the same.  Deferring each would cost every
 			 * message of the campaign an attempt and, for a hung
-			 * relay, a whole timeout: treat it as a connection
-			 * the relay did not take.
+			 * relay, a whole timeout: treat it as a connection the
+			 * relay did not take (back off, reconnect, fail over;
+			 * exit 69 when no relay takes our mail).
 			 */
 			if (cc == CURLE_OK || w->x.phase != SMTP_PHASE_MAIL ||
 			    (w->x.answered && w->x.last.code / 100 != 4)) {

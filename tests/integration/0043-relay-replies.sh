@@ -167,6 +167,26 @@ check "  ... that one failed, the address kept; the others sent" -- eval \
 	'[ "$(row bl1)" = "failed|1|" ] && [ "$(status bl1)" = active ] && \
 	 [ "$(row ok1 | cut -d"|" -f1)" = sent ] && [ "$(row ok2 | cut -d"|" -f1)" = sent ]'
 
+# Microsoft 365 refusing one recipient, a group that takes no outside
+# mail, in words that say "authentication required": that recipient's.
+start_relay group \
+	"grp:rcpt=550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated for group"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup grp1 ok3
+expect_exit 0 "Microsoft 365's 5.7.133 for one group at RCPT: the run goes on" -- sam --now $NOW send
+check "  ... that one failed, the address kept; the other sent" -- eval \
+	'[ "$(row grp1)" = "failed|1|" ] && [ "$(status grp1)" = active ] && \
+	 [ "$(row ok3 | cut -d"|" -f1)" = sent ]'
+
+# Policy refusals at RCPT, several in a row (an access list for a domain,
+# and the queue goes in id order): each that recipient's, no stop.
+start_relay acl "acl:rcpt=550 5.7.1 Recipient address rejected: Access denied"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup acl1 acl2 acl3 acl4 ok4
+expect_exit 0 "four 550 5.7.1 'Access denied' at RCPT in a row: the run goes on" -- sam --now $NOW send
+check "  ... those four failed, the addresses kept; the last one sent" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'failed'"'"'")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ] && [ "$(row ok4 | cut -d"|" -f1)" = sent ]'
+
 start_relay spamall '*:end=550 5.7.1 Message rejected as spam by Content Filtering'
 use_relays "smtp://127.0.0.1:$RELAY_PORT"
 setup s1 s2 s3 s4 s5 s6

@@ -81,7 +81,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 	expect_exit 73 "a run as a user who cannot write the database" -- as_nobody --now 2026-11-02T00:00:00Z run daily
 	check "  ... one line: who cannot write what, and the two ways out" -- eval \
 		'[ "$(wc -l < "$T/err")" = 1 ] &&
-		 grep -q "user nobody cannot write the file .$T/samail.db.*sudo -u root samail .*chown -R nobody: .$T." "$T/err"'
+		 grep -q "user nobody cannot write it; .*sudo -u root samail .*chown nobody: .$T/samail.db. .$T/samail.db-wal." "$T/err"'
 	expect_exit 73 "status as that user: the same line" -- as_nobody status
 	check "  ... not SQLite's 'readonly database'" -- eval '! grep -q readonly "$T/err"'
 	chmod 600 samail.conf
@@ -111,6 +111,6 @@ F subscriber add --email a@example.jp --org 株式会社新 >/dev/null
 expect_exit 69 "the first run of a new install, feeds unreachable, on the 20th" -- \
 	F -q --now 2026-11-20T00:00:00Z run daily
 check "  ... postpones last month's newsletter and says why" -- \
-	grep -q "^  newsletter: newsletter-2026-10 postponed: no feed has ever been fetched" out
+	grep -q "^  newsletter: newsletter-2026-10 postponed: no advisory is stored yet" out
 check "  ... sends nothing" -- eval '[ ! -d fresh/mail/new ] || [ -z "$(ls fresh/mail/new)" ]'
 finish
