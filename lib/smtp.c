@@ -106,6 +106,8 @@ struct run {
 	int		 rc;		/* first fatal error */
 	struct err	 err;
 	char		 relay_err[SMTP_MAX_RELAYS][SMTP_TEXT_MAX];
+	int		 relay_held[SMTP_MAX_RELAYS];	/* failed with a 4xx
+							   to MAIL FROM */
 };
 
 const char *
@@ -801,6 +803,8 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	result_text(&tmp, why);
 	pthread_mutex_lock(&run->mu);
 	memcpy(run->relay_err[relay], tmp.text, sizeof(tmp.text));
+	run->relay_held[relay] = w->x.phase == SMTP_PHASE_MAIL &&
+	    w->x.answered && w->x.last.code / 100 == 4;
 	pthread_mutex_unlock(&run->mu);
 	/* Past the greeting it took the connection but not our mail (a
 	 * stall or a 4xx at MAIL FROM). */
@@ -1209,6 +1213,16 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 			*e = run->err;
 	} else if (atomic_load(&run->down)) {
 		/* Every relay refused: name each with its error. */
+		int held = 0;
+
+		for (size_t i = 0; i < o->nrelays; i++) {
+			if (run->relay_held[i])
+				held = 1;
+			else if (run->relay_err[i][0] != '\0') {
+				held = 0;
+				break;
+			}
+		}
 		sn = 0;
 		sum[0] = '\0';
 		for (size_t i = 0; i < o->nrelays; i++) {
@@ -1221,8 +1235,23 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 				break;
 			sn += (size_t)k;
 		}
-		rc = err_set(e, ERR_NET, "no SMTP relay accepted a connection: %s",
-		    sum);
+		/*
+		 * Every relay greeted us and then answered MAIL FROM with a
+		 * 4xx: Postfix's smtpd_client_message_rate_limit ("450 4.7.1
+		 * Error: too much mail from 192.0.2.1"), a provider's hourly
+		 * quota.  The relay is up and holding us off; "no relay
+		 * accepted a connection" (69, "start Postfix") would send
+		 * the admin after the wrong thing.
+		 */
+		if (held)
+			rc = err_set(e, ERR_TEMP, "the SMTP relay is refusing our "
+			    "mail for now (a 4xx to MAIL FROM: a rate limit or "
+			    "quota): %s; the rest stay queued for the next run (if "
+			    "it goes on, see the relay's limits and [smtp] "
+			    "rate_per_minute)", sum);
+		else
+			rc = err_set(e, ERR_NET, "no SMTP relay accepted a "
+			    "connection: %s", sum);
 	} else
 		rc = 0;
 out:

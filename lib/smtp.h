@@ -158,6 +158,8 @@ typedef void	smtp_done_fn(const struct smtp_job *job,
  *   -ERR_CONFIG	bad options (URL, addresses, CA file); nothing sent
  *   -ERR_NET		every relay refused (a job was reported RELAY_DOWN);
  *			the message names each relay and its error
+ *   -ERR_TEMP		likewise, but every relay took the connection and
+ *			answered MAIL FROM with a 4xx (a rate limit)
  *   -ERR_*		what next_cb returned to stop the run
  */
 int	 smtp_run(const struct smtp_opts *opts, smtp_next_fn *next_cb,
