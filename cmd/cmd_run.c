@@ -466,7 +466,7 @@ step_send(struct run *r, struct step *s)
 	rc = sender_run(ctx->db, ctx->cfg, run_clock(r), &so, &st, &e);
 	left = outbox_waiting(ctx->db);
 	s->exit = err_exitcode(rc);
-	if (rc < 0 && rc != -ERR_TEMP)
+	if (rc < 0 && (rc != -ERR_TEMP || st.stopped))
 		log_error("%s", e.msg);
 	if (rc == -ERR_NET) {
 		say(s, "nothing more could be handed over: %s — %lld message%s "
@@ -506,7 +506,8 @@ step_send(struct run *r, struct step *s)
 		    st.recovered);
 		s->notable = 1;
 	}
-	if (rc < 0 && rc != -ERR_TEMP)
+	/* A relay holding us off (75) stops the run too: say why. */
+	if (rc < 0 && (rc != -ERR_TEMP || st.stopped))
 		say(s, "; stopped: %s", e.msg);
 	else if (atomic_load(&stop_flag) && left > 0)
 		say(s, "; stopped by a signal, %lld left for the next run", left);

@@ -1099,6 +1099,7 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	if (s.fatal) {
 		*e = s.ferr;
 		rc = s.fatal;
+		st->stopped = 1;
 	}
 	if (rc == 0 && st->deferred > 0)
 		rc = err_set(e, ERR_TEMP, "%zu message%s deferred; a later "

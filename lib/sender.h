@@ -29,6 +29,8 @@ struct sender_stats {
 	size_t	bounced;	/* of the failed: 5.1.x, address marked */
 	size_t	cancelled;	/* declarer no longer active */
 	size_t	unsent;		/* claimed but never handed over */
+	int	stopped;	/* the run stopped early (the error says why),
+				   as opposed to ending with some deferred */
 };
 
 struct sender_opts {

@@ -226,4 +226,13 @@ for case in "hostname:450 4.7.1 Client host rejected: cannot find your hostname"
 	check "  ... 3 deferred, 3 untried for the next run, nobody bounced" -- eval \
 		'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
 done
+# The same under `samail run`: its send line says why it stopped.
+start_relay holdrun "*:rcpt=450 4.7.1 Client host rejected: cannot find your hostname"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup w1 w2 w3 w4
+# (The test's feeds are unreachable: the run's worst outcome is their 69.)
+expect_exit 69 "run daily against a relay holding us off" -- sam --now $NOW run daily
+check "  ... its send step ends 75, and its line says the run stopped and why" -- eval \
+	'grep -q "info send: done in .*, exit 75" "$T/err" &&
+	 grep -q "^  send: 0 sent via .*; stopped: relay .* is refusing our mail for now" "$T/out"'
 finish
