@@ -93,7 +93,7 @@ struct sender {
 	struct pending		*pending;	/* under pmu */
 	size_t			 npending;
 	unsigned long		 taken;
-	pthread_mutex_t		 kmu;		/* the two streaks: */
+	pthread_mutex_t		 kmu;		/* the three streaks: */
 	int			 refused;	/*   policy refusals in a row */
 	int			 lost;		/*   no reply, in a row */
 	int			 held_off;	/*   4xx about us, in a row */

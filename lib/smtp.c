@@ -887,7 +887,8 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			 * message of the campaign an attempt and, for a hung
 			 * relay, a whole timeout: treat it as a connection the
 			 * relay did not take (back off, reconnect, fail over;
-			 * exit 69 when no relay takes our mail).
+			 * when no relay takes our mail, exit 69, or 75 when
+			 * each answered MAIL FROM with a 4xx).
 			 */
 			if (cc == CURLE_OK || w->x.phase != SMTP_PHASE_MAIL ||
 			    (w->x.answered && w->x.last.code / 100 != 4)) {
