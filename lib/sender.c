@@ -95,7 +95,7 @@ struct sender {
 	unsigned long		 taken;
 	pthread_mutex_t		 kmu;		/* the three streaks: */
 	int			 refused;	/*   policy refusals in a row */
-	int			 lost;		/*   no reply, in a row */
+	int			 lost[SMTP_MAX_RELAYS];	/* no reply, in a row */
 	int			 held_off;	/*   4xx about us, in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
 	atomic_int		 stopping;	/* a streak stopped the run */
@@ -735,8 +735,20 @@ policy_refusal(const struct smtp_result *res)
 
 /* Likewise for no reply at all (a timeout, a dropped connection) once
  * the session was set up: a relay that stopped answering would otherwise
- * cost every message of the campaign a timeout and an attempt. */
+ * cost every message of the campaign a timeout and an attempt.  Counted
+ * per relay: the engine hands over to the next relay after as many (see
+ * smtp.c), and the run stops once every relay has gone silent. */
 #define LOST_STREAK	3
+
+/* 1 if every configured relay has gone silent (kmu held). */
+static int
+all_silent(const struct sender *s)
+{
+	for (size_t i = 0; i < s->cfg->nrelays && i < SMTP_MAX_RELAYS; i++)
+		if (s->lost[i] < LOST_STREAK)
+			return 0;
+	return 1;
+}
 
 /*
  * And for a 4xx that is about us, not the recipient: 421 (the relay is
@@ -778,8 +790,10 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	/* The streaks: their own lock, not s->mu, which a commit holds (a
 	 * worker reports here while another commits). */
 	pthread_mutex_lock(&s->kmu);
+	if (res->relay >= 0 && res->relay < SMTP_MAX_RELAYS && res->code > 0)
+		s->lost[res->relay] = 0;	/* it answers */
 	if (res->outcome == SMTP_SENT)
-		s->refused = s->lost = s->held_off = 0;
+		s->refused = s->held_off = 0;
 	else if (us == NULL && policy_refusal(res) &&
 	    (++s->refused >= REFUSED_STREAK || atomic_load(&s->stopping))) {
 		if (s->refused == REFUSED_STREAK)
@@ -792,11 +806,20 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 			    relay ? relay : "?", REFUSED_STREAK, why);
 		stop = 1;
 	} else if (res->outcome == SMTP_TEMPFAIL && res->code == 0 &&
-	    ++s->lost == LOST_STREAK)
-		err_set(&e, ERR_NET, "relay '%s' stopped answering: %d "
-		    "messages in a row got no reply; the run stopped, the "
-		    "rest stay queued (see [smtp] timeout)",
-		    relay ? relay : "?", LOST_STREAK);
+	    res->relay >= 0 && res->relay < SMTP_MAX_RELAYS &&
+	    ++s->lost[res->relay] >= LOST_STREAK && all_silent(s) &&
+	    !atomic_load(&s->stopping)) {
+		if (s->cfg->nrelays > 1)
+			err_set(&e, ERR_NET, "every relay stopped answering: "
+			    "%d messages in a row got no reply from each; the "
+			    "run stopped, the rest stay queued (see [smtp] "
+			    "timeout)", LOST_STREAK);
+		else
+			err_set(&e, ERR_NET, "relay '%s' stopped answering: %d "
+			    "messages in a row got no reply; the run stopped, "
+			    "the rest stay queued (see [smtp] timeout)",
+			    relay ? relay : "?", LOST_STREAK);
+	}
 	else if (held_off(res) && ++s->held_off == HELD_OFF_STREAK)
 		err_set(&e, ERR_TEMP, "relay '%s' is refusing our mail for "
 		    "now (%s): %d messages in a row deferred; the run "

@@ -108,7 +108,38 @@ struct run {
 	char		 relay_err[SMTP_MAX_RELAYS][SMTP_TEXT_MAX];
 	int		 relay_held[SMTP_MAX_RELAYS];	/* failed with a 4xx
 							   to MAIL FROM */
+	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
+
+/*
+ * A relay that took the session and then stopped answering (a timeout or
+ * a dropped connection with no reply) SILENT_SWITCH times in a row hands
+ * over to the next relay, as one that refuses connections does.  Any
+ * reply from it starts the count again.  The caller decides when every
+ * relay is silent (sender.c stops the run).
+ */
+#define SILENT_SWITCH	3
+
+static void
+note_reply(struct run *run, int relay, const struct smtp_result *r)
+{
+	int n = (int)run->o->nrelays, cur = relay, next;
+
+	if (n < 2 || relay < 0 || relay >= n)
+		return;
+	if (r->code > 0) {
+		atomic_store(&run->silent[relay], 0);
+		return;
+	}
+	if (r->outcome != SMTP_TEMPFAIL ||
+	    atomic_fetch_add(&run->silent[relay], 1) + 1 != SILENT_SWITCH)
+		return;
+	next = (relay + 1) % n;
+	if (atomic_compare_exchange_strong(&run->cur, &cur, next))
+		log_warnx("smtp: relay '%s' stopped answering (%d messages in "
+		    "a row got no reply); switching to relay '%s'",
+		    run->o->relays[relay], SILENT_SWITCH, run->o->relays[next]);
+}
 
 const char *
 smtp_outcome_name(enum smtp_outcome o)
@@ -893,6 +924,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			if (cc == CURLE_OK || w->x.phase != SMTP_PHASE_MAIL ||
 			    (w->x.answered && w->x.last.code / 100 != 4)) {
 				classify(w, cc, r);
+				note_reply(run, relay, r);
 				return;
 			}
 		}

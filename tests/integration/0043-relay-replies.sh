@@ -214,6 +214,24 @@ expect_exit 69 "no reply to the end of data, message after message: the run stop
 check "  ... saying the relay stopped answering" -- grep -q "stopped answering" "$T/err"
 check "  ... 3 deferred (they may have arrived), 3 untried" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ]'
+# Two relays, the first silent after the data: the second takes over
+# after 3, and the run goes on.
+PMUTE=$RELAY_PORT
+start_relay good2
+use_relays "smtp://127.0.0.1:$PMUTE smtp://127.0.0.1:$RELAY_PORT"
+setup x1 x2 x3 x4 x5 x6
+expect_exit 75 "a relay silent after the data and a second one: exit 75 (3 deferred)" -- sam --now $NOW send
+check "  ... saying it switched to the second relay" -- grep -q "stopped answering (3 messages in a row got no reply); switching to relay" "$T/err"
+check "  ... 3 deferred (they may have arrived), the other 3 sent through the second" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"'")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'sent'"'"'")" = 3 ] && [ "$(taken good2 | wc -l)" = 3 ]'
+# Both silent: the run stops once every relay has gone silent.
+start_relay mute2 '*:end=stall'
+use_relays "smtp://127.0.0.1:$PMUTE smtp://127.0.0.1:$RELAY_PORT"
+setup y1 y2 y3 y4 y5 y6 y7 y8
+expect_exit 69 "two relays, both silent after the data: exit 69" -- sam --now $NOW send
+check "  ... saying every relay stopped answering; 6 deferred, 2 untried" -- eval \
+	'grep -q "every relay stopped answering" "$T/err" && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"'")" = 6 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 2 ]'
+
 # --- a relay that holds us off for now -----------------------------------
 for case in "hostname:450 4.7.1 Client host rejected: cannot find your hostname" \
     "ratelimit:421 4.7.28 Our system has detected an unusual rate of mail, try again later"; do
