@@ -3,9 +3,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -67,8 +65,10 @@ hmac_fetch(void)
 	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-/* HMAC over domain, NUL, version and id (raw[0..9)), list id. */
-static void
+/* HMAC over domain, NUL, version and id (raw[0..9)), list id.  0, or
+ * -ERR_SOFTWARE when OpenSSL cannot make one (out of memory, a broken
+ * provider): a MAC we cannot make must never come out as another. */
+static int
 mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
     const char *list_id, unsigned char out[MAC_LEN])
 {
@@ -88,18 +88,25 @@ mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
 	    (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	pthread_once(&hmac_once, hmac_fetch);
-	/* Only when OpenSSL is out of memory or broken: a MAC we cannot
-	 * make must never come out as some other MAC. */
-	if (hmac_alg == NULL || (ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL ||
-	    EVP_MAC_init(ctx, key, keylen, params) != 1 ||
+	ctx = hmac_alg != NULL ? EVP_MAC_CTX_new(hmac_alg) : NULL;
+	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1 ||
 	    EVP_MAC_update(ctx, msg, n) != 1 ||
 	    EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen < MAC_LEN) {
-		fprintf(stderr, "samail: OpenSSL cannot make an HMAC-SHA256\n");
-		exit(EX_SOFTWARE);
+		EVP_MAC_CTX_free(ctx);
+		OPENSSL_cleanse(md, sizeof(md));
+		return -ERR_SOFTWARE;
 	}
 	EVP_MAC_CTX_free(ctx);
 	memcpy(out, md, MAC_LEN);
 	OPENSSL_cleanse(md, sizeof(md));
+	return 0;
+}
+
+static int
+mac_failed(struct err *e)
+{
+	return err_set(e, ERR_SOFTWARE, "OpenSSL cannot make an HMAC-SHA256 "
+	    "(out of memory, or its default provider is missing)");
 }
 
 int
@@ -119,7 +126,8 @@ token_make(const struct token_keys *k, int64_t id, const char *list_id,
 	u = (uint64_t)id;
 	for (int i = ID_LEN; i >= 1; i--, u >>= 8)
 		raw[i] = (unsigned char)(u & 0xff);
-	mac(k->cur, k->cur_len, raw, list_id, raw + 1 + ID_LEN);
+	if (mac(k->cur, k->cur_len, raw, list_id, raw + 1 + ID_LEN) < 0)
+		return mac_failed(e);
 	EVP_EncodeBlock(b64, raw, RAW_LEN);
 	/* base64url (RFC 4648 5): safe in a URL path and a mail subject. */
 	for (int i = 0; i < TOKEN_LEN; i++)
@@ -162,10 +170,12 @@ token_verify(const struct token_keys *k, const char *token,
 	if (raw[0] != TOKEN_VERSION)
 		goto bad;
 	/* Both MACs are always computed, compared in constant time. */
-	mac(k->cur, k->cur_len, raw, list_id, want);
+	if (mac(k->cur, k->cur_len, raw, list_id, want) < 0)
+		return mac_failed(e);
 	ok_cur = CRYPTO_memcmp(want, raw + 1 + ID_LEN, MAC_LEN) == 0;
 	if (k->prev != NULL) {
-		mac(k->prev, k->prev_len, raw, list_id, want);
+		if (mac(k->prev, k->prev_len, raw, list_id, want) < 0)
+			return mac_failed(e);
 		ok_prev = CRYPTO_memcmp(want, raw + 1 + ID_LEN, MAC_LEN) == 0;
 	}
 	if (!ok_cur && !ok_prev)

@@ -43,8 +43,9 @@ struct token_keys {
 /*
  * Write the token for declarer id on list list_id (a List-Id such as
  * "news.example.jp") into out, NUL-terminated.
- * Returns 0, -ERR_CONFIG (a key shorter than TOKEN_KEY_MIN) or -ERR_INVAL
- * (id <= 0, list_id empty or with control characters).
+ * Returns 0, -ERR_CONFIG (a key shorter than TOKEN_KEY_MIN), -ERR_INVAL
+ * (id <= 0, list_id empty or with control characters) or -ERR_SOFTWARE
+ * (OpenSSL could not make the HMAC).
  */
 int	 token_make(const struct token_keys *k, int64_t id,
 	    const char *list_id, char out[TOKEN_LEN + 1], struct err *e);
@@ -55,8 +56,9 @@ int	 token_make(const struct token_keys *k, int64_t id,
  * key made it, 1 when the previous key did (the caller may re-issue).
  * Returns -ERR_INVAL for any token that is not ours for this list (wrong
  * length or alphabet, unknown version, MAC mismatch: the message does not
- * say which, nor quote the token), -ERR_CONFIG for a short key.  *id is
- * left alone on failure.
+ * say which, nor quote the token), -ERR_CONFIG for a short key,
+ * -ERR_SOFTWARE when OpenSSL could not make the HMAC.  *id is left alone
+ * on failure.
  */
 int	 token_verify(const struct token_keys *k, const char *token,
 	    const char *list_id, int64_t *id, struct err *e);
