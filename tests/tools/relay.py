@@ -44,10 +44,10 @@ import asyncio
 import email.parser
 import email.policy
 import json
-import os
 import secrets
-import signal
 import sys
+
+import loopserve
 
 
 def local_part(addr):
@@ -226,18 +226,7 @@ def main():
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(asyncio.start_server(
         relay.session, '127.0.0.1', 0, reuse_address=True))
-    port = server.sockets[0].getsockname()[1]
-    tmp = args.ready + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('%d\n' % port)
-    os.rename(tmp, args.ready)
-    loop.add_signal_handler(signal.SIGTERM, loop.stop)
-    loop.add_signal_handler(signal.SIGINT, loop.stop)
-    try:
-        loop.run_forever()
-    finally:
-        server.close()
-    return 0
+    return loopserve.serve(loop, server, args.ready)
 
 
 if __name__ == '__main__':

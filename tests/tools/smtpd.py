@@ -45,13 +45,13 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import secrets
-import signal
 import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult
+
+import loopserve
 
 
 def local_part(addr):
@@ -256,18 +256,7 @@ def main():
     server = loop.run_until_complete(loop.create_server(
         factory, '127.0.0.1', args.port, ssl=tls if args.smtps else None,
         reuse_address=True))
-    port = server.sockets[0].getsockname()[1]
-    tmp = args.ready + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('%d\n' % port)
-    os.rename(tmp, args.ready)
-    loop.add_signal_handler(signal.SIGTERM, loop.stop)
-    loop.add_signal_handler(signal.SIGINT, loop.stop)
-    try:
-        loop.run_forever()
-    finally:
-        server.close()
-    return 0
+    return loopserve.serve(loop, server, args.ready)
 
 
 if __name__ == '__main__':
