@@ -49,9 +49,22 @@ db_error(struct db *db, struct err *e, const char *what)
 		return err_set(e, ERR_LOCKED, "%s: database '%s' is busy (%s); "
 		    "another samail is writing, try again", what, db->path,
 		    sqlite3_errmsg(db->h));
-	if (code == SQLITE_FULL || code == SQLITE_IOERR)
-		return err_set(e, ERR_IO, "%s: database '%s': %s", what,
-		    db->path, sqlite3_errmsg(db->h));
+	/* Nothing of the transaction is kept: say so, and what to do.  A
+	 * disk that is full when the -wal/-shm files are made is an I/O
+	 * error to SQLite; the OS's errno tells them apart. */
+	if (code == SQLITE_FULL || (code == SQLITE_IOERR &&
+	    (sqlite3_system_errno(db->h) == ENOSPC ||
+	    sqlite3_system_errno(db->h) == EDQUOT)))
+		return err_set(e, ERR_IO, "%s: database '%s': the disk is "
+		    "full; nothing of this change was kept: free space on the "
+		    "file system that holds it (df -h), then run the command "
+		    "again", what, db->path);
+	if (code == SQLITE_IOERR)
+		return err_set(e, ERR_IO, "%s: database '%s': %s%s%s", what,
+		    db->path, sqlite3_errmsg(db->h),
+		    sqlite3_system_errno(db->h) != 0 ? ": " : "",
+		    sqlite3_system_errno(db->h) != 0 ?
+		    strerror(sqlite3_system_errno(db->h)) : "");
 	return err_set(e, ERR_DB, "%s: database '%s': %s", what, db->path,
 	    sqlite3_errmsg(db->h));
 }
