@@ -115,4 +115,19 @@ check "  ... received over TLS, authenticated as user1" -- eval \
 	'grep "\"msg\"" tls.log | $PY -c "import json,sys; r=[json.loads(l) for l in sys.stdin]; sys.exit(0 if len(r)==1 and r[0][\"tls\"] and r[0][\"auth\"]==\"user1\" else 1)"'
 check "the password is in no argument, log line or database row" -- eval \
 	'! grep -rq "s3cret-pass" "$T/out" "$T/err" && ! sqlite3 "$T/samail.db" .dump | grep -q s3cret-pass'
+
+# SMTPS (TLS from the first byte, port 465 style), verified, with AUTH.
+start_smtpd smtps --smtps --cert "$T/pki/server.pem" --key "$T/pki/server.key" --auth user1:s3cret-pass
+sed -i "s|^transport = .*|transport = smtps://127.0.0.1:$SMTPD_PORT|" samail.conf
+sam subscriber add --email tls2@example.jp --org TLS2 >/dev/null
+sam --now $NOW newsletter build --period 2026-10 >/dev/null
+expect_exit 0 "smtps:// with the right CA and AUTH" -- sam --now 2026-11-02T03:00:00Z send
+check "  ... received over TLS, authenticated as user1" -- eval \
+	'grep "\"msg\"" smtps.log | $PY -c "import json,sys; r=[json.loads(l) for l in sys.stdin]; sys.exit(0 if len(r)==1 and r[0][\"tls\"] and r[0][\"auth\"]==\"user1\" else 1)"'
+sed -i "s|/ca.pem|/other-ca.pem|" samail.conf
+sam subscriber add --email tls3@example.jp --org TLS3 >/dev/null
+sam --now $NOW newsletter build --period 2026-10 >/dev/null
+expect_exit 69 "smtps:// with a certificate from the wrong CA: refused" -- sam --now 2026-11-02T03:30:00Z send
+check "  ... saying the certificate did not verify" -- grep -q "certificate did not verify" "$T/err"
+check "  ... nothing more reached the server" -- test "$(grep -c '"msg"' smtps.log)" = 1
 finish

@@ -242,7 +242,10 @@ def main():
         if authenticator:
             kw['authenticator'] = authenticator
             kw['auth_required'] = True
-            kw['auth_require_tls'] = True
+            # Over --smtps the whole connection is TLS, which aiosmtpd
+            # does not notice (it only knows its own STARTTLS): it would
+            # never offer AUTH.
+            kw['auth_require_tls'] = not args.smtps
             kw['auth_exclude_mechanism'] = exclude
         return TestSMTP(handler, conn_id=state['next'], on_close=closed,
                         max_msgs=args.max_msgs,
