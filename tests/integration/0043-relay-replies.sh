@@ -13,19 +13,6 @@ max_attempts = 3
 timeout = 1
 CONF
 
-# start_relay NAME [relay.py args]: sets RELAY_PORT; stopped at exit.
-start_relay() {
-	name=$1; shift
-	rm -f "$T/$name.ready"
-	$PY "$SRCDIR/tests/tools/relay.py" --ready "$T/$name.ready" --log "$T/$name.log" "$@" \
-		>"$T/$name.out" 2>&1 &
-	pid=$!
-	at_exit "kill $pid 2>/dev/null"
-	i=0
-	while [ ! -s "$T/$name.ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -s "$T/$name.ready" ] || { echo "# relay $name did not start"; cat "$T/$name.out"; exit 1; }
-	RELAY_PORT=$(cat "$T/$name.ready")
-}
 use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
 # A fresh store with these declarers, each with a newsletter queued.
 setup() {

@@ -89,21 +89,31 @@ finish() {
 	exit 0
 }
 
-# start_smtpd NAME [smtpd.py options]: a loopback SMTP server logging to
-# $T/NAME.log; sets SMTPD_PORT and SMTPD_PID_NAME; stopped at exit.
-start_smtpd() {
-	name=$1; shift
+# start_server TOOL NAME [options]: tests/tools/TOOL.py on loopback,
+# logging to $T/NAME.log, once it has written its port to its ready file;
+# sets SERVER_PORT and SERVER_PID; stopped at exit.
+start_server() {
+	tool=$1 name=$2; shift 2
 	rm -f "$T/$name.ready"
-	$PY "$SRCDIR/tests/tools/smtpd.py" --ready "$T/$name.ready" --log "$T/$name.log" "$@" \
+	$PY "$SRCDIR/tests/tools/$tool.py" --ready "$T/$name.ready" --log "$T/$name.log" "$@" \
 		>"$T/$name.out" 2>&1 &
-	pid=$!
-	eval "SMTPD_PID_$name=$pid"
-	at_exit "kill $pid 2>/dev/null"
+	SERVER_PID=$!
+	at_exit "kill $SERVER_PID 2>/dev/null"
 	i=0
 	while [ ! -s "$T/$name.ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -s "$T/$name.ready" ] || { echo "# smtpd $name did not start"; cat "$T/$name.out"; exit 1; }
-	SMTPD_PORT=$(cat "$T/$name.ready")
+	[ -s "$T/$name.ready" ] || { echo "# $tool $name did not start"; cat "$T/$name.out"; exit 1; }
+	SERVER_PORT=$(cat "$T/$name.ready")
 }
+# start_smtpd NAME [smtpd.py options]: the aiosmtpd server; sets
+# SMTPD_PORT and SMTPD_PID_NAME.
+start_smtpd() {
+	start_server smtpd "$@"
+	eval "SMTPD_PID_$1=$SERVER_PID"
+	SMTPD_PORT=$SERVER_PORT
+}
+# start_relay NAME [relay.py rules and options]: the scripted relay that
+# answers each step as told; sets RELAY_PORT.
+start_relay() { start_server relay "$@"; RELAY_PORT=$SERVER_PORT; }
 stop_smtpd() { eval "kill \$SMTPD_PID_$1"; eval "wait \$SMTPD_PID_$1" 2>/dev/null; }
 
 # Messages the server logged: "RCPT MESSAGE-ID" per line.
