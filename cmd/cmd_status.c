@@ -101,26 +101,6 @@ duration(long s, char *out, size_t n)
  */
 #define WIDTH	80
 
-static int
-colwidth(const unsigned char *p, int *len)
-{
-	unsigned cp;
-	int k = 1;
-
-	/* One code point (a stray byte stands alone), measured as the mail's
-	 * text part is (wrap_width()). */
-	if (*p >= 0xc0)
-		while (p[k] != '\0' && (p[k] & 0xc0) == 0x80 && k < 4)
-			k++;
-	*len = k;
-	cp = k == 1 ? *p : k == 2 ? (unsigned)(*p & 0x1f) << 6 | (p[1] & 0x3f) :
-	    k == 3 ? (unsigned)(*p & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 |
-	    (p[2] & 0x3f) : (unsigned)(*p & 0x07) << 18 |
-	    (unsigned)(p[1] & 0x3f) << 12 | (unsigned)(p[2] & 0x3f) << 6 |
-	    (p[3] & 0x3f);
-	return wrap_width(cp);
-}
-
 static void
 wrapf(int cont, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -128,15 +108,17 @@ static void
 wrapf(int cont, const char *fmt, ...)
 {
 	va_list ap;
-	char *line, *p, *brk, *start;
-	int col, w, n;
+	char *line, *p, *brk, *start, *end;
+	int col, len;
+	size_t n;
 
 	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) < 0)
+	if ((len = vasprintf(&line, fmt, ap)) < 0)
 		line = NULL;
 	va_end(ap);
 	if (line == NULL)
 		return;
+	end = line + len;
 	start = line;
 	col = 0;
 	for (;;) {
@@ -148,7 +130,9 @@ wrapf(int cont, const char *fmt, ...)
 			col++;
 		}
 		for (; *p != '\0'; p += n) {
-			w = colwidth((const unsigned char *)p, &n);
+			/* Columns as the mail's text part counts them. */
+			int w = wrap_char(p, (size_t)(end - p), &n);
+
 			/* Past a word longer than the line, its end. */
 			if (*p == ' ' && (col <= WIDTH || brk == NULL))
 				brk = p;

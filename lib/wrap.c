@@ -73,6 +73,15 @@ decode(const char *s, size_t n, unsigned *cp)
 	return 1;
 }
 
+int
+wrap_char(const char *s, size_t n, size_t *len)
+{
+	unsigned cp;
+
+	*len = decode(s, n, &cp);
+	return wrap_width(cp);
+}
+
 static size_t
 str_width(const char *s, size_t n)
 {

@@ -19,6 +19,9 @@
 
 /* Columns a UTF-8 code point takes in a terminal (1 or 2; 0 for controls). */
 int	 wrap_width(unsigned cp);
+/* The columns the code point at s[0..n) takes, its length in *len (1 for
+ * a stray byte); n > 0. */
+int	 wrap_char(const char *s, size_t n, size_t *len);
 /* Append text[0..len) wrapped at cols to out.  0 or -ERR_TOOBIG. */
 int	 wrap_text(const char *text, size_t len, int cols, struct buf *out);
 

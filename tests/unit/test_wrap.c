@@ -66,6 +66,27 @@ test_widths(void **state)
 	assert_int_equal(wrap_width(0xff71), 1);	/* ｱ halfwidth katakana */
 }
 
+/* wrap_char(): one code point's columns and bytes, as samail status
+ * measures its lines. */
+static void
+test_char(void **state)
+{
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(wrap_char("a", 1, &len), 1);
+	assert_int_equal(len, 1);
+	assert_int_equal(wrap_char("漢字", 6, &len), 2);
+	assert_int_equal(len, 3);
+	assert_int_equal(wrap_char("ｱ", 3, &len), 1);
+	assert_int_equal(len, 3);
+	/* A sequence cut short and a stray byte: one byte at a time. */
+	(void)wrap_char("\xe6\x97", 2, &len);
+	assert_int_equal(len, 1);
+	(void)wrap_char("\x80x", 2, &len);
+	assert_int_equal(len, 1);
+}
+
 static void
 test_short_and_empty(void **state)
 {
@@ -146,6 +167,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_widths),
+		cmocka_unit_test(test_char),
 		cmocka_unit_test(test_short_and_empty),
 		cmocka_unit_test(test_japanese_paragraph),
 		cmocka_unit_test(test_url_kept_whole),
