@@ -508,12 +508,18 @@ out:
 }
 
 
-/* The next message for this worker: 1 with row, 0 when none, -ERR_*. */
+/*
+ * The next message for this worker: 1 with row, 0 when none, -ERR_*.
+ * *seq is the commit that claimed it: wal_sync() it before the message
+ * leaves.  The caller renders first, so the sync (its own or another
+ * worker's) overlaps the rendering instead of stalling it.
+ */
 static int
-claim_next(struct sender *s, struct outbox_row *row, struct err *e)
+claim_next(struct sender *s, struct outbox_row *row, unsigned long long *seq,
+    struct err *e)
 {
 	struct claim_req me = { row, 0, 0, 0, NULL }, *batch = NULL, *r, *next;
-	int rc, sync;
+	int rc;
 
 	pthread_mutex_lock(&s->qmu);
 	me.next = s->claims;
@@ -546,14 +552,7 @@ claim_next(struct sender *s, struct outbox_row *row, struct err *e)
 	if (rc < 0 && e->code == 0)
 		*e = s->ferr;
 	pthread_mutex_unlock(&s->mu);
-	/* On disk before it leaves (see the top of this file). */
-	if (rc > 0 && (sync = wal_sync(s, me.seq, e)) < 0) {
-		outbox_row_release(row);
-		pthread_mutex_lock(&s->mu);
-		set_fatal(s, sync, e);
-		pthread_mutex_unlock(&s->mu);
-		rc = sync;
-	}
+	*seq = me.seq;
 	return rc;
 }
 
@@ -608,11 +607,12 @@ smtp_next(struct smtp_job *job, void *arg)
 	struct sender *s = arg;
 	struct job *j = xcalloc(1, sizeof(*j));
 	struct err e = ERR_INIT;
+	unsigned long long seq = 0;
 	int rc;
 
 	buf_init(&j->msg, MAX_MESSAGE);
 	for (;;) {
-		rc = claim_next(s, &j->row, &e);
+		rc = claim_next(s, &j->row, &seq, &e);
 		if (rc <= 0) {
 			outbox_row_release(&j->row);
 			buf_release(&j->msg);
@@ -639,6 +639,18 @@ smtp_next(struct smtp_job *job, void *arg)
 		    j->row.rcpt, j->row.id, e.msg);
 		add_pending(s, &j->row, SMTP_PERMFAIL, NULL, NULL, e.msg, 0);
 		err_clear(&e);
+	}
+	/* The claim on disk before the message leaves (see the top of this
+	 * file); if it cannot be, the run stops and the row stays in flight
+	 * for the next run. */
+	if ((rc = wal_sync(s, seq, &e)) < 0) {
+		pthread_mutex_lock(&s->mu);
+		set_fatal(s, rc, &e);
+		pthread_mutex_unlock(&s->mu);
+		outbox_row_release(&j->row);
+		buf_release(&j->msg);
+		free(j);
+		return rc;
 	}
 	job->rcpt = j->row.rcpt;
 	job->data = j->msg.data;
