@@ -27,14 +27,14 @@ DEB_PACKAGES = \
 	build-essential pkg-config \
 	libcurl4-openssl-dev libxml2-dev libsqlite3-dev libical-dev \
 	libgmime-3.0-dev libinih-dev libcsv-dev libmicrohttpd-dev \
-	libssl-dev libjansson-dev \
+	libssl-dev libjansson-dev libidn2-dev \
 	libcmocka-dev clang libclang-rt-14-dev \
 	sqlite3 libxml2-utils curl openssl ca-certificates time \
 	python3 python3-aiosmtpd python3-icalendar \
 	postfix spamassassin chromium fonts-noto-cjk groff man-db
 
 PKGS	= libcurl libxml-2.0 sqlite3 libical gmime-3.0 inih libmicrohttpd \
-	  libcrypto jansson
+	  libcrypto jansson libidn2
 
 WARN	= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wpointer-arith -Wwrite-strings -Wvla \

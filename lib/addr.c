@@ -1,5 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <idn2.h>
 
 #include "addr.h"
 #include "err.h"
@@ -13,10 +16,46 @@ is_atext(unsigned char c)
 	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
+static int
+has_8bit(const char *p, const char *end)
+{
+	for (; p < end && *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 1;
+	return 0;
+}
+
+/*
+ * An internationalised domain (会社.jp, ＥＸＡＭＰＬＥ．ｊｐ) becomes its
+ * ASCII form (xn--...), the one SMTP and DNS use, by UTS #46 (as browsers
+ * do: full-width and upper-case letters are mapped, then IDNA2008): the
+ * address "local@<that>" goes in idn (ADDR_MAX + 1 bytes).
+ */
+static int
+ascii_domain(const char *s, const char *at, char *idn, struct err *e)
+{
+	char *ace = NULL;
+	int rc;
+
+	rc = idn2_to_ascii_8z(at + 1, &ace, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK)
+		return err_set(e, ERR_INVAL, "the domain of '%s' is not a "
+		    "valid internationalised domain name (%s); check its "
+		    "spelling", s, idn2_strerror(rc));
+	if ((size_t)snprintf(idn, ADDR_MAX + 1, "%.*s@%s", (int)(at - s), s,
+	    ace) > ADDR_MAX)
+		rc = err_set(e, ERR_INVAL, "'%.40s...' is longer than %d "
+		    "characters once its domain is in ASCII form", s, ADDR_MAX);
+	idn2_free(ace);
+	return rc;
+}
+
 int
 addr_check(const char *s, char *out, struct err *e)
 {
 	const char *at, *p, *label;
+	char idn[ADDR_MAX + 1];
 	size_t len = strlen(s), llen, dlen;
 	int dots = 0;
 
@@ -28,19 +67,27 @@ addr_check(const char *s, char *out, struct err *e)
 			return err_set(e, ERR_INVAL, "the address contains a "
 			    "control character (CR, LF, tab...)");
 	}
+	if (!text_utf8_valid(s, len))
+		return err_set(e, ERR_INVAL, "the address is not valid UTF-8");
 	if (strstr(s, "\xef\xbc\xa0") != NULL)	/* U+FF20 FULLWIDTH @ */
 		return err_set(e, ERR_INVAL, "'%s' has a full-width '＠'; "
 		    "use the ASCII '@'", s);
-	for (p = s; *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x80)
-			return err_set(e, ERR_INVAL, "'%s' has non-ASCII "
-			    "characters; full-width letters are not allowed and "
-			    "a Japanese domain must be written in its xn-- form", s);
+	if (strchr(s, ' ') != NULL || strstr(s, "\xe3\x80\x80") != NULL)
+		return err_set(e, ERR_INVAL, "'%s' contains a space", s);
+	at = strchr(s, '@');
+	if (has_8bit(s, at != NULL ? at : s + len))
+		return err_set(e, ERR_INVAL, "'%s' has non-ASCII characters "
+		    "before the '@' (full-width letters?); only ASCII is "
+		    "allowed there", s);
+	if (at != NULL && has_8bit(at + 1, s + len)) {
+		if (ascii_domain(s, at, idn, e) < 0)
+			return -ERR_INVAL;
+		s = idn;
+		len = strlen(s);
+	}
 	if (len > ADDR_MAX)
 		return err_set(e, ERR_INVAL, "'%.40s...' is longer than %d "
 		    "characters", s, ADDR_MAX);
-	if (strchr(s, ' ') != NULL)
-		return err_set(e, ERR_INVAL, "'%s' contains a space", s);
 	if ((at = strchr(s, '@')) == NULL)
 		return err_set(e, ERR_INVAL, "'%s' has no '@'", s);
 	if (strchr(at + 1, '@') != NULL)

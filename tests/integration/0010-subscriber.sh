@@ -30,6 +30,12 @@ assert set(d)==want, set(d)^want
 assert d[\"products\"]==[\"office\",\"windows\"] and d[\"star\"]==2 and d[\"assessed\"]==\"2026-01-10\" and d[\"employees\"]==12
 "'
 expect_exit 65 "update of an unknown address" -- sam subscriber update nobody@example.jp --org x
+# A Japanese domain: kept in the ASCII form SMTP and DNS use.
+expect_exit 0 "add with an internationalised domain" -- sam subscriber add --email 'info@例え.jp' --org 例え
+check "  ... stored as its xn-- form" -- eval 'sam --json subscriber show info@xn--r8jz45g.jp | grep -q "\"email\":\"info@xn--r8jz45g.jp\""'
+expect_exit 65 "  ... the same domain in full-width letters is the same address" -- \
+	sam subscriber add --email 'info@例え．ｊｐ' --org x
+expect_exit 0 "  ... found by its Unicode form" -- sam subscriber remove --purge 'info@例え.jp'
 
 before=$(db_digest)
 n=0
@@ -38,7 +44,7 @@ for a in "" "plain" "a b@example.jp" "a@@example.jp" "a@b@example.jp" "@example.
 	"a@" "a@example" "a@.example.jp" "a@example..jp" ".a@example.jp" "a.@example.jp" \
 	"a..b@example.jp" "a@-example.jp" "a@example-.jp" "a@exa_mple.jp" "<a@example.jp>" \
 	"a@example.jp>" "\"a b\"@example.jp" "a@[192.0.2.1]" "ａ@example.jp" "a＠example.jp" \
-	"a@例え.jp" "a(b)@example.jp" "a,b@example.jp" \
+	"担当@例え.jp" "a@例え 語.jp" "a@☃.example.jp" "a(b)@example.jp" "a,b@example.jp" \
 	"$(printf 'a@example.jp\r\nBcc: x@example.jp')" "$(printf 'a\n@example.jp')" \
 	"$(printf 'a\t@example.jp')" "$(printf 'a@example.jp\033')" \
 	"$(head -c 65 /dev/zero | tr '\0' a)@example.jp" \

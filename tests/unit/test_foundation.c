@@ -31,12 +31,19 @@ test_addr(void **state)
 		{ "o'neil@example.com", "o'neil@example.com" },
 		{ "x-y_z@mail-1.example.jp", "x-y_z@mail-1.example.jp" },
 		{ "a@xn--eckwd4c7c.xn--zckzah", "a@xn--eckwd4c7c.xn--zckzah" },
+		/* Internationalised domains: their ASCII form (UTS #46). */
+		{ "info@日本.jp", "info@xn--wgv71a.jp" },
+		{ "Info@例え.テスト", "Info@xn--r8jz45g.xn--zckzah" },
+		{ "a@ＥＸＡＭＰＬＥ．ｊｐ", "a@example.jp" },
+		{ "a@ﾃｽﾄ.jp", "a@xn--zckzah.jp" },
 	};
 	static const char *const bad[] = {
 		"", "a", "a@b", "a b@c.jp", "a@@c.jp", "@c.jp", "a@", ".a@c.jp",
 		"a.@c.jp", "a..b@c.jp", "a@c..jp", "a@-c.jp", "a@c-.jp",
 		"a@c_d.jp", "<a@c.jp>", "\"a\"@c.jp", "a@[1.2.3.4]", "a\r\n@c.jp",
-		"a@c.jp\n", "ａ@c.jp", "a＠c.jp", "a@日本.jp", "a\t@c.jp",
+		"a@c.jp\n", "ａ@c.jp", "a＠c.jp", "a\t@c.jp", "担当@c.jp",
+		"a@日本 語.jp", "a@☃.jp", "a@-日本.jp", "a@日本", "a@日本_語.jp",
+		"a@\xff.jp",
 	};
 	char out[ADDR_MAX + 1];
 	struct err e = ERR_INIT;
