@@ -83,12 +83,26 @@ buf_addch(struct buf *b, int c)
 int
 buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
+	size_t room = b->cap - b->len;	/* with the NUL's byte */
 	va_list cp;
 	int n, rc;
 
+	/*
+	 * Format straight into the room there is: one vsnprintf() when it
+	 * fits, as it mostly does, and a second one after growing when not.
+	 * What did not fit is not content: the NUL is put back.
+	 */
 	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
+	n = vsnprintf(b->data != NULL ? b->data + b->len : NULL,
+	    b->data != NULL ? room : 0, fmt, cp);
 	va_end(cp);
+	if (n >= 0 && (size_t)n < room && (b->max == 0 ||
+	    b->len + (size_t)n <= b->max)) {
+		b->len += (size_t)n;
+		return 0;
+	}
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
 	if (n < 0)
 		return -ERR_SOFTWARE;
 	if ((rc = grow(b, (size_t)n)) < 0)

@@ -37,6 +37,35 @@ test_buf_addf_grows(void **state)
 	buf_release(&b);
 }
 
+/* buf_addf() formats into the room there is first: what does not fit,
+ * in the allocation or under the cap, is not appended. */
+static void
+test_buf_addf_room(void **state)
+{
+	struct buf b = BUF_INIT(70), c = BUF_INIT(0);
+
+	(void)state;
+	assert_int_equal(buf_addf(&b, "%s", "ab"), 0);	/* room for 63 */
+	assert_int_equal(buf_addf(&b, "%070d", 1), -ERR_TOOBIG);
+	assert_int_equal(b.len, 2);
+	assert_string_equal(buf_str(&b), "ab");
+	assert_int_equal(buf_addf(&b, "%061d", 7), 0);	/* fills it */
+	assert_int_equal(b.len, 63);
+	assert_int_equal(b.data[62], '7');
+	assert_int_equal(b.data[63], '\0');
+	assert_int_equal(buf_addf(&b, "%d", 1234567), 0);	/* grows */
+	assert_int_equal(b.len, 70);
+	assert_memory_equal(b.data + 63, "1234567", 8);
+	assert_int_equal(buf_addf(&b, "x"), -ERR_TOOBIG);
+	assert_int_equal(b.len, 70);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(buf_addf(&c, "%s%d", "n", i), 0);
+	assert_int_equal(c.len, 10 * 2 + 90 * 3);
+	assert_memory_equal(c.data + c.len - 3, "n99", 4);
+	buf_release(&b);
+	buf_release(&c);
+}
+
 static void
 test_err_exitcodes(void **state)
 {
@@ -63,6 +92,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_buf_addf_grows),
+		cmocka_unit_test(test_buf_addf_room),
 		cmocka_unit_test(test_err_exitcodes),
 	};
 
