@@ -358,13 +358,20 @@ struct bodies {
 	struct text_scan	text, html;
 };
 
+/* The bodies' scans: the caller's if it made them (msg.h), else made. */
 static void
 scan_bodies(const struct msg_spec *s, struct bodies *b)
 {
 	memset(b, 0, sizeof(*b));
-	if (s->text != NULL)
+	if (s->text != NULL && s->text_scan != NULL) {
+		b->text = *s->text_scan;
+		b->text_ok = 1;
+	} else if (s->text != NULL)
 		b->text_ok = text_scan(s->text, s->text_len, &b->text);
-	if (s->html != NULL)
+	if (s->html != NULL && s->html_scan != NULL) {
+		b->html = *s->html_scan;
+		b->html_ok = 1;
+	} else if (s->html != NULL)
 		b->html_ok = text_scan(s->html, s->html_len, &b->html);
 }
 

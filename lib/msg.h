@@ -50,6 +50,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "text.h"
 
 /* Longest header value (subject, URL, extra header value) accepted, bytes. */
 #define MSG_VALUE_MAX	900
@@ -97,6 +98,11 @@ struct msg_spec {
 	size_t			 text_len;
 	const char		*html;		/* optional text/html body, UTF-8 */
 	size_t			 html_len;
+	/* Optional: text_scan() of text and of html, made by a caller who
+	 * joined them from pieces scanned once (render's skeletons), each
+	 * one valid UTF-8 without NUL.  Taken as they are; NULL: the body
+	 * is scanned here. */
+	const struct text_scan	*text_scan, *html_scan;
 	const struct msg_attachment *attachment;	/* optional */
 	const struct msg_header *headers;	/* optional extra headers */
 	size_t			 nheaders;

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "msg.h"
 #include "render.h"
+#include "text.h"
 #include "tmpl.h"
 #include "wrap.h"
 #include "xalloc.h"
@@ -304,12 +305,13 @@ one_line(struct buf *b)
 }
 
 /* Compose the message from its rendered subject (one line), text
- * (wrapped) and HTML. */
+ * (wrapped) and HTML; text_sc, html_sc: their scans if known (msg.h). */
 static int
 compose(const struct render *r, const struct render_env *env,
     const struct render_mail *m, const struct buf *subj,
-    const struct buf *text, const struct buf *html, int cached,
-    struct buf *out, struct err *e)
+    const struct buf *text, const struct buf *html,
+    const struct text_scan *text_sc, const struct text_scan *html_sc,
+    int cached, struct buf *out, struct err *e)
 {
 	struct msg_spec spec;
 	struct msg_attachment att;
@@ -354,6 +356,8 @@ compose(const struct render *r, const struct render_env *env,
 	spec.text_len = text->len;
 	spec.html = buf_str(html);
 	spec.html_len = html->len;
+	spec.text_scan = text_sc;
+	spec.html_scan = html_sc;
 	spec.flags = env->flags;
 	if (m->attach != NULL) {
 		att.data = m->attach;
@@ -397,7 +401,8 @@ render_whole(const struct render *r, const struct render_env *env,
 	if ((rc = render_text(r, m->locale, name, m->ctx, 1, m->strict, &html,
 	    e)) < 0)
 		goto out;
-	rc = compose(r, env, m, &subj, &text, &html, cached, out, e);
+	rc = compose(r, env, m, &subj, &text, &html, NULL, NULL, cached, out,
+	    e);
 out:
 	buf_release(&subj);
 	buf_release(&wide);
@@ -434,12 +439,22 @@ struct piece {
 	int	 hole;		/* -1: literal */
 	int	 esc;		/* the hole is HTML-escaped */
 	size_t	 off, len;	/* literal (or, in text, the raw line) */
+	size_t	 eight;		/* literal: text_scan()'s count */
+	int	 cr;		/* literal: text_scan()'s */
 };
 
+/*
+ * scanned: every literal is valid UTF-8 without NUL, and has its
+ * text_scan() counts.  Then a message's part, the literals and what
+ * fills the holes (scanned per message) joined, is valid too and its
+ * counts are their sums: the part goes to msg_build_cached() with its
+ * scan and is not scanned whole again.
+ */
 struct part {
 	struct buf	 bytes;
 	struct piece	*v;
 	size_t		 n;
+	int		 scanned;
 };
 
 struct render_skel {
@@ -482,7 +497,7 @@ add_piece(struct part *p, int hole, int esc, size_t off, size_t len)
 	if (hole < 0 && len == 0)
 		return;
 	p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
-	p->v[p->n++] = (struct piece){ hole, esc, off, len };
+	p->v[p->n++] = (struct piece){ hole, esc, off, len, 0, 0 };
 }
 
 /* HTML (or any text that is not wrapped) into literals and holes. */
@@ -565,6 +580,38 @@ split_text(struct part *p, const char *s, size_t n)
 	return rc;
 }
 
+/* Scan the literals of p (see struct part). */
+static void
+scan_literals(struct part *p)
+{
+	struct text_scan sc;
+
+	p->scanned = 1;
+	for (size_t i = 0; i < p->n; i++) {
+		struct piece *q = &p->v[i];
+
+		if (q->hole != -1)
+			continue;
+		if (!text_scan(p->bytes.data + q->off, q->len, &sc))
+			p->scanned = 0;
+		q->eight = sc.eight;
+		q->cr = sc.cr;
+	}
+}
+
+/* Add the scan of s[0..n) to sc; 0 if it is not valid UTF-8 without NUL. */
+static int
+scan_more(struct text_scan *sc, const char *s, size_t n)
+{
+	struct text_scan more;
+
+	if (!text_scan(s, n, &more))
+		return 0;
+	sc->eight += more.eight;
+	sc->cr |= more.cr;
+	return 1;
+}
+
 size_t
 render_skel_size(const struct render_skel *k)
 {
@@ -641,6 +688,8 @@ render_skel_new(const struct render *r, const struct render_mail *m,
 				j += hl;
 			}
 		}
+	scan_literals(&k->text);
+	scan_literals(&k->html);
 	*out = k;
 	k = NULL;
 	rc = 0;
@@ -665,18 +714,21 @@ render_skel_message(const struct render_skel *k, const struct render_env *env,
 {
 	struct buf text = BUF_INIT(MAX_PART), html = BUF_INIT(MAX_PART),
 	    line = BUF_INIT(MAX_PART);
-	int rc = 0;
+	struct text_scan text_sc = { 0, 0, 0 }, html_sc = { 0, 0, 0 };
+	int text_ok = k->text.scanned, html_ok = k->html.scanned, rc = 0;
 
 	(void)buf_space(&text, k->text.bytes.len + 4096);
 	(void)buf_space(&html, k->html.bytes.len + 4096);
 	for (size_t i = 0; i < k->text.n && rc == 0; i++) {
 		const struct piece *p = &k->text.v[i];
 		const char *l = k->text.bytes.data + p->off;
-		size_t j = 0, run = 0, hl;
+		size_t j = 0, run = 0, hl, start = text.len;
 		int idx, esc;
 
 		if (p->hole == -1) {
 			rc = buf_add(&text, l, p->len);
+			text_sc.eight += p->eight;
+			text_sc.cr |= p->cr;
 			continue;
 		}
 		buf_reset(&line);
@@ -694,18 +746,28 @@ render_skel_message(const struct render_skel *k, const struct render_env *env,
 		}
 		buf_add(&line, l + run, p->len - run);
 		rc = wrap_text(line.data ? line.data : "", line.len, 76, &text);
+		if (rc == 0 && text_ok)
+			text_ok = scan_more(&text_sc, buf_str(&text) + start,
+			    text.len - start);
 	}
 	for (size_t i = 0; i < k->html.n && rc == 0; i++) {
 		const struct piece *p = &k->html.v[i];
 		const char *v, *ent = NULL;
+		size_t start = html.len;
 
 		if (p->hole < 0) {
 			rc = buf_add(&html, k->html.bytes.data + p->off, p->len);
+			html_sc.eight += p->eight;
+			html_sc.cr |= p->cr;
 			continue;
 		}
 		v = value_of(values, nvalues, p->hole);
+		/* The values are scanned as they go in, escaped or not. */
 		if (!p->esc) {
 			rc = buf_addstr(&html, v);
+			if (rc == 0 && html_ok)
+				html_ok = scan_more(&html_sc,
+				    buf_str(&html) + start, html.len - start);
 			continue;
 		}
 		for (size_t run = 0, j = 0;; j++) {
@@ -717,11 +779,16 @@ render_skel_message(const struct render_skel *k, const struct render_env *env,
 			rc = buf_addstr(&html, ent);
 			run = j + 1;
 		}
+		if (rc == 0 && html_ok)
+			html_ok = scan_more(&html_sc, buf_str(&html) + start,
+			    html.len - start);
 	}
 	if (rc < 0)
 		rc = err_set(e, ERR_TOOBIG, "a part of the message is too large");
 	else
-		rc = compose(k->r, env, m, &k->subject, &text, &html, 1, out, e);
+		rc = compose(k->r, env, m, &k->subject, &text, &html,
+		    text_ok ? &text_sc : NULL, html_ok ? &html_sc : NULL, 1,
+		    out, e);
 	buf_release(&text);
 	buf_release(&html);
 	buf_release(&line);

@@ -196,6 +196,75 @@ test_blank_last_line(void **state)
 	render_free(r);
 }
 
+/*
+ * A skeleton hands its parts to msg with their scan, summed from its
+ * literals and the values (render.c, struct part): the values' 8-bit
+ * bytes and CRs count as if the part were scanned whole.  A mostly ASCII
+ * template whose holes' values make the parts base64 or not, or hold a
+ * CR, must come out as rendered whole.
+ */
+static void
+test_skeleton_scan_counts_values(void **state)
+{
+	static const char *const orgs[] = { "Sample Co.", "株式会社サンプル",
+	    "株式会社サンプル商事ホールディングス情報システム部門", "A\rB",
+	    "混在 mixed\r\n行" };
+	json_t *snap = json_object(), *loc, *files;
+	struct render_env env = { "Office", "news@example.jp", NULL,
+	    "news.example.jp", NULL, 0, NULL };
+	struct render *r = NULL;
+	struct err e = ERR_INIT;
+	char mark[RENDER_HOLE_LEN];
+
+	(void)state;
+	json_object_set_new(snap, "dir", json_string("test"));
+	for (int i = 0; i < 2; i++) {
+		loc = json_object();
+		files = json_object();
+		json_object_set_new(files, "newsletter.subject",
+		    json_string("News"));
+		json_object_set_new(files, "newsletter.txt", json_string(
+		    "Dear {{org}},\nthe news of the month, in plain ASCII "
+		    "but for one word: 今月.\n{{org}}\n"));
+		json_object_set_new(files, "newsletter.html", json_string(
+		    "<p>Dear {{org}},</p><p>The news (今月).</p>{{{org}}}"));
+		json_object_set_new(loc, "files", files);
+		json_object_set_new(loc, "content", json_object());
+		json_object_set_new(snap, i ? "en" : "ja", loc);
+	}
+	assert_int_equal(render_new(&r, snap, "newsletter", NULL, &e), 0);
+	json_decref(snap);
+	render_hole(0, mark);
+	for (size_t o = 0; o < sizeof(orgs) / sizeof(orgs[0]); o++) {
+		const char *url = "https://example.jp/u/AQAAAAAAAAAB";
+		json_t *real = json_pack("{s:s}", "org", orgs[o]);
+		json_t *holed = json_pack("{s:s}", "org", mark);
+		const char *vals[1] = { orgs[o] };
+		struct buf whole = BUF_INIT(0), filled = BUF_INIT(0);
+		struct render_skel *k = NULL;
+		struct render_mail m;
+
+		mail(&m, real, url);
+		if (render_message(r, &env, &m, &whole, &e) != 0)
+			fail_msg("render_message: %s", e.msg);
+		mail(&m, holed, url);
+		assert_int_equal(render_skel_new(r, &m, &k, &e), 0);
+		mail(&m, NULL, url);
+		if (render_skel_message(k, &env, &m, vals, 1, &filled, &e) != 0)
+			fail_msg("render_skel_message: %s", e.msg);
+		if (whole.len != filled.len ||
+		    memcmp(whole.data, filled.data, whole.len) != 0)
+			fail_msg("org %zu: the filled skeleton differs:\n%s\n"
+			    "----\n%s", o, buf_str(&whole), buf_str(&filled));
+		render_skel_free(k);
+		buf_release(&whole);
+		buf_release(&filled);
+		json_decref(real);
+		json_decref(holed);
+	}
+	render_free(r);
+}
+
 int
 main(void)
 {
@@ -203,6 +272,7 @@ main(void)
 		cmocka_unit_test(test_skeleton_is_whole_rendering),
 		cmocka_unit_test(test_hole_in_subject),
 		cmocka_unit_test(test_blank_last_line),
+		cmocka_unit_test(test_skeleton_scan_counts_values),
 	};
 	int rc;
 
