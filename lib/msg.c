@@ -794,29 +794,44 @@ add_extra_headers(GMimeObject *obj, const struct msg_spec *s,
 
 /*
  * Put p[0..n) into tmp with every line break (CRLF, LF, lone CR) turned
- * into nl.  Text in base64 must be in canonical CRLF form (RFC 2045
- * 6.8); for quoted-printable GMime wants LF and writes the line breaks
- * in the output's own convention.
+ * into CRLF (crlf) or LF.  Text in base64 must be in canonical CRLF form
+ * (RFC 2045 6.8); for quoted-printable GMime wants LF and writes the line
+ * breaks in the output's own convention.
  */
 static void
-canon_lines(const char *p, size_t n, const char *nl, int cr, struct buf *tmp)
+canon_lines(const char *p, size_t n, int crlf, int cr, struct buf *tmp)
 {
-	const char *end = p + n, *q;
-	size_t nll = strlen(nl);
+	const char *end = p + n, *q, *nl = crlf ? "\r\n" : "\n";
+	size_t nll = strlen(nl), lines = 0;
+	char *w, *w0;
 
 	buf_reset(tmp);
-	(void)buf_space(tmp, n + n / 16 + 16);	/* one allocation, mostly */
-	/* Template output has LF line ends only: one memchr() per line.
-	 * cr: whether p holds a CR, -1 if not known. */
+	/* Template output has LF line ends only (cr: whether p holds a CR,
+	 * -1 if not known): with LF, a copy; with CRLF, the lines counted,
+	 * then each copied with one memcpy() into the room for them all. */
 	if (cr == 0 || (cr < 0 && memchr(p, '\r', n) == NULL)) {
+		if (!crlf) {
+			buf_add(tmp, p, n);
+			return;
+		}
+		for (q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL;
+		    q++)
+			lines++;
+		if ((w = w0 = buf_space(tmp, n + lines)) == NULL)
+			return;
 		while ((q = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-			buf_add(tmp, p, (size_t)(q - p));
-			buf_add(tmp, nl, nll);
+			memcpy(w, p, (size_t)(q - p));
+			w += q - p;
+			*w++ = '\r';
+			*w++ = '\n';
 			p = q + 1;
 		}
-		buf_add(tmp, p, (size_t)(end - p));
+		memcpy(w, p, (size_t)(end - p));
+		w += end - p;
+		buf_commit(tmp, (size_t)(w - w0));
 		return;
 	}
+	(void)buf_space(tmp, n + n / 16 + 16);	/* one allocation, mostly */
 	for (q = p; q < end; q++) {
 		if (*q != '\r' && *q != '\n')
 			continue;
@@ -869,8 +884,8 @@ text_part(const char *subtype, const char *p, size_t n, const char *slot,
 		st = g_mime_stream_mem_new_with_buffer(slot, strlen(slot));
 		w = g_mime_data_wrapper_new_with_stream(st, enc);
 	} else {
-		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
-		    "\r\n" : "\n", -1, tmp);
+		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64, -1,
+		    tmp);
 		st = g_mime_stream_mem_new_with_buffer(buf_str(tmp), tmp->len);
 		w = g_mime_data_wrapper_new_with_stream(st,
 		    GMIME_CONTENT_ENCODING_DEFAULT);
@@ -1477,8 +1492,8 @@ add_encoded(struct buf *out, const char *p, size_t n,
 	int rc = 0;
 
 	if (canon) {
-		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64 ?
-		    "\r\n" : "\n", cr, tmp);
+		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64, cr,
+		    tmp);
 		p = buf_str(tmp);
 		n = tmp->len;
 	}
