@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <gmime/gmime.h>
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "err.h"
@@ -1478,18 +1479,47 @@ add_header(struct buf *out, const char *name, const struct buf *raw, int lf)
 }
 
 /*
- * A body encoded as GMime's writer encodes it, with GMime's encoders.
- * Base64 comes in lines of 76 characters and a LF; they are copied with
- * one memcpy() each (CRLF for SMTP), which add_lines() would look for.
+ * Base64 as GMime's writer lays it out: lines of 76 characters (57
+ * bytes), each with its line break, the last one too.  Each line is
+ * encoded by OpenSSL's EVP_EncodeBlock() straight into the message:
+ * GMime's encoder goes a byte at a time and wants a buffer of its own to
+ * copy from, and was a fifth of the CPU time of sending a newsletter.
+ * test_msg compares the bytes with GMime's for every length mod 57.
  */
+#define B64_LINE_IN	57
+#define B64_LINE_OUT	76
+
+static int
+add_base64(struct buf *out, const char *p, size_t n, int lf)
+{
+	size_t lines = (n + B64_LINE_IN - 1) / B64_LINE_IN, k;
+	char *w, *w0;
+
+	/* Room for one more NUL: EVP_EncodeBlock() ends with one. */
+	if ((w = w0 = buf_space(out, lines * (B64_LINE_OUT + 2) + 1)) == NULL)
+		return -ERR_TOOBIG;
+	for (size_t i = 0; i < n; i += k) {
+		k = n - i < B64_LINE_IN ? n - i : B64_LINE_IN;
+		w += EVP_EncodeBlock((unsigned char *)w,
+		    (const unsigned char *)p + i, (int)k);
+		if (!lf)
+			*w++ = '\r';
+		*w++ = '\n';
+	}
+	buf_commit(out, (size_t)(w - w0));
+	return 0;
+}
+
+/* A body encoded as GMime's writer encodes it (quoted-printable by
+ * GMime's encoder, base64 by add_base64()). */
 static int
 add_encoded(struct buf *out, const char *p, size_t n,
     GMimeContentEncoding enc, int canon, int cr, int lf, struct buf *tmp)
 {
 	GMimeEncoding st;
-	char *o, *w, *w0;
-	size_t olen, i = 0;
-	int rc = 0;
+	char *o;
+	size_t olen;
+	int rc;
 
 	if (canon) {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64, cr,
@@ -1497,25 +1527,12 @@ add_encoded(struct buf *out, const char *p, size_t n,
 		p = buf_str(tmp);
 		n = tmp->len;
 	}
+	if (enc == GMIME_CONTENT_ENCODING_BASE64)
+		return add_base64(out, p, n, lf);
 	g_mime_encoding_init_encode(&st, enc);
 	o = xmalloc(g_mime_encoding_outlen(&st, n));
 	olen = g_mime_encoding_flush(&st, p, n, o);
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 && !lf) {
-		/* At most one CRLF per 77 bytes (76 and the LF). */
-		if ((w = w0 = buf_space(out, olen + olen / 77 + 1)) == NULL)
-			rc = -ERR_TOOBIG;
-		while (rc == 0 && olen - i >= 77 && o[i + 76] == '\n') {
-			memcpy(w, o + i, 76);
-			w[76] = '\r';
-			w[77] = '\n';
-			w += 78;
-			i += 77;
-		}
-		if (rc == 0)
-			buf_commit(out, (size_t)(w - w0));
-	}
-	if (rc == 0)
-		rc = add_lines(out, o + i, olen - i, lf);
+	rc = add_lines(out, o, olen, lf);
 	free(o);
 	return rc;
 }

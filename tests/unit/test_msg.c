@@ -1265,6 +1265,59 @@ test_skeleton_matches_gmime(void **state)
 	buf_release(&b);
 }
 
+/*
+ * Base64 bodies and attachments of every length up to a few lines, so
+ * that every way a last line and its padding can end comes out of the
+ * skeleton's encoder (add_base64: OpenSSL's EVP_EncodeBlock) as it comes
+ * out of GMime's, with LF and CRLF.
+ */
+static void
+test_skeleton_base64_lengths(void **state)
+{
+	struct buf a = BUF_INIT(0), b = BUF_INIT(0), text = BUF_INIT(0);
+	struct err e = ERR_INIT;
+	struct msg_attachment att = { NULL, 0, ICS_NAME, ICS_TYPE };
+	struct msg_cache *mc = msg_cache_new();
+	size_t n = 0;
+
+	(void)state;
+	for (int i = 0; i < 600; i++) {
+		struct msg_spec s = newsletter();
+
+		/* An ASCII lead of 0-2 bytes, then Japanese cut at a character
+		 * boundary: every length mod 3 and mod 57. */
+		buf_reset(&text);
+		buf_add(&text, "ab", (size_t)(i % 3));
+		while (n < text_ja_len && (text_ja[n] & 0xc0) == 0x80)
+			n++;
+		buf_add(&text, text_ja, n);
+		n = (n + 1) % 900;
+		s.nheaders = 0;
+		s.text = buf_str(&text);
+		s.text_len = text.len;
+		s.html = i % 2 ? NULL : s.text;
+		s.html_len = text.len;
+		att.data = ics;
+		att.len = (size_t)i % (ics_len + 1);
+		s.attachment = s.html == NULL || i % 4 == 0 ? &att : NULL;
+		s.flags = i % 5 < 2 ? MSG_F_LF : 0;
+		buf_reset(&a);
+		buf_reset(&b);
+		if (msg_build(&s, &a, &e) != 0 ||
+		    msg_build_cached(mc, &s, &b, &e) != 0)
+			fail_msg("message %d: %s", i, e.msg);
+		if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+			fail_msg("message %d (text %zu bytes, attachment %zu): "
+			    "the skeleton's bytes differ from GMime's", i,
+			    text.len, att.len);
+	}
+	assert_true(msg_cache_count(mc) > 0);
+	msg_cache_free(mc);
+	buf_release(&a);
+	buf_release(&b);
+	buf_release(&text);
+}
+
 static int
 setup(void **state)
 {
@@ -1313,6 +1366,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_output_cap),
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_skeleton_matches_gmime),
+		cmocka_unit_test(test_skeleton_base64_lengths),
 	};
 	char *self;
 
