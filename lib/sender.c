@@ -865,7 +865,8 @@ static int
 run_smtp(struct sender *s, struct err *e)
 {
 	struct smtp_opts o;
-	char *password = NULL;
+	char *password = NULL, *source = NULL;
+	const char *pwf = s->cfg->smtp_password_file;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -878,12 +879,18 @@ run_smtp(struct sender *s, struct err *e)
 	o.cafile = s->cfg->ca_file;
 	o.username = s->cfg->smtp_user;
 	if (o.username != NULL) {
-		if ((rc = config_secret(s->cfg->smtp_password_file,
-		    "SAMAIL_SMTP_PASSWORD", &password, NULL, e)) < 0)
+		if ((rc = config_secret(pwf, "SAMAIL_SMTP_PASSWORD",
+		    &password, NULL, e)) < 0) {
 			return rc == -ERR_NOINPUT ? err_set(e, ERR_CONFIG,
 			    "[smtp] username is set but there is no password: "
 			    "name password_file or set $SAMAIL_SMTP_PASSWORD") : rc;
+		}
 		o.password = password;
+		/* config_secret() takes the file when it exists. */
+		source = pwf != NULL && access(pwf, F_OK) == 0 ?
+		    xasprintf("'%s' ([smtp] password_file)", pwf) :
+		    xstrdup("$SAMAIL_SMTP_PASSWORD");
+		o.password_source = source;
 	}
 	o.envelope_from = s->cfg->envelope_from;
 	o.helo = s->cfg->helo;
@@ -893,24 +900,10 @@ run_smtp(struct sender *s, struct err *e)
 	o.connect_timeout_ms = s->cfg->smtp_connect_timeout * 1000;
 	o.timeout_ms = s->cfg->smtp_timeout * 1000;
 	o.stop = s->opts->stop;
+	/* smtp_run says what to fix when a relay cannot be used (the
+	 * login, STARTTLS, the certificate) and gives the exit code. */
 	rc = smtp_run(&o, smtp_next, smtp_done, s, e);
-	/* Every relay refused: say what to fix when it is our set-up. */
-	if (rc == -ERR_NET && strstr(e->msg, " 535") != NULL) {
-		err_prefix(e, "the relay refused our login (check [smtp] "
-		    "username and the password in password_file or "
-		    "$SAMAIL_SMTP_PASSWORD)");
-		e->code = ERR_CONFIG;
-		rc = -ERR_CONFIG;
-	} else if (rc == -ERR_NET && strstr(e->msg, "STARTTLS not supported")) {
-		err_prefix(e, "the relay does not offer STARTTLS, which [smtp] "
-		    "starttls = required (or a username) insists on: use the "
-		    "provider's submission port, or smtps://");
-		e->code = ERR_CONFIG;
-		rc = -ERR_CONFIG;
-	} else if (rc == -ERR_NET && (strstr(e->msg, "SSL certificate") != NULL ||
-	    strstr(e->msg, "certificate verify") != NULL))
-		err_prefix(e, "the relay's TLS certificate did not verify (name "
-		    "its CA with [smtp] ca_file, or check the host name)");
+	free(source);
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);

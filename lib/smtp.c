@@ -50,6 +50,8 @@
 #define DEF_TIMEOUT_MS		300000L
 #define BUSY_RETRIES		3	/* tries while the relay says "busy" */
 #define BUSY_BACKOFF_MS		250	/* doubled each try */
+#define RELAY_ERR_MAX		768	/* why a relay could not be used: its
+					   reply, libcurl's error and advice */
 
 /* A reply being put together from its lines. */
 struct reply {
@@ -59,9 +61,16 @@ struct reply {
 	size_t	 len;
 };
 
+/* The set-up command last sent (phase SMTP_PHASE_CONNECT). */
+enum setup_cmd { CMD_NONE = 0, CMD_EHLO, CMD_STARTTLS, CMD_AUTH };
+
 /* What one transfer (one message) saw on the wire. */
 struct xfer {
 	enum smtp_phase phase;	/* of the last command sent */
+	enum setup_cmd cmd;	/* before MAIL FROM: which one */
+	int	 ehlo;		/* an EHLO/HELO was answered on this transfer */
+	int	 auth_ext;	/* ... and its reply offered AUTH: */
+	char	 mechs[128];	/*     these mechanisms */
 	int	 mail_sent;	/* MAIL FROM went out: setup was done */
 	int	 quit;		/* QUIT sent: replies are not ours until the
 				   next command */
@@ -105,9 +114,8 @@ struct run {
 	int64_t		 next_slot;	/* rate cap: next hand-over, ns */
 	int		 rc;		/* first fatal error */
 	struct err	 err;
-	char		 relay_err[SMTP_MAX_RELAYS][SMTP_TEXT_MAX];
-	int		 relay_held[SMTP_MAX_RELAYS];	/* failed with a 4xx
-							   to MAIL FROM */
+	char		 relay_err[SMTP_MAX_RELAYS][RELAY_ERR_MAX];
+	int		 relay_kind[SMTP_MAX_RELAYS];	/* FAIL_*, 0: not tried */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
 
@@ -349,6 +357,26 @@ starts(const char *s, size_t n, const char *word)
 	return n >= w && strncasecmp(s, word, w) == 0;
 }
 
+/* A line of the reply to EHLO: note the AUTH mechanisms it offers. */
+static void
+ehlo_line(struct xfer *x, const char *s, size_t n)
+{
+	size_t len;
+
+	if (n < 4 || strncmp(s, "250", 3) != 0)
+		return;
+	x->ehlo = 1;
+	s += 4;
+	n -= 4;
+	/* "AUTH PLAIN LOGIN", or the old "AUTH=PLAIN LOGIN" */
+	if (x->auth_ext || !starts(s, n, "AUTH") || n < 5 ||
+	    (s[4] != ' ' && s[4] != '='))
+		return;
+	x->auth_ext = 1;
+	len = 0;
+	text_add(x->mechs, &len, sizeof(x->mechs), s + 5, n - 5);
+}
+
 /* A command we sent (one line). */
 static void
 command(struct worker *w, const char *s, size_t n)
@@ -385,11 +413,18 @@ command(struct worker *w, const char *s, size_t n)
 		x->phase = SMTP_PHASE_DATA;
 	else if (!x->mail_sent) {
 		x->phase = SMTP_PHASE_CONNECT;
-		if (starts(s, n, "AUTH"))
+		if (starts(s, n, "AUTH")) {
 			x->in_auth = 1;
-		else if (starts(s, n, "EHLO") || starts(s, n, "HELO") ||
-		    starts(s, n, "STARTTLS"))
+			x->cmd = CMD_AUTH;
+		} else if (starts(s, n, "EHLO") || starts(s, n, "HELO")) {
 			x->in_auth = 0;
+			x->cmd = CMD_EHLO;
+			x->auth_ext = 0;
+			x->mechs[0] = '\0';
+		} else if (starts(s, n, "STARTTLS")) {
+			x->in_auth = 0;
+			x->cmd = CMD_STARTTLS;
+		}
 	}
 }
 
@@ -422,6 +457,8 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 			text_add(line, &len, sizeof(line), data, size);
 			log_debug("smtp %s < %s", w->run->urls[w->relay], line);
 		}
+		if (w->x.cmd == CMD_EHLO && !w->x.mail_sent)
+			ehlo_line(&w->x, data, size);
 		reply_line(&w->x, data, size);
 		break;
 	default:
@@ -815,33 +852,161 @@ out:
 	return cc;
 }
 
+/*
+ * Why a relay could not be used, for the summary (smtp_run): FAIL_CONNECT
+ * it is down or refuses us (69), FAIL_TLS its TLS cannot be trusted or
+ * spoken (69: the relay's side to fix, or ca_file), FAIL_SETUP our
+ * set-up does not fit it (78: login, mechanisms, STARTTLS required),
+ * FAIL_HELD_MAIL / FAIL_HELD a 4xx to MAIL FROM / to STARTTLS or AUTH
+ * (75: it is up and holding us off for now).
+ */
+enum fail_kind {
+	FAIL_NONE = 0, FAIL_CONNECT, FAIL_TLS, FAIL_SETUP, FAIL_HELD_MAIL,
+	FAIL_HELD,
+};
+
+/* The relay's error in words that say what went wrong and what to do;
+ * returns its kind.  The caller makes it one printable line (it quotes
+ * the relay's reply and libcurl's error). */
+static enum fail_kind
+why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
+{
+	const struct xfer *x = &w->x;
+	const struct smtp_opts *o = w->run->o;
+	const char *user = o->username != NULL ? o->username : "";
+	char reply[SMTP_TEXT_MAX], host[256], ce[CURL_ERROR_SIZE];
+	int code = x->answered ? x->last.code : 0;
+	size_t n;
+
+	snprintf(ce, sizeof(ce), "%s", w->errbuf[0] != '\0' ? w->errbuf :
+	    curl_easy_strerror(cc));
+	for (n = strlen(ce); n > 0 && (ce[n - 1] == ' ' || ce[n - 1] == '\n'); )
+		ce[--n] = '\0';
+
+	reply[0] = '\0';
+	if (code >= 400)
+		snprintf(reply, sizeof(reply), "%d %s%s%s", code,
+		    x->last.status, x->last.status[0] ? " " : "", x->last.text);
+	if (code >= 400 && x->phase == SMTP_PHASE_CONNECT &&
+	    x->cmd == CMD_STARTTLS) {
+		/* Postfix's "454 4.7.0 TLS not available due to temporary
+		 * reason": its certificate or key file is unreadable. */
+		snprintf(why, sz, "%s STARTTLS (%s), and TLS is required "
+		    "(starttls = required, or a username): nothing was sent "
+		    "in clear%s", code < 500 ? "cannot do" : "refused", reply,
+		    code < 500 ? "" : "; the relay's TLS set-up needs fixing");
+		return code < 500 ? FAIL_HELD : FAIL_TLS;
+	}
+	if (code >= 400 && x->phase == SMTP_PHASE_CONNECT &&
+	    x->cmd == CMD_AUTH) {
+		/* "454 4.7.0 Temporary authentication failure" (its SASL
+		 * back end is down) is for later; 535 5.7.8, 534 5.7.9
+		 * ("application-specific password required") are ours. */
+		if (code < 500) {
+			snprintf(why, sz, "cannot log in as '%s' for now (%s)",
+			    user, reply);
+			return FAIL_HELD;
+		}
+		snprintf(why, sz, "refused the login of '%s' (%s): check "
+		    "[smtp] username and the password in %s", user, reply,
+		    o->password_source != NULL ? o->password_source :
+		    "the configuration");
+		return FAIL_SETUP;
+	}
+	switch (cc) {
+	case CURLE_LOGIN_DENIED:
+	case CURLE_AUTH_ERROR:
+		/* No reply to refuse us: libcurl found no mechanism to use. */
+		if (x->auth_ext)
+			snprintf(why, sz, "offers no AUTH mechanism samail can "
+			    "use to log in as '%s' (it offers %s): use the "
+			    "relay's port for password logins (submission, "
+			    "587)", user, x->mechs[0] ? x->mechs : "none");
+		else
+			snprintf(why, sz, "cannot log in as '%s' (%s)", user, ce);
+		return FAIL_SETUP;
+	case CURLE_USE_SSL_FAILED:
+		snprintf(why, sz, "does not offer STARTTLS, which [smtp] "
+		    "starttls = required (or a username) insists on: use the "
+		    "provider's submission port, or smtps:// (%s)", ce);
+		return FAIL_SETUP;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(why, sz, "cannot use [smtp] ca_file '%s' (%s)",
+		    o->cafile != NULL ? o->cafile : "", ce);
+		return FAIL_SETUP;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		if (strcasestr(ce, "expired") != NULL)
+			snprintf(why, sz, "its TLS certificate has expired (%s): "
+			    "the relay's operator must renew it", ce);
+		else if (strcasestr(ce, "not yet valid") != NULL)
+			snprintf(why, sz, "its TLS certificate is not valid yet "
+			    "(%s): check this machine's clock", ce);
+		else if (strcasestr(ce, "subject name") != NULL ||
+		    strcasestr(ce, "does not match") != NULL ||
+		    strcasestr(ce, "hostname mismatch") != NULL) {
+			const char *u = w->run->urls[w->relay], *h, *e;
+
+			h = strstr(u, "://");
+			h = h != NULL ? h + 3 : u;
+			e = h + strcspn(h, ":/");
+			snprintf(host, sizeof(host), "%.*s", (int)(e - h), h);
+			snprintf(why, sz, "its TLS certificate does not match "
+			    "the host name '%s' (%s): name the relay in [mail] "
+			    "transport by a name its certificate holds", host,
+			    ce);
+		} else
+			snprintf(why, sz, "its TLS certificate did not verify "
+			    "(%s): name its CA with [smtp] ca_file, or check "
+			    "the host name", ce);
+		return FAIL_TLS;
+	case CURLE_SSL_CONNECT_ERROR:
+		if (strcasestr(ce, "protocol version") != NULL ||
+		    strcasestr(ce, "unsupported protocol") != NULL ||
+		    strcasestr(ce, "no protocols available") != NULL)
+			snprintf(why, sz, "it offers no TLS version samail "
+			    "accepts (%s): samail needs TLS 1.2 or later, which "
+			    "the relay's operator must enable", ce);
+		else if (strstr(ce, "SSL_ERROR_SYSCALL") != NULL ||
+		    strcasestr(ce, "unexpected eof") != NULL)
+			snprintf(why, sz, "the connection was lost in the TLS "
+			    "handshake (%s)", ce);
+		else
+			snprintf(why, sz, "the TLS handshake failed (%s)", ce);
+		return FAIL_TLS;
+	default:
+		break;
+	}
+	snprintf(why, sz, "%s", reply[0] != '\0' ? reply : ce);
+	return x->phase == SMTP_PHASE_MAIL && code / 100 == 4 ?
+	    FAIL_HELD_MAIL : FAIL_CONNECT;
+}
+
 /* The relay did not take a connection: remember why, for the summary. */
 static void
 relay_failed(struct worker *w, int relay, CURLcode cc)
 {
 	struct run *run = w->run;
-	struct smtp_result tmp;
-	char why[SMTP_TEXT_MAX];
+	char why[RELAY_ERR_MAX], text[RELAY_ERR_MAX];
+	enum fail_kind kind;
+	size_t len = 0;
 
-	memset(&tmp, 0, sizeof(tmp));
-	if (w->x.answered && w->x.last.code >= 400)
-		snprintf(why, sizeof(why), "%d %s%s%s", w->x.last.code,
-		    w->x.last.status, w->x.last.status[0] ? " " : "",
-		    w->x.last.text);
-	else
-		snprintf(why, sizeof(why), "%s", w->errbuf[0] != '\0' ?
-		    w->errbuf : curl_easy_strerror(cc));
-	result_text(&tmp, why);
+	kind = why_failed(w, cc, why, sizeof(why));
+	text_add(text, &len, sizeof(text), why, strlen(why));
 	pthread_mutex_lock(&run->mu);
-	memcpy(run->relay_err[relay], tmp.text, sizeof(tmp.text));
-	run->relay_held[relay] = w->x.phase == SMTP_PHASE_MAIL &&
-	    w->x.answered && w->x.last.code / 100 == 4;
+	memcpy(run->relay_err[relay], text, sizeof(text));
+	run->relay_kind[relay] = (int)kind;
 	pthread_mutex_unlock(&run->mu);
-	/* Past the greeting it took the connection but not our mail (a
-	 * stall or a 4xx at MAIL FROM). */
-	log_warnx("smtp: relay '%s' %s: %s", run->o->relays[relay],
-	    w->x.phase >= SMTP_PHASE_MAIL ? "took the connection but not "
-	    "our mail" : "refused the connection", tmp.text);
+	/*
+	 * With one relay, the run's error says it all (one line); with
+	 * several, this tells why the next one takes over.  Past the
+	 * greeting it took the connection but not our mail (a stall or a
+	 * 4xx at MAIL FROM).
+	 */
+	if (run->o->nrelays > 1)
+		log_warnx("smtp: relay '%s' %s: %s", run->o->relays[relay],
+		    kind == FAIL_CONNECT ? (w->x.phase >= SMTP_PHASE_MAIL ?
+		    "took the connection but not our mail" : "refused the "
+		    "connection") : "cannot be used", text);
 }
 
 /*
@@ -1246,16 +1411,14 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 			*e = run->err;
 	} else if (atomic_load(&run->down)) {
 		/* Every relay refused: name each with its error. */
-		int held = 0;
+		int n[FAIL_HELD + 1] = { 0 }, nfail = 0;
 
-		for (size_t i = 0; i < o->nrelays; i++) {
-			if (run->relay_held[i])
-				held = 1;
-			else if (run->relay_err[i][0] != '\0') {
-				held = 0;
-				break;
+		for (size_t i = 0; i < o->nrelays; i++)
+			if (run->relay_kind[i] > FAIL_NONE &&
+			    run->relay_kind[i] <= FAIL_HELD) {
+				n[run->relay_kind[i]]++;
+				nfail++;
 			}
-		}
 		sn = 0;
 		sum[0] = '\0';
 		for (size_t i = 0; i < o->nrelays; i++) {
@@ -1268,6 +1431,11 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 				break;
 			sn += (size_t)k;
 		}
+		if (n[FAIL_SETUP] > 0)
+			/* Ours to fix, whatever the other relays did: the
+			 * login, the mechanisms, STARTTLS required. */
+			rc = err_set(e, ERR_CONFIG, "no SMTP relay could be "
+			    "used: %s", sum);
 		/*
 		 * Every relay greeted us and then answered MAIL FROM with a
 		 * 4xx: Postfix's smtpd_client_message_rate_limit ("450 4.7.1
@@ -1276,15 +1444,24 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 		 * accepted a connection" (69, "start Postfix") would send
 		 * the admin after the wrong thing.
 		 */
-		if (held)
+		else if (nfail > 0 && n[FAIL_HELD_MAIL] == nfail)
 			rc = err_set(e, ERR_TEMP, "the SMTP relay is refusing our "
 			    "mail for now (a 4xx to MAIL FROM: a rate limit or "
 			    "quota): %s; the rest stay queued for the next run (if "
 			    "it goes on, see the relay's limits and [smtp] "
 			    "rate_per_minute)", sum);
-		else
+		/* A 4xx to STARTTLS or AUTH: up, and saying "later" (Postfix
+		 * defers the mail when TLS is required). */
+		else if (nfail > 0 && n[FAIL_HELD_MAIL] + n[FAIL_HELD] == nfail)
+			rc = err_set(e, ERR_TEMP, "the SMTP relay is refusing our "
+			    "mail for now: %s; the rest stay queued for the next "
+			    "run (if it goes on, ask the relay's operator)", sum);
+		else if (n[FAIL_CONNECT] == nfail)
 			rc = err_set(e, ERR_NET, "no SMTP relay accepted a "
 			    "connection: %s", sum);
+		else
+			rc = err_set(e, ERR_NET, "no SMTP relay could be used: "
+			    "%s", sum);
 	} else
 		rc = 0;
 out:

@@ -71,6 +71,8 @@ struct smtp_opts {
 	 */
 	const char	*username;
 	const char	*password;
+	const char	*password_source;	/* for messages: where the
+						   password came from; NULL */
 	const char	*envelope_from;		/* MAIL FROM (bounce address) */
 	const char	*helo;			/* EHLO name; NULL: host name */
 	int		 max_connections;	/* worker threads; 0 counts as 1 */
@@ -155,11 +157,18 @@ typedef void	smtp_done_fn(const struct smtp_job *job,
  * every worker has finished; every job handed out got its done_cb.
  *
  * Returns 0 (whatever the per-message outcomes were), or
- *   -ERR_CONFIG	bad options (URL, addresses, CA file); nothing sent
- *   -ERR_NET		every relay refused (a job was reported RELAY_DOWN);
- *			the message names each relay and its error
+ *   -ERR_CONFIG	bad options (URL, addresses, CA file); nothing sent;
+ *			or no relay could be used and for at least one it
+ *			was our set-up: the login refused (5xx to AUTH), no
+ *			AUTH mechanism we use, STARTTLS required and not
+ *			offered, a CA file libcurl cannot read
+ *   -ERR_NET		every relay refused (a job was reported RELAY_DOWN):
+ *			down, a 4xx/5xx greeting, its TLS certificate or
+ *			handshake failed; the message names each relay and
+ *			its error, and what to do
  *   -ERR_TEMP		likewise, but every relay took the connection and
- *			answered MAIL FROM with a 4xx (a rate limit)
+ *			answered MAIL FROM (a rate limit), STARTTLS or AUTH
+ *			with a 4xx
  *   -ERR_*		what next_cb returned to stop the run
  */
 int	 smtp_run(const struct smtp_opts *opts, smtp_next_fn *next_cb,

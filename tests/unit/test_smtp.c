@@ -1003,12 +1003,15 @@ test_tls(void **state)
 	seen_free(&sn);
 	q_free(&q);
 
-	/* starttls = required against a relay without it: nothing sent. */
+	/* starttls = required against a relay without it: nothing sent,
+	 * and it is our set-up that does not fit. */
 	opts_init(&o, NULL, 0);
 	o.starttls = SMTP_STARTTLS_REQUIRED;
-	assert_int_equal(send_one(f, &o, "smtp", &q, &sn, &e, NULL), -ERR_NET);
+	assert_int_equal(send_one(f, &o, "smtp", &q, &sn, &e, NULL),
+	    -ERR_CONFIG);
 	assert_int_equal(q.it[0].res.outcome, SMTP_RELAY_DOWN);
 	assert_int_equal(sn.n, 0);
+	assert_non_null(strstr(e.msg, "does not offer STARTTLS"));
 	print_message("required, not offered: %s\n", e.msg);
 	seen_free(&sn);
 	q_free(&q);
@@ -1099,15 +1102,19 @@ test_auth(void **state)
 		seen_free(&sn);
 		q_free(&q);
 	}
-	/* Wrong password: the relay is unusable, nothing goes out. */
+	/* Wrong password: the relay is unusable, nothing goes out; a
+	 * set-up error that names the user. */
 	opts_init(&o, NULL, 0);
 	o.cafile = f->ca;
 	o.username = "samail";
 	o.password = "wrong";
+	o.password_source = "'/etc/samail/pw'";
 	assert_int_equal(send_one(f, &o, "smtp", &q, &sn, &e, "--starttls",
-	    "--auth", "samail:s3cret pass", NULL), -ERR_NET);
+	    "--auth", "samail:s3cret pass", NULL), -ERR_CONFIG);
 	assert_int_equal(q.it[0].res.outcome, SMTP_RELAY_DOWN);
 	assert_int_equal(sn.n, 0);
+	assert_non_null(strstr(e.msg, "refused the login of 'samail' (535"));
+	assert_non_null(strstr(e.msg, "'/etc/samail/pw'"));
 	assert_null(strstr(e.msg, "wrong"));	/* no password in messages */
 	print_message("bad password: %s\n", e.msg);
 	seen_free(&sn);
@@ -1116,7 +1123,8 @@ test_auth(void **state)
 	opts_init(&o, NULL, 0);
 	o.username = "samail";
 	o.password = "s3cret pass";
-	assert_int_equal(send_one(f, &o, "smtp", &q, &sn, &e, NULL), -ERR_NET);
+	assert_int_equal(send_one(f, &o, "smtp", &q, &sn, &e, NULL),
+	    -ERR_CONFIG);
 	assert_int_equal(sn.n, 0);
 	seen_free(&sn);
 	q_free(&q);
