@@ -881,9 +881,19 @@ run_smtp(struct sender *s, struct err *e)
 	if (o.username != NULL) {
 		if ((rc = config_secret(pwf, "SAMAIL_SMTP_PASSWORD",
 		    &password, NULL, e)) < 0) {
-			return rc == -ERR_NOINPUT ? err_set(e, ERR_CONFIG,
-			    "[smtp] username is set but there is no password: "
-			    "name password_file or set $SAMAIL_SMTP_PASSWORD") : rc;
+			if (rc != -ERR_NOINPUT)
+				return rc;
+			/* A path named and missing is a typo or a file
+			 * not made yet, not "no password_file". */
+			if (pwf != NULL)
+				return err_set(e, ERR_CONFIG, "[smtp] "
+				    "password_file '%s' does not exist (and "
+				    "$SAMAIL_SMTP_PASSWORD is not set): create "
+				    "it with the password of '%s' (chmod 600), or "
+				    "fix the path", pwf, o.username);
+			return err_set(e, ERR_CONFIG, "[smtp] username '%s' is "
+			    "set but there is no password: name password_file "
+			    "or set $SAMAIL_SMTP_PASSWORD", o.username);
 		}
 		o.password = password;
 		/* config_secret() takes the file when it exists. */
