@@ -71,6 +71,7 @@ struct xfer {
 	int	 ehlo;		/* an EHLO/HELO was answered on this transfer */
 	int	 auth_ext;	/* ... and its reply offered AUTH: */
 	char	 mechs[128];	/*     these mechanisms */
+	int	 noauth;	/* a username, and MAIL FROM sent without AUTH */
 	int	 mail_sent;	/* MAIL FROM went out: setup was done */
 	int	 quit;		/* QUIT sent: replies are not ours until the
 				   next command */
@@ -116,6 +117,7 @@ struct run {
 	struct err	 err;
 	char		 relay_err[SMTP_MAX_RELAYS][RELAY_ERR_MAX];
 	int		 relay_kind[SMTP_MAX_RELAYS];	/* FAIL_*, 0: not tried */
+	atomic_int	 noauth_warned;	/* "offers no AUTH" said once */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
 
@@ -400,6 +402,10 @@ command(struct worker *w, const char *s, size_t n)
 		x->phase = SMTP_PHASE_MAIL;
 		x->mail_sent = 1;
 		x->in_auth = 0;
+		/* libcurl skips AUTH when the relay does not offer it and
+		 * goes on (see send_job()). */
+		x->noauth = run->o->username != NULL && x->ehlo &&
+		    !x->auth_ext;
 		/* The connection is set up: count it for its relay. */
 		if (w->conn_relay != w->relay) {
 			if (w->conn_relay >= 0)
@@ -1090,6 +1096,19 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			    (w->x.answered && w->x.last.code / 100 != 4)) {
 				classify(w, cc, r);
 				note_reply(run, relay, r);
+				/*
+				 * A username that went unused because the relay
+				 * offers no AUTH, and it took our MAIL FROM: say
+				 * so once.  (When it wants a login after all, its
+				 * refusal is the run's error and says what to
+				 * check.)
+				 */
+				if (w->x.noauth && (r->outcome == SMTP_SENT ||
+				    r->phase > SMTP_PHASE_MAIL) &&
+				    !atomic_exchange(&run->noauth_warned, 1))
+					log_warnx("smtp: relay '%s' offers no AUTH: "
+					    "sending without logging in as '%s'",
+					    o->relays[relay], o->username);
 				return;
 			}
 		}
