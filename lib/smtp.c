@@ -925,9 +925,10 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		/* No reply to refuse us: libcurl found no mechanism to use. */
 		if (x->auth_ext)
 			snprintf(why, sz, "offers no AUTH mechanism samail can "
-			    "use to log in as '%s' (it offers %s): use the "
-			    "relay's port for password logins (submission, "
-			    "587)", user, x->mechs[0] ? x->mechs : "none");
+			    "use to log in as '%s' (it offers %s; samail uses "
+			    "PLAIN or LOGIN, over TLS): use the relay's port "
+			    "for password logins (submission, 587)", user,
+			    x->mechs[0] ? x->mechs : "none");
 		else
 			snprintf(why, sz, "cannot log in as '%s' (%s)", user, ce);
 		return FAIL_SETUP;
@@ -1336,7 +1337,14 @@ handle_setup(struct worker *w, struct err *e)
 	    (o->username != NULL &&
 	    (curl_easy_setopt(h, CURLOPT_USERNAME, o->username) ||
 	    curl_easy_setopt(h, CURLOPT_PASSWORD,
-	    o->password != NULL ? o->password : ""))) ||
+	    o->password != NULL ? o->password : "") ||
+	    /* What a password can do.  libcurl prefers GSSAPI, NTLM and
+	     * CRAM-MD5 when offered ("AUTH GSSAPI NTLM LOGIN" on Exchange)
+	     * and fails there; over TLS PLAIN and LOGIN are safe, and
+	     * every submission server has one (Postfix's FAQ advice:
+	     * smtp_sasl_mechanism_filter = plain, login). */
+	    curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS,
+	    "AUTH=PLAIN;AUTH=LOGIN"))) ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
 	    DEF_CONNECT_TIMEOUT_MS) ||

@@ -67,7 +67,9 @@ struct smtp_opts {
 	 * AUTH credentials, read by the caller from a 0600 file or the
 	 * environment; NULL username = no AUTH.  With a username, smtp://
 	 * relays must do STARTTLS whatever starttls says: a password never
-	 * goes over a plain connection.
+	 * goes over a plain connection.  The login uses PLAIN or LOGIN
+	 * only (a password is all we have; libcurl would otherwise pick
+	 * GSSAPI, NTLM or CRAM-MD5 first when a relay offers them).
 	 */
 	const char	*username;
 	const char	*password;
