@@ -93,6 +93,7 @@ struct worker {
 	int		 conn_relay;	/* relay of our open connection, -1 */
 	int		 fresh;		/* the last transfer failed: new connection */
 	int		 retired;
+	int		 first;		/* the one that opens the gate */
 	struct xfer	 x;
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
@@ -118,6 +119,16 @@ struct run {
 	char		 relay_err[SMTP_MAX_RELAYS][RELAY_ERR_MAX];
 	int		 relay_kind[SMTP_MAX_RELAYS];	/* FAIL_*, 0: not tried */
 	atomic_int	 noauth_warned;	/* "offers no AUTH" said once */
+	/*
+	 * The first connection goes alone: the other workers start once it
+	 * has been set up (MAIL FROM sent: greeting, TLS and login went
+	 * through) or its worker has stopped.  A wrong password or a relay
+	 * that refuses us then costs one login or connection, not one per
+	 * worker: Microsoft 365 and fail2ban lock an account, or block a
+	 * host, after a few failed logins.
+	 */
+	atomic_int	 gate;		/* open */
+	pthread_cond_t	 gate_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
 
@@ -379,6 +390,18 @@ ehlo_line(struct xfer *x, const char *s, size_t n)
 	text_add(x->mechs, &len, sizeof(x->mechs), s + 5, n - 5);
 }
 
+/* Let the other workers start (see struct run). */
+static void
+open_gate(struct run *run)
+{
+	if (atomic_load(&run->gate))
+		return;
+	pthread_mutex_lock(&run->mu);
+	atomic_store(&run->gate, 1);
+	pthread_cond_broadcast(&run->gate_cv);
+	pthread_mutex_unlock(&run->mu);
+}
+
 /* A command we sent (one line). */
 static void
 command(struct worker *w, const char *s, size_t n)
@@ -402,6 +425,7 @@ command(struct worker *w, const char *s, size_t n)
 		x->phase = SMTP_PHASE_MAIL;
 		x->mail_sent = 1;
 		x->in_auth = 0;
+		open_gate(run);
 		/* libcurl skips AUTH when the relay does not offer it and
 		 * goes on (see send_job()). */
 		x->noauth = run->o->username != NULL && x->ehlo &&
@@ -1199,6 +1223,12 @@ worker_main(void *p)
 	struct smtp_result res;
 	int rc;
 
+	if (!w->first) {
+		pthread_mutex_lock(&run->mu);
+		while (!atomic_load(&run->gate))
+			pthread_cond_wait(&run->gate_cv, &run->mu);
+		pthread_mutex_unlock(&run->mu);
+	}
 	while (!stopping(run) && take_quota(run)) {
 		memset(&job, 0, sizeof(job));
 		rc = run->next(&job, run->arg);
@@ -1226,6 +1256,8 @@ worker_main(void *p)
 	 * limits connections per client gets the slot back for a worker
 	 * still busy, and live[] stops counting a connection nobody uses.
 	 */
+	if (w->first)
+		open_gate(run);	/* whatever stopped it: the others decide */
 	curl_easy_cleanup(w->h);
 	w->h = NULL;
 	if (w->conn_relay >= 0) {
@@ -1406,6 +1438,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 	run->done = done_cb;
 	run->arg = arg;
 	pthread_mutex_init(&run->mu, NULL);
+	pthread_cond_init(&run->gate_cv, NULL);
 	for (size_t i = 0; i < o->nrelays; i++)
 		if ((rc = relay_url(o->relays[i], o->helo, &run->urls[i], e)) < 0)
 			goto out;
@@ -1415,6 +1448,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 	w = xcalloc((size_t)nw, sizeof(*w));
 	for (int i = 0; i < nw; i++) {
 		w[i].run = run;
+		w[i].first = i == 0;
 		w[i].conn_relay = -1;
 		if ((w[i].h = curl_easy_init()) == NULL) {
 			rc = err_set(e, ERR_SOFTWARE, "curl_easy_init failed");
@@ -1498,6 +1532,7 @@ out:
 	free(w);
 	for (size_t i = 0; i < SMTP_MAX_RELAYS; i++)
 		free(run->urls[i]);
+	pthread_cond_destroy(&run->gate_cv);
 	pthread_mutex_destroy(&run->mu);
 	free(run);
 	return rc;

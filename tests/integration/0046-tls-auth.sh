@@ -76,6 +76,14 @@ check "  ... the password in no message and no row" -- no_secret
 check "  ... one login tried, over TLS; no MAIL FROM, no message" -- eval \
 	'[ "$(ev badpw auth | wc -l)" = 1 ] && ev badpw tls >/dev/null && got_nothing badpw'
 check "  ... all 3 still queued, untried; nobody bounced" -- kept 3
+# With 4 connections the others wait for the first to log in: a wrong
+# password costs one failed login per run, not four (account lockouts).
+n0=$(ev badpw auth | wc -l)
+sed -i 's/^max_connections = 1$/max_connections = 4/' "$T/samail.conf"
+expect_exit 78 "  ... with 4 connections: exit 78 again" -- sam --now $NOW send
+check "  ... and one more login tried, not one per connection" -- \
+	test "$(ev badpw auth | wc -l)" = $((n0 + 1))
+check "  ... all 3 still queued, untried" -- kept 3
 
 # Gmail's "454 4.7.0 Too many login attempts", a SASL back end down: later.
 start_relay authlater $SUBMISSION --tls-ext "AUTH PLAIN LOGIN" $CERT \
