@@ -95,6 +95,10 @@ struct sender {
 	unsigned long		 taken;
 	pthread_mutex_t		 kmu;		/* the three streaks: */
 	int			 refused;	/*   policy refusals in a row */
+	int			 refused_run;	/*   all of them this run */
+	int			 refused_before; /* the last run stopped so */
+	int			 refused_stop;	/* this one did: why below */
+	char			 refused_why[SMTP_TEXT_MAX + 320];
 	int			 lost[SMTP_MAX_RELAYS];	/* no reply, in a row */
 	int			 held_off;	/*   4xx about us, in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
@@ -806,17 +810,33 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		s->lost[res->relay] = 0;	/* it answers */
 	if (res->outcome == SMTP_SENT)
 		s->refused = s->held_off = 0;
-	else if (us == NULL && policy_refusal(res) &&
-	    (++s->refused >= REFUSED_STREAK || atomic_load(&s->stopping))) {
-		if (s->refused == REFUSED_STREAK)
-			err_set(&e, ERR_NET, "relay '%s' refused %d messages "
-			    "in a row for what they are, not where they go "
-			    "(%s); the run stopped, the rest stay queued: fix "
-			    "the cause (the content, SPF/DKIM/DMARC of [mail] "
-			    "from, this host's reputation), then 'samail send "
-			    "--retry-failed' sends the failed ones again",
-			    relay ? relay : "?", REFUSED_STREAK, why);
-		stop = 1;
+	else if (us == NULL && policy_refusal(res)) {
+		s->refused_run++;
+		if (++s->refused == REFUSED_STREAK) {
+			if (s->refused_before && s->refused_run == 1)
+				err_set(&e, ERR_NET, "relay '%s' refused our "
+				    "message for what it is, not where it goes "
+				    "(%s), as it did in the last run; the run "
+				    "stopped at once, the rest stay queued: fix "
+				    "the cause (the content, SPF/DKIM/DMARC of "
+				    "[mail] from, this host's reputation), then "
+				    "'samail send --retry-failed' sends the failed "
+				    "ones again", relay ? relay : "?", why);
+			else
+				err_set(&e, ERR_NET, "relay '%s' refused %d "
+				    "messages in a row for what they are, not "
+				    "where they go (%s); the run stopped, the rest "
+				    "stay queued: fix the cause (the content, "
+				    "SPF/DKIM/DMARC of [mail] from, this host's "
+				    "reputation), then 'samail send --retry-failed' "
+				    "sends the failed ones again",
+				    relay ? relay : "?", REFUSED_STREAK, why);
+			s->refused_stop = 1;
+			snprintf(s->refused_why, sizeof(s->refused_why),
+			    "%s: %s", relay ? relay : "?", why);
+		}
+		if (s->refused >= REFUSED_STREAK || atomic_load(&s->stopping))
+			stop = 1;
 	} else if (res->outcome == SMTP_TEMPFAIL && res->code == 0 &&
 	    res->relay >= 0 && res->relay < SMTP_MAX_RELAYS &&
 	    ++s->lost[res->relay] >= LOST_STREAK && all_silent(s) &&
@@ -1051,6 +1071,48 @@ run_local(struct sender *s, struct err *e)
 	return rc;
 }
 
+/*
+ * A relay that refuses our messages for what they are (spam, DMARC)
+ * refuses them run after run until the admin fixes the cause: after a
+ * run stopped for that, the next one stops at the first such refusal
+ * (that message stays queued) instead of failing REFUSED_STREAK - 1 more.
+ * Remembered in the meta table until a message goes through.
+ */
+#define META_REFUSED	"send.content_refused"
+
+static void
+refused_load(struct sender *s)
+{
+	char *v = db_meta_get(s->db, META_REFUSED);
+
+	if (v == NULL)
+		return;
+	s->refused_before = 1;
+	s->refused = REFUSED_STREAK - 1;
+	log_info("the last run stopped because the relay refused our "
+	    "messages for what they are (%s); this one stops at the first "
+	    "such refusal", v);
+	free(v);
+}
+
+static void
+refused_save(struct sender *s)
+{
+	struct err e = ERR_INIT;
+	char ts[21], *v;
+
+	if (s->refused_stop) {
+		date_format_timestamp(clock_now(s), ts);
+		v = xasprintf("%s %s", ts, s->refused_why);
+		if (db_meta_set(s->db, META_REFUSED, v, &e) < 0)
+			log_warnx("%s", e.msg);
+		free(v);
+	} else if (s->refused_before && s->st->sent > 0 &&
+	    db_run(s->db, "DELETE FROM meta WHERE key = ?2", 0,
+	    META_REFUSED, NULL, NULL, &e) < 0)
+		log_warnx("%s", e.msg);
+}
+
 int
 sender_run(struct db *db, const struct config *cfg, time_t now,
     const struct sender_opts *opts, struct sender_stats *st, struct err *e)
@@ -1114,9 +1176,13 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	s.env.keys = &s.keys.k;
 	s.env.msg_flags = local ? MSG_F_LF : 0;
 
-	if (!local)
+	if (!local) {
 		wal_open(&s);
+		refused_load(&s);
+	}
 	rc = local ? run_local(&s, e) : run_smtp(&s, e);
+	if (!local)
+		refused_save(&s);
 	/* Results of the last messages of each connection. */
 	if (!local && s.npending > 0) {
 		struct err e2 = ERR_INIT;
