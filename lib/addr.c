@@ -34,9 +34,30 @@ has_8bit(const char *p, const char *end)
 static int
 ascii_domain(const char *s, const char *at, char *idn, struct err *e)
 {
+	static const char *const dots[] = { ".", "\xe3\x80\x82",
+	    "\xef\xbc\x8e", "\xef\xbd\xa1" };	/* . 。 ． ｡ */
+	const char *tld = at + 1, *q;
 	char *ace = NULL;
-	int rc;
+	int rc, ascii = 0;
 
+	/*
+	 * No top-level domain mixes ASCII with other characters: such a
+	 * one is text typed after the address ("info@example.co.jp様",
+	 * "...jpです") or a full-width letter ("example.comａ"), which
+	 * UTS #46 would turn into a made-up xn-- TLD that only bounces.
+	 */
+	for (size_t i = 0; i < sizeof(dots) / sizeof(dots[0]); i++)
+		for (q = at + 1; (q = strstr(q, dots[i])) != NULL; q++)
+			if (q + strlen(dots[i]) > tld)
+				tld = q + strlen(dots[i]);
+	for (q = tld; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x80)
+			ascii = 1;
+	if (ascii && has_8bit(tld, tld + strlen(tld)))
+		return err_set(e, ERR_INVAL, "the domain of '%s' ends in '%s', "
+		    "ASCII mixed with other characters (text after the "
+		    "address, or a full-width letter?); check its spelling",
+		    s, tld);
 	rc = idn2_to_ascii_8z(at + 1, &ace, IDN2_NFC_INPUT |
 	    IDN2_NONTRANSITIONAL);
 	if (rc != IDN2_OK)

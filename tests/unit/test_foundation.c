@@ -44,6 +44,9 @@ test_addr(void **state)
 		"a@c.jp\n", "ａ@c.jp", "a＠c.jp", "a\t@c.jp", "担当@c.jp",
 		"a@日本 語.jp", "a@☃.jp", "a@-日本.jp", "a@日本", "a@日本_語.jp",
 		"a@\xff.jp",
+		/* Text after the address, a full-width letter in the TLD. */
+		"info@example.co.jp様", "info@example.co.jpです",
+		"a@example.comａ", "a@日本.jpー", "a@例え。ｊp",
 	};
 	char out[ADDR_MAX + 1];
 	struct err e = ERR_INIT;
