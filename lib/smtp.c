@@ -120,10 +120,11 @@ struct run {
 	int		 relay_kind[SMTP_MAX_RELAYS];	/* FAIL_*, 0: not tried */
 	atomic_int	 noauth_warned;	/* "offers no AUTH" said once */
 	/*
-	 * The first connection goes alone: the other workers start once it
-	 * has been set up (MAIL FROM sent: greeting, TLS and login went
-	 * through) or its worker has stopped.  A wrong password or a relay
-	 * that refuses us then costs one login or connection, not one per
+	 * The first connection goes alone: the other workers start once the
+	 * relay has taken its MAIL FROM (a 2xx: greeting, TLS, login and
+	 * envelope sender went through) or its worker has stopped.  A wrong
+	 * password or a relay that refuses us (a 4xx rate limit or a 5xx
+	 * at MAIL FROM too) then costs one login or connection, not one per
 	 * worker: Microsoft 365 and fail2ban lock an account, or block a
 	 * host, after a few failed logins.
 	 */
@@ -425,7 +426,6 @@ command(struct worker *w, const char *s, size_t n)
 		x->phase = SMTP_PHASE_MAIL;
 		x->mail_sent = 1;
 		x->in_auth = 0;
-		open_gate(run);
 		/* libcurl skips AUTH when the relay does not offer it and
 		 * goes on (see send_job()). */
 		x->noauth = run->o->username != NULL && x->ehlo &&
@@ -490,6 +490,10 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 		if (w->x.cmd == CMD_EHLO && !w->x.mail_sent)
 			ehlo_line(&w->x, data, size);
 		reply_line(&w->x, data, size);
+		/* Our MAIL FROM taken: the others may start (struct run). */
+		if (w->x.phase == SMTP_PHASE_MAIL && w->x.answered &&
+		    w->x.last.code / 100 == 2)
+			open_gate(w->run);
 		break;
 	default:
 		break;

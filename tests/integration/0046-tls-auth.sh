@@ -105,6 +105,14 @@ check "  ... one line: it requires authentication, check that this port offers A
 	'one_line && grep -q "requires authentication although \[smtp\] username is set: check that this port offers AUTH" "$T/err"'
 check "  ... no AUTH, no message; all queued, untried" -- eval \
 	'! cmds noauth | grep -qx AUTH && ! ev noauth msg >/dev/null && kept 3'
+# With 4 connections the others wait until the relay takes a MAIL FROM:
+# this refusal costs one connection, not four.
+n0=$(ev noauth connect | wc -l)
+sed -i 's/^max_connections = 1$/max_connections = 4/' "$T/samail.conf"
+expect_exit 78 "  ... with 4 connections: exit 78 again" -- sam --now $NOW send
+check "  ... over one more connection, not one per worker" -- \
+	test "$(ev noauth connect | wc -l)" = $((n0 + 1))
+check "  ... all 3 still queued, untried" -- kept 3
 # A relay that takes our mail without a login (it trusts this host).
 start_relay noauthok $SUBMISSION --tls-ext "ENHANCEDSTATUSCODES" $CERT
 cfg "smtp://127.0.0.1:$RELAY_PORT" "username = user1" "password_file = $T/pw"
