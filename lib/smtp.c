@@ -966,8 +966,14 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		    "provider's submission port, or smtps:// (%s)", ce);
 		return FAIL_SETUP;
 	case CURLE_SSL_CACERT_BADFILE:
-		snprintf(why, sz, "cannot use [smtp] ca_file '%s' (%s)",
-		    o->cafile != NULL ? o->cafile : "", ce);
+		if (o->cafile != NULL)
+			snprintf(why, sz, "cannot use [smtp] ca_file '%s' (%s)",
+			    o->cafile, ce);
+		else
+			snprintf(why, sz, "cannot read this system's CA "
+			    "certificates (%s): install the ca-certificates "
+			    "package, or name the relay's CA with [smtp] ca_file",
+			    ce);
 		return FAIL_SETUP;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		if (strcasestr(ce, "expired") != NULL)
@@ -983,7 +989,11 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 
 			h = strstr(u, "://");
 			h = h != NULL ? h + 3 : u;
-			e = h + strcspn(h, ":/");
+			/* smtp://[::1]:25: the address inside the brackets */
+			if (*h == '[' && strchr(h, ']') != NULL)
+				e = strchr(++h, ']');
+			else
+				e = h + strcspn(h, ":/");
 			snprintf(host, sizeof(host), "%.*s", (int)(e - h), h);
 			snprintf(why, sz, "its TLS certificate does not match "
 			    "the host name '%s' (%s): name the relay in [mail] "
@@ -1165,10 +1175,14 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 		 * connected to the same relay: the relay is up but busy or
 		 * limits connections per client.  Back off and try again;
 		 * if others still get through, this worker retires rather
-		 * than drive the run to another relay.
+		 * than drive the run to another relay.  Not a 4xx to AUTH
+		 * ("454 4.7.0 Temporary authentication failure", "421 too
+		 * many failed logins"): each try would be one more login
+		 * failed, and those lock accounts.
 		 */
-		if ((w->x.answered && w->x.last.code / 100 == 4) ||
-		    atomic_load(&run->live[relay]) > 0) {
+		if (((w->x.answered && w->x.last.code / 100 == 4) ||
+		    atomic_load(&run->live[relay]) > 0) &&
+		    !(w->x.cmd == CMD_AUTH && !w->x.mail_sent)) {
 			if (busy < BUSY_RETRIES) {
 				nap(run, (int64_t)(BUSY_BACKOFF_MS << busy) *
 				    1000000);

@@ -94,6 +94,8 @@ expect_exit 75 "AUTH answered 454 4.7.0: exit 75 (temporary)" -- sam --now $NOW 
 check "  ... one line: cannot log in for now, the rest stay queued" -- eval \
 	'one_line && grep -q "cannot log in as '"'user1'"' for now (454 4.7.0 Temporary authentication failure)" "$T/err" && grep -q "stay queued" "$T/err"'
 check "  ... nothing sent, both still queued, untried" -- eval 'got_nothing authlater && kept 2'
+check "  ... one login tried, not retried (each would be one more failed login)" -- \
+	test "$(ev authlater auth | wc -l)" = 1
 
 # --- 2. a username, and the relay offers no AUTH after STARTTLS ------------
 start_relay noauth $SUBMISSION --tls-ext "ENHANCEDSTATUSCODES" $CERT \
