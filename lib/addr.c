@@ -75,7 +75,7 @@ ascii_domain(const char *s, const char *at, char *idn, struct err *e)
 int
 addr_check(const char *s, char *out, struct err *e)
 {
-	const char *at, *p, *label;
+	const char *at, *p, *label, *in = s;	/* in: as given, for messages */
 	char idn[ADDR_MAX + 1];
 	size_t len = strlen(s), llen, dlen;
 	int dots = 0;
@@ -108,34 +108,34 @@ addr_check(const char *s, char *out, struct err *e)
 	}
 	if (len > ADDR_MAX)
 		return err_set(e, ERR_INVAL, "'%.40s...' is longer than %d "
-		    "characters", s, ADDR_MAX);
+		    "characters", in, ADDR_MAX);
 	if ((at = strchr(s, '@')) == NULL)
-		return err_set(e, ERR_INVAL, "'%s' has no '@'", s);
+		return err_set(e, ERR_INVAL, "'%s' has no '@'", in);
 	if (strchr(at + 1, '@') != NULL)
-		return err_set(e, ERR_INVAL, "'%s' has more than one '@'", s);
+		return err_set(e, ERR_INVAL, "'%s' has more than one '@'", in);
 	if (strpbrk(s, "<>\"(),:;[]\\") != NULL)
 		return err_set(e, ERR_INVAL, "'%s' contains a character "
-		    "not allowed in an address (< > \" ( ) , : ; [ ] \\)", s);
+		    "not allowed in an address (< > \" ( ) , : ; [ ] \\)", in);
 
 	llen = (size_t)(at - s);
 	dlen = len - llen - 1;
 	if (llen == 0)
-		return err_set(e, ERR_INVAL, "'%s' has nothing before the '@'", s);
+		return err_set(e, ERR_INVAL, "'%s' has nothing before the '@'", in);
 	if (llen > 64)
 		return err_set(e, ERR_INVAL, "the part before the '@' of '%s' "
-		    "is longer than 64 characters", s);
+		    "is longer than 64 characters", in);
 	if (s[0] == '.' || at[-1] == '.' || memmem(s, llen, "..", 2) != NULL)
 		return err_set(e, ERR_INVAL, "'%s' has a dot at the start or "
-		    "end of the part before '@', or two dots in a row", s);
+		    "end of the part before '@', or two dots in a row", in);
 	for (p = s; p < at; p++)
 		if (!is_atext((unsigned char)*p) && *p != '.')
 			return err_set(e, ERR_INVAL, "'%s' contains '%c', which "
-			    "is not allowed before the '@'", s, *p);
+			    "is not allowed before the '@'", in, *p);
 
 	if (dlen == 0)
-		return err_set(e, ERR_INVAL, "'%s' has no domain after the '@'", s);
+		return err_set(e, ERR_INVAL, "'%s' has no domain after the '@'", in);
 	if (dlen > 253)
-		return err_set(e, ERR_INVAL, "the domain of '%s' is too long", s);
+		return err_set(e, ERR_INVAL, "the domain of '%s' is too long", in);
 	label = at + 1;
 	for (p = at + 1;; p++) {
 		if (*p == '.' || *p == '\0') {
@@ -144,7 +144,7 @@ addr_check(const char *s, char *out, struct err *e)
 			if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-')
 				return err_set(e, ERR_INVAL, "the domain of '%s' "
 				    "is not valid (empty label, label over 63 "
-				    "characters, or '-' at a label's edge)", s);
+				    "characters, or '-' at a label's edge)", in);
 			if (*p == '\0')
 				break;
 			dots++;
@@ -155,11 +155,11 @@ addr_check(const char *s, char *out, struct err *e)
 		    (*p >= '0' && *p <= '9') || *p == '-'))
 			return err_set(e, ERR_INVAL, "the domain of '%s' contains "
 			    "'%c'; only letters, digits, '-' and '.' are allowed",
-			    s, *p);
+			    in, *p);
 	}
 	if (dots == 0)
 		return err_set(e, ERR_INVAL, "the domain of '%s' has no dot; "
-		    "a mail domain looks like example.co.jp", s);
+		    "a mail domain looks like example.co.jp", in);
 
 	memcpy(out, s, len + 1);
 	text_ascii_lower(out + llen + 1);

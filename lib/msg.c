@@ -1496,7 +1496,8 @@ add_base64(struct buf *out, const char *p, size_t n, int lf)
 	char *w, *w0;
 
 	/* Room for one more NUL: EVP_EncodeBlock() ends with one. */
-	if ((w = w0 = buf_space(out, lines * (B64_LINE_OUT + 2) + 1)) == NULL)
+	if ((w = w0 = buf_space(out, lines * (B64_LINE_OUT + (lf ? 1 : 2)) +
+	    1)) == NULL)
 		return -ERR_TOOBIG;
 	for (size_t i = 0; i < n; i += k) {
 		k = n - i < B64_LINE_IN ? n - i : B64_LINE_IN;
@@ -1521,7 +1522,8 @@ add_encoded(struct buf *out, const char *p, size_t n,
 	size_t olen;
 	int rc;
 
-	if (canon) {
+	/* Quoted-printable of text without a CR takes it as it is. */
+	if (canon && (enc == GMIME_CONTENT_ENCODING_BASE64 || cr != 0)) {
 		canon_lines(p, n, enc == GMIME_CONTENT_ENCODING_BASE64, cr,
 		    tmp);
 		p = buf_str(tmp);
