@@ -555,6 +555,12 @@ claim_next(struct sender *s, struct outbox_row *row, unsigned long long *seq,
 	rc = me.rc;
 	if (rc < 0 && e->code == 0)
 		*e = s->ferr;
+	/* Stopped: say so, so that smtp_run stops the other workers too
+	 * (those waiting for a relay's first connection among them). */
+	if (rc == 0 && s->fatal) {
+		rc = s->fatal;
+		*e = s->ferr;
+	}
 	pthread_mutex_unlock(&s->mu);
 	*seq = me.seq;
 	return rc;

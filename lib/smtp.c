@@ -93,7 +93,8 @@ struct worker {
 	int		 conn_relay;	/* relay of our open connection, -1 */
 	int		 fresh;		/* the last transfer failed: new connection */
 	int		 retired;
-	int		 first;		/* the one that opens the gate */
+	int		 probe;		/* relay whose first connection this
+					   worker is setting up, -1 */
 	struct xfer	 x;
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
@@ -120,16 +121,18 @@ struct run {
 	int		 relay_kind[SMTP_MAX_RELAYS];	/* FAIL_*, 0: not tried */
 	atomic_int	 noauth_warned;	/* "offers no AUTH" said once */
 	/*
-	 * The first connection goes alone: the other workers start once the
-	 * relay has taken its MAIL FROM (a 2xx: greeting, TLS, login and
-	 * envelope sender went through) or its worker has stopped.  A wrong
-	 * password or a relay that refuses us (a 4xx rate limit or a 5xx
-	 * at MAIL FROM too) then costs one login or connection, not one per
-	 * worker: Microsoft 365 and fail2ban lock an account, or block a
-	 * host, after a few failed logins.
+	 * The first connection to each relay goes alone, at the start and
+	 * on a failover alike: the other workers wait until the relay has
+	 * taken its MAIL FROM (a 2xx: greeting, TLS, login and envelope
+	 * sender went through), or the try has failed (see probe_begin()).
+	 * A wrong password or a relay that refuses us (a 4xx rate limit or
+	 * a 5xx at MAIL FROM too) then costs one login or connection, not
+	 * one per worker: Microsoft 365 and fail2ban lock an account, or
+	 * block a host, after a few failed logins.
 	 */
-	atomic_int	 gate;		/* open */
-	pthread_cond_t	 gate_cv;	/* with mu */
+	atomic_int	 relay_ok[SMTP_MAX_RELAYS];	/* took a MAIL FROM */
+	int		 probing[SMTP_MAX_RELAYS];	/* under mu */
+	pthread_cond_t	 probe_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
 
@@ -391,15 +394,19 @@ ehlo_line(struct xfer *x, const char *s, size_t n)
 	text_add(x->mechs, &len, sizeof(x->mechs), s + 5, n - 5);
 }
 
-/* Let the other workers start (see struct run). */
+/* This worker's first try of a relay is over: let the others go (see
+ * struct run and probe_begin()).  Never called with run->mu held. */
 static void
-open_gate(struct run *run)
+probe_end(struct worker *w)
 {
-	if (atomic_load(&run->gate))
+	struct run *run = w->run;
+
+	if (w->probe < 0)
 		return;
 	pthread_mutex_lock(&run->mu);
-	atomic_store(&run->gate, 1);
-	pthread_cond_broadcast(&run->gate_cv);
+	run->probing[w->probe] = 0;
+	w->probe = -1;
+	pthread_cond_broadcast(&run->probe_cv);
 	pthread_mutex_unlock(&run->mu);
 }
 
@@ -490,10 +497,14 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 		if (w->x.cmd == CMD_EHLO && !w->x.mail_sent)
 			ehlo_line(&w->x, data, size);
 		reply_line(&w->x, data, size);
-		/* Our MAIL FROM taken: the others may start (struct run). */
+		/* Our MAIL FROM taken: the relay is usable, and the others
+		 * may connect to it too (struct run). */
 		if (w->x.phase == SMTP_PHASE_MAIL && w->x.answered &&
-		    w->x.last.code / 100 == 2)
-			open_gate(w->run);
+		    w->x.last.code / 100 == 2 &&
+		    !atomic_load(&w->run->relay_ok[w->relay])) {
+			atomic_store(&w->run->relay_ok[w->relay], 1);
+			probe_end(w);
+		}
 		break;
 	default:
 		break;
@@ -1058,6 +1069,44 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
  * Send one job, failing over between relays while no relay has taken the
  * message.  Fills r.
  */
+/*
+ * Before connecting to relay: 0 go (its connection is open, it has taken
+ * a MAIL FROM this run, or this worker is the one to try it first),
+ * 1 skip it (while we waited, another worker's try showed that it
+ * cannot be used: our login or TLS would fail the same way), 2 the run
+ * is stopping.  The first try lasts until the relay takes a MAIL FROM
+ * (debug_cb()), fails (relay_failed()) or its worker stops: a refusal of
+ * MAIL FROM (530 authentication required) stops the run before the
+ * others connect.
+ */
+static int
+probe_begin(struct worker *w, int relay)
+{
+	struct run *run = w->run;
+	int rc = 0;
+
+	if (w->conn_relay == relay || w->probe == relay ||
+	    atomic_load(&run->relay_ok[relay]))
+		return 0;
+	pthread_mutex_lock(&run->mu);
+	while (run->probing[relay] && !atomic_load(&run->relay_ok[relay]) &&
+	    !stopping(run))
+		pthread_cond_wait(&run->probe_cv, &run->mu);
+	if (atomic_load(&run->relay_ok[relay]))
+		rc = 0;
+	else if (stopping(run))
+		rc = 2;
+	else if (run->relay_kind[relay] == FAIL_SETUP ||
+	    run->relay_kind[relay] == FAIL_TLS)
+		rc = 1;
+	else {
+		run->probing[relay] = 1;
+		w->probe = relay;
+	}
+	pthread_mutex_unlock(&run->mu);
+	return rc;
+}
+
 static void
 send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 {
@@ -1100,6 +1149,18 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				log_warnx("smtp: switching to relay '%s'",
 				    o->relays[c]);
 			relay = c;
+		}
+		switch (probe_begin(w, relay)) {
+		case 1:
+			tried |= 1u << relay;
+			continue;
+		case 2:
+			r->outcome = atomic_load(&run->down) ?
+			    SMTP_RELAY_DOWN : SMTP_UNSENT;
+			result_text(r, "run stopped before the message was sent");
+			return;
+		default:
+			break;
 		}
 		cc = perform(w, relay, job);
 		if (cc == CURLE_OK || w->x.mail_sent) {
@@ -1198,6 +1259,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			}
 		}
 		relay_failed(w, relay, cc);
+		probe_end(w);	/* the others see why (probe_begin()) */
 		tried |= 1u << relay;
 		busy = 0;
 	}
@@ -1241,12 +1303,6 @@ worker_main(void *p)
 	struct smtp_result res;
 	int rc;
 
-	if (!w->first) {
-		pthread_mutex_lock(&run->mu);
-		while (!atomic_load(&run->gate))
-			pthread_cond_wait(&run->gate_cv, &run->mu);
-		pthread_mutex_unlock(&run->mu);
-	}
 	while (!stopping(run) && take_quota(run)) {
 		memset(&job, 0, sizeof(job));
 		rc = run->next(&job, run->arg);
@@ -1269,13 +1325,15 @@ worker_main(void *p)
 		if (w->retired)
 			break;
 	}
+	/* A first try ends with its worker at the latest: the others see
+	 * the run stopping (a 530 at MAIL FROM stops it: next_cb fails), or
+	 * one of them tries next. */
+	probe_end(w);
 	/*
 	 * Close our connection now, not when the run ends: a relay that
 	 * limits connections per client gets the slot back for a worker
 	 * still busy, and live[] stops counting a connection nobody uses.
 	 */
-	if (w->first)
-		open_gate(run);	/* whatever stopped it: the others decide */
 	curl_easy_cleanup(w->h);
 	w->h = NULL;
 	if (w->conn_relay >= 0) {
@@ -1456,7 +1514,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 	run->done = done_cb;
 	run->arg = arg;
 	pthread_mutex_init(&run->mu, NULL);
-	pthread_cond_init(&run->gate_cv, NULL);
+	pthread_cond_init(&run->probe_cv, NULL);
 	for (size_t i = 0; i < o->nrelays; i++)
 		if ((rc = relay_url(o->relays[i], o->helo, &run->urls[i], e)) < 0)
 			goto out;
@@ -1466,7 +1524,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 	w = xcalloc((size_t)nw, sizeof(*w));
 	for (int i = 0; i < nw; i++) {
 		w[i].run = run;
-		w[i].first = i == 0;
+		w[i].probe = -1;
 		w[i].conn_relay = -1;
 		if ((w[i].h = curl_easy_init()) == NULL) {
 			rc = err_set(e, ERR_SOFTWARE, "curl_easy_init failed");
@@ -1550,7 +1608,7 @@ out:
 	free(w);
 	for (size_t i = 0; i < SMTP_MAX_RELAYS; i++)
 		free(run->urls[i]);
-	pthread_cond_destroy(&run->gate_cv);
+	pthread_cond_destroy(&run->probe_cv);
 	pthread_mutex_destroy(&run->mu);
 	free(run);
 	return rc;

@@ -84,6 +84,15 @@ expect_exit 78 "  ... with 4 connections: exit 78 again" -- sam --now $NOW send
 check "  ... and one more login tried, not one per connection" -- \
 	test "$(ev badpw auth | wc -l)" = $((n0 + 1))
 check "  ... all 3 still queued, untried" -- kept 3
+# A failover too: the first relay is down, the backup refuses the login;
+# the workers that move to it wait for the first one's login.
+BADPW=$RELAY_PORT
+n0=$(ev badpw auth | wc -l)
+sed -i "s|^transport = .*|transport = smtp://127.0.0.1:$(free_port) smtp://127.0.0.1:$BADPW|" "$T/samail.conf"
+expect_exit 78 "  ... the first relay down, the backup refuses the login: exit 78" -- sam --now $NOW send
+check "  ... one login tried at the backup, with 4 connections" -- \
+	test "$(ev badpw auth | wc -l)" = $((n0 + 1))
+check "  ... all 3 still queued, untried" -- kept 3
 
 # Gmail's "454 4.7.0 Too many login attempts", a SASL back end down: later.
 start_relay authlater $SUBMISSION --tls-ext "AUTH PLAIN LOGIN" $CERT \
