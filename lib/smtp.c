@@ -132,6 +132,7 @@ struct run {
 	 */
 	atomic_int	 relay_ok[SMTP_MAX_RELAYS];	/* took a MAIL FROM */
 	int		 probing[SMTP_MAX_RELAYS];	/* under mu */
+	unsigned	 nfailed[SMTP_MAX_RELAYS];	/* under mu: relay_failed() */
 	pthread_cond_t	 probe_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
@@ -1051,6 +1052,7 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	pthread_mutex_lock(&run->mu);
 	memcpy(run->relay_err[relay], text, sizeof(text));
 	run->relay_kind[relay] = (int)kind;
+	run->nfailed[relay]++;
 	pthread_mutex_unlock(&run->mu);
 	/*
 	 * With one relay, the run's error says it all (one line); with
@@ -1072,32 +1074,37 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 /*
  * Before connecting to relay: 0 go (its connection is open, it has taken
  * a MAIL FROM this run, or this worker is the one to try it first),
- * 1 skip it (while we waited, another worker's try showed that it
- * cannot be used: our login or TLS would fail the same way), 2 the run
- * is stopping.  The first try lasts until the relay takes a MAIL FROM
- * (debug_cb()), fails (relay_failed()) or its worker stops: a refusal of
- * MAIL FROM (530 authentication required) stops the run before the
- * others connect.
+ * 1 skip it (another worker's first try failed while we waited: for a
+ * login or TLS refused ours would fail the same way, and a relay down or
+ * holding us off need not be tried by every worker in turn), 2 the run is
+ * stopping.  A first try lasts until the relay takes a MAIL FROM
+ * (debug_cb()), its worker moves to another relay, or stops (then the
+ * run is stopping when that was a refusal: a 530 at MAIL FROM, every
+ * relay down).
  */
 static int
 probe_begin(struct worker *w, int relay)
 {
 	struct run *run = w->run;
-	int rc = 0;
+	unsigned failed;
+	int rc = 0, waited = 0;
 
 	if (w->conn_relay == relay || w->probe == relay ||
 	    atomic_load(&run->relay_ok[relay]))
 		return 0;
+	probe_end(w);		/* the relay it tried first failed */
 	pthread_mutex_lock(&run->mu);
+	failed = run->nfailed[relay];
 	while (run->probing[relay] && !atomic_load(&run->relay_ok[relay]) &&
-	    !stopping(run))
+	    !stopping(run)) {
+		waited = 1;
 		pthread_cond_wait(&run->probe_cv, &run->mu);
+	}
 	if (atomic_load(&run->relay_ok[relay]))
 		rc = 0;
 	else if (stopping(run))
 		rc = 2;
-	else if (run->relay_kind[relay] == FAIL_SETUP ||
-	    run->relay_kind[relay] == FAIL_TLS)
+	else if (waited && run->nfailed[relay] != failed)
 		rc = 1;
 	else {
 		run->probing[relay] = 1;
@@ -1259,7 +1266,6 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			}
 		}
 		relay_failed(w, relay, cc);
-		probe_end(w);	/* the others see why (probe_begin()) */
 		tried |= 1u << relay;
 		busy = 0;
 	}
