@@ -14,16 +14,7 @@ timeout = 1
 CONF
 
 use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
-# A fresh store with these declarers, each with a newsletter queued.
-setup() {
-	rm -f "$T"/samail.db*
-	sam init >/dev/null 2>&1
-	seed_advisories
-	for who in "$@"; do
-		sam subscriber add --email "$who@example.jp" --org "株式会社$who" >/dev/null
-	done
-	sam --now $NOW newsletter build --period 2026-10 >/dev/null 2>&1
-}
+setup() { queue_newsletters "$@"; }
 q() { sqlite3 "$T/samail.db" "$1"; }
 row() { q "SELECT state || '|' || attempts || '|' || coalesce(relay_id, '') FROM outbox WHERE rcpt = '$1@example.jp'"; }
 status() { q "SELECT status FROM subscriber WHERE email = '$1@example.jp'"; }

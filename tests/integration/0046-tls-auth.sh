@@ -28,16 +28,7 @@ cfg() {
 		"retry_base = 10m" "max_attempts = 3" "timeout = 2" \
 		"connect_timeout = 2" "ca_file = $T/pki/ca.pem" "$@" | write_config
 }
-# A fresh store with these declarers, each with a newsletter queued.
-setup() {
-	rm -f "$T"/samail.db*
-	sam init >/dev/null 2>&1
-	seed_advisories
-	for who in "$@"; do
-		sam subscriber add --email "$who@example.jp" --org "株式会社$who" >/dev/null
-	done
-	sam --now $NOW newsletter build --period 2026-10 >/dev/null 2>&1
-}
+setup() { queue_newsletters "$@"; }
 q() { sqlite3 "$T/samail.db" "$1"; }
 # All N messages still queued and untried, nobody failed or bounced.
 kept() {

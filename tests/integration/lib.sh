@@ -141,3 +141,15 @@ INSERT INTO advisory (feed_id, guid, title, link, summary, published, cvss, seve
  SELECT f.id, 'j1', 'FortiOS における認証回避の脆弱性', 'https://jvn.jp/vu/JVNVU00000001/', '認証回避の脆弱性があります。', '2026-10-10T01:00:00Z', 9.8, 'Critical', 'CVE-2026-11111', 'fortios', 'h', 'x', 'x' FROM feed f WHERE f.name = 't-jvn';
 SQL
 }
+
+# A fresh store with these declarers (WHO@example.jp), each with October's
+# newsletter queued (built at $NOW, 2026-11-01 by default).
+queue_newsletters() {
+	rm -f "$T"/samail.db*
+	sam init >/dev/null 2>&1
+	seed_advisories
+	for who in "$@"; do
+		sam subscriber add --email "$who@example.jp" --org "株式会社$who" >/dev/null
+	done
+	sam --now "${NOW:-2026-11-01T00:00:00Z}" newsletter build --period 2026-10 >/dev/null 2>&1
+}
