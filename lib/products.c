@@ -216,15 +216,29 @@ find_key(const struct products *p, const char *key)
 }
 
 const struct product *
+products_tag(const struct products *p, const char *s)
+{
+	/* Tags are lower-case ASCII: the first byte rules out most. */
+	unsigned char c = (unsigned char)s[0];
+
+	if (c >= 'A' && c <= 'Z')
+		c = (unsigned char)(c - 'A' + 'a');
+	for (size_t i = 0; i < p->n; i++)
+		if ((unsigned char)p->v[i].tag[0] == c &&
+		    text_ieq(p->v[i].tag, s))
+			return &p->v[i];
+	return NULL;
+}
+
+const struct product *
 products_find(const struct products *p, const char *s)
 {
-	const struct product *pr = NULL;
+	const struct product *pr;
 	char *key;
 	size_t n;
 
-	for (size_t i = 0; i < p->n; i++)	/* the usual case, quickly */
-		if (text_ieq(p->v[i].tag, s))
-			return &p->v[i];
+	if ((pr = products_tag(p, s)) != NULL)	/* the usual case, quickly */
+		return pr;
 	key = text_match_key(s);
 	if (*key != '\0' && (pr = find_key(p, key)) == NULL) {
 		/* "windows11", "php8.2": drop the version, keep a name. */

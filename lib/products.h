@@ -51,6 +51,9 @@ void	 products_release(struct products *p);
  * ("Windows 11", "PHP 8.2", "Office2019").  NULL if none.
  */
 const struct product *products_find(const struct products *p, const char *s);
+/* Only the tag itself ("windows", "Windows"): the quick first check of
+ * products_find().  NULL if s is no tag. */
+const struct product *products_tag(const struct products *p, const char *s);
 
 /* "windows, office, ..." — every tag, for error messages; caller frees. */
 char	*products_tags(const struct products *p);

@@ -295,9 +295,10 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 		if (next != NULL)
 			*next++ = '\0';
 		text_trim(item);
-		if (*item != '\0' && !no_product(item) &&
-		    !(ntags > 0 && only_version(item))) {
-			if ((pr = products_find(dict, item)) == NULL) {
+		/* A tag, as most are, is none of "なし" or a bare version. */
+		if (*item != '\0' && ((pr = products_tag(dict, item)) != NULL ||
+		    (!no_product(item) && !(ntags > 0 && only_version(item))))) {
+			if (pr == NULL && (pr = products_find(dict, item)) == NULL) {
 				char *known = products_tags(dict);
 
 				rc = err_set(e, ERR_INVAL, "products: unknown "
