@@ -1089,10 +1089,13 @@ probe_begin(struct worker *w, int relay)
 	unsigned failed;
 	int rc = 0, waited = 0;
 
+	/* The relay it tried first failed: its try is over, whether the
+	 * next relay needs a try or has taken a MAIL FROM already. */
+	if (w->probe != relay)
+		probe_end(w);
 	if (w->conn_relay == relay || w->probe == relay ||
 	    atomic_load(&run->relay_ok[relay]))
 		return 0;
-	probe_end(w);		/* the relay it tried first failed */
 	pthread_mutex_lock(&run->mu);
 	failed = run->nfailed[relay];
 	while (run->probing[relay] && !atomic_load(&run->relay_ok[relay]) &&

@@ -260,4 +260,19 @@ check "  ... within seconds ($(( $(date +%s) - t0 ))s), all 9 queued, untried" -
 	'[ $(( $(date +%s) - t0 )) -le 8 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 9 ]'
 check "  ... at most 4 MAIL FROM at each relay (one worker's tries), not 4 per worker" -- eval \
 	'[ "$(cmds limit1 | grep -c ^MAIL)" -le 4 ] && [ "$(cmds limit2 | grep -c ^MAIL)" -le 4 ]'
+# The first relay never greets; the backup takes over, then stops
+# answering (3 messages in a row dropped) and the run fails back to the
+# first.  Its worker finds it still silent and goes back to the backup,
+# which took mail already: the workers that waited for that try follow
+# at once over their own connections, not once that worker is done.
+start_relay nogreet --greeting stall
+PNG=$RELAY_PORT
+start_relay lossy 'lost:rcpt=drop'
+use_relays "smtp://127.0.0.1:$PNG smtp://127.0.0.1:$RELAY_PORT"
+setup lost1 lost2 lost3 lost4 lost5 lost6 lost7 lost8 $(seq -f fb%g 10 69)
+expect_exit 75 "the backup goes silent, the run fails back to a relay that never greets: exit 75" -- sam --now $NOW send
+check "  ... the 60 others sent through the backup" -- eval \
+	'[ "$(taken lossy | grep -c "^fb")" = 60 ]'
+check "  ... over its 8 connections, not one ($(taken lossy | cut -d" " -f4 | sort | uniq -c | sort -rn | head -1 | awk '{print $1}') at most on one)" -- eval \
+	'[ "$(taken lossy | cut -d" " -f4 | sort | uniq -c | sort -rn | head -1 | awk "{print \$1}")" -le 30 ]'
 finish
