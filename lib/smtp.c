@@ -133,6 +133,8 @@ struct run {
 	atomic_int	 relay_ok[SMTP_MAX_RELAYS];	/* took a MAIL FROM */
 	int		 probing[SMTP_MAX_RELAYS];	/* under mu */
 	unsigned	 nfailed[SMTP_MAX_RELAYS];	/* under mu: relay_failed() */
+	unsigned	 probe_nf[SMTP_MAX_RELAYS];	/* under mu: nfailed when
+							   the try began */
 	pthread_cond_t	 probe_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 };
@@ -1097,7 +1099,10 @@ probe_begin(struct worker *w, int relay)
 	    atomic_load(&run->relay_ok[relay]))
 		return 0;
 	pthread_mutex_lock(&run->mu);
-	failed = run->nfailed[relay];
+	/* Failures count from the start of the try we wait for: its worker
+	 * may have failed it already and not moved on yet (rate_wait()). */
+	failed = run->probing[relay] ? run->probe_nf[relay] :
+	    run->nfailed[relay];
 	while (run->probing[relay] && !atomic_load(&run->relay_ok[relay]) &&
 	    !stopping(run)) {
 		waited = 1;
@@ -1111,6 +1116,7 @@ probe_begin(struct worker *w, int relay)
 		rc = 1;
 	else {
 		run->probing[relay] = 1;
+		run->probe_nf[relay] = run->nfailed[relay];
 		w->probe = relay;
 	}
 	pthread_mutex_unlock(&run->mu);

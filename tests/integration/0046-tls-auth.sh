@@ -84,6 +84,22 @@ expect_exit 78 "  ... the first relay down, the backup refuses the login: exit 7
 check "  ... one login tried at the backup, with 4 connections" -- \
 	test "$(ev badpw auth | wc -l)" = $((n0 + 1))
 check "  ... all 3 still queued, untried" -- kept 3
+# The relay refusing the login first, a good one second, and
+# rate_per_minute spacing the workers out: those that come while the
+# first worker waits for its next slot, its login refused, follow it to
+# the second relay; they do not log in at the first again.
+start_relay authok $SUBMISSION --tls-ext "AUTH PLAIN LOGIN,ENHANCEDSTATUSCODES" $CERT \
+	--auth user1:s3cret-pass
+n0=$(ev badpw auth | wc -l)
+cfg "smtp://127.0.0.1:$BADPW smtp://127.0.0.1:$RELAY_PORT" "starttls = required" \
+	"username = user1" "password_file = $T/pw" "rate_per_minute = 120"
+sed -i 's/^max_connections = 1$/max_connections = 4/' "$T/samail.conf"
+setup r1 r2 r3 r4 r5 r6
+expect_exit 0 "  ... first of two relays, rate_per_minute = 120, 4 connections: all sent by the second" -- sam --now $NOW send
+check "  ... one login tried at the first, not one more per late worker" -- \
+	test "$(ev badpw auth | wc -l)" = $((n0 + 1))
+check "  ... all 6 taken by the second, logged in over TLS" -- \
+	test "$(taken authok | grep -c " TLSv1.[23] user1$")" = 6
 
 # Gmail's "454 4.7.0 Too many login attempts", a SASL back end down: later.
 start_relay authlater $SUBMISSION --tls-ext "AUTH PLAIN LOGIN" $CERT \
