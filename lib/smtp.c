@@ -124,7 +124,7 @@ struct run {
 	 * The first connection to each relay goes alone, at the start and
 	 * on a failover alike: the other workers wait until the relay has
 	 * taken its MAIL FROM (a 2xx: greeting, TLS, login and envelope
-	 * sender went through), or the try has failed (see probe_begin()).
+	 * sender went through), or that try is over (see probe_begin()).
 	 * A wrong password or a relay that refuses us (a 4xx rate limit or
 	 * a 5xx at MAIL FROM too) then costs one login or connection, not
 	 * one per worker: Microsoft 365 and fail2ban lock an account, or
