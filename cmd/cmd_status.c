@@ -15,6 +15,7 @@
 #include "log.h"
 #include "remind.h"
 #include "runs.h"
+#include "sender.h"
 #include "status.h"
 #include "unsub.h"
 #include "wrap.h"
@@ -466,6 +467,7 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	struct status_forecast fc;
 	struct err e = ERR_INIT;
 	char holder[128], since[21], month_start[21], before[21];
+	char *refused;
 	long nfeeds = 0;
 	int ch, all = 0, rc, y, m, d;
 
@@ -523,6 +525,24 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	if (o.arr == NULL && o.n == 0)
 		printf("\nQueue per campaign\n  no campaigns%s\n", all ? "" :
 		    " in the last 35 days and nothing left to send");
+	/* A relay refusing our content: every run stops at once (sender.h). */
+	if ((refused = db_meta_get(ctx->db, SENDER_META_REFUSED)) != NULL) {
+		if (o.arr == NULL)
+			wrapf(4, "  the relay refuses our messages for what they "
+			    "are (%s): each run stops at the first such refusal "
+			    "until one goes through; fix the content or SPF/DKIM/"
+			    "DMARC of [mail] from, then 'samail send "
+			    "--retry-failed'", refused);
+		else {
+			json_t *j = json_object();
+
+			json_object_set_new(j, "type",
+			    json_string("content_refused"));
+			json_object_set_new(j, "detail", json_string(refused));
+			json_array_append_new(o.arr, j);
+		}
+		free(refused);
+	}
 
 	/* Feeds. */
 	o.n = 0;

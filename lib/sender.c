@@ -1084,12 +1084,10 @@ run_local(struct sender *s, struct err *e)
  * (that message stays queued) instead of failing REFUSED_STREAK - 1 more.
  * Remembered in the meta table until a message goes through.
  */
-#define META_REFUSED	"send.content_refused"
-
 static void
 refused_load(struct sender *s)
 {
-	char *v = db_meta_get(s->db, META_REFUSED);
+	char *v = db_meta_get(s->db, SENDER_META_REFUSED);
 
 	if (v == NULL)
 		return;
@@ -1110,12 +1108,12 @@ refused_save(struct sender *s)
 	if (s->refused_stop) {
 		date_format_timestamp(clock_now(s), ts);
 		v = xasprintf("%s %s", ts, s->refused_why);
-		if (db_meta_set(s->db, META_REFUSED, v, &e) < 0)
+		if (db_meta_set(s->db, SENDER_META_REFUSED, v, &e) < 0)
 			log_warnx("%s", e.msg);
 		free(v);
 	} else if (s->refused_before && s->st->sent > 0 &&
 	    db_run(s->db, "DELETE FROM meta WHERE key = ?2", 0,
-	    META_REFUSED, NULL, NULL, &e) < 0)
+	    SENDER_META_REFUSED, NULL, NULL, &e) < 0)
 		log_warnx("%s", e.msg);
 }
 

@@ -48,4 +48,12 @@ struct sender_opts {
 int	 sender_run(struct db *, const struct config *, time_t now,
 	    const struct sender_opts *, struct sender_stats *, struct err *);
 
+/*
+ * The meta key set while the relay refuses our messages for what they
+ * are (spam, DMARC): "TIMESTAMP RELAY: REPLY" of the refusal that stopped
+ * a run; the next runs stop at the first such refusal.  Removed once a
+ * message goes through.
+ */
+#define SENDER_META_REFUSED	"send.content_refused"
+
 #endif

@@ -181,12 +181,16 @@ check "  ... saying it is refused as in the last run" -- eval \
 	'grep -q "as it did in the last run; the run stopped at once" "$T/err" && grep -q -- "--retry-failed" "$T/err"'
 check "  ... still 2 failed, 4 queued; the relay offered 1 more" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'failed'"'"'")" = 2 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"'")" = 4 ] && [ "$(cmds spamall | grep -c ^DATA)" = 4 ]'
+check "  ... samail status says so, in words and in JSON" -- eval \
+	'sam status | grep -q "the relay refuses our messages for what they are" &&
+	 sam --json status | $PY -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(o.get(\"type\") == \"content_refused\" and \"rejected as spam\" in o[\"detail\"] for o in d) else 1)"'
 # Fixed (here: a relay that takes it): all go, and the memory is gone.
 use_relays "smtp://127.0.0.1:$PG"
 expect_exit 0 "once the relay takes our mail: the 4 queued go" -- sam --now $NOW send
 expect_exit 0 "  ... and --retry-failed sends the 2 failed" -- sam --now $NOW send --retry-failed
 check "  ... all 6 sent, the refusal forgotten" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'sent'"'"'")" = 6 ] && [ "$(q "SELECT count(*) FROM meta WHERE key LIKE '"'"'send.%'"'"'")" = 0 ]'
+check "  ... and status no longer mentions it" -- eval '! sam status | grep -q "refuses our messages"'
 
 # --- a relay that stops answering ----------------------------------------
 start_relay hung '*:mail=stall'
