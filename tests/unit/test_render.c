@@ -27,8 +27,9 @@
 	"<ul>{{#items}}<li title=\"{{note}}\">{{{note}}}</li>{{/items}}</ul>" \
 	"<a href=\"{{url}}\">{{url}}</a>"
 
+/* A renderer whose newsletter templates (ja and en alike) are these. */
 static struct render *
-make_render(const char *subject)
+make_render_files(const char *subject, const char *txt, const char *html)
 {
 	json_t *snap = json_object(), *loc, *files;
 	struct render *r = NULL;
@@ -41,8 +42,8 @@ make_render(const char *subject)
 		files = json_object();
 		json_object_set_new(files, "newsletter.subject",
 		    json_string(subject));
-		json_object_set_new(files, "newsletter.txt", json_string(TXT));
-		json_object_set_new(files, "newsletter.html", json_string(HTML));
+		json_object_set_new(files, "newsletter.txt", json_string(txt));
+		json_object_set_new(files, "newsletter.html", json_string(html));
 		json_object_set_new(loc, "files", files);
 		json_object_set_new(loc, "content", json_object());
 		json_object_set_new(snap, locs[i], loc);
@@ -51,6 +52,12 @@ make_render(const char *subject)
 		fail_msg("render_new: %s", e.msg);
 	json_decref(snap);
 	return r;
+}
+
+static struct render *
+make_render(const char *subject)
+{
+	return make_render_files(subject, TXT, HTML);
 }
 
 static json_t *
@@ -180,8 +187,7 @@ test_hole_in_subject(void **state)
 static void
 test_blank_last_line(void **state)
 {
-	json_t *snap = json_object(), *loc, *files;
-	struct render *r = NULL;
+	struct render *r;
 	struct render_skel *k = NULL;
 	struct render_mail m;
 	struct err e = ERR_INIT;
@@ -190,19 +196,7 @@ test_blank_last_line(void **state)
 
 	(void)state;
 	snprintf(txt, sizeof(txt), "Dear {{org}}\n%90s", "");
-	json_object_set_new(snap, "dir", json_string("test"));
-	for (int i = 0; i < 2; i++) {
-		loc = json_object();
-		files = json_object();
-		json_object_set_new(files, "newsletter.subject", json_string("S"));
-		json_object_set_new(files, "newsletter.txt", json_string(txt));
-		json_object_set_new(files, "newsletter.html", json_string("<p>{{org}}</p>"));
-		json_object_set_new(loc, "files", files);
-		json_object_set_new(loc, "content", json_object());
-		json_object_set_new(snap, i ? "en" : "ja", loc);
-	}
-	assert_int_equal(render_new(&r, snap, "newsletter", NULL, &e), 0);
-	json_decref(snap);
+	r = make_render_files("S", txt, "<p>{{org}}</p>");
 	render_hole(0, mark);
 	d = json_pack("{s:s}", "org", mark);
 	mail(&m, d, "https://example.jp/u/x");
@@ -225,31 +219,16 @@ test_skeleton_scan_counts_values(void **state)
 	static const char *const orgs[] = { "Sample Co.", "株式会社サンプル",
 	    "株式会社サンプル商事ホールディングス情報システム部門", "A\rB",
 	    "混在 mixed\r\n行" };
-	json_t *snap = json_object(), *loc, *files;
 	struct render_env env = { "Office", "news@example.jp", NULL,
 	    "news.example.jp", NULL, 0, NULL };
-	struct render *r = NULL;
-	struct err e = ERR_INIT;
+	struct render *r;
 	char mark[RENDER_HOLE_LEN];
 
 	(void)state;
-	json_object_set_new(snap, "dir", json_string("test"));
-	for (int i = 0; i < 2; i++) {
-		loc = json_object();
-		files = json_object();
-		json_object_set_new(files, "newsletter.subject",
-		    json_string("News"));
-		json_object_set_new(files, "newsletter.txt", json_string(
-		    "Dear {{org}},\nthe news of the month, in plain ASCII "
-		    "but for one word: 今月.\n{{org}}\n"));
-		json_object_set_new(files, "newsletter.html", json_string(
-		    "<p>Dear {{org}},</p><p>The news (今月).</p>{{{org}}}"));
-		json_object_set_new(loc, "files", files);
-		json_object_set_new(loc, "content", json_object());
-		json_object_set_new(snap, i ? "en" : "ja", loc);
-	}
-	assert_int_equal(render_new(&r, snap, "newsletter", NULL, &e), 0);
-	json_decref(snap);
+	r = make_render_files("News",
+	    "Dear {{org}},\nthe news of the month, in plain ASCII "
+	    "but for one word: 今月.\n{{org}}\n",
+	    "<p>Dear {{org}},</p><p>The news (今月).</p>{{{org}}}");
 	render_hole(0, mark);
 	for (size_t o = 0; o < sizeof(orgs) / sizeof(orgs[0]); o++) {
 		const char *url = "https://example.jp/u/AQAAAAAAAAAB";
