@@ -16,15 +16,6 @@ is_atext(unsigned char c)
 	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-static int
-has_8bit(const char *p, const char *end)
-{
-	for (; p < end && *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x80)
-			return 1;
-	return 0;
-}
-
 /*
  * An internationalised domain (会社.jp, ＥＸＡＭＰＬＥ．ｊｐ) becomes its
  * ASCII form (xn--...), the one SMTP and DNS use, by UTS #46 (as browsers
@@ -53,7 +44,7 @@ ascii_domain(const char *s, const char *at, char *idn, struct err *e)
 	for (q = tld; *q != '\0'; q++)
 		if ((unsigned char)*q < 0x80)
 			ascii = 1;
-	if (ascii && has_8bit(tld, tld + strlen(tld)))
+	if (ascii && !text_is_ascii(tld, strlen(tld)))
 		return err_set(e, ERR_INVAL, "the domain of '%s' ends in '%s', "
 		    "ASCII mixed with other characters (text after the "
 		    "address, or a full-width letter?); check its spelling",
@@ -96,11 +87,12 @@ addr_check(const char *s, char *out, struct err *e)
 	if (strchr(s, ' ') != NULL || strstr(s, "\xe3\x80\x80") != NULL)
 		return err_set(e, ERR_INVAL, "'%s' contains a space", s);
 	at = strchr(s, '@');
-	if (has_8bit(s, at != NULL ? at : s + len))
+	llen = at != NULL ? (size_t)(at - s) : len;
+	if (!text_is_ascii(s, llen))
 		return err_set(e, ERR_INVAL, "'%s' has non-ASCII characters "
 		    "before the '@' (full-width letters?); only ASCII is "
 		    "allowed there", s);
-	if (at != NULL && has_8bit(at + 1, s + len)) {
+	if (at != NULL && !text_is_ascii(at + 1, len - llen - 1)) {
 		if (ascii_domain(s, at, idn, e) < 0)
 			return -ERR_INVAL;
 		s = idn;

@@ -528,15 +528,6 @@ add_raw_header(GMimeObject *obj, const char *name, const char *raw)
 	g_mime_header_set_raw_value(h, raw);
 }
 
-static int
-is_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 0;
-	return 1;
-}
-
 /*
  * Text that cannot go out as it is: 8-bit, or holding "=?" (a decoder
  * would take it for an encoded-word).
@@ -544,7 +535,7 @@ is_ascii(const char *s)
 static int
 needs_2047(const char *s)
 {
-	return !is_ascii(s) || strstr(s, "=?") != NULL;
+	return !text_is_ascii(s, strlen(s)) || strstr(s, "=?") != NULL;
 }
 
 /* One character as a "Q" encoded-word; returns its length. */

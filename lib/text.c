@@ -183,6 +183,15 @@ text_trim(char *s)
 	return s;
 }
 
+int
+text_is_ascii(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
 char *
 text_ascii_lower(char *s)
 {

@@ -34,6 +34,8 @@ int	 text_has_control(const char *s);
  * ideographic space U+3000 (Japanese IMEs type it).  Returns s.
  */
 char	*text_trim(char *s);
+/* 1 if s[0..n) is all ASCII (no byte >= 0x80). */
+int	 text_is_ascii(const char *s, size_t n);
 /* Lower-case ASCII letters in place; returns s. */
 char	*text_ascii_lower(char *s);
 /* Case-insensitive (ASCII) equality. */
