@@ -900,6 +900,28 @@ out:
 	return cc;
 }
 
+/* The host of a relay URL, as libcurl reads it (an IPv6 address without
+ * its brackets); "" if it has none. */
+static void
+url_host(const char *url, char *out, size_t n)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	size_t len;
+
+	out[0] = '\0';
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		len = strlen(host);
+		if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+			snprintf(out, n, "%.*s", (int)(len - 2), host + 1);
+		else
+			snprintf(out, n, "%s", host);
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+}
+
 /*
  * Why a relay could not be used, for the summary (smtp_run): FAIL_CONNECT
  * it is down or refuses us (69), FAIL_TLS its TLS cannot be trusted or
@@ -999,16 +1021,7 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		else if (strcasestr(ce, "subject name") != NULL ||
 		    strcasestr(ce, "does not match") != NULL ||
 		    strcasestr(ce, "hostname mismatch") != NULL) {
-			const char *u = w->run->urls[w->relay], *h, *e;
-
-			h = strstr(u, "://");
-			h = h != NULL ? h + 3 : u;
-			/* smtp://[::1]:25: the address inside the brackets */
-			if (*h == '[' && strchr(h, ']') != NULL)
-				e = strchr(++h, ']');
-			else
-				e = h + strcspn(h, ":/");
-			snprintf(host, sizeof(host), "%.*s", (int)(e - h), h);
+			url_host(w->run->urls[w->relay], host, sizeof(host));
 			snprintf(why, sz, "its TLS certificate does not match "
 			    "the host name '%s' (%s): name the relay in [mail] "
 			    "transport by a name its certificate holds", host,
