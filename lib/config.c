@@ -734,7 +734,7 @@ config_secret(const char *file, const char *env, char **out, size_t *lenp,
 		*out = xstrdup(v);
 		if (lenp != NULL)
 			*lenp = strlen(v);
-		return 0;
+		return 1;
 	}
 	return err_set(e, ERR_NOINPUT, "no secret: neither '%s' nor $%s exists",
 	    file ? file : "(no file configured)", env ? env : "-");

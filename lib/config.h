@@ -122,7 +122,8 @@ void	 config_free(struct config *);
  * readable or writable by group or others, since it holds a password or
  * key), else from the environment variable env, else -ERR_NOINPUT.
  * *out is NUL-terminated with any trailing newline removed; caller frees.
- * -ERR_CONFIG for an insecure file.
+ * Returns 0 (from the file) or 1 (from env); -ERR_CONFIG for an insecure
+ * file.
  */
 int	 config_secret(const char *file, const char *env, char **out,
 	    size_t *lenp, struct err *e);

@@ -922,10 +922,8 @@ run_smtp(struct sender *s, struct err *e)
 			    "or set $SAMAIL_SMTP_PASSWORD", o.username);
 		}
 		o.password = password;
-		/* config_secret() takes the file when it exists. */
-		source = pwf != NULL && access(pwf, F_OK) == 0 ?
-		    xasprintf("'%s' ([smtp] password_file)", pwf) :
-		    xstrdup("$SAMAIL_SMTP_PASSWORD");
+		source = rc == 1 ? xstrdup("$SAMAIL_SMTP_PASSWORD") :
+		    xasprintf("'%s' ([smtp] password_file)", pwf);
 		o.password_source = source;
 	}
 	o.envelope_from = s->cfg->envelope_from;

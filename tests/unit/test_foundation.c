@@ -259,8 +259,9 @@ test_config(void **state)
 	unlink(p);
 	free(p);
 	setenv("SAMAIL_TEST_SECRET", "fromenv", 1);
+	/* 1: it came from the environment, not from a file. */
 	assert_int_equal(config_secret("/nonexistent", "SAMAIL_TEST_SECRET",
-	    &secret, &n, &e), 0);
+	    &secret, &n, &e), 1);
 	assert_string_equal(secret, "fromenv");
 	free(secret);
 	assert_int_equal(config_parse_duration("15m"), 900);
