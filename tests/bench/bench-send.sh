@@ -6,9 +6,10 @@
 # (target at 8 connections: >= 0.7x smtp-source) and the client's CPU per
 # message.  samail's figure is the whole product path: claim and commit in
 # flight, render the message, hand it over, record the outcome.
-# It runs twice: a newsletter with few advisories (about 25 KB, the
-# smallest our newsletter gets and the nearest to the "about 20 KB")
-# and a full one (60 advisories, about 52 KB, what declarers really get).
+# It runs twice: a newsletter with few advisories (about 31 KB on average
+# as the sink counts them, the smallest our newsletter gets and the
+# nearest to the "about 20 KB") and a full one (60 advisories,
+# about 57 KB, what declarers really get).
 # Environment: BENCH_MESSAGES (default 20000), BENCH_ADVISORIES (the
 # advisory counts to run, default "5 60"), BENCH_DIR.
 set -eu
