@@ -231,6 +231,7 @@ fetch_one(const struct advisory_feed *f, void *arg)
 	struct ctx *ctx = fc->ctx;
 	struct advisory_stats st;
 	struct err e = ERR_INIT;
+	char why[256];
 	int rc;
 
 	fc->n++;
@@ -263,10 +264,8 @@ fetch_one(const struct advisory_feed *f, void *arg)
 			    st.items, st.items == 1 ? "" : "s", st.added,
 			    st.changed);
 	}
-	if (st.myjvn_total > st.myjvn_returned && st.myjvn_returned > 0)
-		log_warnx("feed '%s': the MyJVN query has %ld results and "
-		    "returned %ld; narrow it (e.g. rangeDatePublished) or raise "
-		    "maxCountItem", f->name, st.myjvn_total, st.myjvn_returned);
+	if (advisory_incomplete(&st, why, sizeof(why)))
+		log_warnx("feed '%s': %s", f->name, why);
 	return 0;
 }
 

@@ -140,7 +140,7 @@ fetch_feed(const struct advisory_feed *f, void *arg)
 	struct fetchrun *fr = arg;
 	struct advisory_stats st;
 	struct err e = ERR_INIT;
-	char why[160];
+	char why[256];
 	int rc, retried;
 
 	if (atomic_load(&stop_flag))
@@ -157,6 +157,8 @@ fetch_feed(const struct advisory_feed *f, void *arg)
 		else
 			log_info("feed '%s': %zu items, %zu new, %zu changed",
 			    f->name, st.items, st.added, st.changed);
+		if (advisory_incomplete(&st, why, sizeof(why)))
+			log_warnx("feed '%s': %s", f->name, why);
 		return 0;
 	}
 	log_error("feed '%s': %s", f->name, e.msg);

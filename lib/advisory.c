@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -756,7 +757,8 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 		stats = &local;
 	stats->items = stats->added = stats->changed = stats->unchanged = 0;
 	stats->duplicates = 0;
-	stats->myjvn_total = stats->myjvn_returned = 0;
+	stats->myjvn_total = stats->myjvn_first = stats->myjvn_returned = 0;
+	stats->myjvn_pages = 0;
 	memset(&s, 0, sizeof(s));
 	s.db = db;
 	s.feed_id = feed_id;
@@ -805,6 +807,7 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	if (rc >= 0) {
 		stats->items = (size_t)rc;
 		stats->myjvn_total = info.myjvn ? info.myjvn_total : 0;
+		stats->myjvn_first = info.myjvn ? info.myjvn_first : 0;
 		stats->myjvn_returned = info.myjvn ? info.myjvn_returned : 0;
 	}
 	feed_info_release(&info);
@@ -877,6 +880,128 @@ feed_failed(struct db *db, const struct advisory_feed *f, const char *now,
 	return db_commit(db, e);
 }
 
+/*
+ * MyJVN API paging.  A query returns at most maxCountItem results (50 for
+ * getVulnOverviewList) and says how many it has (status:Status totalRes,
+ * firstRes, totalResRet); the rest come with startItem.  The pages go into
+ * the caller's transaction: all of them or, when one fails, none.
+ */
+#define MYJVN_MAX_PAGES	100
+
+/* url with its startItem parameter (if any) replaced by start; NULL with
+ * e set if url is not one libcurl can take apart. */
+static char *
+page_url(const char *url, long start, struct err *e)
+{
+	CURLU *u = curl_url();
+	char *q = NULL, *full = NULL, *out = NULL, *tok, *save = NULL;
+	struct buf nq = BUF_INIT(0);
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		err_set(e, ERR_INVAL, "cannot page the MyJVN query '%s': not a "
+		    "URL", url);
+		goto out;
+	}
+	/* The query as it is, less any startItem, plus ours. */
+	if (curl_url_get(u, CURLUPART_QUERY, &q, 0) == CURLUE_OK)
+		for (tok = strtok_r(q, "&", &save); tok != NULL;
+		    tok = strtok_r(NULL, "&", &save))
+			if (strncasecmp(tok, "startItem=", 10) != 0 &&
+			    strcasecmp(tok, "startItem") != 0)
+				buf_addf(&nq, "%s&", tok);
+	buf_addf(&nq, "startItem=%ld", start);
+	if (curl_url_set(u, CURLUPART_QUERY, buf_str(&nq), 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		err_set(e, ERR_INVAL, "cannot page the MyJVN query '%s'", url);
+		goto out;
+	}
+	out = xstrdup(full);
+out:
+	curl_free(q);
+	curl_free(full);
+	buf_release(&nq);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* The pages after the first (stats: the first's), into stats. */
+static int
+more_pages(struct db *db, const struct advisory_feed *f,
+    const struct advisory_fetch_opts *o, struct advisory_stats *stats,
+    struct err *e)
+{
+	long first = stats->myjvn_first > 0 ? stats->myjvn_first : 1;
+	long got = stats->myjvn_returned, next;
+	int rc = 0;
+
+	stats->myjvn_pages = 1;
+	while (stats->myjvn_total > 0 && got > 0 &&
+	    first + got - 1 < stats->myjvn_total &&
+	    stats->myjvn_pages < MYJVN_MAX_PAGES) {
+		struct advisory_stats ps;
+		struct fetch_result r;
+		char *url;
+
+		next = first + got;
+		if ((url = page_url(f->url, next, e)) == NULL)
+			return -ERR_INVAL;
+		rc = fetch_url(url, o->fetch, NULL, &r, e);
+		if (rc >= 0 && r.body == NULL)
+			rc = err_set(e, ERR_NET, "no document (HTTP %ld)",
+			    r.status);
+		if (rc >= 0)
+			rc = advisory_store_doc(db, f->id, fileno(r.body),
+			    r.effective_url, r.charset, o->tagger, o->now, &ps,
+			    e);
+		ps.bytes = r.bytes;
+		fetch_result_release(&r);
+		free(url);
+		if (rc < 0) {
+			err_prefix(e, "MyJVN page %d (startItem=%ld)",
+			    stats->myjvn_pages + 1, next);
+			return rc;
+		}
+		/* Not the page asked for (a server that ignores startItem):
+		 * what came is stored already, and the warning stays. */
+		if (ps.myjvn_first != next || ps.myjvn_returned <= 0)
+			break;
+		stats->myjvn_pages++;
+		stats->items += ps.items;
+		stats->added += ps.added;
+		stats->changed += ps.changed;
+		stats->unchanged += ps.unchanged;
+		stats->duplicates += ps.duplicates;
+		stats->bytes += ps.bytes;
+		stats->myjvn_returned += ps.myjvn_returned;
+		first = next;
+		got = ps.myjvn_returned;
+	}
+	return 0;
+}
+
+int
+advisory_incomplete(const struct advisory_stats *st, char *buf, size_t n)
+{
+	if (st->not_modified || st->myjvn_total <= st->myjvn_returned ||
+	    st->myjvn_returned <= 0)
+		return 0;
+	if (st->myjvn_pages == 0)	/* a local file: no pages to ask for */
+		snprintf(buf, n, "the MyJVN answer says its query has %ld "
+		    "results and holds %ld; give the query's https:// URL so "
+		    "that samail fetches the other pages", st->myjvn_total,
+		    st->myjvn_returned);
+	else if (st->myjvn_pages < MYJVN_MAX_PAGES)
+		snprintf(buf, n, "the MyJVN query has %ld results but the "
+		    "server sent only %ld: it did not answer startItem with "
+		    "the next page", st->myjvn_total, st->myjvn_returned);
+	else
+		snprintf(buf, n, "the MyJVN query has %ld results and %d "
+		    "pages brought %ld; narrow it (e.g. rangeDatePublished) so "
+		    "that it has fewer than %d", st->myjvn_total,
+		    st->myjvn_pages, st->myjvn_returned, MYJVN_MAX_PAGES * 50);
+	return 1;
+}
+
 int
 advisory_fetch(struct db *db, const struct advisory_feed *f,
     const struct advisory_fetch_opts *o, struct advisory_stats *stats,
@@ -908,6 +1033,8 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 	} else {
 		rc = advisory_store_doc(db, f->id, fileno(r.body),
 		    r.effective_url, r.charset, o->tagger, o->now, stats, e);
+		if (rc >= 0 && !r.local && stats->myjvn_total > 0)
+			rc = more_pages(db, f, o, stats, e);
 		if (rc >= 0)
 			rc = feed_ok(db, f, now, r.status, (long)stats->items,
 			    r.local ? NULL : r.etag, r.local ? NULL :

@@ -94,8 +94,18 @@ struct advisory_stats {
 	long		 status;
 	size_t		 bytes;
 	long		 myjvn_total;	/* MyJVN: results the query has */
-	long		 myjvn_returned; /* ... and returned in this page */
+	long		 myjvn_first;	/* ... the first one returned */
+	long		 myjvn_returned; /* ... and how many (all pages) */
+	int		 myjvn_pages;	/* pages fetched (advisory_fetch) */
 };
+
+/*
+ * A MyJVN query that has more results than were fetched (more than
+ * MYJVN_MAX_PAGES pages, or a server that does not page): 1 with what to
+ * tell the admin in buf, else 0.
+ */
+int	 advisory_incomplete(const struct advisory_stats *st, char *buf,
+	    size_t n);
 
 struct advisory_fetch_opts {
 	const struct fetch_opts	*fetch;

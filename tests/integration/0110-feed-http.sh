@@ -138,4 +138,29 @@ check "  ... its title decoded" -- eval 'sam --json advisory list --feed sjis | 
 check "  ... a declared encoding wins over the server's" -- eval 'sam --json advisory list --feed declared | grep -q "宣言はUTF-8"'
 expect_exit 65 "  ... the same file without the charset is not UTF-8" -- sam feed fetch nocharset
 
+# MyJVN API paging: a query's results come 50 a page; samail asks for the
+# next pages with startItem, and stores them all or none.
+sam feed add "$U/myjvn?method=getVulnOverviewList&feed=hnd&total=120&maxCountItem=50&rangeDatePublished=m" --name myjvn >/dev/null
+expect_exit 0 "a MyJVN query with 120 results, 50 a page" -- sam feed fetch myjvn
+check "  ... all 120 stored" -- test "$(adv_count myjvn)" = 120
+check "  ... counted as one fetch" -- grep -q "myjvn: 120 items, 120 new, 0 changed" out
+check "  ... the next pages asked with startItem 51 and 101, the query kept" -- eval \
+	'test "$(grep -o "/myjvn?[^\"]*" http.log | grep -c "method=getVulnOverviewList&feed=hnd&total=120&maxCountItem=50&rangeDatePublished=m")" = 3 &&
+	 grep -q "rangeDatePublished=m&startItem=51\"" http.log && grep -q "rangeDatePublished=m&startItem=101\"" http.log'
+check "  ... no warning" -- test ! -s err
+check "  ... the feed row counts 120 items" -- test "$(feed_field myjvn items)" = 120
+sam feed add "$U/myjvn?total=120&startItem=1&fail=51" --name myjvnfail >/dev/null
+expect_exit 69 "a MyJVN query whose second page answers 500" -- sam feed fetch myjvnfail
+check "  ... nothing of it stored: the pages go in together" -- test "$(adv_count myjvnfail)" = 0
+check "  ... one line naming the page" -- eval 'test "$(wc -l < err)" = 1 &&
+	grep -q "feed .myjvnfail.*MyJVN page 2 (startItem=51).*HTTP 500" err'
+check "  ... startItem replaced, not added twice" -- grep -q '"/myjvn?total=120&fail=51&startItem=51"' http.log
+# MyJVN's own example (totalRes 6, totalResRet 2) as a plain file: the
+# server answers every startItem with the same first page.
+sam feed add "$U/myjvn-getVulnOverviewList.xml" --name myjvnfile >/dev/null
+expect_exit 0 "a MyJVN answer from a server that does not page" -- sam feed fetch myjvnfile
+check "  ... its 2 items stored" -- test "$(adv_count myjvnfile)" = 2
+check "  ... counted once" -- grep -q "myjvnfile: 2 items, 2 new" out
+check "  ... a warning that the rest is missing" -- grep -q "feed 'myjvnfile': the MyJVN query has 6 results but the server sent only 2" err
+
 finish

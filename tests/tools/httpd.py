@@ -17,6 +17,12 @@ Serves the files under DIR and a few misbehaving endpoints:
                             no Content-Length (the body ends at close), so
                             only the client's own count can stop it
     /bomb                   a small gzip body that inflates to 64 MB
+    /myjvn?total=N[&maxCountItem=M][&startItem=S][&fail=S]
+                            a MyJVN getVulnOverviewList answer (JVNRSS +
+                            status:Status) for a query with N results,
+                            M a page (at most 50, default 50), from S
+                            (default 1); items JVNDB-2026-00000K.  fail=S:
+                            the page from S answers 500
     /stall                  accepts, reads the request, never answers
     /slowloris              sends headers, then one byte every second
 
@@ -112,6 +118,8 @@ class Handler(BaseHTTPRequestHandler):
                     z.write(block)
             self.send_body(200, raw.getvalue(), extra={"Content-Encoding":
                                                        "gzip"})
+        elif path == "/myjvn":
+            self.myjvn(q)
         elif path == "/stall":
             time.sleep(3600)
         elif path == "/slowloris":
@@ -128,6 +136,42 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         else:
             self.serve_file(path, q)
+
+    def myjvn(self, q):
+        total = int(q.get("total", ["120"])[0])
+        per = min(int(q.get("maxCountItem", ["50"])[0]), 50)
+        start = int(q.get("startItem", ["1"])[0])
+        if q.get("fail") and int(q["fail"][0]) == start:
+            self.send_body(500, b"<html><body>error</body></html>",
+                           "text/html")
+            return
+        ks = range(start, min(start + per, total + 1))
+        items = "".join(
+            '<item rdf:about="https://jvndb.jvn.jp/ja/contents/2026/'
+            'JVNDB-2026-%06d.html"><title>テスト製品 %d の脆弱性</title>'
+            '<link>https://jvndb.jvn.jp/ja/contents/2026/'
+            'JVNDB-2026-%06d.html</link><description>概要 %d</description>'
+            '<sec:identifier>JVNDB-2026-%06d</sec:identifier>'
+            '<dcterms:issued>2026-10-%02dT10:00:00+09:00</dcterms:issued>'
+            '<dcterms:modified>2026-10-%02dT10:00:00+09:00</dcterms:modified>'
+            '</item>' % (k, k, k, k, k, 1 + k % 28, 1 + k % 28) for k in ks)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<rdf:RDF xmlns="http://purl.org/rss/1.0/" '
+            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            'xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:sec="http://jvn.jp/rss/mod_sec/3.0/" '
+            'xmlns:status="http://jvndb.jvn.jp/myjvn/Status">'
+            '<channel rdf:about="https://jvndb.jvn.jp/apis/myjvn">'
+            '<title>JVNDB 脆弱性対策情報</title>'
+            '<link>https://jvndb.jvn.jp/apis/myjvn</link>'
+            '<description>JVNDB 脆弱性対策情報</description></channel>'
+            '%s<status:Status version="3.3" method="getVulnOverviewList" '
+            'lang="ja" retCd="0" retMax="50" errCd="" errMsg="" '
+            'totalRes="%d" totalResRet="%d" firstRes="%d" feed="hnd" '
+            'maxCountItem="%d"/></rdf:RDF>\n'
+            % (items, total, len(ks), start, per))
+        self.send_body(200, body.encode())
 
     def serve_file(self, path, q):
         rel = urllib.parse.unquote(path).lstrip("/")
