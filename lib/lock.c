@@ -24,6 +24,21 @@ drop(struct lock *l)
 	l->path = NULL;
 }
 
+char *
+lock_file_path(const char *db_path)
+{
+	char *real, *path;
+
+	/* SQLite follows a symlink to the database and keeps its -wal and
+	 * -shm beside the real file; the lock must be one file too, or a run
+	 * through another name would not see the first. */
+	if ((real = realpath(db_path, NULL)) == NULL)
+		return xasprintf("%s.lock", db_path);
+	path = xasprintf("%s.lock", real);
+	free(real);
+	return path;
+}
+
 int
 lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 {
@@ -34,7 +49,7 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	l->path = xasprintf("%s.lock", db_path);
+	l->path = lock_file_path(db_path);
 	/* O_NOFOLLOW: a symlink planted here must not make us truncate
 	 * whatever it points to. */
 	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);

@@ -1,7 +1,8 @@
 /*
  * lock — one sending run at a time per database.
  *
- * An flock(2) on "DBPATH.lock" beside the database.  The kernel drops the
+ * An flock(2) on "DBPATH.lock" beside the database (beside the file itself
+ * when DBPATH is a symlink: every name of it shares one lock).  The kernel drops the
  * lock when its holder dies, so a run killed with SIGKILL never blocks the
  * next one (a stale file is harmless: only the lock counts).  The file
  * holds the holder's PID and start time, for the message a waiting run
@@ -26,6 +27,8 @@ struct lock {
  */
 int	 lock_take(struct lock *, const char *db_path, long timeout,
 	    struct err *);
+/* The lock file's path for the database at db_path (allocated). */
+char	*lock_file_path(const char *db_path);
 /* Release (safe on a lock never taken). */
 void	 lock_release(struct lock *);
 

@@ -10,6 +10,7 @@
 #include "date.h"
 #include "db.h"
 #include "err.h"
+#include "lock.h"
 #include "newsletter.h"
 #include "runs.h"
 #include "xalloc.h"
@@ -186,7 +187,7 @@ int
 runs_lock_holder(const char *db_path, char *holder, size_t size,
     struct err *e)
 {
-	char *path = xasprintf("%s.lock", db_path);
+	char *path = lock_file_path(db_path);
 	ssize_t n;
 	int fd, held = 0;
 

@@ -133,4 +133,21 @@ check "  ... and the run is recorded as finished with it" -- test \
 	"$(sqlite3 samail.db "SELECT exit_code FROM run ORDER BY id DESC LIMIT 1")" = 69
 expect_exit 0 "status after it" -- sam --now 2026-12-04T00:01:00Z status
 check "  ... no run holds the lock" -- eval '! grep -q "holds the run lock" out'
+# 6. The database reached through a symlink (a deploy that points
+# /var/lib/samail/samail.db at a bigger disk): one database, one lock,
+# whichever name a run is given.
+ln -s samail.db alias.db
+"$SAMAIL" -c samail.conf --db alias.db --now 2026-12-05T00:00:00Z run daily > f.out 2> f.err &
+f=$!
+i=0
+while ! grep -q "^pid $f," samail.db.lock 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1)); done
+check "a run through a symlink holds the lock beside the real file" -- grep -q "^pid $f," samail.db.lock
+check "  ... and makes no second lock file for the other name" -- test ! -e alias.db.lock
+expect_exit 75 "  ... a run through the real name waits for it, then exits 75" -- \
+	"$SAMAIL" -c impatient.conf --now 2026-12-05T00:00:00Z run daily
+check "  ... naming the holder" -- grep -q "another samail is running on this database (pid $f, started " err
+expect_exit 0 "  ... status through the real name sees it running" -- sam --now 2026-12-05T00:00:01Z status
+check "  ... with its PID" -- grep -q "^  a samail holds the run lock now: pid $f, started " out
+wait $f
 finish
