@@ -46,8 +46,9 @@ db_error(struct db *db, struct err *e, const char *what)
 	int code = sqlite3_errcode(db->h);
 
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-		return err_set(e, ERR_LOCKED, "%s: database '%s' is busy (%s); "
-		    "another samail is writing, try again", what, db->path,
+		return err_set(e, ERR_LOCKED, "%s: database '%s' is busy (%s): "
+		    "another process (samail, sqlite3, a backup) is writing to "
+		    "it; try again later", what, db->path,
 		    sqlite3_errmsg(db->h));
 	/* Nothing of the transaction is kept: say so, and what to do.  A
 	 * disk that is full when the -wal/-shm files are made is an I/O

@@ -85,18 +85,22 @@ runs_start(struct db *db, const char *kind, time_t started, struct err *e)
 	sqlite3_stmt *st = NULL;
 	char ts[21];
 	long long id;
+	int rc;
 
 	date_format_timestamp(started, ts);
-	if (db_begin(db, e) < 0)
-		return -ERR_DB;
+	/* A database held busy by another process is -ERR_LOCKED (75, try
+	 * again), not an I/O error. */
+	if ((rc = db_begin(db, e)) < 0)
+		return rc;
 	/* finished and exit_code stay NULL on those: an end and an exit
 	 * status that never happened are not invented. */
+	rc = -ERR_DB;
 	if ((st = db_prepare(db, "UPDATE run SET summary = ? WHERE finished "
 	    "IS NULL AND summary IS NULL", e)) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, RUNS_INTERRUPTED, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(db, e, "mark interrupted runs");
+		rc = db_error(db, e, "mark interrupted runs");
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -106,19 +110,21 @@ runs_start(struct db *db, const char *kind, time_t started, struct err *e)
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(db, e, "record the run");
+		rc = db_error(db, e, "record the run");
 		goto fail;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
 	id = sqlite3_last_insert_rowid(db->h);
-	if (db_commit(db, e) < 0)
-		return -ERR_DB;
+	if ((rc = db_commit(db, e)) < 0) {
+		db_rollback(db);
+		return rc;
+	}
 	return id;
 fail:
 	sqlite3_finalize(st);
 	db_rollback(db);
-	return -ERR_DB;
+	return rc;
 }
 
 int
@@ -130,8 +136,8 @@ runs_finish(struct db *db, long long id, time_t finished, int exit_code,
 	int rc = 0;
 
 	date_format_timestamp(finished, ts);
-	if (db_begin(db, e) < 0)
-		return -ERR_DB;
+	if ((rc = db_begin(db, e)) < 0)
+		return rc;
 	if ((st = db_prepare(db, "UPDATE run SET finished = ?, exit_code = ?, "
 	    "summary = ? WHERE id = ?", e)) == NULL) {
 		db_rollback(db);
@@ -161,8 +167,8 @@ runs_record(struct db *db, const char *kind, time_t started, time_t finished,
 
 	date_format_timestamp(started, ts1);
 	date_format_timestamp(finished, ts2);
-	if (db_begin(db, e) < 0)
-		return -ERR_DB;
+	if ((rc = db_begin(db, e)) < 0)
+		return rc;
 	if ((st = db_prepare(db, "INSERT INTO run (kind, started, finished, "
 	    "exit_code, summary) VALUES (?, ?, ?, ?, ?)", e)) == NULL) {
 		db_rollback(db);
