@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,24 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 	 * whatever it points to. */
 	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (l->fd < 0) {
-		int rc = err_set(e, ERR_CANTCREAT, "cannot open the lock file "
-		    "'%s': %s", l->path, strerror(errno));
+		int saved = errno, rc;
 
+		/* Left by another user (root restoring a backup, a run as
+		 * root before the database had its owner): say whose. */
+		if (saved == EACCES || saved == EPERM) {
+			struct passwd *pw = getpwuid(geteuid());
+			char me[64];
+
+			snprintf(me, sizeof(me), "%s", pw != NULL ? pw->pw_name :
+			    "?");
+			rc = err_set(e, ERR_CANTCREAT, "cannot open the lock file "
+			    "'%s': %s: user %s cannot write it; run samail as "
+			    "the user who owns the database, or, if %s is to run "
+			    "it: chown %s: '%s'", l->path, strerror(saved), me,
+			    me, me, l->path);
+		} else
+			rc = err_set(e, ERR_CANTCREAT, "cannot open the lock file "
+			    "'%s': %s", l->path, strerror(saved));
 		free(l->path);
 		l->path = NULL;
 		return rc;

@@ -150,4 +150,37 @@ check "  ... naming the holder" -- grep -q "another samail is running on this da
 expect_exit 0 "  ... status through the real name sees it running" -- sam --now 2026-12-05T00:00:01Z status
 check "  ... with its PID" -- grep -q "^  a samail holds the run lock now: pid $f, started " out
 wait $f
+# 7. A lock file this user cannot write (root restored a backup, or ran
+# an old samail by hand): 73, and the line says whose it must be.
+mkdir u
+sqlite3 samail.db ".backup u/samail.db"
+cp unsubscribe.key u/ 2>/dev/null
+: > u/samail.db.lock
+as=""
+if [ "$(id -u)" = 0 ]; then
+	# root writes anything: run as nobody, who owns all but the lock.
+	chmod 755 "$T"
+	chown -R nobody u
+	chown root u/samail.db.lock
+	chmod 644 u/samail.db.lock
+	if command -v setpriv >/dev/null && setpriv --reuid=nobody \
+	    --regid="$(id -g nobody)" --clear-groups test -r "$T/samail.conf"; then
+		as="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups"
+		who=nobody
+	else
+		who=""
+	fi
+else
+	chmod 444 u/samail.db.lock
+	who=$(id -un)
+fi
+if [ -n "$who" ]; then
+	expect_exit 73 "a lock file $who cannot write: exit 73" -- \
+		$as "$SAMAIL" -c samail.conf --db "$T/u/samail.db" -q run daily
+	check "  ... the line names the file, the user and the fix" -- \
+		grep -q "cannot open the lock file '.*/u/samail.db.lock': Permission denied: user $who cannot write it; run samail as the user who owns the database, or, if $who is to run it: chown $who: '.*/u/samail.db.lock'" err
+else
+	ok "# SKIP a lock file nobody cannot write (no setpriv, or nobody cannot reach $T)"
+fi
+chmod 700 "$T"
 finish
