@@ -284,6 +284,17 @@ runs_feed_reason(int code, long http_status, const char *msg, char *out,
 		snprintf(out, size, "refused (%s)", err_name(code));
 		again = 0;
 		break;
+	case ERR_LOCKED:
+		/* Another process kept the database busy beyond
+		 * [database] busy_timeout: what was fetched is not kept. */
+		snprintf(out, size, "not stored (the database was busy)");
+		break;
+	case ERR_DB:
+	case ERR_IO:
+		snprintf(out, size, "not stored (database error: see the "
+		    "message above)");
+		again = 0;
+		break;
 	default:
 		snprintf(out, size, "failed (%s error)", err_name(code));
 		break;

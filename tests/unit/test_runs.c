@@ -339,6 +339,15 @@ test_feed_reason(void **state)
 	assert_true(again);
 	runs_feed_reason(ERR_TOOBIG, 200, "", out, sizeof(out), &again);
 	assert_false(again);
+	/* The database, not the feed: said in words, not "locked error". */
+	runs_feed_reason(-ERR_LOCKED, 200, "sql: database 'x' is busy", out,
+	    sizeof(out), &again);
+	assert_string_equal(out, "not stored (the database was busy)");
+	assert_true(again);
+	runs_feed_reason(ERR_DB, 200, "", out, sizeof(out), &again);
+	assert_string_equal(out, "not stored (database error: see the message "
+	    "above)");
+	assert_false(again);
 	/* Short buffers are cut, never overrun. */
 	runs_feed_reason(ERR_NET, 503, "", out, 8, NULL);
 	assert_int_equal(strlen(out), 7);
