@@ -515,6 +515,23 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 
 		holder_jst(holder, ctx->now, h, sizeof(h));
 		printf("  a samail holds the run lock now: %s\n", h);
+	} else if (o.lock_holder != NULL) {
+		/* As the text says it: a run (or `samail send`) holds the
+		 * lock now, whatever run row is the newest. */
+		json_t *j = json_object();
+		char ts[21];
+		long pid;
+
+		json_object_set_new(j, "type", json_string("lock"));
+		if (sscanf(holder, "pid %ld, started %20s", &pid, ts) == 2 &&
+		    date_parse_timestamp(ts, &(time_t){ 0 }, NULL) == 0) {
+			json_object_set_new(j, "pid", json_integer(pid));
+			json_object_set_new(j, "started", json_string(ts));
+		} else {
+			json_object_set_new(j, "pid", json_null());
+			json_object_set_new(j, "started", json_null());
+		}
+		json_array_append_new(o.arr, j);
 	}
 
 	/* The queue. */

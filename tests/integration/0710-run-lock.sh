@@ -149,6 +149,14 @@ expect_exit 75 "  ... a run through the real name waits for it, then exits 75" -
 check "  ... naming the holder" -- grep -q "another samail is running on this database (pid $f, started " err
 expect_exit 0 "  ... status through the real name sees it running" -- sam --now 2026-12-05T00:00:01Z status
 check "  ... with its PID" -- grep -q "^  a samail holds the run lock now: pid $f, started " out
+expect_exit 0 "  ... status --json too" -- sam --json --now 2026-12-05T00:00:01Z status
+check "  ... as a lock record with the holder's PID and start" -- $PY - "$T/out" "$f" <<'PY'
+import json, re, sys
+recs = json.load(open(sys.argv[1]))
+locks = [r for r in recs if r["type"] == "lock"]
+assert len(locks) == 1 and locks[0]["pid"] == int(sys.argv[2]), recs
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", locks[0]["started"]), locks
+PY
 wait $f
 # 7. A lock file this user cannot write (root restored a backup, or ran
 # an old samail by hand): 73, and the line says whose it must be.
