@@ -154,12 +154,25 @@ wrapf(int cont, const char *fmt, ...)
 	free(line);
 }
 
-/* The lock's "pid N, started 2026-11-26T19:53:02Z" as "pid N, started
- * 04:53 JST" (the date too when it is not today's). */
+/* The command that holds the lock ("run daily", "send"), from the lock
+ * line's ", samail CMD"; NULL when the line does not say (an older
+ * samail wrote it). */
+static const char *
+holder_cmd(const char *holder)
+{
+	const char *p = strstr(holder, ", samail ");
+
+	return p != NULL && p[9] != '\0' ? p + 9 : NULL;
+}
+
+/* The lock's "pid N, started 2026-11-26T19:53:02Z, samail send" as "pid
+ * N, started 04:53 JST, samail send" (the date too when it is not
+ * today's). */
 static void
 holder_jst(const char *holder, time_t now, char *out, size_t size)
 {
 	char ts[21], t[24], today[24];
+	const char *cmd = holder_cmd(holder);
 	long pid;
 	time_t when;
 
@@ -170,8 +183,9 @@ holder_jst(const char *holder, time_t now, char *out, size_t size)
 	}
 	runs_format_jst(when, t);
 	runs_format_jst(now, today);
-	snprintf(out, size, "pid %ld, started %s", pid,
-	    strncmp(t, today, 10) == 0 ? t + 11 : t);
+	snprintf(out, size, "pid %ld, started %s%s%s", pid,
+	    strncmp(t, today, 10) == 0 ? t + 11 : t, cmd ? ", samail " : "",
+	    cmd ? cmd : "");
 }
 
 /* --- runs ------------------------------------------------------------- */
@@ -183,7 +197,15 @@ run_state(const struct status_run *r, const struct out *o)
 		return "finished";
 	if (r->interrupted)
 		return "interrupted";
-	return o->lock_holder != NULL ? "running" : "died";
+	/* The lock held by 'samail send' (an admin's) is not this run's:
+	 * the run died all the same. */
+	if (o->lock_holder != NULL) {
+		const char *cmd = holder_cmd(o->lock_holder);
+
+		if (cmd == NULL || strncmp(cmd, "run ", 4) == 0)
+			return "running";
+	}
+	return "died";
 }
 
 static int
@@ -531,6 +553,7 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 			json_object_set_new(j, "pid", json_null());
 			json_object_set_new(j, "started", json_null());
 		}
+		json_object_set_new(j, "command", jstr(holder_cmd(holder)));
 		json_array_append_new(o.arr, j);
 	}
 

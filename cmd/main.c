@@ -227,7 +227,7 @@ cmd_lock(struct ctx *ctx)
 	if (ctx->locked)
 		return 0;
 	if ((rc = lock_take(&ctx->lock, ctx->cfg->db_path,
-	    ctx->cfg->lock_timeout, &ctx->err)) < 0)
+	    ctx->cfg->lock_timeout, ctx->cmdname, &ctx->err)) < 0)
 		return rc;
 	ctx->locked = 1;
 	return 0;

@@ -41,7 +41,8 @@ lock_file_path(const char *db_path)
 }
 
 int
-lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
+lock_take(struct lock *l, const char *db_path, long timeout, const char *what,
+    struct err *e)
 {
 	char info[128], holder[128] = "";
 	struct timespec pause = { 0, 100 * 1000 * 1000 }, t0, t;
@@ -115,8 +116,14 @@ lock_take(struct lock *l, const char *db_path, long timeout, struct err *e)
 		char ts[21];
 
 		date_format_timestamp(now, ts);
-		snprintf(info, sizeof(info), "pid %ld, started %s\n",
-		    (long)getpid(), ts);
+		/* "samail send" too: status must not take an admin's send
+		 * for a run that died. */
+		if (what != NULL)
+			snprintf(info, sizeof(info), "pid %ld, started %s, "
+			    "samail %.60s\n", (long)getpid(), ts, what);
+		else
+			snprintf(info, sizeof(info), "pid %ld, started %s\n",
+			    (long)getpid(), ts);
 	}
 	if (ftruncate(l->fd, 0) == 0)
 		n = pwrite(l->fd, info, strlen(info), 0);

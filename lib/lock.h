@@ -5,8 +5,9 @@
  * when DBPATH is a symlink: every name of it shares one lock).  The kernel drops the
  * lock when its holder dies, so a run killed with SIGKILL never blocks the
  * next one (a stale file is harmless: only the lock counts).  The file
- * holds the holder's PID and start time, for the message a waiting run
- * prints.
+ * holds the holder's PID, start time and command ("pid N, started T,
+ * samail run daily"), for the message a waiting run prints and for
+ * `samail status`.
  */
 #ifndef SAMAIL_LOCK_H
 #define SAMAIL_LOCK_H
@@ -22,11 +23,12 @@ struct lock {
 
 /*
  * Take the lock for the database at db_path, waiting up to timeout
- * seconds.  0, or -ERR_LOCKED (exit 75) naming the holder's PID and start
- * time, or -ERR_CANTCREAT.
+ * seconds; what (may be NULL) names the command that takes it ("run
+ * daily", "send").  0, or -ERR_LOCKED (exit 75) naming the holder's PID,
+ * start time and command, or -ERR_CANTCREAT.
  */
 int	 lock_take(struct lock *, const char *db_path, long timeout,
-	    struct err *);
+	    const char *what, struct err *);
 /* The lock file's path for the database at db_path (allocated). */
 char	*lock_file_path(const char *db_path);
 /* Release (safe on a lock never taken). */

@@ -91,7 +91,8 @@ int	 runs_record(struct db *, const char *kind, time_t started,
 /*
  * Is the run lock of the database at db_path held by a live process?
  * A read-only probe (opens the lock file read-only, never creates it):
- * 1 with the holder's "pid N, started T" in holder (may be ""), 0 if not,
+ * 1 with the holder's "pid N, started T, samail CMD" in holder (may be
+ * ""; without ", samail CMD" from an older samail), 0 if not,
  * -ERR_IO if the file cannot be read.
  */
 int	 runs_lock_holder(const char *db_path, char *holder, size_t size,

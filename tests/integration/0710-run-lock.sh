@@ -51,7 +51,7 @@ check "the first run holds the lock" -- wait_lock $a
 expect_exit 75 "a second run gives up after lock_timeout: exit 75" -- \
 	"$SAMAIL" -c impatient.conf --now $NOW run daily
 check "  ... naming the holder's PID and start time" -- \
-	grep -Eq "another samail is running on this database \(pid $a, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\); waited 1 s" err
+	grep -Eq "another samail is running on this database \(pid $a, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z, samail run monthly\); waited 1 s" err
 check "  ... as a time-stamped error line (printed under -q too)" -- \
 	grep -Eq "^[0-9T:Z-]+ samail\[[0-9]+\] error run daily: another samail" err
 check "  ... and leaves the holder's line in the lock file" -- grep -q "^pid $a," samail.db.lock
@@ -191,4 +191,42 @@ else
 	ok "# SKIP a lock file nobody cannot write (no setpriv, or nobody cannot reach $T)"
 fi
 chmod 700 "$T"
+# 8. A run that died, then an admin's 'samail send' holding the lock (a
+# relay that never greets): status must not take the send for the run.
+# The lock line names the command; the refused run's message does too.
+"$SAMAIL" -c samail.conf --now 2026-12-06T00:00:00Z run daily > /dev/null 2>&1 &
+g=$!
+wait_lock $g
+i=0
+while [ "$(sqlite3 samail.db "SELECT count(*) FROM run WHERE finished IS NULL AND summary IS NULL")" != 1 ] && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1)); done
+kill -9 $g
+wait $g 2>/dev/null
+sam subscriber add --email user16@example.jp --org 株式会社16 >/dev/null
+sam --now 2027-01-01T00:00:00Z newsletter build --period 2026-12 >/dev/null 2>&1
+sed "s|^transport = .*|transport = smtp://127.0.0.1:$(cat port)|" samail.conf > stall.conf
+printf '[smtp]\ntimeout = 5\nconnect_timeout = 5\n' >> stall.conf
+"$SAMAIL" -c stall.conf --now 2027-01-01T00:00:00Z send > h.out 2> h.err &
+h=$!
+wait_lock $h
+check "an admin's send holds the lock, and its line says so" -- grep -q "^pid $h, started [0-9T:Z-]*, samail send$" samail.db.lock
+expect_exit 75 "  ... a run meanwhile exits 75" -- \
+	"$SAMAIL" -c impatient.conf --now 2027-01-01T00:00:00Z run monthly
+check "  ... naming the send as the holder" -- \
+	grep -q "another samail is running on this database (pid $h, started [0-9T:Z-]*, samail send); waited 1 s" err
+expect_exit 0 "  ... status" -- sam --now 2027-01-01T00:00:01Z status
+check "  ... shows the killed daily run as not finished, not as running" -- eval \
+	'grep -q "^  daily    2026-12-06 09:00 JST  DID NOT FINISH" out && ! grep -q "running now" out'
+check "  ... and who holds the lock" -- \
+	grep -q "^  a samail holds the run lock now: pid $h, started .*, samail send$" out
+expect_exit 0 "  ... status --json" -- sam --json --now 2027-01-01T00:00:01Z status
+check "  ... the run died; the lock is the send's" -- $PY - "$T/out" "$h" <<'PY'
+import json, sys
+recs = json.load(open(sys.argv[1]))
+daily = [r for r in recs if r["type"] == "run" and r["kind"] == "daily"]
+assert daily[0]["state"] == "died", daily
+lock = [r for r in recs if r["type"] == "lock"]
+assert lock[0]["pid"] == int(sys.argv[2]) and lock[0]["command"] == "send", lock
+PY
+wait $h
 finish

@@ -283,7 +283,7 @@ test_lock_holder(void **state)
 	if (pid == 0) {
 		struct lock cl = { -1, NULL };
 
-		if (lock_take(&cl, path, 0, NULL) < 0)
+		if (lock_take(&cl, path, 0, "run daily", NULL) < 0)
 			_exit(1);
 		(void)!write(p[1], "x", 1);
 		pause();
@@ -293,15 +293,16 @@ test_lock_holder(void **state)
 	assert_int_equal(runs_lock_holder(path, holder, sizeof(holder), &e), 1);
 	assert_non_null(strstr(holder, "pid "));
 	assert_non_null(strstr(holder, "started "));
+	assert_non_null(strstr(holder, "Z, samail run daily"));
 	/* ... so taking it fails at once with the holder named. */
-	assert_int_equal(lock_take(&l, path, 0, &e), -ERR_LOCKED);
+	assert_int_equal(lock_take(&l, path, 0, "send", &e), -ERR_LOCKED);
 	assert_non_null(strstr(e.msg, holder));
 
 	/* SIGKILL: the kernel drops the lock, nothing is stale. */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	assert_int_equal(runs_lock_holder(path, holder, sizeof(holder), &e), 0);
-	assert_int_equal(lock_take(&l, path, 0, &e), 0);
+	assert_int_equal(lock_take(&l, path, 0, NULL, &e), 0);
 	lock_release(&l);
 	close(p[0]);
 	close(p[1]);
