@@ -511,8 +511,11 @@ step_send(struct run *r, struct step *s)
 	/* A relay holding us off (75) stops the run too: say why. */
 	if (rc < 0 && (rc != -ERR_TEMP || st.stopped))
 		say(s, "; stopped: %s", e.msg);
-	else if (atomic_load(&stop_flag) && left > 0)
+	else if (atomic_load(&stop_flag) && left > 0) {
+		/* Not done: 75, as the steps a signal skips. */
 		say(s, "; stopped by a signal, %lld left for the next run", left);
+		s->exit = err_worst(s->exit, EX_TEMPFAIL);
+	}
 }
 
 /* --- the run ---------------------------------------------------------- */

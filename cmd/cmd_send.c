@@ -21,7 +21,8 @@ static const char send_usage[] =
 "\n"
 "Deliver what is queued (new, and deferred messages that are due) through\n"
 "the configured transport.  Exit 0 when all went, 75 when some were\n"
-"deferred (a later send retries them), 69 when the relays are down.\n"
+"deferred or a signal stopped the send (a later send goes on), 69 when\n"
+"the relays are down.\n"
 "\n"
 "  --limit N         hand over at most N messages in this run\n"
 "  --release-held    first queue again the messages held after a crash\n"
@@ -35,8 +36,7 @@ static atomic_int stop_flag;
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	atomic_store(&stop_flag, 1);
+	atomic_store(&stop_flag, sig);
 }
 
 /*
@@ -174,6 +174,12 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		    st.held ? " (in flight at a crash: held for review)" :
 		    st.recovered ? " (in flight at a crash: sent again)" : "",
 		    ctx->cfg->transport);
+	/* Stopped by a signal with mail left: not done (75), say so. */
+	if (rc == 0 && atomic_load(&stop_flag) && left > 0)
+		rc = err_set(&ctx->err, ERR_TEMP, "stopped by %s: %lld "
+		    "message%s left queued for the next 'samail send'",
+		    atomic_load(&stop_flag) == SIGINT ? "SIGINT" : "SIGTERM",
+		    left, left == 1 ? "" : "s");
 	if (rc < 0)
 		return cmd_fail(ctx, rc);
 	return EX_OK;
