@@ -100,7 +100,8 @@ struct sender {
 	int			 refused_stop;	/* this one did: why below */
 	char			 refused_why[SMTP_TEXT_MAX + 320];
 	int			 lost[SMTP_MAX_RELAYS];	/* no reply, in a row */
-	int			 held_off;	/*   4xx about us, in a row */
+	int			 held[SMTP_MAX_RELAYS];	/* 4xx about us,
+							   in a row */
 	int			 fatal;		/* -ERR_* that stops the run */
 	atomic_int		 stopping;	/* a streak stopped the run */
 	struct err		 ferr;
@@ -773,20 +774,26 @@ all_silent(const struct sender *s)
 }
 
 /*
- * And for a 4xx that is about us, not the recipient: 421 (the relay is
- * closing the session: "too busy", Gmail's 4.7.28 rate limit) or a
- * temporary refusal of this host ("450 4.7.1 Client host rejected:
- * cannot find your hostname").  Every message would be deferred and lose
- * an attempt; after HELD_OFF_STREAK in a row the run stops (exit 75) and
- * the rest wait, untried, for the next run.
+ * And for a 4xx that is about us or the relay, not the recipient: 421
+ * (the relay is closing the session: "too busy", Gmail's 4.7.28 rate
+ * limit), a temporary refusal of this host ("450 4.7.1 Client host
+ * rejected: cannot find your hostname"), or the relay's own mail system
+ * failing (4.3.x: "451 4.3.0 Temporary lookup failure", "queue file write
+ * error"): smtp_held_off().  Every message would be deferred and lose an
+ * attempt.  Counted per relay, as LOST_STREAK: the engine hands over to
+ * the next relay after as many in a row, and once every relay holds us
+ * off the run stops (exit 75), the rest waiting, untried, for the next.
  */
 #define HELD_OFF_STREAK	3
 
+/* 1 if every configured relay holds us off (kmu held). */
 static int
-held_off(const struct smtp_result *res)
+all_held(const struct sender *s)
 {
-	return res->outcome == SMTP_TEMPFAIL && res->code / 100 == 4 &&
-	    (res->code == 421 || smtp_refuses_host(res->text, 0));
+	for (size_t i = 0; i < s->cfg->nrelays && i < SMTP_MAX_RELAYS; i++)
+		if (s->held[i] < HELD_OFF_STREAK)
+			return 0;
+	return 1;
 }
 
 static void
@@ -814,8 +821,11 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	pthread_mutex_lock(&s->kmu);
 	if (res->relay >= 0 && res->relay < SMTP_MAX_RELAYS && res->code > 0)
 		s->lost[res->relay] = 0;	/* it answers */
-	if (res->outcome == SMTP_SENT)
-		s->refused = s->held_off = 0;
+	if (res->outcome == SMTP_SENT) {
+		s->refused = 0;
+		if (res->relay >= 0 && res->relay < SMTP_MAX_RELAYS)
+			s->held[res->relay] = 0;
+	}
 	else if (us == NULL && policy_refusal(res)) {
 		s->refused_run++;
 		if (++s->refused == REFUSED_STREAK) {
@@ -858,13 +868,29 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 			    "the rest stay queued (see [smtp] timeout)",
 			    relay ? relay : "?", LOST_STREAK);
 	}
-	else if (held_off(res) && ++s->held_off == HELD_OFF_STREAK)
-		err_set(&e, ERR_TEMP, "relay '%s' is refusing our mail for "
-		    "now (%s): %d messages in a row deferred; the run "
-		    "stopped, the rest stay queued for the next run (if it "
-		    "goes on, see the relay's limits and [smtp] "
-		    "rate_per_minute)", relay ? relay : "?", why,
-		    HELD_OFF_STREAK);
+	else if (smtp_held_off(res) && res->relay >= 0 &&
+	    res->relay < SMTP_MAX_RELAYS &&
+	    ++s->held[res->relay] >= HELD_OFF_STREAK && all_held(s) &&
+	    !atomic_load(&s->stopping)) {
+		/* A 4.3.x is the relay's own trouble, not a limit of ours. */
+		const char *fix = strncmp(res->status, "4.3.", 4) == 0 ?
+		    "the relay's operator must fix its mail system" :
+		    "see the relay's limits and [smtp] rate_per_minute";
+
+		if (s->cfg->nrelays > 1)
+			err_set(&e, ERR_TEMP, "every relay is refusing our "
+			    "mail for now (the last, '%s': %s): %d messages "
+			    "in a row deferred by each; the run stopped, the "
+			    "rest stay queued for the next run (if it goes "
+			    "on, %s)", relay ? relay : "?", why,
+			    HELD_OFF_STREAK, fix);
+		else
+			err_set(&e, ERR_TEMP, "relay '%s' is refusing our "
+			    "mail for now (%s): %d messages in a row "
+			    "deferred; the run stopped, the rest stay queued "
+			    "for the next run (if it goes on, %s)",
+			    relay ? relay : "?", why, HELD_OFF_STREAK, fix);
+	}
 	if (e.code != 0)
 		atomic_store(&s->stopping, 1);
 	pthread_mutex_unlock(&s->kmu);

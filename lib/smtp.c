@@ -137,6 +137,7 @@ struct run {
 							   the try began */
 	pthread_cond_t	 probe_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
+	atomic_int	 held[SMTP_MAX_RELAYS];	/* held off, in a row */
 };
 
 /*
@@ -148,25 +149,51 @@ struct run {
  */
 #define SILENT_SWITCH	3
 
+/*
+ * Likewise a relay that holds us off after it took the session: a 421,
+ * a temporary refusal of this host, its own mail system failing (4.3.x)
+ * for HELD_SWITCH messages in a row with none sent between (see
+ * smtp_held_off()).  The caller stops the run once every relay does.
+ */
+#define HELD_SWITCH	3
+
 static void
 note_reply(struct run *run, int relay, const struct smtp_result *r)
 {
 	int n = (int)run->o->nrelays, cur = relay, next;
+	const char *why;
 
 	if (n < 2 || relay < 0 || relay >= n)
 		return;
+	if (r->outcome == SMTP_SENT)
+		atomic_store(&run->held[relay], 0);
 	if (r->code > 0) {
 		atomic_store(&run->silent[relay], 0);
-		return;
+		if (!smtp_held_off(r) ||
+		    atomic_fetch_add(&run->held[relay], 1) + 1 != HELD_SWITCH)
+			return;
+		why = "is refusing our mail for now";
+	} else {
+		if (r->outcome != SMTP_TEMPFAIL ||
+		    atomic_fetch_add(&run->silent[relay], 1) + 1 !=
+		    SILENT_SWITCH)
+			return;
+		why = "stopped answering";
 	}
-	if (r->outcome != SMTP_TEMPFAIL ||
-	    atomic_fetch_add(&run->silent[relay], 1) + 1 != SILENT_SWITCH)
+	/* The next relay that has not gone silent or held us off too;
+	 * with none, stay (the caller stops the run). */
+	for (next = (relay + 1) % n; next != relay; next = (next + 1) % n)
+		if (atomic_load(&run->silent[next]) < SILENT_SWITCH &&
+		    atomic_load(&run->held[next]) < HELD_SWITCH)
+			break;
+	if (next == relay)
 		return;
-	next = (relay + 1) % n;
 	if (atomic_compare_exchange_strong(&run->cur, &cur, next))
-		log_warnx("smtp: relay '%s' stopped answering (%d messages in "
-		    "a row got no reply); switching to relay '%s'",
-		    run->o->relays[relay], SILENT_SWITCH, run->o->relays[next]);
+		log_warnx("smtp: relay '%s' %s (%d messages in a row %s); "
+		    "switching to relay '%s'", run->o->relays[relay], why,
+		    r->code > 0 ? HELD_SWITCH : SILENT_SWITCH,
+		    r->code > 0 ? "deferred" : "got no reply",
+		    run->o->relays[next]);
 }
 
 const char *
@@ -701,6 +728,14 @@ smtp_refuses_host(const char *text, int strict)
 	};
 
 	return has_any(text, phrases) || (!strict && has_any(text, loose));
+}
+
+int
+smtp_held_off(const struct smtp_result *r)
+{
+	return r->outcome == SMTP_TEMPFAIL && r->code / 100 == 4 &&
+	    (r->code == 421 || strncmp(r->status, "4.3.", 4) == 0 ||
+	    smtp_refuses_host(r->text, 0));
 }
 
 /*

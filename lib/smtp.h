@@ -211,4 +211,11 @@ int	 smtp_wants_auth(int code, const char *status, const char *text);
  * to the data). */
 int	 smtp_refuses_host(const char *text, int strict);
 
+/* 1 if a deferral is about the relay or us, not the recipient: a 421
+ * (closing the session), a temporary refusal of this host, or a 4.3.x
+ * (the relay's own mail system: "451 4.3.0 Temporary lookup failure",
+ * "queue file write error", "452 4.3.1 Insufficient system storage").
+ * Every message would get the same. */
+int	 smtp_held_off(const struct smtp_result *r);
+
 #endif

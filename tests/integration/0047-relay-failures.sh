@@ -45,4 +45,60 @@ expect_exit 0 "the next send finishes the job" -- sam --now $NOW send
 check "  ... all 20 sent, each once" -- eval \
 	'[ "$(count "state = '"'"'sent'"'"'")" = 20 ] && [ "$(taken sig | wc -l)" = 20 ] && [ -z "$(taken sig | cut -d" " -f1 | sort | uniq -d)" ]'
 
+# --- the relay's own mail system fails (4.3.x) -------------------------------
+# Postfix with its lookup table down ("451 4.3.0 Temporary lookup
+# failure" at RCPT) or its queue disk full ("451 4.3.0 Error: queue file
+# write error" at the end of data) says it of every recipient: a streak
+# stops the run (75) before every message of the campaign loses an
+# attempt, the rest untried.
+sed -i 's/^max_connections = .*/max_connections = 1/' "$T/samail.conf"
+for case in "rcpt:451 4.3.0 <x@example.jp>: Temporary lookup failure" \
+    "end:451 4.3.0 Error: queue file write error" \
+    "end:452 4.3.1 Insufficient system storage"; do
+	step=${case%%:*} reply=${case#*:}
+	start_relay "sys$step" "*:$step=$reply"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	queue_newsletters $(seq -f y%g 1 8)
+	expect_exit 75 "'${reply%%:*}' at $step for every message: exit 75" -- sam --now $NOW send
+	check "  ... 3 deferred, 5 untried for the next run" -- eval \
+		'[ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = 5 ]'
+	check "  ... one error line: the relay refuses our mail for now, its operator must fix it" -- eval \
+		'[ "$(grep -vc "deferred: " "$T/err")" = 1 ] && grep -q "is refusing our mail for now (${reply%%:*}.*the relay.s operator must fix its mail system" "$T/err"'
+done
+# One recipient's 4.3.x among messages that go is only that one's.
+start_relay one "odd:rcpt=451 4.3.0 <odd1@example.jp>: Temporary lookup failure"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+queue_newsletters odd1 ok1 odd2 ok2 odd3 ok3 odd4 ok4
+expect_exit 75 "a 4.3.x for some recipients, others sent between: the run goes on" -- sam --now $NOW send
+check "  ... 4 deferred, 4 sent" -- eval \
+	'[ "$(count "state = '"'"'deferred'"'"'")" = 4 ] && [ "$(count "state = '"'"'sent'"'"'")" = 4 ]'
+
+# --- a relay holding us off after the session began; a second one is fine ----
+# A 421 at RCPT (Gmail's 4.7.28 rate limit), a 4.3.x at the end of data:
+# after 3 in a row the next relay takes over, as for a relay that refuses
+# connections, instead of the run stopping with the backup never tried.
+sed -i 's/^max_connections = .*/max_connections = 4/' "$T/samail.conf"
+for case in "rcpt:421 4.7.28 Our system has detected an unusual rate of mail, try again later" \
+    "end:451 4.3.0 Error: queue file write error"; do
+	step=${case%%:*} reply=${case#*:}
+	start_relay held$step "*:$step=$reply"
+	PH=$RELAY_PORT
+	start_relay backup$step
+	use_relays "smtp://127.0.0.1:$PH smtp://127.0.0.1:$RELAY_PORT"
+	queue_newsletters $(seq -f h%g 1 30)
+	expect_exit 75 "'${reply%% *}' at $step from the first relay, a second one: exit 75 (some deferred)" -- sam --now $NOW send
+	check "  ... saying it switched to the second relay" -- \
+		grep -q "is refusing our mail for now (3 messages in a row deferred); switching to relay 'smtp://127.0.0.1:$RELAY_PORT'" "$T/err"
+	check "  ... the rest sent through it, each once; at most one deferred per connection beyond the 3" -- eval \
+		'n=$(count "state = '"'"'sent'"'"'"); [ "$n" -ge 23 ] && [ "$(taken backup$step | wc -l)" = "$n" ] && [ "$(count "state = '"'"'deferred'"'"'")" = $((30 - n)) ]'
+done
+# Both hold us off: the run stops once every relay has, exit 75.
+start_relay held2 "*:rcpt=450 4.7.1 Client host rejected: cannot find your hostname"
+use_relays "smtp://127.0.0.1:$PH smtp://127.0.0.1:$RELAY_PORT"
+queue_newsletters $(seq -f b%g 1 30)
+expect_exit 75 "two relays, each holding us off: exit 75" -- sam --now $NOW send
+check "  ... saying every relay refuses our mail for now" -- grep -q "every relay is refusing our mail for now" "$T/err"
+check "  ... most untried, nobody failed" -- eval \
+	'[ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" -ge 10 ] && [ "$(count "state = '"'"'failed'"'"'")" = 0 ]'
+
 finish
