@@ -39,6 +39,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -75,6 +76,7 @@ struct xfer {
 	int	 mail_sent;	/* MAIL FROM went out: setup was done */
 	int	 quit;		/* QUIT sent: replies are not ours until the
 				   next command */
+	int	 quit_blind;	/* ... after a command that got no reply */
 	int	 in_auth;	/* AUTH dialogue: keep lines out of the log */
 	int	 open;		/* cur holds part of a multi-line reply */
 	struct reply cur;
@@ -454,6 +456,7 @@ command(struct worker *w, const char *s, size_t n)
 		 * is not ours; the next command is.
 		 */
 		x->quit = 1;
+		x->quit_blind = !x->answered;
 		return;
 	}
 	x->quit = 0;
@@ -540,6 +543,26 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 		break;
 	}
 	return 0;
+}
+
+/*
+ * libcurl closes a connection after a failure with QUIT and waits for the
+ * 221, up to the whole per-reply timeout again.  After a command that got
+ * no reply (a timeout) the relay will not answer that either: each stalled
+ * message would cost twice [smtp] timeout.  libcurl calls this while it
+ * waits (at least once a second): end the wait, and the connection.
+ */
+static int
+progress_cb(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	const struct worker *w = p;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return w->x.quit && w->x.quit_blind;
 }
 
 /* ---- queue id ---------------------------------------------------------- */
@@ -921,6 +944,19 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 		goto out;
 	cc = curl_easy_perform(w->h);
 	w->fresh = cc != CURLE_OK;
+	/*
+	 * No reply to the end of the data: libcurl keeps the connection
+	 * cached, and the next transfer or curl_easy_cleanup() would close
+	 * it with a QUIT and wait for the 221 a whole timeout.  The relay
+	 * will not answer: cut the connection, so the QUIT fails at once.
+	 */
+	if (cc != CURLE_OK && !w->x.answered) {
+		curl_socket_t fd = CURL_SOCKET_BAD;
+
+		if (curl_easy_getinfo(w->h, CURLINFO_ACTIVESOCKET, &fd) ==
+		    CURLE_OK && fd != CURL_SOCKET_BAD)
+			shutdown(fd, SHUT_RDWR);
+	}
 	if (log_verbosity() >= 2)
 		log_debug("smtp %s: curl result %d (%s)", w->run->urls[relay],
 		    (int)cc, w->errbuf[0] != '\0' ? w->errbuf : "ok");
@@ -1526,6 +1562,9 @@ handle_setup(struct worker *w, struct err *e)
 	    o->timeout_ms : DEF_TIMEOUT_MS)) ||
 	    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) ||
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf) ||
+	    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb) ||
+	    curl_easy_setopt(h, CURLOPT_XFERINFODATA, w) ||
+	    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) ||
 	    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb) ||
 	    curl_easy_setopt(h, CURLOPT_DEBUGDATA, w) ||
 	    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L))

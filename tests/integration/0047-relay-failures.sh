@@ -101,4 +101,25 @@ check "  ... saying every relay refuses our mail for now" -- grep -q "every rela
 check "  ... most untried, nobody failed" -- eval \
 	'[ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" -ge 10 ] && [ "$(count "state = '"'"'failed'"'"'")" = 0 ]'
 
+# --- no reply: the configured timeout, not twice it --------------------------
+# After a timeout libcurl closes the connection with a QUIT and would wait
+# for its 221 as long again (at once for a command, at the next transfer
+# or at the end for the data); a relay that did not answer the last
+# command will not answer that either.
+sed -i 's/^max_connections = .*/max_connections = 1/; s/^timeout = .*/timeout = 4/' "$T/samail.conf"
+for step in rcpt end; do
+	start_relay "mute$step" "*:$step=stall"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	queue_newsletters z1
+	t0=$(date +%s.%N)
+	expect_exit 75 "no reply at $step (timeout = 4): deferred, exit 75" -- sam --now $NOW send
+	secs=$($PY -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+	check "  ... after the timeout and at most a second or two more, not two timeouts (${secs}s)" -- \
+		$PY -c "import sys; sys.exit(0 if float(sys.argv[1]) < 7 else 1)" "$secs"
+	check "  ... deferred, one attempt" -- test "$(count "state = 'deferred' AND attempts = 1")" = 1
+done
+check "  ... saying a message with no reply to its data may have arrived" -- eval \
+	'q "SELECT last_error FROM outbox" | grep -q "may have taken it"'
+sed -i 's/^timeout = .*/timeout = 2/' "$T/samail.conf"
+
 finish
