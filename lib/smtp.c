@@ -1116,10 +1116,39 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		else
 			snprintf(why, sz, "the TLS handshake failed (%s)", ce);
 		return FAIL_TLS;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		url_host(w->run->urls[w->relay], host, sizeof(host));
+		snprintf(why, sz, "its host name '%s' does not resolve: check "
+		    "the name in [mail] transport and this machine's DNS", host);
+		return FAIL_CONNECT;
+	case CURLE_COULDNT_CONNECT: {
+		long oserr = 0;
+
+		/* libcurl 7.88 says "Couldn't connect to server" whatever
+		 * the cause; the system's error says which. */
+		curl_easy_getinfo(w->h, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr == ECONNREFUSED)
+			snprintf(why, sz, "connection refused: nothing listens "
+			    "there; check that the relay is running and that "
+			    "[mail] transport names its host and port");
+		else
+			snprintf(why, sz, "cannot connect (%s): check that the "
+			    "relay is up and reachable from this host, and "
+			    "[mail] transport", oserr != 0 ?
+			    strerror((int)oserr) : ce);
+		return FAIL_CONNECT;
+	}
 	default:
 		break;
 	}
-	snprintf(why, sz, "%s", reply[0] != '\0' ? reply : ce);
+	/* A 5xx greeting naming a block list: what RCPT would say. */
+	if (code >= 500 && x->phase == SMTP_PHASE_CONNECT &&
+	    x->cmd == CMD_NONE && smtp_refuses_host(x->last.text, 0))
+		snprintf(why, sz, "%s: it refuses mail from this host (a block "
+		    "list or its reputation): have the listing removed, or "
+		    "send through another relay", reply);
+	else
+		snprintf(why, sz, "%s", reply[0] != '\0' ? reply : ce);
 	return x->phase == SMTP_PHASE_MAIL && code / 100 == 4 ?
 	    FAIL_HELD_MAIL : FAIL_CONNECT;
 }
@@ -1132,10 +1161,13 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	char why[RELAY_ERR_MAX], text[RELAY_ERR_MAX];
 	enum fail_kind kind;
 	size_t len = 0;
+	int said;
 
 	kind = why_failed(w, cc, why, sizeof(why));
 	text_add(text, &len, sizeof(text), why, strlen(why));
 	pthread_mutex_lock(&run->mu);
+	/* Each worker that finds it so would say it again: once is enough. */
+	said = strcmp(run->relay_err[relay], text) == 0;
 	memcpy(run->relay_err[relay], text, sizeof(text));
 	run->relay_kind[relay] = (int)kind;
 	run->nfailed[relay]++;
@@ -1146,11 +1178,13 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	 * greeting it took the connection but not our mail (a stall or a
 	 * 4xx at MAIL FROM).
 	 */
-	if (run->o->nrelays > 1)
+	if (run->o->nrelays > 1 && !said)
 		log_warnx("smtp: relay '%s' %s: %s", run->o->relays[relay],
-		    kind == FAIL_CONNECT ? (w->x.phase >= SMTP_PHASE_MAIL ?
-		    "took the connection but not our mail" : "refused the "
-		    "connection") : "cannot be used", text);
+		    kind != FAIL_CONNECT ? "cannot be used" :
+		    w->x.phase >= SMTP_PHASE_MAIL ? "took the connection but "
+		    "not our mail" : cc == CURLE_COULDNT_CONNECT ||
+		    cc == CURLE_COULDNT_RESOLVE_HOST ? "cannot be reached" :
+		    "refused the connection", text);
 }
 
 /*

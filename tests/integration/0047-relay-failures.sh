@@ -122,4 +122,47 @@ check "  ... saying a message with no reply to its data may have arrived" -- eva
 	'q "SELECT last_error FROM outbox" | grep -q "may have taken it"'
 sed -i 's/^timeout = .*/timeout = 2/' "$T/samail.conf"
 
+# --- relays that cannot be reached: one line, in words, saying what to do ----
+P1=$(free_port)
+P2=$(free_port)
+use_relays "smtp://127.0.0.1:$P1 smtp://127.0.0.1:$P2"
+queue_newsletters c1 c2 c3
+expect_exit 69 "connection refused by both relays: exit 69" -- sam --now $NOW send
+check "  ... the error names each relay: connection refused, check [mail] transport (not libcurl's words)" -- eval \
+	'grep -q "^samail send: no SMTP relay accepted a connection: .smtp://127.0.0.1:$P1.: connection refused: nothing listens there; check that the relay is running and that \[mail\] transport names its host and port; .smtp://127.0.0.1:$P2.: connection refused" "$T/err" && ! grep -q "Couldn.t connect" "$T/err"'
+check "  ... nothing attempted counted: all queued, untried" -- \
+	test "$(count "state = 'queued' AND attempts = 0")" = 3
+use_relays "smtp://relay.invalid:25"
+expect_exit 69 "a relay whose host name does not resolve: exit 69" -- sam --now $NOW send
+check "  ... one line saying so and where to fix it" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "its host name .relay.invalid. does not resolve: check the name in \[mail\] transport" "$T/err"'
+start_relay listed --greeting '554 5.7.1 relay.test: Client host [127.0.0.1] blocked using zen.spamhaus.org'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+expect_exit 69 "a 554 greeting naming a block list: exit 69" -- sam --now $NOW send
+check "  ... the relay's words, and what to do" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "blocked using zen.spamhaus.org: it refuses mail from this host (a block list or its reputation): have the listing removed, or send through another relay" "$T/err"'
+
+# The first relay killed in the middle of a run, 8 connections: the
+# second takes over; each worker finds the first gone, one line says so.
+start_relay dies
+PD=$RELAY_PORT DPID=$SERVER_PID
+start_relay takes
+use_relays "smtp://127.0.0.1:$PD smtp://127.0.0.1:$RELAY_PORT"
+sed -i 's/^max_connections = .*/max_connections = 8\nrate_per_minute = 240/' "$T/samail.conf"
+queue_newsletters $(seq -f k%g 1 24)
+"$SAMAIL" -c "$T/samail.conf" --now $NOW send >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 2
+kill -9 $DPID
+wait $pid
+got=$?
+sed -i '/^rate_per_minute/d' "$T/samail.conf"
+check "the first relay killed mid-run: exit 0 or 75 (exit $got)" -- eval '[ $got = 0 ] || [ $got = 75 ]'
+check "  ... the second took over: every message sent or deferred, none failed" -- eval \
+	'[ "$(count "state NOT IN ('"'"'sent'"'"', '"'"'deferred'"'"')")" = 0 ] && [ "$(taken takes | wc -l)" -gt 0 ]'
+check "  ... no message at both relays beyond one per connection, each sent once" -- eval \
+	'[ "$( (taken dies; taken takes) | cut -d" " -f1 | sort | uniq -d | wc -l)" -le 8 ] && [ "$(count "state = '"'"'sent'"'"'")" = "$( (taken dies; taken takes) | cut -d" " -f1 | sort -u | wc -l)" ]'
+check "  ... one line says the first cannot be reached, not one per connection" -- \
+	test "$(grep -c "relay 'smtp://127.0.0.1:$PD' cannot be reached: connection refused" "$T/err")" = 1
+
 finish
