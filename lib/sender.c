@@ -763,6 +763,9 @@ policy_refusal(const struct smtp_result *res)
  * smtp.c), and the run stops once every relay has gone silent. */
 #define LOST_STREAK	3
 
+/* Why no other relay takes over (smtp_result.last_relay). */
+#define OTHERS_OUT	"each is down, silent or refusing our mail too"
+
 /* 1 if every configured relay has gone silent (kmu held). */
 static int
 all_silent(const struct sender *s)
@@ -855,13 +858,20 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 			stop = 1;
 	} else if (res->outcome == SMTP_TEMPFAIL && res->code == 0 &&
 	    res->relay >= 0 && res->relay < SMTP_MAX_RELAYS &&
-	    ++s->lost[res->relay] >= LOST_STREAK && all_silent(s) &&
+	    ++s->lost[res->relay] >= LOST_STREAK &&
+	    (all_silent(s) || res->last_relay) &&
 	    !atomic_load(&s->stopping)) {
-		if (s->cfg->nrelays > 1)
+		if (s->cfg->nrelays > 1 && all_silent(s))
 			err_set(&e, ERR_NET, "every relay stopped answering: "
 			    "%d messages in a row got no reply from each; the "
 			    "run stopped, the rest stay queued (see [smtp] "
 			    "timeout)", LOST_STREAK);
+		else if (s->cfg->nrelays > 1)
+			err_set(&e, ERR_NET, "relay '%s' stopped answering (%d "
+			    "messages in a row got no reply) and no other "
+			    "relay can take over (%s); the run stopped, the "
+			    "rest stay queued (see [smtp] timeout)",
+			    relay ? relay : "?", LOST_STREAK, OTHERS_OUT);
 		else
 			err_set(&e, ERR_NET, "relay '%s' stopped answering: %d "
 			    "messages in a row got no reply; the run stopped, "
@@ -870,20 +880,28 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	}
 	else if (smtp_held_off(res) && res->relay >= 0 &&
 	    res->relay < SMTP_MAX_RELAYS &&
-	    ++s->held[res->relay] >= HELD_OFF_STREAK && all_held(s) &&
+	    ++s->held[res->relay] >= HELD_OFF_STREAK &&
+	    (all_held(s) || res->last_relay) &&
 	    !atomic_load(&s->stopping)) {
 		/* A 4.3.x is the relay's own trouble, not a limit of ours. */
 		const char *fix = strncmp(res->status, "4.3.", 4) == 0 ?
 		    "the relay's operator must fix its mail system" :
 		    "see the relay's limits and [smtp] rate_per_minute";
 
-		if (s->cfg->nrelays > 1)
+		if (s->cfg->nrelays > 1 && all_held(s))
 			err_set(&e, ERR_TEMP, "every relay is refusing our "
 			    "mail for now (the last, '%s': %s): %d messages "
 			    "in a row deferred by each; the run stopped, the "
 			    "rest stay queued for the next run (if it goes "
 			    "on, %s)", relay ? relay : "?", why,
 			    HELD_OFF_STREAK, fix);
+		else if (s->cfg->nrelays > 1)
+			err_set(&e, ERR_TEMP, "relay '%s' is refusing our "
+			    "mail for now (%s): %d messages in a row deferred, "
+			    "and no other relay can take over (%s); the run "
+			    "stopped, the rest stay queued for the next run "
+			    "(if it goes on, %s)", relay ? relay : "?", why,
+			    HELD_OFF_STREAK, OTHERS_OUT, fix);
 		else
 			err_set(&e, ERR_TEMP, "relay '%s' is refusing our "
 			    "mail for now (%s): %d messages in a row "

@@ -140,6 +140,15 @@ struct run {
 	pthread_cond_t	 probe_cv;	/* with mu */
 	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
 	atomic_int	 held[SMTP_MAX_RELAYS];	/* held off, in a row */
+	/*
+	 * Failures and streaks in time, for note_reply(): failing[r] is the
+	 * epoch of relay r's last failed connection (relay_failed(); 0 once
+	 * it took a MAIL FROM again), streak_from[r] the epoch when its
+	 * current silent or held-off streak began.
+	 */
+	atomic_uint	 epoch;
+	atomic_uint	 failing[SMTP_MAX_RELAYS];
+	atomic_uint	 streak_from[SMTP_MAX_RELAYS];
 };
 
 /*
@@ -159,42 +168,60 @@ struct run {
  */
 #define HELD_SWITCH	3
 
-static void
-note_reply(struct run *run, int relay, const struct smtp_result *r)
+/*
+ * Could relay take over from one whose streak began at epoch since: not
+ * silent, not holding us off, and its connections have not failed since
+ * (one that failed before may be back: it gets one more try).
+ */
+static int
+usable(struct run *run, int relay, unsigned since)
 {
-	int n = (int)run->o->nrelays, cur = relay, next;
+	unsigned f = atomic_load(&run->failing[relay]);
+
+	return atomic_load(&run->silent[relay]) < SILENT_SWITCH &&
+	    atomic_load(&run->held[relay]) < HELD_SWITCH &&
+	    (f == 0 || f <= since);
+}
+
+/* Count r's streaks for relay, hand over to the next usable relay when
+ * one reaches its length, and set r->last_relay when none is usable. */
+static void
+note_reply(struct run *run, int relay, struct smtp_result *r)
+{
+	int n = (int)run->o->nrelays, cur = relay, next, len = 0, max;
+	atomic_int *streak = NULL;
 	const char *why;
 
-	if (n < 2 || relay < 0 || relay >= n)
+	r->last_relay = 1;
+	if (relay < 0 || relay >= n || relay >= SMTP_MAX_RELAYS)
 		return;
 	if (r->outcome == SMTP_SENT)
 		atomic_store(&run->held[relay], 0);
 	if (r->code > 0) {
 		atomic_store(&run->silent[relay], 0);
-		if (!smtp_held_off(r) ||
-		    atomic_fetch_add(&run->held[relay], 1) + 1 != HELD_SWITCH)
-			return;
+		if (smtp_held_off(r))
+			streak = &run->held[relay];
 		why = "is refusing our mail for now";
+		max = HELD_SWITCH;
 	} else {
-		if (r->outcome != SMTP_TEMPFAIL ||
-		    atomic_fetch_add(&run->silent[relay], 1) + 1 !=
-		    SILENT_SWITCH)
-			return;
+		if (r->outcome == SMTP_TEMPFAIL)
+			streak = &run->silent[relay];
 		why = "stopped answering";
+		max = SILENT_SWITCH;
 	}
-	/* The next relay that has not gone silent or held us off too;
-	 * with none, stay (the caller stops the run). */
+	if (streak != NULL && (len = atomic_fetch_add(streak, 1) + 1) == 1)
+		atomic_store(&run->streak_from[relay],
+		    atomic_load(&run->epoch));
 	for (next = (relay + 1) % n; next != relay; next = (next + 1) % n)
-		if (atomic_load(&run->silent[next]) < SILENT_SWITCH &&
-		    atomic_load(&run->held[next]) < HELD_SWITCH)
+		if (usable(run, next, atomic_load(&run->streak_from[relay])))
 			break;
 	if (next == relay)
 		return;
-	if (atomic_compare_exchange_strong(&run->cur, &cur, next))
+	r->last_relay = 0;
+	if (len >= max && atomic_compare_exchange_strong(&run->cur, &cur, next))
 		log_warnx("smtp: relay '%s' %s (%d messages in a row %s); "
 		    "switching to relay '%s'", run->o->relays[relay], why,
-		    r->code > 0 ? HELD_SWITCH : SILENT_SWITCH,
-		    r->code > 0 ? "deferred" : "got no reply",
+		    len, r->code > 0 ? "deferred" : "got no reply",
 		    run->o->relays[next]);
 }
 
@@ -533,10 +560,21 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 		/* Our MAIL FROM taken: the relay is usable, and the others
 		 * may connect to it too (struct run). */
 		if (w->x.phase == SMTP_PHASE_MAIL && w->x.answered &&
-		    w->x.last.code / 100 == 2 &&
-		    !atomic_load(&w->run->relay_ok[w->relay])) {
-			atomic_store(&w->run->relay_ok[w->relay], 1);
-			probe_end(w);
+		    w->x.last.code / 100 == 2) {
+			struct run *run = w->run;
+
+			if (!atomic_load(&run->relay_ok[w->relay])) {
+				atomic_store(&run->relay_ok[w->relay], 1);
+				probe_end(w);
+			}
+			/* Back after a failure: it may take over again,
+			 * and a new outage is told again. */
+			if (atomic_load(&run->failing[w->relay]) &&
+			    atomic_exchange(&run->failing[w->relay], 0)) {
+				pthread_mutex_lock(&run->mu);
+				run->relay_err[w->relay][0] = '\0';
+				pthread_mutex_unlock(&run->mu);
+			}
 		}
 		break;
 	default:
@@ -756,8 +794,10 @@ smtp_refuses_host(const char *text, int strict)
 int
 smtp_held_off(const struct smtp_result *r)
 {
+	/* 4.3.4 "message too big for system" is that message's own. */
 	return r->outcome == SMTP_TEMPFAIL && r->code / 100 == 4 &&
-	    (r->code == 421 || strncmp(r->status, "4.3.", 4) == 0 ||
+	    (r->code == 421 || (strncmp(r->status, "4.3.", 4) == 0 &&
+	    strcmp(r->status, "4.3.4") != 0) ||
 	    smtp_refuses_host(r->text, 0));
 }
 
@@ -1172,6 +1212,8 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	run->relay_kind[relay] = (int)kind;
 	run->nfailed[relay]++;
 	pthread_mutex_unlock(&run->mu);
+	atomic_store(&run->failing[relay], atomic_fetch_add(&run->epoch, 1) +
+	    1);
 	/*
 	 * With one relay, the run's error says it all (one line); with
 	 * several, this tells why the next one takes over.  Past the

@@ -144,6 +144,13 @@ struct smtp_result {
 	char		 text[SMTP_TEXT_MAX];
 	char		 queue_id[SMTP_QUEUE_ID_MAX];	/* from the final 250; or "" */
 	int		 relay;		/* index into opts->relays; -1 none */
+	/*
+	 * 1 when no other relay could take over from this one now: there
+	 * is none, or each has stopped answering, holds us off, or refused
+	 * its last connection (see note_reply()).  The caller's streaks
+	 * stop the run on it.
+	 */
+	int		 last_relay;
 };
 
 #define SMTP_NEXT_JOB	0	/* next_cb filled the job */
@@ -213,8 +220,9 @@ int	 smtp_refuses_host(const char *text, int strict);
 
 /* 1 if a deferral is about the relay or us, not the recipient: a 421
  * (closing the session), a temporary refusal of this host, or a 4.3.x
- * (the relay's own mail system: "451 4.3.0 Temporary lookup failure",
- * "queue file write error", "452 4.3.1 Insufficient system storage").
+ * but 4.3.4 (the relay's own mail system: "451 4.3.0 Temporary lookup
+ * failure", "queue file write error", "452 4.3.1 Insufficient system
+ * storage").
  * Every message would get the same. */
 int	 smtp_held_off(const struct smtp_result *r);
 
