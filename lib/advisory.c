@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -924,57 +925,122 @@ out:
 	return out;
 }
 
-/* The pages after the first (stats: the first's), into stats. */
 static int
-more_pages(struct db *db, const struct advisory_feed *f,
-    const struct advisory_fetch_opts *o, struct advisory_stats *stats,
-    struct err *e)
+skip_item(const struct feed_item *it, void *arg)
+{
+	(void)it;
+	(void)arg;
+	return 0;
+}
+
+/* The pages of a MyJVN query after the first, fetched before anything is
+ * stored (no network inside the transaction). */
+struct pages {
+	struct fetch_result	*v;
+	size_t			 n;
+	int			 unpaged;	/* a page came that was not asked */
+	long			 next;		/* ... for this startItem */
+};
+
+static void
+pages_release(struct pages *pg)
+{
+	for (size_t i = 0; i < pg->n; i++)
+		fetch_result_release(&pg->v[i]);
+	free(pg->v);
+	memset(pg, 0, sizeof(*pg));
+}
+
+/*
+ * Fetch the pages that follow the first (r, whose status stats holds),
+ * checking each is the page asked for (its status:Status firstRes): a
+ * server that answers every startItem with the first page, or with
+ * anything else, ends the paging with what came before.  0, or the
+ * fetch or parse error of a page.
+ */
+static int
+fetch_pages(const struct fetch_result *r, const struct advisory_fetch_opts *o,
+    const struct advisory_stats *stats, struct pages *pg, struct err *e)
 {
 	long first = stats->myjvn_first > 0 ? stats->myjvn_first : 1;
-	long got = stats->myjvn_returned, next;
-	int rc = 0;
+	long got = stats->myjvn_returned;
 
-	stats->myjvn_pages = 1;
-	while (stats->myjvn_total > 0 && got > 0 &&
-	    first + got - 1 < stats->myjvn_total &&
-	    stats->myjvn_pages < MYJVN_MAX_PAGES) {
-		struct advisory_stats ps;
-		struct fetch_result r;
+	memset(pg, 0, sizeof(*pg));
+	while (got > 0 && first + got - 1 < stats->myjvn_total &&
+	    pg->n + 1 < MYJVN_MAX_PAGES) {
+		struct feed_opts fo;
+		struct feed_info info;
+		struct fetch_result pr;
 		char *url;
+		int rc;
 
-		next = first + got;
-		if ((url = page_url(f->url, next, e)) == NULL)
+		pg->next = first + got;
+		/* From where the first page came (after its redirects). */
+		if ((url = page_url(r->effective_url, pg->next, e)) == NULL)
 			return -ERR_INVAL;
-		rc = fetch_url(url, o->fetch, NULL, &r, e);
-		if (rc >= 0 && r.body == NULL)
-			rc = err_set(e, ERR_NET, "no document (HTTP %ld)",
-			    r.status);
-		if (rc >= 0)
-			rc = advisory_store_doc(db, f->id, fileno(r.body),
-			    r.effective_url, r.charset, o->tagger, o->now, &ps,
-			    e);
-		ps.bytes = r.bytes;
-		fetch_result_release(&r);
+		rc = fetch_url(url, o->fetch, NULL, &pr, e);
 		free(url);
-		if (rc < 0) {
-			err_prefix(e, "MyJVN page %d (startItem=%ld)",
-			    stats->myjvn_pages + 1, next);
-			return rc;
+		if (rc >= 0 && pr.body == NULL)
+			rc = err_set(e, ERR_NET, "no document (HTTP %ld)",
+			    pr.status);
+		memset(&info, 0, sizeof(info));
+		if (rc >= 0) {
+			fo.base_url = pr.effective_url;
+			fo.http_charset = pr.charset;
+			rc = feed_parse_fd(fileno(pr.body), &fo, skip_item, NULL,
+			    &info, e);
+			if (lseek(fileno(pr.body), 0, SEEK_SET) < 0 && rc >= 0)
+				rc = err_set(e, ERR_IO, "cannot reread a page: "
+				    "%s", strerror(errno));
 		}
-		/* Not the page asked for (a server that ignores startItem):
-		 * what came is stored already, and the warning stays. */
-		if (ps.myjvn_first != next || ps.myjvn_returned <= 0)
+		if (rc < 0) {
+			feed_info_release(&info);
+			fetch_result_release(&pr);
+			return err_prefix(e, "MyJVN page %zu (startItem=%ld)",
+			    pg->n + 2, pg->next);
+		}
+		if (!info.myjvn || info.myjvn_first != pg->next ||
+		    info.myjvn_returned <= 0) {
+			pg->unpaged = 1;
+			feed_info_release(&info);
+			fetch_result_release(&pr);
 			break;
+		}
+		pg->v = xreallocarray(pg->v, pg->n + 1, sizeof(*pg->v));
+		pg->v[pg->n++] = pr;
+		first = pg->next;
+		got = info.myjvn_returned;
+		feed_info_release(&info);
+	}
+	return 0;
+}
+
+/* Store the pages after the first, adding to stats. */
+static int
+store_pages(struct db *db, const struct advisory_feed *f,
+    const struct advisory_fetch_opts *o, const struct pages *pg,
+    struct advisory_stats *stats, struct err *e)
+{
+	stats->myjvn_per_page = stats->myjvn_returned;
+	stats->myjvn_pages = 1;
+	stats->myjvn_unpaged = pg->unpaged;
+	for (size_t i = 0; i < pg->n; i++) {
+		const struct fetch_result *pr = &pg->v[i];
+		struct advisory_stats ps;
+		int rc;
+
+		if ((rc = advisory_store_doc(db, f->id, fileno(pr->body),
+		    pr->effective_url, pr->charset, o->tagger, o->now, &ps,
+		    e)) < 0)
+			return err_prefix(e, "MyJVN page %zu", i + 2);
 		stats->myjvn_pages++;
 		stats->items += ps.items;
 		stats->added += ps.added;
 		stats->changed += ps.changed;
 		stats->unchanged += ps.unchanged;
 		stats->duplicates += ps.duplicates;
-		stats->bytes += ps.bytes;
+		stats->bytes += pr->bytes;
 		stats->myjvn_returned += ps.myjvn_returned;
-		first = next;
-		got = ps.myjvn_returned;
 	}
 	return 0;
 }
@@ -982,23 +1048,33 @@ more_pages(struct db *db, const struct advisory_feed *f,
 int
 advisory_incomplete(const struct advisory_stats *st, char *buf, size_t n)
 {
-	if (st->not_modified || st->myjvn_total <= st->myjvn_returned ||
-	    st->myjvn_returned <= 0)
+	long first = st->myjvn_first > 0 ? st->myjvn_first : 1;
+
+	if (st->not_modified || st->myjvn_returned <= 0 ||
+	    first + st->myjvn_returned - 1 >= st->myjvn_total)
 		return 0;
 	if (st->myjvn_pages == 0)	/* a local file: no pages to ask for */
 		snprintf(buf, n, "the MyJVN answer says its query has %ld "
 		    "results and holds %ld; give the query's https:// URL so "
 		    "that samail fetches the other pages", st->myjvn_total,
 		    st->myjvn_returned);
-	else if (st->myjvn_pages < MYJVN_MAX_PAGES)
+	else if ((st->myjvn_unpaged || st->myjvn_pages < MYJVN_MAX_PAGES) &&
+	    first == 1)
 		snprintf(buf, n, "the MyJVN query has %ld results but the "
-		    "server sent only %ld: it did not answer startItem with "
-		    "the next page", st->myjvn_total, st->myjvn_returned);
+		    "server sent only %ld: it did not answer startItem=%ld with "
+		    "the next page", st->myjvn_total, st->myjvn_returned,
+		    first + st->myjvn_returned);
+	else if (st->myjvn_unpaged || st->myjvn_pages < MYJVN_MAX_PAGES)
+		snprintf(buf, n, "the MyJVN query has %ld results; from "
+		    "startItem=%ld the server sent only %ld: it did not answer "
+		    "startItem=%ld with the next page", st->myjvn_total, first,
+		    st->myjvn_returned, first + st->myjvn_returned);
 	else
-		snprintf(buf, n, "the MyJVN query has %ld results and %d "
-		    "pages brought %ld; narrow it (e.g. rangeDatePublished) so "
-		    "that it has fewer than %d", st->myjvn_total,
-		    st->myjvn_pages, st->myjvn_returned, MYJVN_MAX_PAGES * 50);
+		snprintf(buf, n, "the MyJVN query has %ld results, more than "
+		    "%d pages of %ld bring (%ld); narrow it (e.g. "
+		    "rangeDatePublished) or ask for 50 a page "
+		    "(maxCountItem=50)", st->myjvn_total, MYJVN_MAX_PAGES,
+		    st->myjvn_per_page, st->myjvn_returned);
 	return 1;
 }
 
@@ -1010,9 +1086,10 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 	struct fetch_cond cond = { f->etag, f->last_modified };
 	struct advisory_stats local;
 	struct fetch_result r;
+	struct pages pg = { NULL, 0, 0, 0 };
 	struct err dberr = ERR_INIT;
 	char now[32];
-	int rc, frc;
+	int rc, frc, paged = 0;
 
 	if (stats == NULL)
 		stats = &local;
@@ -1033,12 +1110,41 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 	} else {
 		rc = advisory_store_doc(db, f->id, fileno(r.body),
 		    r.effective_url, r.charset, o->tagger, o->now, stats, e);
-		if (rc >= 0 && !r.local && stats->myjvn_total > 0)
-			rc = more_pages(db, f, o, stats, e);
+		/*
+		 * A MyJVN query with more pages: they are fetched with no
+		 * transaction open (a write lock held over the network would
+		 * hold up every other writer), then the whole query is
+		 * stored again in one.
+		 */
+		if (rc >= 0 && !r.local && stats->myjvn_returned > 0 &&
+		    (stats->myjvn_first > 0 ? stats->myjvn_first : 1) +
+		    stats->myjvn_returned - 1 < stats->myjvn_total) {
+			struct advisory_stats first = *stats;
+
+			db_rollback(db);
+			if ((rc = fetch_pages(&r, o, &first, &pg, e)) < 0)
+				goto failed;
+			if ((rc = db_begin(db, e)) < 0)
+				goto out;
+			if (lseek(fileno(r.body), 0, SEEK_SET) < 0)
+				rc = err_set(e, ERR_IO, "cannot reread the "
+				    "document: %s", strerror(errno));
+			else
+				rc = advisory_store_doc(db, f->id,
+				    fileno(r.body), r.effective_url, r.charset,
+				    o->tagger, o->now, stats, e);
+			if (rc >= 0)
+				rc = store_pages(db, f, o, &pg, stats, e);
+			stats->bytes += r.bytes;
+			paged = 1;
+		} else if (rc >= 0 && !r.local && stats->myjvn_total > 0)
+			stats->myjvn_pages = 1;
+		/* A paged query keeps no validators: a 304 for its first
+		 * page says nothing of the others. */
 		if (rc >= 0)
 			rc = feed_ok(db, f, now, r.status, (long)stats->items,
-			    r.local ? NULL : r.etag, r.local ? NULL :
-			    r.last_modified, 0, e);
+			    r.local || paged ? NULL : r.etag, r.local || paged ?
+			    NULL : r.last_modified, 0, e);
 	}
 	if (rc >= 0)
 		rc = db_commit(db, e);
@@ -1058,6 +1164,7 @@ failed:
 		rc = frc;
 	}
 out:
+	pages_release(&pg);
 	fetch_result_release(&r);
 	return rc;
 }

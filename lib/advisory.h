@@ -97,6 +97,8 @@ struct advisory_stats {
 	long		 myjvn_first;	/* ... the first one returned */
 	long		 myjvn_returned; /* ... and how many (all pages) */
 	int		 myjvn_pages;	/* pages fetched (advisory_fetch) */
+	long		 myjvn_per_page; /* ... the first page's count */
+	int		 myjvn_unpaged;	/* ... a page came not as asked */
 };
 
 /*

@@ -155,6 +155,31 @@ check "  ... nothing of it stored: the pages go in together" -- test "$(adv_coun
 check "  ... one line naming the page" -- eval 'test "$(wc -l < err)" = 1 &&
 	grep -q "feed .myjvnfail.*MyJVN page 2 (startItem=51).*HTTP 500" err'
 check "  ... startItem replaced, not added twice" -- grep -q '"/myjvn?total=120&fail=51&startItem=51"' http.log
+sam feed add "$U/redirect?to=$U/myjvn%3Ftotal%3D120%26maxCountItem%3D50" --name myjvnredir >/dev/null
+expect_exit 0 "a MyJVN query behind a redirect" -- sam feed fetch myjvnredir
+check "  ... its pages asked where the redirect led: 120 stored" -- test "$(adv_count myjvnredir)" = 120
+sam feed add "$U/myjvn?total=120&startItem=51" --name myjvnfrom51 >/dev/null
+expect_exit 0 "a MyJVN query that starts at its 51st result" -- sam feed fetch myjvnfrom51
+check "  ... the 70 from there stored, and no warning" -- eval \
+	'[ "$(adv_count myjvnfrom51)" = 70 ] && [ ! -s err ]'
+sam feed add "$U/myjvn?total=120&bogus=1" --name myjvnbogus >/dev/null
+expect_exit 0 "a MyJVN query whose next page is some other feed" -- sam feed fetch myjvnbogus
+check "  ... only the query's own 50 stored, as counted" -- eval \
+	'[ "$(adv_count myjvnbogus)" = 50 ] && [ "$(feed_field myjvnbogus items)" = 50 ] && grep -q "myjvnbogus: 50 items, 50 new" out'
+check "  ... a warning that the rest is missing" -- \
+	grep -q "feed 'myjvnbogus': the MyJVN query has 120 results but the server sent only 50: it did not answer startItem=51 with the next page" err
+# The pages come over the network with no transaction open: an admin's
+# change goes through while they are fetched.
+sam feed add "$U/myjvn?total=120&slow=2" --name myjvnslow >/dev/null
+sam feed fetch myjvnslow >slow.out 2>slow.err &
+fpid=$!
+sleep 1
+t0=$(date +%s)
+expect_exit 0 "an admin adds a declarer while a MyJVN query's pages are fetched" -- \
+	sam subscriber add --email paging@example.jp --org 株式会社ページ
+check "  ... at once, not after the fetch ($(( $(date +%s) - t0 )) s)" -- test $(( $(date +%s) - t0 )) -le 1
+wait $fpid
+check "  ... and the query stored whole" -- test "$(adv_count myjvnslow)" = 120
 # MyJVN's own example (totalRes 6, totalResRet 2) as a plain file: the
 # server answers every startItem with the same first page.
 sam feed add "$U/myjvn-getVulnOverviewList.xml" --name myjvnfile >/dev/null

@@ -17,12 +17,14 @@ Serves the files under DIR and a few misbehaving endpoints:
                             no Content-Length (the body ends at close), so
                             only the client's own count can stop it
     /bomb                   a small gzip body that inflates to 64 MB
-    /myjvn?total=N[&maxCountItem=M][&startItem=S][&fail=S]
+    /myjvn?total=N[&maxCountItem=M][&startItem=S][&fail=S][&slow=T][&bogus=1]
                             a MyJVN getVulnOverviewList answer (JVNRSS +
                             status:Status) for a query with N results,
                             M a page (at most 50, default 50), from S
                             (default 1); items JVNDB-2026-00000K.  fail=S:
-                            the page from S answers 500
+                            the page from S answers 500; slow=T: the
+                            pages after the first wait T seconds;
+                            bogus=1: they are a plain RSS 2.0 feed
     /stall                  accepts, reads the request, never answers
     /slowloris              sends headers, then one byte every second
 
@@ -144,6 +146,16 @@ class Handler(BaseHTTPRequestHandler):
         if q.get("fail") and int(q["fail"][0]) == start:
             self.send_body(500, b"<html><body>error</body></html>",
                            "text/html")
+            return
+        if start > 1 and q.get("slow"):
+            time.sleep(float(q["slow"][0]))
+        if start > 1 and q.get("bogus"):
+            self.send_body(200, (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">'
+                '<channel><title>portal</title><link>https://e.example/</link>'
+                '<item><guid>portal-1</guid><title>not a page</title>'
+                '<link>https://e.example/1</link></item></channel></rss>\n'
+            ).encode())
             return
         ks = range(start, min(start + per, total + 1))
         items = "".join(
