@@ -462,7 +462,7 @@ step_send(struct run *r, struct step *s)
 	struct sender_opts so = { 0, &stop_flag };
 	struct sender_stats st;
 	struct err e = ERR_INIT;
-	long long left;
+	long long left, due;
 	int rc;
 
 	rc = sender_run(ctx->db, ctx->cfg, run_clock(r), &so, &st, &e);
@@ -478,8 +478,12 @@ step_send(struct run *r, struct step *s)
 			say(s, " (%zu were sent before)", st.sent);
 		return;
 	}
+	/* Stopped by a signal with mail due left (before it took any,
+	 * maybe): not done, 75, as the steps a signal skips. */
+	due = rc == 0 && atomic_load(&stop_flag) ?
+	    outbox_due(ctx->db, run_clock(r)) : 0;
 	if (st.sent + st.deferred + st.failed + st.cancelled + st.unsent == 0 &&
-	    rc == 0) {
+	    rc == 0 && due <= 0) {
 		say(s, "nothing to send");
 		if (left > 0)
 			say(s, " now (%lld deferred, retried later)", left);
@@ -511,9 +515,8 @@ step_send(struct run *r, struct step *s)
 	/* A relay holding us off (75) stops the run too: say why. */
 	if (rc < 0 && (rc != -ERR_TEMP || st.stopped))
 		say(s, "; stopped: %s", e.msg);
-	else if (atomic_load(&stop_flag) && left > 0) {
-		/* Not done: 75, as the steps a signal skips. */
-		say(s, "; stopped by a signal, %lld left for the next run", left);
+	else if (due > 0) {
+		say(s, "; stopped by a signal, %lld left for the next run", due);
 		s->exit = err_worst(s->exit, EX_TEMPFAIL);
 	}
 }

@@ -95,7 +95,7 @@ fail:
 int
 cmd_send(struct ctx *ctx, int argc, char **argv)
 {
-	long long left;
+	long long left, due;
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, 'l' },
 		{ "release-held", no_argument, NULL, 'H' },
@@ -174,12 +174,14 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		    st.held ? " (in flight at a crash: held for review)" :
 		    st.recovered ? " (in flight at a crash: sent again)" : "",
 		    ctx->cfg->transport);
-	/* Stopped by a signal with mail left: not done (75), say so. */
-	if (rc == 0 && atomic_load(&stop_flag) && left > 0)
+	/* Stopped by a signal with mail left that was due: not done (75),
+	 * say so (deferred messages not yet due are no one's to send). */
+	if (rc == 0 && atomic_load(&stop_flag) &&
+	    (due = outbox_due(ctx->db, ctx->now)) > 0)
 		rc = err_set(&ctx->err, ERR_TEMP, "stopped by %s: %lld "
 		    "message%s left queued for the next 'samail send'",
 		    atomic_load(&stop_flag) == SIGINT ? "SIGINT" : "SIGTERM",
-		    left, left == 1 ? "" : "s");
+		    due, due == 1 ? "" : "s");
 	if (rc < 0)
 		return cmd_fail(ctx, rc);
 	return EX_OK;

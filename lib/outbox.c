@@ -250,6 +250,25 @@ outbox_cancel(struct db *db, long long id, const char *why, struct err *e)
 }
 
 long long
+outbox_due(struct db *db, time_t now)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM outbox WHERE "
+	    "(state = 'queued' AND next_try IS NULL) OR (state = 'deferred' "
+	    "AND next_try <= ?)", NULL);
+	long long n = -1;
+	char ts[21];
+
+	date_format_timestamp(now, ts);
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, ts, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+long long
 outbox_waiting(struct db *db)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM outbox WHERE "

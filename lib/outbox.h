@@ -78,6 +78,8 @@ int	 outbox_unclaim(struct db *, long long id, time_t now, struct err *);
 
 /* Messages a later send will try (queued or deferred); -1 on error. */
 long long outbox_waiting(struct db *);
+/* Those of them due at now (what a send at now would take); -1 on error. */
+long long outbox_due(struct db *, time_t now);
 
 /*
  * When to try a deferred message again: base * 2^(attempts-1), at most

@@ -72,7 +72,8 @@ samail_run() {	# connections
 	k1=$(sink_ticks) r1=$(sink_rchar)
 	sent=$(sqlite3 "$dir/s.db" "SELECT count(*) FROM outbox WHERE state = 'sent'")
 	[ "$sent" = "$n" ] || { echo "bench-send: only $sent of $n sent" >&2; exit 1; }
-	# The average message, less the envelope commands (as bench-run).
+	# The average message, less about 60 bytes of envelope commands (an
+	# estimate, as in bench-run: the two clients' envelopes differ a little).
 	awk -v n="$n" -v k=$((k1 - k0)) -v hz="$hz" -v b=$((r1 - r0)) '{
 	    printf "%.0f %.0f %.1f %.0f %d\n", n / $1, ($2 + $3) * 1e6 / n,
 	    $4 / 1024, k * 1e6 / hz / n, b / n - 60 }' "$dir/t"

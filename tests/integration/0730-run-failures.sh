@@ -124,7 +124,7 @@ expect_exit 75 "fixed: the next daily run builds it (75: the greylisting address
 	sam --now 2026-12-02T00:00:00Z run daily
 check "  ... once" -- grep -q "^  newsletter: newsletter-2026-11 built (caught up" out
 
-# 7. The database held by another process (sqlite3, a backup) longer than
+# 6. The database held by another process (sqlite3, a backup) longer than
 # [database] busy_timeout: a temporary failure (75), not an I/O error
 # (74): cron's next run simply tries again.
 sed 's|^\[database\]$|[database]\nbusy_timeout = 300|' samail.conf > busy.conf
@@ -144,7 +144,7 @@ expect_exit 75 "released: the next run runs (75: the greylisting address defers 
 check "  ... and is recorded" -- test \
 	"$(sqlite3 samail.db "SELECT started FROM run ORDER BY id DESC LIMIT 1")" = 2026-12-03T00:10:00Z
 
-# 6. No database, and a broken config: the usual exit statuses.
+# 7. No database, and a broken config: the usual exit statuses.
 expect_exit 66 "no database: 66" -- "$SAMAIL" --db "$T/none/samail.db" run daily
 check "  ... says to run init" -- grep -q "samail init" err
 printf '[run]\nlock_timeout = soon\n' > bad.conf
