@@ -193,8 +193,11 @@ note_reply(struct run *run, int relay, struct smtp_result *r)
 	const char *why;
 
 	r->last_relay = 1;
-	if (relay < 0 || relay >= n || relay >= SMTP_MAX_RELAYS)
-		return;
+	if (n < 2 || relay < 0 || relay >= n || relay >= SMTP_MAX_RELAYS)
+		return;		/* one relay: no other to take over */
+	/* Under mu: a streak's start and the look at the others are one
+	 * step, as relay_failed() and a relay's return are. */
+	pthread_mutex_lock(&run->mu);
 	if (r->outcome == SMTP_SENT)
 		atomic_store(&run->held[relay], 0);
 	if (r->code > 0) {
@@ -215,6 +218,7 @@ note_reply(struct run *run, int relay, struct smtp_result *r)
 	for (next = (relay + 1) % n; next != relay; next = (next + 1) % n)
 		if (usable(run, next, atomic_load(&run->streak_from[relay])))
 			break;
+	pthread_mutex_unlock(&run->mu);
 	if (next == relay)
 		return;
 	r->last_relay = 0;
@@ -569,9 +573,9 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *p)
 			}
 			/* Back after a failure: it may take over again,
 			 * and a new outage is told again. */
-			if (atomic_load(&run->failing[w->relay]) &&
-			    atomic_exchange(&run->failing[w->relay], 0)) {
+			if (atomic_load(&run->failing[w->relay])) {
 				pthread_mutex_lock(&run->mu);
+				atomic_store(&run->failing[w->relay], 0);
 				run->relay_err[w->relay][0] = '\0';
 				pthread_mutex_unlock(&run->mu);
 			}
@@ -1211,9 +1215,9 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	memcpy(run->relay_err[relay], text, sizeof(text));
 	run->relay_kind[relay] = (int)kind;
 	run->nfailed[relay]++;
-	pthread_mutex_unlock(&run->mu);
 	atomic_store(&run->failing[relay], atomic_fetch_add(&run->epoch, 1) +
 	    1);
+	pthread_mutex_unlock(&run->mu);
 	/*
 	 * With one relay, the run's error says it all (one line); with
 	 * several, this tells why the next one takes over.  Past the
