@@ -508,8 +508,17 @@ step_send(struct run *r, struct step *s)
 		say(s, ", %zu cancelled (declarers no longer active)",
 		    st.cancelled);
 	if (st.recovered > 0) {
-		say(s, "; %zu were in flight when an earlier run stopped",
-		    st.recovered);
+		/* As 'samail send' says it: re-sent, or held until an admin
+		 * releases them (resend_in_flight = no). */
+		if (st.held > 0)
+			say(s, "; %zu were in flight when an earlier run "
+			    "stopped: held for review (resend_in_flight = no), "
+			    "check the relay's log, then 'samail send "
+			    "--release-held'", st.held);
+		else
+			say(s, "; %zu were in flight when an earlier run "
+			    "stopped: queued again, same Message-ID",
+			    st.recovered);
 		s->notable = 1;
 	}
 	/* A relay holding us off (75) stops the run too: say why. */
