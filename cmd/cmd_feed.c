@@ -256,6 +256,11 @@ fetch_one(const struct advisory_feed *f, void *arg)
 		return e.code == ERR_DB || e.code == ERR_LOCKED ||
 		    e.code == ERR_IO ? 1 : 0;
 	}
+	if (st.gone) {
+		log_warnx("feed '%s' was removed or changed while its pages "
+		    "were fetched: nothing of this fetch was stored", f->name);
+		return 0;
+	}
 	if (ctx->verbosity >= 0) {
 		if (st.not_modified)
 			printf("%s: not modified\n", f->name);

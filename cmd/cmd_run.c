@@ -148,6 +148,12 @@ fetch_feed(const struct advisory_feed *f, void *arg)
 	fr->feeds++;
 	memset(&st, 0, sizeof(st));
 	rc = advisory_fetch(fr->ctx->db, f, &fr->o, &st, &e);
+	if (rc == 0 && st.gone) {
+		fr->ok++;
+		log_warnx("feed '%s' was removed or changed while its pages "
+		    "were fetched: nothing of this fetch was stored", f->name);
+		return 0;
+	}
 	if (rc == 0) {
 		fr->ok++;
 		fr->added += (long)st.added;

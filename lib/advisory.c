@@ -741,10 +741,15 @@ store_pipelined(struct store *s, struct pipe *p, pthread_t th)
 	return p->parse_rc;
 }
 
-int
-advisory_store_doc(struct db *db, long long feed_id, int fd,
-    const char *base_url, const char *http_charset, const struct tagger *t,
-    time_t now, struct advisory_stats *stats, struct err *e)
+/*
+ * advisory_store_doc(), one document of several that count as one (the
+ * pages of a MyJVN query): *start is -1 for the first, and keeps what "new
+ * in this document" means for the others (duplicate ids across pages).
+ */
+static int
+store_doc(struct db *db, long long feed_id, int fd, const char *base_url,
+    const char *http_charset, const struct tagger *t, time_t now,
+    struct advisory_stats *stats, long long *start, struct err *e)
 {
 	struct advisory_stats local;
 	struct store s;
@@ -769,17 +774,20 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	buf_init(&s.changed, 0);
 	date_format_timestamp(now, s.now);
 	/* What "new in this document" means for duplicate ids (store_one). */
-	if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS advisory_seen "
-	    "(id INTEGER PRIMARY KEY); DELETE FROM temp.advisory_seen", e)) < 0)
-		return rc;
-	{
-		sqlite3_stmt *mx = db_stmt(db, "SELECT max(id) FROM advisory", e);
+	if (*start >= 0)
+		s.start_rowid = *start;
+	else {
+		sqlite3_stmt *mx;
 
-		if (mx == NULL)
+		if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS "
+		    "advisory_seen (id INTEGER PRIMARY KEY); DELETE FROM "
+		    "temp.advisory_seen", e)) < 0)
+			return rc;
+		if ((mx = db_stmt(db, "SELECT max(id) FROM advisory", e)) == NULL)
 			return -e->code;
 		if (sqlite3_step(mx) != SQLITE_ROW)
 			return db_error(db, e, "read advisories");
-		s.start_rowid = sqlite3_column_int64(mx, 0);
+		s.start_rowid = *start = sqlite3_column_int64(mx, 0);
 		sqlite3_reset(mx);
 	}
 	if ((s.mdctx = EVP_MD_CTX_new()) == NULL ||
@@ -816,9 +824,39 @@ advisory_store_doc(struct db *db, long long feed_id, int fd,
 	return rc;
 }
 
+int
+advisory_store_doc(struct db *db, long long feed_id, int fd,
+    const char *base_url, const char *http_charset, const struct tagger *t,
+    time_t now, struct advisory_stats *stats, struct err *e)
+{
+	long long start = -1;
+
+	return store_doc(db, feed_id, fd, base_url, http_charset, t, now,
+	    stats, &start, e);
+}
+
 /* ---------------------------------------------------------------------
  * Fetching a feed
  */
+
+/* 1 if the feed is still there with its URL, 0 if not, or -ERR_DB. */
+static int
+feed_unchanged(struct db *db, const struct advisory_feed *f, struct err *e)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT url = ?2 FROM feed WHERE id = ?1",
+	    e);
+	int rc;
+
+	if (st == NULL)
+		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, f->id);
+	sqlite3_bind_text(st, 2, f->url, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ?
+	    0 : db_error(db, e, "read feed");
+	sqlite3_reset(st);
+	return rc;
+}
 
 static int
 feed_ok(struct db *db, const struct advisory_feed *f, const char *now,
@@ -1019,7 +1057,7 @@ fetch_pages(const struct fetch_result *r, const struct advisory_fetch_opts *o,
 static int
 store_pages(struct db *db, const struct advisory_feed *f,
     const struct advisory_fetch_opts *o, const struct pages *pg,
-    struct advisory_stats *stats, struct err *e)
+    long long *start, struct advisory_stats *stats, struct err *e)
 {
 	stats->myjvn_per_page = stats->myjvn_returned;
 	stats->myjvn_pages = 1;
@@ -1029,9 +1067,9 @@ store_pages(struct db *db, const struct advisory_feed *f,
 		struct advisory_stats ps;
 		int rc;
 
-		if ((rc = advisory_store_doc(db, f->id, fileno(pr->body),
+		if ((rc = store_doc(db, f->id, fileno(pr->body),
 		    pr->effective_url, pr->charset, o->tagger, o->now, &ps,
-		    e)) < 0)
+		    start, e)) < 0)
 			return err_prefix(e, "MyJVN page %zu", i + 2);
 		stats->myjvn_pages++;
 		stats->items += ps.items;
@@ -1120,22 +1158,34 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 		    (stats->myjvn_first > 0 ? stats->myjvn_first : 1) +
 		    stats->myjvn_returned - 1 < stats->myjvn_total) {
 			struct advisory_stats first = *stats;
+			long long start = -1;
 
 			db_rollback(db);
+			stats->added = stats->changed = stats->unchanged = 0;
 			if ((rc = fetch_pages(&r, o, &first, &pg, e)) < 0)
 				goto failed;
 			if ((rc = db_begin(db, e)) < 0)
 				goto out;
+			/* Removed (or pointed elsewhere) by an admin while the
+			 * pages came: nothing of it is to be stored. */
+			if ((rc = feed_unchanged(db, f, e)) <= 0) {
+				db_rollback(db);
+				if (rc == 0) {
+					memset(stats, 0, sizeof(*stats));
+					stats->gone = 1;
+				}
+				goto out;
+			}
 			if (lseek(fileno(r.body), 0, SEEK_SET) < 0)
 				rc = err_set(e, ERR_IO, "cannot reread the "
 				    "document: %s", strerror(errno));
 			else
-				rc = advisory_store_doc(db, f->id,
-				    fileno(r.body), r.effective_url, r.charset,
-				    o->tagger, o->now, stats, e);
+				rc = store_doc(db, f->id, fileno(r.body),
+				    r.effective_url, r.charset, o->tagger,
+				    o->now, stats, &start, e);
 			if (rc >= 0)
-				rc = store_pages(db, f, o, &pg, stats, e);
-			stats->bytes += r.bytes;
+				rc = store_pages(db, f, o, &pg, &start, stats,
+				    e);
 			paged = 1;
 		} else if (rc >= 0 && !r.local && stats->myjvn_total > 0)
 			stats->myjvn_pages = 1;

@@ -99,6 +99,8 @@ struct advisory_stats {
 	int		 myjvn_pages;	/* pages fetched (advisory_fetch) */
 	long		 myjvn_per_page; /* ... the first page's count */
 	int		 myjvn_unpaged;	/* ... a page came not as asked */
+	int		 gone;		/* removed while its pages came:
+					   nothing stored (advisory_fetch) */
 };
 
 /*

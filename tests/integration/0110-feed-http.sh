@@ -180,6 +180,20 @@ expect_exit 0 "an admin adds a declarer while a MyJVN query's pages are fetched"
 check "  ... at once, not after the fetch ($(( $(date +%s) - t0 )) s)" -- test $(( $(date +%s) - t0 )) -le 1
 wait $fpid
 check "  ... and the query stored whole" -- test "$(adv_count myjvnslow)" = 120
+# Removed by an admin while its pages come: nothing stored for it, no
+# database error, and the feeds after it are fetched.
+sam feed add "$U/myjvn?total=120&slow=2&rm=1" --name myjvnrm >/dev/null
+sam feed fetch myjvnrm ipa >rm.out 2>rm.err &
+fpid=$!
+sleep 1
+sam feed remove myjvnrm >/dev/null
+wait $fpid
+rmrc=$?
+check "a MyJVN feed removed while its pages are fetched: exit 0 ($rmrc)" -- test $rmrc = 0
+check "  ... a warning, nothing stored for it, the next feed fetched" -- eval \
+	'grep -q "feed .myjvnrm. was removed or changed while its pages were fetched: nothing of this fetch was stored" rm.err &&
+	 [ "$(sqlite3 samail.db "SELECT count(*) FROM advisory WHERE feed_id NOT IN (SELECT id FROM feed)")" = 0 ] &&
+	 grep -q "^ipa: " rm.out && ! grep -qi "error" rm.err'
 # MyJVN's own example (totalRes 6, totalResRet 2) as a plain file: the
 # server answers every startItem with the same first page.
 sam feed add "$U/myjvn-getVulnOverviewList.xml" --name myjvnfile >/dev/null
