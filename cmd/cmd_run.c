@@ -489,7 +489,7 @@ step_send(struct run *r, struct step *s)
 	due = rc == 0 && atomic_load(&stop_flag) ?
 	    outbox_due(ctx->db, run_clock(r)) : 0;
 	if (st.sent + st.deferred + st.failed + st.cancelled + st.unsent == 0 &&
-	    rc == 0 && due <= 0) {
+	    rc == 0 && due == 0) {
 		say(s, "nothing to send");
 		if (left > 0)
 			say(s, " now (%lld deferred, retried later)", left);
@@ -530,8 +530,13 @@ step_send(struct run *r, struct step *s)
 	/* A relay holding us off (75) stops the run too: say why. */
 	if (rc < 0 && (rc != -ERR_TEMP || st.stopped))
 		say(s, "; stopped: %s", e.msg);
-	else if (due > 0) {
-		say(s, "; stopped by a signal, %lld left for the next run", due);
+	else if (due != 0) {	/* -1: unknown, maybe */
+		if (due > 0)
+			say(s, "; stopped by a signal, %lld left for the next "
+			    "run", due);
+		else
+			say(s, "; stopped by a signal, messages may be left "
+			    "for the next run");
 		s->exit = err_worst(s->exit, EX_TEMPFAIL);
 	}
 }

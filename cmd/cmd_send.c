@@ -177,11 +177,19 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 	/* Stopped by a signal with mail left that was due: not done (75),
 	 * say so (deferred messages not yet due are no one's to send). */
 	if (rc == 0 && atomic_load(&stop_flag) &&
-	    (due = outbox_due(ctx->db, ctx->now)) > 0)
-		rc = err_set(&ctx->err, ERR_TEMP, "stopped by %s: %lld "
-		    "message%s left queued for the next 'samail send'",
-		    atomic_load(&stop_flag) == SIGINT ? "SIGINT" : "SIGTERM",
-		    due, due == 1 ? "" : "s");
+	    (due = outbox_due(ctx->db, ctx->now)) != 0) {
+		const char *sig = atomic_load(&stop_flag) == SIGINT ?
+		    "SIGINT" : "SIGTERM";
+
+		if (due < 0)	/* unknown: say it may be so */
+			rc = err_set(&ctx->err, ERR_TEMP, "stopped by %s: "
+			    "messages may be left queued for the next 'samail "
+			    "send'", sig);
+		else
+			rc = err_set(&ctx->err, ERR_TEMP, "stopped by %s: %lld "
+			    "message%s left queued for the next 'samail send'",
+			    sig, due, due == 1 ? "" : "s");
+	}
 	if (rc < 0)
 		return cmd_fail(ctx, rc);
 	return EX_OK;

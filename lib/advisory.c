@@ -978,6 +978,7 @@ struct pages {
 	size_t			 n;
 	int			 unpaged;	/* a page came that was not asked */
 	long			 next;		/* ... for this startItem */
+	long			 status;	/* HTTP status of a page that failed */
 };
 
 static void
@@ -1032,6 +1033,7 @@ fetch_pages(const struct fetch_result *r, const struct advisory_fetch_opts *o,
 				    "%s", strerror(errno));
 		}
 		if (rc < 0) {
+			pg->status = pr.status;
 			feed_info_release(&info);
 			fetch_result_release(&pr);
 			return err_prefix(e, "MyJVN page %zu (startItem=%ld)",
@@ -1124,7 +1126,7 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 	struct fetch_cond cond = { f->etag, f->last_modified };
 	struct advisory_stats local;
 	struct fetch_result r;
-	struct pages pg = { NULL, 0, 0, 0 };
+	struct pages pg = { NULL, 0, 0, 0, 0 };
 	struct err dberr = ERR_INIT;
 	char now[32];
 	int rc, frc, paged = 0;
@@ -1162,8 +1164,11 @@ advisory_fetch(struct db *db, const struct advisory_feed *f,
 
 			db_rollback(db);
 			stats->added = stats->changed = stats->unchanged = 0;
-			if ((rc = fetch_pages(&r, o, &first, &pg, e)) < 0)
+			if ((rc = fetch_pages(&r, o, &first, &pg, e)) < 0) {
+				/* The feed row records the failing page's. */
+				stats->status = r.status = pg.status;
 				goto failed;
+			}
 			if ((rc = db_begin(db, e)) < 0)
 				goto out;
 			/* Removed (or pointed elsewhere) by an admin while the

@@ -152,6 +152,8 @@ check "  ... the feed row counts 120 items" -- test "$(feed_field myjvn items)" 
 sam feed add "$U/myjvn?total=120&startItem=1&fail=51" --name myjvnfail >/dev/null
 expect_exit 69 "a MyJVN query whose second page answers 500" -- sam feed fetch myjvnfail
 check "  ... nothing of it stored: the pages go in together" -- test "$(adv_count myjvnfail)" = 0
+check "  ... the feed records the failing page's status (500), not the first's" -- \
+	test "$(feed_field myjvnfail last_status)" = 500
 check "  ... one line naming the page" -- eval 'test "$(wc -l < err)" = 1 &&
 	grep -q "feed .myjvnfail.*MyJVN page 2 (startItem=51).*HTTP 500" err'
 check "  ... startItem replaced, not added twice" -- grep -q '"/myjvn?total=120&fail=51&startItem=51"' http.log
