@@ -104,14 +104,17 @@ check "  ... most untried, nobody failed" -- eval \
 # One relay holding us off, the other down or silent: no relay is left to
 # take over, so the run stops as with one relay, the rest untried, instead
 # of deferring the whole campaign at the first (each message an attempt).
+stopped_with() {	# deferred untried what
+	check "  ... $3" -- eval '[ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = '"$1"' ] &&
+	    [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = '"$2"' ]'
+}
 sed -i 's/^max_connections = .*/max_connections = 1/' "$T/samail.conf"
 start_relay rl "*:rcpt=421 4.7.28 Our system has detected an unusual rate of mail, try again later"
 PH=$RELAY_PORT
 use_relays "smtp://127.0.0.1:$PH smtp://127.0.0.1:$(free_port)"
 queue_newsletters $(seq -f m%g 1 30)
 expect_exit 75 "the first relay holding us off, the second down: exit 75" -- sam --now $NOW send
-check "  ... the run stopped: 3 deferred (a 4th after the second relay failed), the other 26 untried" -- eval \
-	'[ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 4 ] && [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = 26 ]'
+stopped_with 4 26 "the run stopped: 3 deferred (a 4th after the second relay failed), the other 26 untried"
 check "  ... saying no other relay can take over" -- \
 	grep -q "relay 'smtp://127.0.0.1:$PH' is refusing our mail for now (421 4.7.28 .*): 3 messages in a row deferred, and no other relay can take over (each is down, silent or refusing our mail too)" "$T/err"
 start_relay mute "*:end=stall"
@@ -119,16 +122,14 @@ PM=$RELAY_PORT
 use_relays "smtp://127.0.0.1:$PH smtp://127.0.0.1:$PM"
 queue_newsletters $(seq -f n%g 1 20)
 expect_exit 69 "the first holding us off, the second silent at the end of data: exit 69" -- sam --now $NOW send
-check "  ... 3 deferred at each, the other 14 untried" -- eval \
-	'[ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 6 ] && [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = 14 ]'
+stopped_with 6 14 "3 deferred at each, the other 14 untried"
 check "  ... saying the second stopped answering and none can take over" -- \
 	grep -q "relay 'smtp://127.0.0.1:$PM' stopped answering (3 messages in a row got no reply) and no other relay can take over" "$T/err"
 start_relay hostrej "*:rcpt=450 4.7.1 Client host rejected: cannot find your hostname"
 use_relays "smtp://127.0.0.1:$PM smtp://127.0.0.1:$RELAY_PORT"
 queue_newsletters $(seq -f p%g 1 20)
 expect_exit 75 "the first silent, the second holding us off: exit 75" -- sam --now $NOW send
-check "  ... 3 deferred at each, the other 14 untried" -- eval \
-	'[ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 6 ] && [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = 14 ]'
+stopped_with 6 14 "3 deferred at each, the other 14 untried"
 
 # --- no reply: the configured timeout, not twice it --------------------------
 # After a timeout libcurl closes the connection with a QUIT and would wait
