@@ -922,8 +922,9 @@ feed_failed(struct db *db, const struct advisory_feed *f, const char *now,
 /*
  * MyJVN API paging.  A query returns at most maxCountItem results (50 for
  * getVulnOverviewList) and says how many it has (status:Status totalRes,
- * firstRes, totalResRet); the rest come with startItem.  The pages go into
- * the caller's transaction: all of them or, when one fails, none.
+ * firstRes, totalResRet); the rest come with startItem.  advisory_fetch()
+ * fetches them with no transaction open, then stores them with the first
+ * in one: all of them or, when one fails, none.
  */
 #define MYJVN_MAX_PAGES	100
 

@@ -760,7 +760,8 @@ policy_refusal(const struct smtp_result *res)
  * the session was set up: a relay that stopped answering would otherwise
  * cost every message of the campaign a timeout and an attempt.  Counted
  * per relay: the engine hands over to the next relay after as many (see
- * smtp.c), and the run stops once every relay has gone silent. */
+ * smtp.c), and the run stops once no relay is left to take over (every
+ * one silent, or the others down or holding us off: last_relay). */
 #define LOST_STREAK	3
 
 /* Why no other relay takes over (smtp_result.last_relay). */
@@ -784,8 +785,9 @@ all_silent(const struct sender *s)
  * failing (4.3.x: "451 4.3.0 Temporary lookup failure", "queue file write
  * error"): smtp_held_off().  Every message would be deferred and lose an
  * attempt.  Counted per relay, as LOST_STREAK: the engine hands over to
- * the next relay after as many in a row, and once every relay holds us
- * off the run stops (exit 75), the rest waiting, untried, for the next.
+ * the next relay after as many in a row, and once no relay is left to
+ * take over the run stops (exit 75), the rest waiting, untried, for the
+ * next.
  */
 #define HELD_OFF_STREAK	3
 

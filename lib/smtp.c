@@ -155,8 +155,8 @@ struct run {
  * A relay that took the session and then stopped answering (a timeout or
  * a dropped connection with no reply) SILENT_SWITCH times in a row hands
  * over to the next relay, as one that refuses connections does.  Any
- * reply from it starts the count again.  The caller decides when every
- * relay is silent (sender.c stops the run).
+ * reply from it starts the count again.  The caller stops the run when
+ * no relay is left to take over (sender.c).
  */
 #define SILENT_SWITCH	3
 
@@ -164,7 +164,8 @@ struct run {
  * Likewise a relay that holds us off after it took the session: a 421,
  * a temporary refusal of this host, its own mail system failing (4.3.x)
  * for HELD_SWITCH messages in a row with none sent between (see
- * smtp_held_off()).  The caller stops the run once every relay does.
+ * smtp_held_off()).  When no relay is left to take over, the result says
+ * so (smtp_result.last_relay) and the caller stops the run.
  */
 #define HELD_SWITCH	3
 
