@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -24,18 +25,26 @@ make_key(struct ctx *ctx)
 {
 	const char *path = ctx->cfg->unsub_secret_file;
 	unsigned char raw[32];
-	char hex[65];
-	int fd;
+	char hex[65], *tmp;
+	struct stat sb;
+	int fd, rc;
 
 	if (getenv("SAMAIL_UNSUBSCRIBE_SECRET"))
 		return 0;
+	/* Empty: left by an older samail cut short while creating it.
+	 * No link can have been made with it (every command refuses it):
+	 * a new one replaces it. */
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+	    unlink(path) == 0)
+		log_warnx("the unsubscribe key '%s' was empty (its creation "
+		    "was cut short): making a new one", path);
 	if (access(path, F_OK) == 0) {
 		/* There already: it must be usable (private, long enough),
 		 * or every later command would fail on it. */
 		char *secret = NULL;
 		size_t n = 0;
-		int rc = config_secret(path, NULL, &secret, &n, &ctx->err);
 
+		rc = config_secret(path, NULL, &secret, &n, &ctx->err);
 		if (secret != NULL) {
 			explicit_bzero(secret, n);
 			free(secret);
@@ -51,17 +60,35 @@ make_key(struct ctx *ctx)
 		    "unsubscribe key: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-		return err_set(&ctx->err, ERR_CANTCREAT, "cannot create the "
+	/*
+	 * Written whole under a temporary name, then linked to its own: a
+	 * kill at any moment leaves the key complete or absent, never empty
+	 * (which the next init would refuse), and link() fails rather than
+	 * replace a key another init made meanwhile.
+	 */
+	tmp = xasprintf("%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		rc = err_set(&ctx->err, ERR_CANTCREAT, "cannot create the "
 		    "unsubscribe key '%s': %s", path, strerror(errno));
-	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) < 0) {
-		close(fd);
-		unlink(path);
-		return err_set(&ctx->err, ERR_IO, "write '%s': %s", path,
-		    strerror(errno));
+		free(tmp);
+		return rc;
 	}
-	close(fd);
+	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0 || close(fd) < 0 || (fd = -1, link(tmp, path) < 0)) {
+		int saved = errno;
+
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		free(tmp);
+		if (saved == EEXIST)	/* another init's: check it */
+			return make_key(ctx);
+		return err_set(&ctx->err, saved == EACCES ? ERR_CANTCREAT :
+		    ERR_IO, "cannot create the unsubscribe key '%s': %s", path,
+		    strerror(saved));
+	}
+	unlink(tmp);
+	free(tmp);
 	log_info("created the unsubscribe key '%s' (keep it secret; back it "
 	    "up with the database)", path);
 	return 0;

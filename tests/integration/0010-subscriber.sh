@@ -5,6 +5,13 @@
 write_config </dev/null
 expect_exit 0 "init" -- sam init
 expect_exit 0 "init again is safe" -- sam init
+check "the unsubscribe key: private, whole, no temporary file beside it" -- eval \
+	'[ "$(stat -c %a "$T/unsubscribe.key")" = 600 ] && [ "$(wc -c < "$T/unsubscribe.key")" = 65 ] &&
+	 [ -z "$(ls "$T" | grep "^unsubscribe\.key\.")" ]'
+: > "$T/unsubscribe.key"
+expect_exit 0 "init over an empty key (an older samail's, cut short): a new one" -- sam init
+check "  ... whole, and said" -- eval \
+	'[ "$(wc -c < "$T/unsubscribe.key")" = 65 ] && grep -q "was empty (its creation was cut short): making a new one" "$T/err"'
 sqlite3 "$T/other.db" "CREATE TABLE accounts (x)"
 expect_exit 78 "init on another application's SQLite file is refused" -- sam --db "$T/other.db" init
 check "  ... and adds nothing to it" -- test "$(sqlite3 "$T/other.db" .tables)" = accounts
