@@ -89,6 +89,21 @@ make_key(struct ctx *ctx)
 	}
 	unlink(tmp);
 	free(tmp);
+	/* Its name on disk too: links made with it must outlive a power
+	 * loss. */
+	{
+		char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+		int dfd;
+
+		if (slash != NULL)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		if ((dfd = open(slash != NULL ? dir : ".", O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
 	log_info("created the unsubscribe key '%s' (keep it secret; back it "
 	    "up with the database)", path);
 	return 0;
