@@ -27,7 +27,7 @@ make_key(struct ctx *ctx)
 	unsigned char raw[32];
 	char hex[65], *tmp;
 	struct stat sb;
-	int fd, rc;
+	int fd, rc, ok, saved;
 
 	if (getenv("SAMAIL_UNSUBSCRIBE_SECRET"))
 		return 0;
@@ -73,12 +73,18 @@ make_key(struct ctx *ctx)
 		free(tmp);
 		return rc;
 	}
-	if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) < 0 || close(fd) < 0 || (fd = -1, link(tmp, path) < 0)) {
-		int saved = errno;
-
-		if (fd >= 0)
-			close(fd);
+	ok = write(fd, hex, 64) == 64 && write(fd, "\n", 1) == 1 &&
+	    fsync(fd) == 0;
+	saved = errno;
+	if (close(fd) < 0 && ok) {
+		ok = 0;
+		saved = errno;
+	}
+	if (ok && link(tmp, path) < 0) {
+		ok = 0;
+		saved = errno;
+	}
+	if (!ok) {
 		unlink(tmp);
 		free(tmp);
 		if (saved == EEXIST)	/* another init's: check it */
