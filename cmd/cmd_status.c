@@ -165,6 +165,15 @@ holder_cmd(const char *holder)
 	return p != NULL && p[9] != '\0' ? p + 9 : NULL;
 }
 
+/* The lock's pid and start ("pid N, started 2026-11-26T19:53:02Z"):
+ * 1, or 0 when the line does not say them. */
+static int
+holder_parse(const char *holder, long *pid, char ts[21], time_t *when)
+{
+	return sscanf(holder, "pid %ld, started %20s", pid, ts) == 2 &&
+	    date_parse_timestamp(ts, when, NULL) == 0;
+}
+
 /* The lock's "pid N, started 2026-11-26T19:53:02Z, samail send" as "pid
  * N, started 04:53 JST, samail send" (the date too when it is not
  * today's). */
@@ -176,8 +185,7 @@ holder_jst(const char *holder, time_t now, char *out, size_t size)
 	long pid;
 	time_t when;
 
-	if (sscanf(holder, "pid %ld, started %20s", &pid, ts) != 2 ||
-	    date_parse_timestamp(ts, &when, NULL) < 0) {
+	if (!holder_parse(holder, &pid, ts, &when)) {
 		snprintf(out, size, "%s", *holder ? holder : "holder unknown");
 		return;
 	}
@@ -543,10 +551,10 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		json_t *j = json_object();
 		char ts[21];
 		long pid;
+		time_t when;
 
 		json_object_set_new(j, "type", json_string("lock"));
-		if (sscanf(holder, "pid %ld, started %20s", &pid, ts) == 2 &&
-		    date_parse_timestamp(ts, &(time_t){ 0 }, NULL) == 0) {
+		if (holder_parse(holder, &pid, ts, &when)) {
 			json_object_set_new(j, "pid", json_integer(pid));
 			json_object_set_new(j, "started", json_string(ts));
 		} else {
