@@ -231,7 +231,7 @@ fetch_one(const struct advisory_feed *f, void *arg)
 	struct ctx *ctx = fc->ctx;
 	struct advisory_stats st;
 	struct err e = ERR_INIT;
-	char why[256];
+	char note[512];
 	int rc;
 
 	fc->n++;
@@ -256,12 +256,7 @@ fetch_one(const struct advisory_feed *f, void *arg)
 		return e.code == ERR_DB || e.code == ERR_LOCKED ||
 		    e.code == ERR_IO ? 1 : 0;
 	}
-	if (st.gone) {
-		log_warnx("feed '%s' was removed or changed while its pages "
-		    "were fetched: nothing of this fetch was stored", f->name);
-		return 0;
-	}
-	if (ctx->verbosity >= 0) {
+	if (ctx->verbosity >= 0 && !st.gone) {
 		if (st.not_modified)
 			printf("%s: not modified\n", f->name);
 		else
@@ -269,8 +264,8 @@ fetch_one(const struct advisory_feed *f, void *arg)
 			    st.items, st.items == 1 ? "" : "s", st.added,
 			    st.changed);
 	}
-	if (advisory_incomplete(&st, why, sizeof(why)))
-		log_warnx("feed '%s': %s", f->name, why);
+	if (advisory_notice(f->name, &st, note, sizeof(note)))
+		log_warnx("%s", note);
 	return 0;
 }
 

@@ -140,7 +140,7 @@ fetch_feed(const struct advisory_feed *f, void *arg)
 	struct fetchrun *fr = arg;
 	struct advisory_stats st;
 	struct err e = ERR_INIT;
-	char why[256];
+	char why[256], note[512];
 	int rc, retried;
 
 	if (atomic_load(&stop_flag))
@@ -148,23 +148,17 @@ fetch_feed(const struct advisory_feed *f, void *arg)
 	fr->feeds++;
 	memset(&st, 0, sizeof(st));
 	rc = advisory_fetch(fr->ctx->db, f, &fr->o, &st, &e);
-	if (rc == 0 && st.gone) {
-		fr->ok++;
-		log_warnx("feed '%s' was removed or changed while its pages "
-		    "were fetched: nothing of this fetch was stored", f->name);
-		return 0;
-	}
 	if (rc == 0) {
 		fr->ok++;
 		fr->added += (long)st.added;
 		fr->changed += (long)st.changed;
 		if (st.not_modified)
 			log_info("feed '%s': not modified", f->name);
-		else
+		else if (!st.gone)
 			log_info("feed '%s': %zu items, %zu new, %zu changed",
 			    f->name, st.items, st.added, st.changed);
-		if (advisory_incomplete(&st, why, sizeof(why)))
-			log_warnx("feed '%s': %s", f->name, why);
+		if (advisory_notice(f->name, &st, note, sizeof(note)))
+			log_warnx("%s", note);
 		return 0;
 	}
 	log_error("feed '%s': %s", f->name, e.msg);

@@ -1086,8 +1086,8 @@ store_pages(struct db *db, const struct advisory_feed *f,
 	return 0;
 }
 
-int
-advisory_incomplete(const struct advisory_stats *st, char *buf, size_t n)
+static int
+incomplete(const struct advisory_stats *st, char *buf, size_t n)
 {
 	long first = st->myjvn_first > 0 ? st->myjvn_first : 1;
 
@@ -1116,6 +1116,22 @@ advisory_incomplete(const struct advisory_stats *st, char *buf, size_t n)
 		    "rangeDatePublished) or ask for 50 a page "
 		    "(maxCountItem=50)", st->myjvn_total, MYJVN_MAX_PAGES,
 		    st->myjvn_per_page, st->myjvn_returned);
+	return 1;
+}
+
+int
+advisory_notice(const char *name, const struct advisory_stats *st,
+    char *buf, size_t n)
+{
+	char why[256];
+
+	if (st->gone)
+		snprintf(buf, n, "feed '%s' was removed or changed while its "
+		    "pages were fetched: nothing of this fetch was stored", name);
+	else if (incomplete(st, why, sizeof(why)))
+		snprintf(buf, n, "feed '%s': %s", name, why);
+	else
+		return 0;
 	return 1;
 }
 

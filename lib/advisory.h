@@ -104,12 +104,14 @@ struct advisory_stats {
 };
 
 /*
- * A MyJVN query that has more results than were fetched (more than
- * MYJVN_MAX_PAGES pages, or a server that does not page): 1 with what to
- * tell the admin in buf, else 0.
+ * What a fetch that went through (advisory_fetch() 0) has to tell the
+ * admin of feed name: removed while its pages came (nothing stored), or
+ * a MyJVN query with more results than were fetched (more than
+ * MYJVN_MAX_PAGES pages, or a server that does not page).  1 with the
+ * warning's line in buf, else 0.
  */
-int	 advisory_incomplete(const struct advisory_stats *st, char *buf,
-	    size_t n);
+int	 advisory_notice(const char *name, const struct advisory_stats *st,
+	    char *buf, size_t n);
 
 struct advisory_fetch_opts {
 	const struct fetch_opts	*fetch;
