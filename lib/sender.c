@@ -767,12 +767,13 @@ policy_refusal(const struct smtp_result *res)
 /* Why no other relay takes over (smtp_result.last_relay). */
 #define OTHERS_OUT	"each is down, silent or refusing our mail too"
 
-/* 1 if every configured relay has gone silent (kmu held). */
+/* 1 if every configured relay's streak (s->lost or s->held) is that
+ * long (kmu held). */
 static int
-all_silent(const struct sender *s)
+every_relay(const struct sender *s, const int *streak, int len)
 {
 	for (size_t i = 0; i < s->cfg->nrelays && i < SMTP_MAX_RELAYS; i++)
-		if (s->lost[i] < LOST_STREAK)
+		if (streak[i] < len)
 			return 0;
 	return 1;
 }
@@ -791,15 +792,6 @@ all_silent(const struct sender *s)
  */
 #define HELD_OFF_STREAK	3
 
-/* 1 if every configured relay holds us off (kmu held). */
-static int
-all_held(const struct sender *s)
-{
-	for (size_t i = 0; i < s->cfg->nrelays && i < SMTP_MAX_RELAYS; i++)
-		if (s->held[i] < HELD_OFF_STREAK)
-			return 0;
-	return 1;
-}
 
 static void
 smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
@@ -861,9 +853,9 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	} else if (res->outcome == SMTP_TEMPFAIL && res->code == 0 &&
 	    res->relay >= 0 && res->relay < SMTP_MAX_RELAYS &&
 	    ++s->lost[res->relay] >= LOST_STREAK &&
-	    (all_silent(s) || res->last_relay) &&
+	    (every_relay(s, s->lost, LOST_STREAK) || res->last_relay) &&
 	    !atomic_load(&s->stopping)) {
-		if (s->cfg->nrelays > 1 && all_silent(s))
+		if (s->cfg->nrelays > 1 && every_relay(s, s->lost, LOST_STREAK))
 			err_set(&e, ERR_NET, "every relay stopped answering: "
 			    "%d messages in a row got no reply from each; the "
 			    "run stopped, the rest stay queued (see [smtp] "
@@ -883,14 +875,15 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 	else if (smtp_held_off(res) && res->relay >= 0 &&
 	    res->relay < SMTP_MAX_RELAYS &&
 	    ++s->held[res->relay] >= HELD_OFF_STREAK &&
-	    (all_held(s) || res->last_relay) &&
+	    (every_relay(s, s->held, HELD_OFF_STREAK) || res->last_relay) &&
 	    !atomic_load(&s->stopping)) {
 		/* A 4.3.x is the relay's own trouble, not a limit of ours. */
 		const char *fix = strncmp(res->status, "4.3.", 4) == 0 ?
 		    "the relay's operator must fix its mail system" :
 		    "see the relay's limits and [smtp] rate_per_minute";
 
-		if (s->cfg->nrelays > 1 && all_held(s))
+		if (s->cfg->nrelays > 1 &&
+		    every_relay(s, s->held, HELD_OFF_STREAK))
 			err_set(&e, ERR_TEMP, "every relay is refusing our "
 			    "mail for now (the last, '%s': %s): %d messages "
 			    "in a row deferred by each; the run stopped, the "
