@@ -138,17 +138,18 @@ struct run {
 	unsigned	 probe_nf[SMTP_MAX_RELAYS];	/* under mu: nfailed when
 							   the try began */
 	pthread_cond_t	 probe_cv;	/* with mu */
-	atomic_int	 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
-	atomic_int	 held[SMTP_MAX_RELAYS];	/* held off, in a row */
 	/*
-	 * Failures and streaks in time, for note_reply(): failing[r] is the
-	 * epoch of relay r's last failed connection (relay_failed(); 0 once
-	 * it took a MAIL FROM again), streak_from[r] the epoch when its
-	 * current silent or held-off streak began.
+	 * Streaks and failures in time, for note_reply(), all under mu:
+	 * failing[r] is the epoch of relay r's last failed connection
+	 * (relay_failed(); 0 once it took a MAIL FROM again: atomic, for a
+	 * look without mu), streak_from[r] the epoch when its current silent
+	 * or held-off streak began.
 	 */
-	atomic_uint	 epoch;
+	int		 silent[SMTP_MAX_RELAYS];	/* no reply, in a row */
+	int		 held[SMTP_MAX_RELAYS];		/* held off, in a row */
+	unsigned	 epoch;
 	atomic_uint	 failing[SMTP_MAX_RELAYS];
-	atomic_uint	 streak_from[SMTP_MAX_RELAYS];
+	unsigned	 streak_from[SMTP_MAX_RELAYS];
 };
 
 /*
@@ -172,15 +173,15 @@ struct run {
 /*
  * Could relay take over from one whose streak began at epoch since: not
  * silent, not holding us off, and its connections have not failed since
- * (one that failed before may be back: it gets one more try).
+ * (one that failed before may be back: it gets one more try).  mu held.
  */
 static int
 usable(struct run *run, int relay, unsigned since)
 {
 	unsigned f = atomic_load(&run->failing[relay]);
 
-	return atomic_load(&run->silent[relay]) < SILENT_SWITCH &&
-	    atomic_load(&run->held[relay]) < HELD_SWITCH &&
+	return run->silent[relay] < SILENT_SWITCH &&
+	    run->held[relay] < HELD_SWITCH &&
 	    (f == 0 || f <= since);
 }
 
@@ -190,7 +191,7 @@ static void
 note_reply(struct run *run, int relay, struct smtp_result *r)
 {
 	int n = (int)run->o->nrelays, cur = relay, next, len = 0, max;
-	atomic_int *streak = NULL;
+	int *streak = NULL;
 	const char *why;
 
 	r->last_relay = 1;
@@ -200,9 +201,9 @@ note_reply(struct run *run, int relay, struct smtp_result *r)
 	 * step, as relay_failed() and a relay's return are. */
 	pthread_mutex_lock(&run->mu);
 	if (r->outcome == SMTP_SENT)
-		atomic_store(&run->held[relay], 0);
+		run->held[relay] = 0;
 	if (r->code > 0) {
-		atomic_store(&run->silent[relay], 0);
+		run->silent[relay] = 0;
 		if (smtp_held_off(r))
 			streak = &run->held[relay];
 		why = "is refusing our mail for now";
@@ -213,11 +214,10 @@ note_reply(struct run *run, int relay, struct smtp_result *r)
 		why = "stopped answering";
 		max = SILENT_SWITCH;
 	}
-	if (streak != NULL && (len = atomic_fetch_add(streak, 1) + 1) == 1)
-		atomic_store(&run->streak_from[relay],
-		    atomic_load(&run->epoch));
+	if (streak != NULL && (len = ++*streak) == 1)
+		run->streak_from[relay] = run->epoch;
 	for (next = (relay + 1) % n; next != relay; next = (next + 1) % n)
-		if (usable(run, next, atomic_load(&run->streak_from[relay])))
+		if (usable(run, next, run->streak_from[relay]))
 			break;
 	pthread_mutex_unlock(&run->mu);
 	if (next == relay)
@@ -1216,8 +1216,7 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 	memcpy(run->relay_err[relay], text, sizeof(text));
 	run->relay_kind[relay] = (int)kind;
 	run->nfailed[relay]++;
-	atomic_store(&run->failing[relay], atomic_fetch_add(&run->epoch, 1) +
-	    1);
+	atomic_store(&run->failing[relay], ++run->epoch);
 	pthread_mutex_unlock(&run->mu);
 	/*
 	 * With one relay, the run's error says it all (one line); with
