@@ -1,5 +1,5 @@
 /*
- * samail newsletter build|preview
+ * samail newsletter build|preview|skip
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 #include "log.h"
 #include "newsletter.h"
 #include "outbox.h"
+#include "runs.h"
 #include "subscriber.h"
 #include "token.h"
 #include "xalloc.h"
@@ -27,7 +28,10 @@ static const char nl_usage[] =
 "      last month) and queue one message per active declarer not queued\n"
 "      yet; running it again queues only declarers added since\n"
 "  preview --email E [--period YYYY-MM] [--out FILE.eml]\n"
-"      write exactly the message that declarer gets (nothing is stored)";
+"      write exactly the message that declarer gets (nothing is stored)\n"
+"  skip --period YYYY-MM\n"
+"      drop that month's newsletter: no run builds it, and a month the\n"
+"      runs missed (see 'samail status') is no longer reported";
 
 enum { O_PERIOD = 1, O_DRY, O_EMAIL, O_OUT, O_HELP };
 
@@ -108,6 +112,75 @@ parse(struct ctx *ctx, int argc, char **argv, struct args *a, int preview)
 bad:
 	return cmd_usage_error(ctx, nl_usage, "option '%s' is unknown here or "
 	    "needs a value", argv[optind - 1]);
+}
+
+static int
+do_skip(struct ctx *ctx, int argc, char **argv)
+{
+	struct args a;
+	sqlite3_stmt *st;
+	char name[32], when[24], *old;
+	time_t t;
+	int rc, period = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--period", 8) == 0 &&
+		    (argv[i][8] == '\0' || argv[i][8] == '='))
+			period = 1;
+	if ((rc = parse(ctx, argc, argv, &a, 0)) != 0)
+		return rc < 0 ? EX_OK : rc;
+	/* Dropping a month is not done by default. */
+	if (!period || a.dry_run)
+		return cmd_usage_error(ctx, nl_usage, period ? "skip has no "
+		    "--dry-run" : "skip needs --period YYYY-MM");
+	newsletter_campaign_name(a.year, a.month, name);
+	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = cmd_begin(ctx)) < 0)
+		return cmd_fail(ctx, rc);
+	if ((st = db_prepare(ctx->db, "SELECT created FROM campaign WHERE "
+	    "name = ?", &ctx->err)) == NULL) {
+		rc = -ERR_DB;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *c = (const char *)sqlite3_column_text(st, 0);
+
+		if (date_parse_timestamp(c, &t, NULL) == 0)
+			runs_format_jst(t, when);
+		else
+			snprintf(when, sizeof(when), "%s", c);
+		sqlite3_finalize(st);
+		rc = err_set(&ctx->err, ERR_INVAL, "%s was built on %s: there "
+		    "is nothing to skip (its messages are in the queue; see "
+		    "'samail status')", name, when);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		rc = db_error(ctx->db, &ctx->err, "read campaign");
+		goto fail;
+	}
+	if ((old = runs_skipped(ctx->db, a.year, a.month)) != NULL) {
+		db_rollback(ctx->db);
+		if (date_parse_timestamp(old, &t, NULL) == 0)
+			runs_format_jst(t, when);
+		else
+			snprintf(when, sizeof(when), "%s", old);
+		free(old);
+		if (ctx->verbosity >= 0)
+			printf("%s was skipped already, on %s\n", name, when);
+		return EX_OK;
+	}
+	if ((rc = runs_skip(ctx->db, a.year, a.month, ctx->now,
+	    &ctx->err)) < 0 || (rc = cmd_commit(ctx)) < 0)
+		goto fail;
+	if (ctx->verbosity >= 0)
+		printf("%s skipped: no run builds it, and no run or status "
+		    "mentions it again\n", name);
+	return EX_OK;
+fail:
+	db_rollback(ctx->db);
+	return cmd_fail(ctx, rc);
 }
 
 static int
@@ -271,6 +344,7 @@ cmd_newsletter(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct subcmd sub[] = {
 		{ "build", do_build }, { "preview", do_preview },
+		{ "skip", do_skip },
 	};
 
 	return cmd_dispatch(ctx, "newsletter", nl_usage, sub, sizeof(sub) / sizeof(sub[0]),

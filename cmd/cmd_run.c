@@ -43,7 +43,10 @@ static const char run_usage[] =
 "  2. remind   queue the self-diagnosis reminders due today\n"
 "  3. newsletter  build last month's newsletter when it is due ([newsletter]\n"
 "              day and hour, Japan time) and not built yet: a monthly run\n"
-"              that did not happen is caught up by the next daily run, once\n"
+"              that did not happen is caught up by the next daily run, once;\n"
+"              a month no run built in its time (the machine was off until\n"
+"              the month after) is not sent late, but each run warns of it\n"
+"              until it is built by hand or skipped ('samail newsletter')\n"
 "  4. send     deliver what is queued (new, and deferred messages now due)\n"
 "daily and monthly do the same steps; a monthly run that comes before the\n"
 "newsletter is due says so.  Every step runs even when an earlier one\n"
@@ -301,7 +304,7 @@ stale_feeds(struct db *db, time_t period_end, struct step *s)
 }
 
 static void
-step_newsletter(struct run *r, struct step *s)
+newsletter_due(struct run *r, struct step *s)
 {
 	struct ctx *ctx = r->ctx;
 	struct runs_schedule sched;
@@ -329,6 +332,16 @@ step_newsletter(struct run *r, struct step *s)
 			snprintf(when, sizeof(when), "%s", built);
 		say(s, "%s was built on %s; nothing to do", name, when);
 		log_info("%s built already (%s)", name, when);
+		return;
+	}
+	if (action == RUNS_NL_SKIPPED) {
+		if (date_parse_timestamp(built, &t, NULL) == 0)
+			runs_format_jst(t, when);
+		else
+			snprintf(when, sizeof(when), "%s", built);
+		say(s, "%s was skipped (samail newsletter skip) on %s; nothing "
+		    "to do", name, when);
+		log_info("%s skipped by an admin (%s)", name, when);
 		return;
 	}
 	if (action == RUNS_NL_WAIT) {
@@ -451,6 +464,42 @@ fail:
 	say(s, "%s NOT built: %s — fix it; the next run tries again", name,
 	    ctx->err.msg);
 	err_clear(&ctx->err);
+}
+
+/*
+ * A month whose newsletter no run built in its time (the machine was off,
+ * or the runs then could not build it): the runs never send it late by
+ * themselves, so say it, with what to do, until an admin builds it by
+ * hand or skips it (lib/runs.h).  Not an error: this run did its work.
+ */
+static int
+missed_note(const struct runs_missed *mi, void *arg)
+{
+	struct step *s = arg;
+	char name[32], why[640], advice[160];
+
+	newsletter_campaign_name(mi->year, mi->month, name);
+	runs_missed_reason(mi, why, sizeof(why));
+	runs_missed_advice(mi, advice, sizeof(advice));
+	say(s, "%s%s was NEVER BUILT (%s): %s", s->line.len ? "; " : "", name,
+	    why, advice);
+	log_warnx("%s was never built (%s): %s", name, why, advice);
+	s->notable = 1;
+	return 0;
+}
+
+static void
+step_newsletter(struct run *r, struct step *s)
+{
+	struct ctx *ctx = r->ctx;
+	struct err e = ERR_INIT;
+
+	newsletter_due(r, s);
+	db_rollback(ctx->db);
+	if (runs_missed(ctx->db, run_clock(r), ctx->cfg->nl_day,
+	    ctx->cfg->nl_hour, missed_note, s, &e) < 0)
+		log_warnx("cannot tell whether an earlier newsletter was "
+		    "missed: %s", e.msg);
 }
 
 /* --- send ------------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "date.h"
 #include "log.h"
+#include "newsletter.h"
 #include "remind.h"
 #include "runs.h"
 #include "sender.h"
@@ -27,6 +28,8 @@ static const char status_usage[] =
 "What an admin checks in the morning:\n"
 "  - the last run of each kind (daily, monthly), its exit status and what\n"
 "    each step did; a run in progress or one that died\n"
+"  - the newsletters of the last 12 months that no run built in their time\n"
+"    (machine off), until built by hand or skipped\n"
 "  - the queue per campaign: queued, in flight, sent, deferred, failed,\n"
 "    held, cancelled, with the top failure reasons (campaigns of the last\n"
 "    35 days and those with messages still to go; --all: every campaign)\n"
@@ -34,8 +37,8 @@ static const char status_usage[] =
 "  - addresses that bounced or unsubscribed this month (Japan time)\n"
 "  - the reminders due in the next days, and those queued but not sent\n"
 "Times are shown in Japan time; --json gives one array of records, each\n"
-"with a \"type\" (run, campaign, feed, address_counts, address,\n"
-"reminder_due, reminder), times in UTC.";
+"with a \"type\" (run, lock, newsletter_missed, campaign, content_refused,\n"
+"feed, address_counts, address, reminder_due, reminder), times in UTC.";
 
 #define RECENT_DAYS	35
 #define SHOW_ADDRESSES	20
@@ -285,6 +288,48 @@ print_run(const struct status_run *r, void *arg)
 		    jst(r->last_ok, t2));
 	else if (r->exit_code != 0)
 		printf("             no %s run has ended ok yet\n", r->kind);
+	return 0;
+}
+
+/* --- newsletters no run built ---------------------------------------- */
+
+static int
+print_missed(const struct runs_missed *mi, void *arg)
+{
+	struct out *o = arg;
+	char name[32], period[8], why[640], advice[160], due[24];
+
+	newsletter_campaign_name(mi->year, mi->month, name);
+	if (o->arr != NULL) {
+		json_t *j = json_object();
+		char ts[21];
+
+		snprintf(period, sizeof(period), "%04d-%02d", mi->year % 10000,
+		    mi->month);
+		json_object_set_new(j, "type", json_string("newsletter_missed"));
+		json_object_set_new(j, "period", json_string(period));
+		json_object_set_new(j, "campaign", json_string(name));
+		date_format_timestamp(mi->open, ts);
+		json_object_set_new(j, "due", json_string(ts));
+		date_format_timestamp(mi->close, ts);
+		json_object_set_new(j, "until", json_string(ts));
+		json_object_set_new(j, "runs_in_window",
+		    json_integer(mi->runs_in_window));
+		json_object_set_new(j, "last_run_before", jstr(
+		    mi->last_before[0] ? mi->last_before : NULL));
+		json_object_set_new(j, "first_run_after", jstr(
+		    mi->first_after[0] ? mi->first_after : NULL));
+		json_object_set_new(j, "last_run_in_window", jstr(
+		    mi->last_in_window[0] ? mi->last_in_window : NULL));
+		json_array_append_new(o->arr, j);
+		return 0;
+	}
+	if (o->n++ == 0)
+		printf("\nNewsletters never built\n");
+	runs_missed_reason(mi, why, sizeof(why));
+	runs_missed_advice(mi, advice, sizeof(advice));
+	runs_format_jst(mi->open, due);
+	wrapf(4, "  %s (due %s): %s; %s", name, due, why, advice);
 	return 0;
 }
 
@@ -564,6 +609,12 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		json_object_set_new(j, "command", jstr(holder_cmd(holder)));
 		json_array_append_new(o.arr, j);
 	}
+
+	/* Newsletters the runs missed (lib/runs.h): only when there are. */
+	o.n = 0;
+	if ((rc = runs_missed(ctx->db, ctx->now, ctx->cfg->nl_day,
+	    ctx->cfg->nl_hour, print_missed, &o, &ctx->err)) < 0)
+		goto fail;
 
 	/* The queue. */
 	o.n = 0;

@@ -32,7 +32,7 @@ static const struct command commands[] = {
 	{ "subscriber", cmd_subscriber, "add, import, list, show, update, remove, export declarers" },
 	{ "feed", cmd_feed, "add, list, remove and fetch advisory feeds" },
 	{ "advisory", cmd_advisory, "list advisories and their product tags; retag" },
-	{ "newsletter", cmd_newsletter, "build a month's newsletter campaign; preview one message" },
+	{ "newsletter", cmd_newsletter, "build a month's newsletter campaign; preview one message; skip a month" },
 	{ "remind", cmd_remind, "queue the self-diagnosis reminders that are due" },
 	{ "send", cmd_send, "deliver queued mail through the configured transport" },
 	{ "run", cmd_run, "the cron entry: run daily|monthly under a lock" },

@@ -32,12 +32,22 @@ runs_schedule(time_t now, int day, int hour, struct runs_schedule *s)
 	s->month = m;
 }
 
+/* The meta key that records a skipped period. */
+static void
+skip_key(int y, int m, char out[40])
+{
+	char name[32];
+
+	newsletter_campaign_name(y, m, name);
+	snprintf(out, 40, "skip %s", name);
+}
+
 int
 runs_newsletter_action(struct db *db, time_t now, int day, int hour,
     struct runs_schedule *s, char *built_at, struct err *e)
 {
 	sqlite3_stmt *st;
-	char name[32];
+	char name[32], *skipped;
 	int rc, action = RUNS_NL_BUILD;
 
 	runs_schedule(now, day, hour, s);
@@ -58,10 +68,241 @@ runs_newsletter_action(struct db *db, time_t now, int day, int hour,
 			    (const char *)sqlite3_column_text(st, 0));
 	} else if (rc != SQLITE_DONE)
 		action = db_error(db, e, "read campaign");
-	else if (now < s->due)
+	else if ((skipped = runs_skipped(db, s->year, s->month)) != NULL) {
+		action = RUNS_NL_SKIPPED;
+		if (built_at != NULL)
+			snprintf(built_at, 21, "%s", skipped);
+		free(skipped);
+	} else if (now < s->due)
 		action = RUNS_NL_WAIT;
 	sqlite3_finalize(st);
 	return action;
+}
+
+/* --- missed periods --------------------------------------------------- */
+
+/* The first instant of month m (may be 13, 14: of the next year), Japan
+ * time. */
+static time_t
+month_start(int y, int m)
+{
+	while (m > 12) {
+		m -= 12;
+		y++;
+	}
+	return date_jst_time(date_days(y, m, 1), 0, 0);
+}
+
+void
+runs_window(int y, int m, int day, int hour, time_t *open, time_t *close)
+{
+	int ny = y, nm = m + 1;
+
+	if (nm == 13) {
+		nm = 1;
+		ny++;
+	}
+	*open = date_jst_time(date_days(ny, nm, day), hour, 0);
+	*close = month_start(y, m + 2);
+}
+
+char *
+runs_skipped(struct db *db, int y, int m)
+{
+	char key[40];
+
+	skip_key(y, m, key);
+	return db_meta_get(db, key);
+}
+
+int
+runs_skip(struct db *db, int y, int m, time_t now, struct err *e)
+{
+	char key[40], ts[21];
+
+	skip_key(y, m, key);
+	date_format_timestamp(now, ts);
+	return db_meta_set(db, key, ts, e);
+}
+
+/* One text column of the first row of sql with ?1, ?2 bound to a and b
+ * (unbound when NULL), into out (21 bytes; "" none). */
+static int
+first_text(struct db *db, const char *sql, const char *a, const char *b,
+    char out[21], struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	out[0] = '\0';
+	if ((st = db_prepare(db, sql, e)) == NULL)
+		return -ERR_DB;
+	if (a != NULL)
+		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b != NULL)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		snprintf(out, 21, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_error(db, e, "read runs");
+}
+
+/* The runs in [open, close): how many, and what the last one said. */
+static int
+window_runs(struct db *db, const char *open, const char *close,
+    struct runs_missed *mi, struct err *e)
+{
+	sqlite3_stmt *st;
+	const char *sum, *p, *nl;
+	int rc;
+
+	if ((st = db_prepare(db, "SELECT count(*) OVER (), started, finished, "
+	    "summary FROM run WHERE started >= ?1 AND started < ?2 ORDER BY "
+	    "started DESC, id DESC LIMIT 1", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, open, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, close, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		mi->runs_in_window = sqlite3_column_int64(st, 0);
+		snprintf(mi->last_in_window, sizeof(mi->last_in_window), "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		mi->last_died = sqlite3_column_type(st, 2) == SQLITE_NULL;
+		sum = (const char *)sqlite3_column_text(st, 3);
+		if (!mi->last_died && sum != NULL) {
+			/* Its newsletter line, else its first ("not run: the
+			 * lock ..."). */
+			for (p = sum; *p != '\0'; p = *nl ? nl + 1 : nl) {
+				nl = p + strcspn(p, "\n");
+				if (strncmp(p, "newsletter: ", 12) == 0) {
+					sum = p + 12;
+					break;
+				}
+			}
+			snprintf(mi->last_said, sizeof(mi->last_said), "%.*s",
+			    (int)strcspn(sum, "\n"), sum);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_error(db, e, "read runs");
+}
+
+#define MISSED_MONTHS	12
+
+int
+runs_missed(struct db *db, time_t now, int day, int hour,
+    int (*fn)(const struct runs_missed *, void *), void *arg, struct err *e)
+{
+	struct runs_missed mi;
+	sqlite3_stmt *st;
+	char first[21], open[21], close[21], name[32], *skipped;
+	int y, m, d, rc, built;
+
+	if ((rc = first_text(db, "SELECT min(started) FROM run", NULL,
+	    NULL, first, e)) < 0)
+		return rc;
+	if (first[0] == '\0')
+		return 0;		/* no run yet: nothing was missed */
+	/* Two months back is the newest period whose window has ended
+	 * (the month before's is open, or not due yet): the 12 up to it. */
+	date_civil(date_jst_day(now), &y, &m, &d);
+	m -= MISSED_MONTHS + 2;
+	while (m < 1) {
+		m += 12;
+		y--;
+	}
+	for (int i = 0; i <= MISSED_MONTHS; i++) {
+		if (++m == 13) {
+			m = 1;
+			y++;
+		}
+		memset(&mi, 0, sizeof(mi));
+		mi.year = y;
+		mi.month = m;
+		runs_window(y, m, day, hour, &mi.open, &mi.close);
+		if (mi.close > now)
+			break;
+		date_format_timestamp(mi.open, open);
+		date_format_timestamp(mi.close, close);
+		/* Before samail ran at all: not missed. */
+		if (strcmp(first, close) >= 0)
+			continue;
+		newsletter_campaign_name(y, m, name);
+		if ((st = db_prepare(db, "SELECT count(*) FROM campaign WHERE "
+		    "name = ?", e)) == NULL)
+			return -ERR_DB;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		built = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW)
+			return db_error(db, e, "read campaign");
+		if (built)
+			continue;
+		if ((skipped = runs_skipped(db, y, m)) != NULL) {
+			free(skipped);
+			continue;
+		}
+		if ((rc = first_text(db, "SELECT max(started) FROM run WHERE "
+		    "started < ?1", open, NULL, mi.last_before, e)) < 0 ||
+		    (rc = first_text(db, "SELECT min(started) FROM run WHERE "
+		    "started >= ?1", close, NULL, mi.first_after, e)) < 0 ||
+		    (rc = window_runs(db, open, close, &mi, e)) < 0)
+			return rc;
+		if ((rc = fn(&mi, arg)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+runs_missed_reason(const struct runs_missed *mi, char *out, size_t size)
+{
+	char a[24], b[24];
+	time_t t;
+
+	if (mi->runs_in_window > 0) {
+		runs_format_jst(mi->open, a);
+		runs_format_jst(mi->close, b);
+		snprintf(out, size, "the %ld run%s between %s and %s did not "
+		    "build it%s%s", mi->runs_in_window, mi->runs_in_window == 1 ?
+		    "" : "s", a, b, mi->last_died ? ": " : "",
+		    mi->last_died ? (mi->runs_in_window == 1 ? "it was "
+		    "interrupted" : "the last one was interrupted") : "");
+		if (!mi->last_died && mi->last_said[0] != '\0') {
+			size_t n = strlen(out);
+
+			if (n < size)
+				snprintf(out + n, size - n, "; the last one said: "
+				    "%s", mi->last_said);
+		}
+		return;
+	}
+	if (date_parse_timestamp(mi->last_before, &t, NULL) == 0)
+		runs_format_jst(t, a);
+	else
+		snprintf(a, sizeof(a), "%s", mi->last_before);
+	if (mi->first_after[0] == '\0') {
+		snprintf(out, size, "no run since %s", a);
+		return;
+	}
+	if (date_parse_timestamp(mi->first_after, &t, NULL) == 0)
+		runs_format_jst(t, b);
+	else
+		snprintf(b, sizeof(b), "%s", mi->first_after);
+	snprintf(out, size, "no run between %s and %s", a, b);
+}
+
+void
+runs_missed_advice(const struct runs_missed *mi, char *out, size_t size)
+{
+	snprintf(out, size, "build it with 'samail newsletter build --period "
+	    "%04d-%02d' if it is still wanted, or drop it with 'samail "
+	    "newsletter skip --period %04d-%02d'", mi->year % 10000, mi->month,
+	    mi->year % 10000, mi->month);
 }
 
 void

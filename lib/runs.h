@@ -12,6 +12,14 @@
  * a monthly run started before the moment builds nothing and says when.
  * Only the newest period is ever built: a run in December does not build
  * October's newsletter that November never built (it would be stale).
+ * So the period's window, the time in which the runs build it by
+ * themselves, is from its due moment to the start of the month after
+ * (for October: from November's [newsletter] day and hour to December 1,
+ * 00:00 Japan time).  A period whose window ended with its newsletter not
+ * built (no run in it, or none that could build it) is "missed": every
+ * run and `samail status` say so, until an admin builds it by hand or
+ * skips it (runs_skip(): meta key "skip newsletter-YYYY-MM", the time of
+ * the skip).  A skipped period is not built by the runs either.
  *
  * Runs.  A run inserts its row when it starts, after it holds the run lock
  * (so only one row is ever unfinished at a time), and completes it when it
@@ -49,15 +57,65 @@ enum runs_nl_action {
 	RUNS_NL_WAIT,		/* not due yet */
 	RUNS_NL_BUILD,		/* due and not built: build it now */
 	RUNS_NL_BUILT,		/* built already (by an earlier run, or by hand) */
+	RUNS_NL_SKIPPED,	/* an admin skipped it (samail newsletter skip) */
 };
 
 /*
  * Decide for the run at now: *s gets the schedule, *built_at (may be
- * NULL; 21 bytes) the campaign's creation time when it exists.
- * RUNS_NL_* or -ERR_DB.
+ * NULL; 21 bytes) the campaign's creation time when it exists, or the
+ * time of the skip (RUNS_NL_SKIPPED).  RUNS_NL_* or -ERR_DB.
  */
 int	 runs_newsletter_action(struct db *, time_t now, int day, int hour,
 	    struct runs_schedule *s, char *built_at, struct err *);
+
+/* The window of period y-m: from its due moment (*open) to the start of
+ * the month after the one it is due in (*close), Japan time. */
+void	 runs_window(int y, int m, int day, int hour, time_t *open,
+	    time_t *close);
+
+/* Mark period y-m skipped at now (in the caller's transaction).
+ * 0 or -ERR_DB. */
+int	 runs_skip(struct db *, int y, int m, time_t now, struct err *);
+/* When period y-m was skipped (a timestamp; caller frees), or NULL. */
+char	*runs_skipped(struct db *, int y, int m);
+
+/* A period whose window ended without its newsletter. */
+struct runs_missed {
+	int	 year, month;
+	time_t	 open, close;		/* its window */
+	char	 last_before[21];	/* the last run that started before
+					 * the window; "" none */
+	char	 first_after[21];	/* the first run at or after its end */
+	long	 runs_in_window;
+	char	 last_in_window[21];	/* the last of those; "" none */
+	int	 last_died;		/* it never finished (killed) */
+	char	 last_said[400];	/* its newsletter line, or its first
+					 * ("not run: ..."); "" none */
+};
+
+/*
+ * The missed periods of the last 12 months at now, oldest first: those
+ * whose window ended at or before now, with no campaign and not skipped,
+ * and with a run recorded before the window ended (so not the months
+ * before samail was installed).  fn's first nonzero return stops the
+ * walk and is returned; -ERR_DB.  The record is valid during the call.
+ */
+int	 runs_missed(struct db *, time_t now, int day, int hour,
+	    int (*fn)(const struct runs_missed *, void *), void *arg,
+	    struct err *);
+
+/*
+ * Why a missed period was not built, in words: "no run between A and B"
+ * (no run in its window), "the 2 runs between A and B did not build it;
+ * the last said: ...", "... it was interrupted"; and what to do:
+ * "build it with 'samail newsletter build --period 2026-10' if it is
+ * still wanted, or drop it with 'samail newsletter skip --period
+ * 2026-10'".  Into out (size bytes).
+ */
+void	 runs_missed_reason(const struct runs_missed *, char *out,
+	    size_t size);
+void	 runs_missed_advice(const struct runs_missed *, char *out,
+	    size_t size);
 
 /* "2026-11-01 09:00 JST" into out (at least 21 bytes). */
 void	 runs_format_jst(time_t t, char *out);

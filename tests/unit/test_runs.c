@@ -166,6 +166,153 @@ test_no_stale_period(void **state)
 }
 
 static void
+add_run(struct db *db, const char *started, int finished)
+{
+	struct err e = ERR_INIT;
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO run (kind, started, "
+	    "finished, exit_code, summary) VALUES ('daily', ?1, CASE WHEN ?2 "
+	    "THEN ?1 END, CASE WHEN ?2 THEN 0 END, CASE WHEN ?2 THEN 'fetch: "
+	    "ok\nnewsletter: newsletter-2026-10 NOT built: x' END)", &e);
+
+	assert_non_null(st);
+	sqlite3_bind_text(st, 1, started, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, finished);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+struct missed_seen {
+	int		 n;
+	char		 periods[16][8];
+	struct runs_missed last;
+};
+
+static int
+collect_missed(const struct runs_missed *mi, void *arg)
+{
+	struct missed_seen *s = arg;
+
+	if (s->n < 16)
+		snprintf(s->periods[s->n], 8, "%04d-%02d", mi->year % 10000,
+		    mi->month);
+	s->n++;
+	s->last = *mi;
+	return 0;
+}
+
+/* The windows: from the due moment to the start of the month after. */
+static void
+test_window(void **state)
+{
+	time_t open, close;
+	char a[21], b[21];
+
+	(void)state;
+	runs_window(2026, 12, 28, 0, &open, &close);
+	date_format_timestamp(open, a);
+	date_format_timestamp(close, b);
+	assert_string_equal(a, "2027-01-27T15:00:00Z");	/* Jan 28 00:00 JST */
+	assert_string_equal(b, "2027-01-31T15:00:00Z");	/* Feb 1 00:00 JST */
+	runs_window(2026, 11, 1, 9, &open, &close);
+	date_format_timestamp(open, a);
+	date_format_timestamp(close, b);
+	assert_string_equal(a, "2026-12-01T00:00:00Z");
+	assert_string_equal(b, "2026-12-31T15:00:00Z");
+}
+
+/* Missed periods: those whose window ended unbuilt after samail began to
+ * run, not built, not skipped; the reasons in words. */
+static void
+test_missed(void **state)
+{
+	struct db *db = fresh();
+	struct err e = ERR_INIT;
+	struct missed_seen s;
+	char why[640];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	/* No run at all: nothing is missed. */
+	assert_int_equal(runs_missed(db, ts("2027-03-01T00:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 0);
+	/* First run Oct 30; then off until Dec 3. */
+	add_run(db, "2026-10-29T21:30:00Z", 1);
+	add_campaign(db, "newsletter-2026-09", "2026-10-29T21:30:00Z");
+	/* Dec 1 08:00 JST: October's window ended at Dec 1 00:00. */
+	assert_int_equal(runs_missed(db, ts("2026-11-30T23:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.periods[0], "2026-10");
+	runs_missed_reason(&s.last, why, sizeof(why));
+	assert_string_equal(why, "no run since 2026-10-30 06:30 JST");
+	/* Nov 30 23:59 JST: not yet. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2026-11-30T14:59:59Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 0);
+	add_run(db, "2026-12-02T21:30:00Z", 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2026-12-02T21:30:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 1);
+	runs_missed_reason(&s.last, why, sizeof(why));
+	assert_string_equal(why, "no run between 2026-10-30 06:30 JST and "
+	    "2026-12-03 06:30 JST");
+	runs_missed_advice(&s.last, why, sizeof(why));
+	assert_string_equal(why, "build it with 'samail newsletter build "
+	    "--period 2026-10' if it is still wanted, or drop it with 'samail "
+	    "newsletter skip --period 2026-10'");
+	/* Skipped: no longer missed; nor is a period built by hand. */
+	assert_int_equal(runs_skip(db, 2026, 10, ts("2026-12-03T00:00:00Z"),
+	    &e), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2026-12-02T21:30:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 0);
+	/* Two runs in November's window that could not build it, the last
+	 * finished; then March: November, December, January missed (with
+	 * day 28, January's window is Feb 28 to Mar 1). */
+	add_run(db, "2026-12-10T21:30:00Z", 1);
+	add_run(db, "2026-12-11T21:30:00Z", 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2027-03-01T00:00:00Z"), 28, 0,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.periods[0], "2026-11");
+	assert_string_equal(s.periods[1], "2026-12");
+	assert_string_equal(s.periods[2], "2027-01");
+	runs_missed_reason(&s.last, why, sizeof(why));
+	assert_string_equal(why, "no run since 2026-12-12 06:30 JST");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2027-03-01T00:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_string_equal(s.periods[0], "2026-11");
+	/* November alone: the three runs in its window (Dec 3, 11, 12). */
+	{
+		struct missed_seen one;
+
+		memset(&one, 0, sizeof(one));
+		assert_int_equal(runs_missed(db, ts("2027-01-01T00:00:00Z"), 1,
+		    9, collect_missed, &one, &e), 0);
+		assert_int_equal(one.n, 1);
+		assert_int_equal(one.last.runs_in_window, 3);
+		runs_missed_reason(&one.last, why, sizeof(why));
+		assert_string_equal(why, "the 3 runs between 2026-12-01 09:00 "
+		    "JST and 2027-01-01 00:00 JST did not build it; the last "
+		    "one said: newsletter-2026-10 NOT built: x");
+	}
+	/* Only the last 12 months are looked at. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_missed(db, ts("2028-06-15T00:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 12);
+	assert_string_equal(s.periods[0], "2027-05");
+	assert_string_equal(s.periods[11], "2028-04");
+	db_close(db);
+}
+
+static void
 test_format_jst(void **state)
 {
 	char out[24];
@@ -578,6 +725,8 @@ main(void)
 		cmocka_unit_test(test_schedule_table),
 		cmocka_unit_test(test_catch_up_once),
 		cmocka_unit_test(test_no_stale_period),
+		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_missed),
 		cmocka_unit_test(test_format_jst),
 		cmocka_unit_test(test_record_runs),
 		cmocka_unit_test(test_lock_holder),
