@@ -655,6 +655,9 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	log_init(ctx->verbosity, LOG_F_STAMP |
 	    (ctx->cfg->log_syslog ? LOG_F_SYSLOG : 0));
 	log_step(name);
+	/* Any warning from here on (syslog unreachable, the first one)
+	 * makes the step lines worth printing under -q. */
+	problems = log_problems();
 
 	if ((rc = cmd_db(ctx, 0)) < 0)
 		return cmd_fail(ctx, rc);
@@ -683,7 +686,6 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	problems = log_problems();
 	run_steps(&r);
 
 	for (int i = 0; i < NSTEPS; i++) {

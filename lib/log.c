@@ -1,8 +1,12 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <paths.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,14 +18,49 @@ static int	 logflags;
 static const char *curstep;
 /* Warnings and errors written so far (the SMTP workers log too). */
 static atomic_long nproblems;
+/* Syslog's socket could not be reached (errno), and whether that was
+ * said: glibc's syslog() drops lines without a word when /dev/log is
+ * missing (a container with no syslog daemon). */
+static int	 syslog_errno;
+static atomic_int syslog_told;
+
+/* Can a line reach the syslog daemon?  0, or the errno of the connect. */
+static int
+syslog_probe(void)
+{
+	struct sockaddr_un sa;
+	int fd, err = 0;
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", _PATH_LOG);
+	/* As glibc's syslog(): a datagram socket, else a stream one. */
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if ((fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0)) < 0)
+			return errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			return 0;
+		}
+		if (i == 0)
+			err = errno;
+		close(fd);
+	}
+	return err;
+}
 
 void
 log_init(int v, int flags)
 {
+	int was = logflags & LOG_F_SYSLOG;
+
 	verbosity = v;
 	logflags = flags;
-	if (flags & LOG_F_SYSLOG)
+	if ((flags & LOG_F_SYSLOG) && !was) {
 		openlog("samail", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		syslog_errno = syslog_probe();
+	}
 }
 
 int
@@ -34,6 +73,22 @@ void
 log_step(const char *step)
 {
 	curstep = step;
+}
+
+static void	 vlog(int, const char *, const char *, va_list, int, int);
+
+static void
+tell(int prio, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+tell(int prio, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, level, fmt, ap, 0, 1);
+	va_end(ap);
 }
 
 static void
@@ -70,9 +125,25 @@ vlog(int prio, const char *level, const char *fmt, va_list ap, int errnum,
 		    prio == LOG_WARNING ? level : "",
 		    prio == LOG_WARNING ? ": " : "", msg);
 	}
-	if (logflags & LOG_F_SYSLOG)
-		syslog(prio, "%s%s%s: %s", level, curstep ? " " : "",
-		    curstep ? curstep : "", msg);
+	if (!(logflags & LOG_F_SYSLOG))
+		return;
+	if (syslog_errno != 0) {
+		/* Once, on standard error (so even under -q): a record that
+		 * silently goes nowhere is worse than none. */
+		if (atomic_exchange(&syslog_told, 1) == 0)
+			tell(LOG_WARNING, "warning", "[run] log = syslog, but "
+			    "syslog cannot be reached (%s: %s%s): these lines "
+			    "go to standard error only, and with -q only the "
+			    "warnings and errors; start a syslog daemon (rsyslog, "
+			    "systemd-journald), or set [run] log = stderr",
+			    _PATH_LOG, strerror(syslog_errno), syslog_errno ==
+			    ENOENT ? ", no syslog daemon on this machine or in "
+			    "this container" : "");
+		/* syslog() tries again each time: a daemon that comes up
+		 * later gets the rest. */
+	}
+	syslog(prio, "%s%s%s: %s", level, curstep ? " " : "",
+	    curstep ? curstep : "", msg);
 }
 
 /*
