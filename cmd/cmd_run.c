@@ -35,7 +35,7 @@
 #include "xalloc.h"
 
 static const char run_usage[] =
-"samail run daily|monthly\n"
+"samail run [--accept-clock] daily|monthly\n"
 "\n"
 "The cron entry.  Under the run lock (one run per database; a second one\n"
 "waits up to [run] lock_timeout, then exits 75 naming the holder):\n"
@@ -52,7 +52,11 @@ static const char run_usage[] =
 "newsletter is due says so.  Every step runs even when an earlier one\n"
 "failed; the exit status is the worst of them, and the last lines say what\n"
 "each step did.  With -q nothing is printed unless something needs\n"
-"attention.  Each run is recorded; see 'samail status'.";
+"attention.  Each run is recorded; see 'samail status'.\n"
+"Without --now, a machine clock before 2025 or more than a day before the\n"
+"last run's is taken for wrong (NTP not synced, a dead RTC battery): the\n"
+"run does nothing and exits 75.  --accept-clock: this clock is right (the\n"
+"last run's was wrong).";
 
 enum { STEP_FETCH, STEP_REMIND, STEP_NEWSLETTER, STEP_SEND, NSTEPS };
 
@@ -72,7 +76,7 @@ struct run {
 	const char	*kind;
 	int		 monthly;
 	time_t		 now0;		/* the run's clock at start */
-	time_t		 t0;		/* real time at start */
+	double		 t0;		/* mono() at start */
 	struct step	 steps[NSTEPS];
 };
 
@@ -85,13 +89,6 @@ on_signal(int sig)
 	atomic_store(&stop_flag, 1);
 }
 
-/* The run's clock: --now plus the time the run has taken. */
-static time_t
-run_clock(const struct run *r)
-{
-	return r->now0 + (time(NULL) - r->t0);
-}
-
 static double
 mono(void)
 {
@@ -99,6 +96,22 @@ mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The run's clock: its start (--now, or the machine's clock then) plus
+ * the time the run has taken, by the monotonic clock: an NTP step during
+ * a run moves neither the schedule's view of it nor its length. */
+static time_t
+run_clock(const struct run *r)
+{
+	return r->now0 + (time_t)(mono() - r->t0);
+}
+
+/* Whole seconds the run has taken. */
+static long
+run_secs(const struct run *r)
+{
+	return (long)(mono() - r->t0);
 }
 
 static void
@@ -629,12 +642,17 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	struct buf summary = BUF_INIT(0);
 	long long id;
 	long problems;
-	int worst = EX_OK, notable = 0, rc;
-	char start[24];
+	int worst = EX_OK, notable = 0, rc, accept_clock = 0;
+	char start[24], last[21];
 
 	if (argc >= 2 && cmd_is_help(argv[1])) {
 		puts(run_usage);
 		return EX_OK;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--accept-clock") == 0) {
+		accept_clock = 1;
+		argc--;
+		argv++;
 	}
 	if (argc != 2 || (strcmp(argv[1], "daily") != 0 &&
 	    strcmp(argv[1], "monthly") != 0))
@@ -646,7 +664,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	r.kind = argv[1];
 	r.monthly = strcmp(r.kind, "monthly") == 0;
 	r.now0 = ctx->now;
-	r.t0 = time(NULL);
+	r.t0 = mono();
 	for (int i = 0; i < NSTEPS; i++)
 		buf_init(&r.steps[i].line, 0);
 	snprintf(name, sizeof(name), "run %s", r.kind);
@@ -672,9 +690,39 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 		free(why);
 		return rc;
 	}
+	runs_format_jst(r.now0, start);
+	/* A clock that went back (a dead RTC battery before NTP synced, a
+	 * clock set by hand) would build and mail a newsletter of the wrong
+	 * month: with no --now, refuse it.  Under the lock, so the mark
+	 * moves with the runs. */
+	if (!ctx->now_given && (rc = runs_clock(ctx->db, r.now0, accept_clock,
+	    last, &ctx->err)) != 0) {
+		struct err e = ERR_INIT;
+		char *why;
+		time_t t;
+
+		if (rc < 0)
+			return cmd_fail(ctx, rc);
+		if (last[0] != '\0' && date_parse_timestamp(last, &t, NULL) == 0)
+			runs_format_jst(t, last);
+		why = xasprintf("not run: the machine's clock says %s, %s%s: "
+		    "a clock that went back (NTP not synced yet, a dead RTC "
+		    "battery) would build and send the wrong month's mail, so "
+		    "nothing was done; fix the clock (timedatectl, chronyc "
+		    "tracking) and the next run goes on%s%s", start, last[0] ?
+		    "more than a day before the last run's, " : "before 2025",
+		    last, last[0] ? ", or, if it is right and that run's was "
+		    "wrong: samail run --accept-clock " : "", last[0] ? r.kind :
+		    "");
+		log_error("%s", why + 9);
+		if (runs_record(ctx->db, r.kind, r.now0, r.now0, EX_TEMPFAIL,
+		    why, &e) < 0)
+			log_warnx("%s", e.msg);
+		free(why);
+		return EX_TEMPFAIL;
+	}
 	if ((id = runs_start(ctx->db, r.kind, r.now0, &ctx->err)) < 0)
 		return cmd_fail(ctx, (int)id);
-	runs_format_jst(r.now0, start);
 	log_info("run %lld (%s) started, pid %ld, clock %s", id, r.kind,
 	    (long)getpid(), start);
 
@@ -704,16 +752,16 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 	if (log_problems() > problems)
 		notable = 1;
 	log_info("run %lld (%s) finished: exit %d (%s) after %ld s", id,
-	    r.kind, worst, runs_exit_meaning(worst), (long)(time(NULL) - r.t0));
+	    r.kind, worst, runs_exit_meaning(worst), run_secs(&r));
 	if (ctx->verbosity >= 0 || worst != EX_OK || notable) {
 		fflush(stderr);
 		if (worst == EX_OK)
 			printf("samail run %s, %s: ok after %ld s\n", r.kind,
-			    start, (long)(time(NULL) - r.t0));
+			    start, run_secs(&r));
 		else
 			printf("samail run %s, %s: exit %d (%s) after %ld s\n",
 			    r.kind, start, worst, runs_exit_meaning(worst),
-			    (long)(time(NULL) - r.t0));
+			    run_secs(&r));
 		for (int i = 0; i < NSTEPS; i++)
 			printf("  %s: %s\n", step_names[i],
 			    buf_str(&r.steps[i].line));

@@ -431,6 +431,44 @@ runs_record(struct db *db, const char *kind, time_t started, time_t finished,
 }
 
 int
+runs_clock(struct db *db, time_t now, int accept, char *last, struct err *e)
+{
+	time_t floor, mark = 0;
+	char ts[21], *v;
+	int rc;
+
+	last[0] = '\0';
+	if (date_parse_timestamp(RUNS_CLOCK_FLOOR, &floor, NULL) == 0 &&
+	    now < floor)
+		return 1;		/* no samail ran then: never right */
+	if ((rc = db_begin(db, e)) < 0)
+		return rc;
+	if ((v = db_meta_get(db, RUNS_META_CLOCK)) != NULL &&
+	    date_parse_timestamp(v, &mark, NULL) < 0)
+		mark = 0;
+	if (v != NULL && mark != 0 && now < mark - RUNS_CLOCK_SLACK &&
+	    !accept) {
+		snprintf(last, 21, "%s", v);
+		free(v);
+		db_rollback(db);
+		return 1;
+	}
+	free(v);
+	if (now > mark || accept) {
+		date_format_timestamp(now, ts);
+		if ((rc = db_meta_set(db, RUNS_META_CLOCK, ts, e)) < 0) {
+			db_rollback(db);
+			return rc;
+		}
+	}
+	if ((rc = db_commit(db, e)) < 0) {
+		db_rollback(db);
+		return rc;
+	}
+	return 0;
+}
+
+int
 runs_lock_holder(const char *db_path, char *holder, size_t size,
     struct err *e)
 {

@@ -141,6 +141,21 @@ int	 runs_finish(struct db *, long long id, time_t finished, int exit_code,
 int	 runs_record(struct db *, const char *kind, time_t started,
 	    time_t finished, int exit_code, const char *summary, struct err *);
 
+/*
+ * The machine's clock, for a run that uses it (no --now): before
+ * RUNS_CLOCK_FLOOR, or more than RUNS_CLOCK_SLACK seconds before the
+ * latest clock a run started at (meta RUNS_META_CLOCK), it is wrong (a
+ * dead RTC battery before NTP synced, a clock set back by hand): 1, with
+ * that latest clock in last (21 bytes; "" for the floor), and nothing
+ * changed.  Else (or with accept, past the floor: an admin says this
+ * clock is right) the mark becomes now when later, and 0.  -ERR_DB.
+ */
+#define RUNS_CLOCK_FLOOR	"2025-01-01T00:00:00Z"
+#define RUNS_CLOCK_SLACK	86400
+#define RUNS_META_CLOCK		"run clock"
+int	 runs_clock(struct db *, time_t now, int accept, char *last,
+	    struct err *);
+
 /* The summary the next run writes into a row it finds unfinished. */
 #define RUNS_INTERRUPTED \
 	"interrupted: the process ended without finishing (killed, or the " \
