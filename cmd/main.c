@@ -117,6 +117,43 @@ cmd_usage_error(struct ctx *ctx, const char *use, const char *fmt, ...)
  * say "attempt to write a readonly database" halfway through: say who
  * cannot write what, and how to fix it, before anything starts.
  */
+/*
+ * The database cannot even be looked at: a directory on its way that the
+ * running user may not enter (a state directory of mode 0750 owned by
+ * another user).  Not "does not exist; run samail init": it does.
+ */
+static int
+db_unreachable(struct ctx *ctx, const char *path)
+{
+	struct stat st;
+	struct passwd *me, *owner;
+	char *dir = xstrdup(path), *p, uname[64], oname[64];
+	int rc;
+
+	/* The first directory from the top that cannot be entered. */
+	for (p = dir + (*dir == '/'); (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (access(dir, X_OK) < 0 && errno == EACCES)
+			break;
+		*p = '/';
+	}
+	if (p == NULL)
+		snprintf(dir, strlen(dir) + 1, "%s", ".");
+	me = getpwuid(geteuid());
+	snprintf(uname, sizeof(uname), "%s", me ? me->pw_name : "?");
+	if (stat(dir, &st) == 0 && (owner = getpwuid(st.st_uid)) != NULL)
+		snprintf(oname, sizeof(oname), "%s", owner->pw_name);
+	else
+		snprintf(oname, sizeof(oname), "its owner");
+	rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': user %s cannot "
+	    "reach it (the directory '%s' is closed to %s: permission "
+	    "denied); run samail as %s (sudo -u %s samail ...), or let %s "
+	    "in (chgrp or chmod g+x on '%s')", path, uname, dir, uname, oname,
+	    oname, uname, dir);
+	free(dir);
+	return rc;
+}
+
 static int
 db_writable(struct ctx *ctx, const char *path)
 {
@@ -126,8 +163,20 @@ db_writable(struct ctx *ctx, const char *path)
 	const char *what = NULL;
 	int rc = 0;
 
-	if (stat(path, &st) < 0)
+	if (stat(path, &st) < 0) {
+		if (errno == EACCES)
+			return db_unreachable(ctx, path);
+		if (errno != ENOENT)
+			return err_set(&ctx->err, ERR_IO, "database '%s': %s",
+			    path, strerror(errno));
 		return 0;		/* db_open() says it does not exist */
+	}
+	if (access(path, W_OK) < 0 && errno == EROFS)
+		return err_set(&ctx->err, ERR_IO, "database '%s' is on a "
+		    "read-only file system, so no run can record anything; "
+		    "remount it read-write (mount -o remount,rw), but if the "
+		    "kernel made it read-only after disk errors, check the disk "
+		    "first (dmesg)", path);
 	dir = xstrdup(path);
 	if ((slash = strrchr(dir, '/')) != NULL)
 		slash[slash == dir] = '\0';

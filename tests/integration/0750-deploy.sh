@@ -4,8 +4,9 @@
 # and the binary where they name each other; a cron run under -q prints
 # nothing when all went well and ends with the step lines when it logged
 # a warning; a database the running user cannot write is one clear line
-# (exit 73); a new install whose feeds were never reached does not mail
-# an empty newsletter.
+# (exit 73), and so is a directory closed to it; a read-only file system
+# is said as such (exit 74); a new install whose feeds were never reached
+# does not mail an empty newsletter.
 . "$(dirname "$0")/lib.sh"
 $PY -c 'import aiosmtpd' 2>/dev/null || { echo "python3-aiosmtpd missing (make deps)"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "no sqlite3"; exit 77; }
@@ -84,12 +85,40 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 		 grep -q "user nobody cannot write it; .*sudo -u root samail .*chown nobody: .$T/samail.db. .$T/samail.db-wal." "$T/err"'
 	expect_exit 73 "status as that user: the same line" -- as_nobody status
 	check "  ... not SQLite's 'readonly database'" -- eval '! grep -q readonly "$T/err"'
+	# The state directory closed to the user (0750, another owner): the
+	# database is there, not "does not exist; run samail init".
+	mkdir -m 750 closed
+	cp samail.db closed/
+	sed "s|^path = .*|path = $T/closed/samail.db|" samail.conf > closed.conf
+	chmod 644 closed.conf
+	expect_exit 73 "a run as a user who cannot enter the database's directory" -- \
+		setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups \
+		env -i PATH=/usr/bin:/bin "$SAMAIL" -q -c "$T/closed.conf" --now 2026-11-02T00:00:00Z run daily
+	check "  ... one line: the directory closed to whom, and the ways out" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && ! grep -q "does not exist" "$T/err" &&
+		 grep -q "database .$T/closed/samail.db.: user nobody cannot reach it (the directory .$T/closed. is closed to nobody: permission denied); run samail as root (sudo -u root samail ...), or let nobody in" "$T/err"'
 	chmod 600 samail.conf
 	expect_exit 78 "a config file the user cannot read: exit 78" -- as_nobody status
 	check "  ... naming it" -- grep -q "cannot open config '$T/samail.conf': Permission denied" err
 	chmod 700 "$T"
 else
 	echo "# not root, or no setpriv/nobody: the other-user checks skipped"
+fi
+
+# 4b. The database's file system read-only (the kernel remounts one so
+# after disk errors): said as such, exit 74, not "unable to open".
+if mkdir ro && mount -t tmpfs -o size=4m tmpfs ro 2>/dev/null; then
+	at_exit "umount '$T/ro' 2>/dev/null"
+	cp samail.db ro/ && mount -o remount,ro ro
+	sed "s|^path = .*|path = $T/ro/samail.db|" samail.conf > ro.conf
+	expect_exit 74 "a run on a read-only file system" -- \
+		"$SAMAIL" -q -c "$T/ro.conf" --now 2026-11-02T00:00:00Z run daily
+	check "  ... one line that says so and what to check" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "database .$T/ro/samail.db. is on a read-only file system, so no run can record anything; remount it read-write (mount -o remount,rw), but if the kernel made it read-only after disk errors, check the disk first (dmesg)$" "$T/err"'
+	expect_exit 74 "status there: the same" -- "$SAMAIL" -c "$T/ro.conf" status
+	umount ro
+else
+	echo "# cannot mount a tmpfs here: the read-only file system not checked"
 fi
 
 # 5. A new install whose feeds were never reached, three weeks into the
