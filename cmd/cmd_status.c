@@ -52,10 +52,61 @@ struct out {
 	long		 n;
 };
 
+/* A length of valid UTF-8 at p (1 to 4), or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n, i;
+	unsigned c = p[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
+	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * A JSON string of s, or null.  What is stored may quote the outside (a
+ * relay's reply, a feed's error, a bounce's reason) in bytes that are not
+ * UTF-8: json_string() refuses those, and the key would silently be
+ * missing; each such byte becomes U+FFFD instead.
+ */
 static json_t *
 jstr(const char *s)
 {
-	return s != NULL ? json_string(s) : json_null();
+	json_t *j;
+	struct buf b = BUF_INIT(0);
+	size_t n;
+
+	if (s == NULL)
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	    p += n) {
+		if ((n = utf8_len(p)) == 0) {
+			buf_addf(&b, "\xef\xbf\xbd");
+			n = 1;
+		} else
+			buf_addf(&b, "%.*s", (int)n, (const char *)p);
+	}
+	j = json_string(buf_str(&b));
+	buf_release(&b);
+	return j != NULL ? j : json_string("");
 }
 
 /* A stored UTC timestamp as "2026-11-01 09:00 JST", or as stored. */
@@ -241,7 +292,7 @@ print_run(const struct status_run *r, void *arg)
 			copy = xstrdup(r->summary);
 			for (line = strtok_r(copy, "\n", &save); line != NULL;
 			    line = strtok_r(NULL, "\n", &save))
-				json_array_append_new(lines, json_string(line));
+				json_array_append_new(lines, jstr(line));
 			free(copy);
 		}
 		json_object_set_new(j, "summary", lines);
@@ -360,7 +411,7 @@ print_campaign(const struct status_campaign *c, void *arg)
 			json_object_set_new(r, "count",
 			    json_integer(c->reasons[i].count));
 			json_object_set_new(r, "reason",
-			    json_string(c->reasons[i].text));
+			    jstr(c->reasons[i].text));
 			json_array_append_new(rs, r);
 		}
 		json_object_set_new(j, "top_reasons", rs);
@@ -637,7 +688,7 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 
 			json_object_set_new(j, "type",
 			    json_string("content_refused"));
-			json_object_set_new(j, "detail", json_string(refused));
+			json_object_set_new(j, "detail", jstr(refused));
 			json_array_append_new(o.arr, j);
 		}
 		free(refused);
