@@ -187,6 +187,25 @@ find_smtp_code(const char *s, size_t n, size_t *at)
 	return 0;
 }
 
+/* The paragraph around position at: from the blank line before it
+ * (at most 1 KB back) to the blank line after it (at most 3 KB on). */
+static void
+paragraph_at(const char *s, size_t n, size_t at, size_t *a, size_t *b)
+{
+	size_t i = at, j = at;
+
+	while (i > 0 && at - i < 1024 && !(s[i - 1] == '\n' && (i < 2 ||
+	    s[i - 2] == '\n' || (s[i - 2] == '\r' && i >= 3 &&
+	    s[i - 3] == '\n'))))
+		i--;
+	while (j < n && j - at < 3072 && !(s[j] == '\n' && (j + 1 >= n ||
+	    s[j + 1] == '\n' || (s[j + 1] == '\r' && j + 2 < n &&
+	    s[j + 2] == '\n'))))
+		j++;
+	*a = i;
+	*b = j;
+}
+
 /* The line around position at, cleaned, into out. */
 static void
 line_at(const char *s, size_t n, size_t at, char *out, size_t outsz)
@@ -198,6 +217,394 @@ line_at(const char *s, size_t n, size_t at, char *out, size_t outsz)
 	while (b < n && s[b] != '\n' && s[b] != '\r')
 		b++;
 	clean_line(s + a, b - a, out, outsz);
+}
+
+/* --- classification ------------------------------------------------------ */
+
+/*
+ * Words in a receiving server's reply, matched without regard to ASCII
+ * case.  The signs of policy count only where they are not part of a
+ * host name or an address: "host mx.spamfilter.example said: 550 User
+ * unknown" is not about spam, nor is a declarer called junk@.
+ */
+
+/* The mail was refused for who sent it or what it is. */
+static const char *const policy_signs[] = {
+	/* block lists, reputation */
+	"blocked using", "block list", "blocklist", "blacklist", "black list",
+	"denylist", "deny list", "dnsbl", "in an rbl", "listed at", "listed on",
+	"listed in", "listed by", "spamhaus", "spamcop", "barracuda", "sorbs",
+	"uceprotect", "reputation", "banned", "blocked",
+	/* the sending host */
+	"client host", "your ip", "sending ip", "sender ip", "reverse dns",
+	"reverse lookup", "ptr record", "rdns", "your hostname", "dynamic",
+	"helo command rejected",
+	/* authentication */
+	"spf", "dkim", "dmarc", "authenticat", "not authorized",
+	/* content, volume */
+	"spam", "junk", "unsolicited", "bulk mail", "phish", "virus", "malware",
+	"content", "suspicious", "rate limit", "ratelimit", "rate-limit",
+	"too many", "unusual rate", "volume", "complaint", "sending quota",
+	"sending limit", "policy", "administrative prohibition", "prohibited",
+	"greylist", "graylist",
+	/* relaying: the server does not take mail for that domain (our own
+	 * relay says so for every recipient when its login is wrong) */
+	"relay access denied", "relaying denied", "relay denied",
+	"relay not permitted", "relaying not allowed", "not permitted to relay",
+	"unable to relay", "does not relay", "do not relay",
+	/* Japanese */
+	"迷惑メール", "スパム", "ブラックリスト", "ブロックリスト", "受信拒否",
+	"なりすまし", "送信元", "送信者", "送信ドメイン認証", "ポリシー",
+	NULL
+};
+
+/* ... and of those, the ones about our sender address. */
+static const char *const sender_signs[] = {
+	"sender address", "sender domain", "sender rejected", "sender denied",
+	"sender verif", "envelope sender", "envelope from", "sender is not",
+	"sender not", "sender was rejected", "mail from address",
+	"送信元", "送信者",
+	NULL
+};
+
+/* The reporting MTA's words for a refusal before the recipient was
+ * named: it cannot have been about the address. */
+static const char *const stage_signs[] = {
+	"in reply to mail from command", "after mail from",
+	"in reply to ehlo command", "in reply to helo command",
+	"after ehlo", "after helo", "after initial connection",
+	"refused to talk to me", "but sender was rejected",
+	"but my name was rejected",
+	NULL
+};
+
+/* The address does not exist or is disabled. */
+static const char *const gone_signs[] = {
+	"user unknown", "unknown user", "unknown recipient", "recipient unknown",
+	"unknown address", "address unknown", "unknown mailbox",
+	"no such user", "no such recipient", "no such mailbox", "no such address",
+	"no such account", "no mailbox", "not a valid mailbox", "invalid mailbox",
+	"invalid recipient", "invalid address", "recipient not found",
+	"user not found", "mailbox not found", "address not found",
+	"account not found", "recipientnotfound", "user does not exist",
+	"mailbox does not exist", "account does not exist",
+	"address does not exist", "recipient does not exist",
+	"tried to reach does not exist", "user doesn't exist",
+	"mailbox doesn't exist", "user doesn't have", "doesn't have an account",
+	"mailbox disabled", "mailbox is disabled", "account disabled",
+	"account is disabled", "account has been disabled",
+	"tried to reach is disabled", "account is inactive", "inactive account",
+	"no longer accepts", "no longer available", "no longer active",
+	"no longer in use", "no longer valid",
+	"ユーザが存在しません", "ユーザーが存在しません", "ユーザは存在しません",
+	"ユーザーは存在しません", "存在しないユーザ", "存在しないメールアドレス",
+	"アドレスは存在しません", "アドレスが存在しません",
+	"アカウントが存在しません", "アカウントは存在しません", "宛先不明",
+	"ユーザ不明", "ユーザー不明", "登録されていません", "該当するユーザ",
+	NULL
+};
+
+/* Weaker: mostly a missing address, in replies without a precise code. */
+static const char *const gone_weak_signs[] = {
+	"mailbox unavailable", "mailbox not available", "unrouteable address",
+	"recipient address rejected", "recipient rejected",
+	NULL
+};
+
+/* The receiving side refuses this recipient, whoever sends: a
+ * recipient-specific rule of theirs, not our set-up.  Postfix's access
+ * table and Microsoft 365's directory check (a recipient the tenant does
+ * not have) both say "Access denied" after "Recipient address rejected". */
+static const char *const refused_rcpt_signs[] = {
+	"recipient address rejected: access denied",
+	NULL
+};
+
+/* A full mailbox. */
+static const char *const full_signs[] = {
+	"mailbox full", "mailbox is full", "mailbox has exceeded",
+	"mailbox size limit", "over quota", "quota exceeded", "quotaexceeded",
+	"exceeded storage", "exceeds storage", "insufficient storage",
+	"out of storage", "disk quota", "storage allocation", "inbox is full",
+	"too much mail data",			/* docomo */
+	"メールボックスがいっぱい", "メールボックスが一杯",
+	"メールボックスの容量", "容量オーバー", "容量超過", "容量が一杯",
+	"容量がいっぱい",
+	NULL
+};
+
+static int
+token_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    is_digit((char)c) || c == '.' || c == '-' || c == '_' || c == '@' ||
+	    c == '+';
+}
+
+/* Does the token of ASCII word characters around s[i] look like a host
+ * name or an address (a '.' between word characters, or an '@')? */
+static int
+in_name(const char *s, size_t n, size_t i)
+{
+	size_t a = i, b = i;
+
+	while (a > 0 && token_char((unsigned char)s[a - 1]))
+		a--;
+	while (b < n && token_char((unsigned char)s[b]))
+		b++;
+	/* A sentence's full stop or a trailing hyphen is not a name. */
+	while (b > a && (s[b - 1] == '.' || s[b - 1] == '-'))
+		b--;
+	for (size_t k = a; k < b; k++)
+		if (s[k] == '@' || (s[k] == '.' && k > a && k + 1 < b))
+			return 1;
+	return 0;
+}
+
+/* Is one of pats in s[0..n)?  With names 0: not inside a host name
+ * or an address (see above). */
+static int
+sign_in(const char *s, size_t n, const char *const *pats, int names)
+{
+	for (size_t k = 0; pats[k] != NULL; k++) {
+		const char *pat = pats[k];
+		size_t m = strlen(pat), off = 0;
+		const char *p;
+		int ascii = (unsigned char)pat[0] < 0x80;
+
+		while (off < n && (p = memcasemem(s + off, n - off, pat)) != NULL) {
+			size_t i = (size_t)(p - s);
+
+			if (names || !ascii || (!in_name(s, n, i) &&
+			    !in_name(s, n, i + m - 1)))
+				return 1;
+			off = i + 1;
+		}
+	}
+	return 0;
+}
+
+static int
+sign_of(const char *s, size_t n, const char *const *pats)
+{
+	return sign_in(s, n, pats, 1);
+}
+
+static int
+policy_sign_of(const char *s, size_t n, const char *const *pats)
+{
+	return sign_in(s, n, pats, 0);
+}
+
+/* The SMTP reply code (550) at the start of text, or 0. */
+static int
+basic_code(const char *t, size_t n)
+{
+	size_t at;
+
+	if (find_smtp_code(t, n, &at) == 0 || at > 16)
+		return 0;
+	return (t[at] - '0') * 100 + (t[at + 1] - '0') * 10 + (t[at + 2] - '0');
+}
+
+/*
+ * The rule.  cls is the class (4 or 5); code the enhanced code or "".
+ * The code's subject says most (RFC 3463): 1 addressing, 2 mailbox,
+ * 3 mail system, 4 routing, 5 protocol, 6 content, 7 security/policy.
+ * The words decide where the code is generic or misused.  Where the
+ * reply speaks both of the address and of policy, policy wins unless the
+ * code is about the address: a wrong "policy" costs a declarer nothing,
+ * a wrong "hard" stops their mail.
+ */
+static enum bounce_kind
+classify(int cls, const char *code, const char *t, size_t n, const char *ctx,
+    size_t cn)
+{
+	long sub = -1, det = -1;
+	int stage, sender, pol, gone, weak, refused, full, resolver;
+
+	if (code[0] != '\0') {
+		char *end;
+
+		sub = strtol(code + 2, &end, 10);
+		if (*end == '.')
+			det = strtol(end + 1, NULL, 10);
+	}
+	stage = sign_of(t, n, stage_signs) ||
+	    (ctx != NULL && sign_of(ctx, cn, stage_signs));
+	sender = stage || policy_sign_of(t, n, sender_signs);
+	pol = sender || policy_sign_of(t, n, policy_signs);
+	gone = sign_of(t, n, gone_signs);
+	weak = sign_of(t, n, gone_weak_signs);
+	refused = sign_of(t, n, refused_rcpt_signs);
+	full = sign_of(t, n, full_signs);
+	/* Exchange's recipient delivery restrictions (a group that takes
+	 * mail only from inside): the recipient's own rule, whatever the
+	 * words "authentication required" suggest. */
+	resolver = memcasemem(t, n, "resolver.rst.") != NULL;
+
+	if (cls == 4) {
+		if (sub == 7)
+			return (gone || refused || resolver) && !stage ?
+			    BOUNCE_SOFT : BOUNCE_POLICY;
+		return pol && !gone && !full ? BOUNCE_POLICY : BOUNCE_SOFT;
+	}
+	if (resolver && !stage)
+		return BOUNCE_HARD;
+	switch (sub) {
+	case 7:		/* security or policy */
+	case 6:		/* media: our content */
+		return (gone || refused) && !pol ? BOUNCE_HARD : BOUNCE_POLICY;
+	case 1:		/* addressing; 5.1.7 and 5.1.8 are the sender's */
+		if (det == 7 || det == 8 || sender ||
+		    (pol && !gone && !weak))
+			return BOUNCE_POLICY;
+		return BOUNCE_HARD;
+	case 2:		/* mailbox: 5.2.2 full, 5.2.3 our message too big */
+		if (det == 2)
+			return BOUNCE_SOFT;
+		if (det == 3 || (pol && !gone))
+			return BOUNCE_POLICY;
+		return full ? BOUNCE_SOFT : BOUNCE_HARD;
+	case 3:		/* the receiving system; 5.3.4 too big */
+	case 4:		/* routing */
+		if (sub == 3 && det == 4)
+			return BOUNCE_POLICY;
+		if (pol && !gone && !refused)
+			return BOUNCE_POLICY;
+		return gone || refused ? BOUNCE_HARD : BOUNCE_SOFT;
+	default:	/* 5.0.0, 5.5.x, no enhanced code: the words */
+		if (pol)
+			return BOUNCE_POLICY;
+		if (full || basic_code(t, n) == 552)
+			return BOUNCE_SOFT;
+		return BOUNCE_HARD;
+	}
+}
+
+/* How much of a reply is looked at: enough for any real one. */
+#define CLASSIFY_MAX	4096
+
+enum bounce_kind
+bounce_classify(const char *action, const char *status, const char *text,
+    size_t n, const char *ctx, size_t cn)
+{
+	char code[16] = "";
+	size_t at;
+	int cls;
+
+	if (n > CLASSIFY_MAX)
+		n = CLASSIFY_MAX;
+	if (ctx != NULL && cn > CLASSIFY_MAX)
+		cn = CLASSIFY_MAX;
+	if (action[0] != '\0' && strcasecmp(action, "failed") != 0 &&
+	    strcasecmp(action, "delayed") != 0)
+		return BOUNCE_NONE;	/* delivered, relayed, expanded */
+	if (status[0] == '4' || status[0] == '5')
+		snprintf(code, sizeof(code), "%s", status);
+	else if (status[0] == '2' && action[0] == '\0')
+		return BOUNCE_NONE;
+	else if (!find_status(text, n, code, NULL))
+		code[0] = '\0';
+	if (code[0] != '\0')
+		cls = code[0] - '0';
+	else if ((cls = find_smtp_code(text, n, &at)) == 0) {
+		if (action[0] == '\0')
+			return BOUNCE_NONE;
+		cls = 5;	/* "failed" with nothing more precise */
+	}
+	if (strcasecmp(action, "delayed") == 0)
+		cls = 4;
+	return classify(cls, code, text, n, ctx, cn);
+}
+
+/* --- what to tell the admin about a policy bounce ----------------------- */
+
+static const struct {
+	const char	*const *signs;
+	const char	*codes;		/* "5.7.26 5.7.27": these too */
+	const char	*hint;
+} hints[] = {
+	{ (const char *const[]){ "greylist", "graylist", NULL },
+	  "",
+	  "the receiver greylists new senders: your relay's next tries get "
+	  "through; nothing to do unless it keeps failing" },
+	{ (const char *const[]){ "relay access denied", "relaying denied",
+	    "relay denied", "relay not permitted", "relaying not allowed",
+	    "not permitted to relay", "unable to relay", "do not relay", NULL },
+	  "",
+	  "the server does not take mail for that domain: when every bounce "
+	  "says so, your relay refuses samail (check its login, [mail] "
+	  "transport); else the declarer's mail moved: check the address" },
+	{ sender_signs, "5.1.7 5.1.8",
+	  "the receiver refused the envelope sender ([mail] envelope_from): "
+	  "check that its domain has MX (or A) and SPF records" },
+	{ (const char *const[]){ "spf", "dkim", "dmarc", "authenticat",
+	    "送信ドメイン認証", "なりすまし", NULL },
+	  "5.7.23 5.7.24 5.7.26 5.7.27 5.7.509 5.7.515",
+	  "the receiver could not authenticate the mail: check SPF for the "
+	  "envelope_from domain, the DKIM signature and DMARC for the From "
+	  "domain" },
+	{ (const char *const[]){ "reverse dns", "reverse lookup", "ptr record",
+	    "rdns", "your hostname", "helo command rejected", NULL },
+	  "5.7.25",
+	  "the relay's IP address has no matching reverse DNS (PTR) name: "
+	  "have its provider set one" },
+	{ (const char *const[]){ "blocked using", "block list", "blocklist",
+	    "blacklist", "black list", "denylist", "deny list", "dnsbl",
+	    "in an rbl", "listed", "spamhaus", "spamcop", "barracuda", "sorbs",
+	    "uceprotect", "reputation", "banned", "dynamic", "client host",
+	    "your ip", "sending ip", "ブラックリスト", "ブロックリスト", NULL },
+	  "5.7.606 5.7.705 5.7.708 5.7.750",
+	  "the relay's IP address (or your domain) is on a block list or has a "
+	  "poor reputation: look it up (the reply's URL, check.spamhaus.org), "
+	  "fix the cause, ask for removal" },
+	{ (const char *const[]){ "rate limit", "ratelimit", "rate-limit",
+	    "too many", "unusual rate", "volume", "sending quota",
+	    "sending limit", NULL },
+	  "4.7.28 5.7.28",
+	  "the receiver takes mail from you more slowly: lower [smtp] "
+	  "rate_per_minute and max_connections" },
+	{ (const char *const[]){ "too big", "too large", "size limit",
+	    "exceeds the maximum", "message size", NULL },
+	  "5.2.3 5.3.4",
+	  "the message is over the receiver's size limit: make it smaller" },
+	{ (const char *const[]){ "spam", "junk", "unsolicited", "bulk mail",
+	    "phish", "virus", "malware", "content", "suspicious", "迷惑メール",
+	    "スパム", NULL },
+	  "",
+	  "the receiver took the message for spam: check its content and "
+	  "links, and SPF/DKIM/DMARC" },
+};
+
+static int
+code_in(const char *status, const char *codes)
+{
+	size_t m = strlen(status);
+	const char *p = codes;
+
+	if (m == 0)
+		return 0;
+	while ((p = strstr(p, status)) != NULL) {
+		if ((p == codes || p[-1] == ' ') && (p[m] == ' ' || p[m] == '\0'))
+			return 1;
+		p += m;
+	}
+	return 0;
+}
+
+const char *
+bounce_policy_hint(const char *status, const char *diag)
+{
+	size_t n = strlen(diag);
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (code_in(status, hints[i].codes) ||
+		    policy_sign_of(diag, n, hints[i].signs))
+			return hints[i].hint;
+	return "refused for the sending set-up, not the address: check SPF, "
+	    "DKIM and DMARC for your domains, and whether the relay's IP "
+	    "address is on a block list";
 }
 
 /* --- Message-IDs ------------------------------------------------------- */
@@ -370,43 +777,60 @@ dsn_address(const char *v, char *out)
 		out[0] = '\0';
 }
 
-static enum bounce_kind
-kind_of(const char *action, const char *status, const char *diag)
+/*
+ * What the human-readable part of a report says about addr: the
+ * paragraph that starts with it on a line of its own ("<addr>: host ...
+ * said: ... (in reply to RCPT TO command)", Exim's "  addr\n    host
+ * ...\n    SMTP error ... after RCPT TO:..."), appended to out.
+ */
+static void
+rcpt_paragraph(const char *s, size_t n, const char *addr, struct buf *out)
 {
-	char code[16];
-	size_t at;
-	int cls;
+	size_t m = strlen(addr), off = 0;
+	const char *p;
 
-	if (action[0] != '\0' && strcasecmp(action, "failed") != 0 &&
-	    strcasecmp(action, "delayed") != 0)
-		return BOUNCE_NONE;	/* delivered, relayed, expanded */
-	if (strcasecmp(action, "delayed") == 0)
-		return BOUNCE_SOFT;
-	if (status[0] == '5')
-		return BOUNCE_HARD;
-	if (status[0] == '4')
-		return BOUNCE_SOFT;
-	if (status[0] == '2' && action[0] == '\0')
-		return BOUNCE_NONE;
-	if (find_status(diag, strlen(diag), code, NULL))
-		return code[0] == '5' ? BOUNCE_HARD : BOUNCE_SOFT;
-	if ((cls = find_smtp_code(diag, strlen(diag), &at)) != 0)
-		return cls == 5 ? BOUNCE_HARD : BOUNCE_SOFT;
-	/* "failed" with nothing more precise: the MTA gave up. */
-	return action[0] != '\0' ? BOUNCE_HARD : BOUNCE_NONE;
+	if (m == 0)
+		return;
+	while (off < n && (p = memcasemem(s + off, n - off, addr)) != NULL) {
+		size_t i = (size_t)(p - s), a = i, b = i + m;
+
+		off = i + 1;
+		if (a > 0 && s[a - 1] == '<')
+			a--;
+		while (a > 0 && (s[a - 1] == ' ' || s[a - 1] == '\t'))
+			a--;
+		if (a > 0 && s[a - 1] != '\n')
+			continue;	/* not at a line's start */
+		if (b < n && s[b] == '>')
+			b++;
+		if (b < n && s[b] != ':' && s[b] != '\n' && s[b] != '\r' &&
+		    s[b] != ' ')
+			continue;
+		/* To the next blank line, at most a screenful. */
+		while (b < n && b - a < 2048 && !(s[b] == '\n' && (b + 1 >= n ||
+		    s[b + 1] == '\n' || (s[b + 1] == '\r' && b + 2 < n &&
+		    s[b + 2] == '\n'))))
+			b++;
+		buf_add(out, s + a, b - a);
+		buf_addch(out, '\n');
+		return;
+	}
 }
 
-/* One per-recipient block, parsed with GMime as a header block. */
+/* One per-recipient block, parsed with GMime as a header block; notice
+ * is the report's human-readable text so far. */
 static void
-dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
+dsn_block(struct bounce_report *r, const char *p, size_t n, int *others,
+    const struct buf *notice)
 {
 	GMimeParserOptions *po;
 	GMimeParser *ps;
 	GMimeObject *o;
-	struct buf blk = BUF_INIT(0);
+	struct buf blk = BUF_INIT(0), ctx = BUF_INIT(0);
 	struct bounce_rcpt rc;
 	const char *v;
-	char code[16];
+	char code[16], reply[CLASSIFY_MAX];
+	char cls;
 
 	buf_add(&blk, p, n);
 	buf_addstr(&blk, "\n\n");
@@ -434,6 +858,7 @@ dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
 			code[0] = '\0';
 		snprintf(rc.status, sizeof(rc.status), "%s", code);
 	}
+	reply[0] = '\0';
 	if ((v = g_mime_object_get_header(o, "Diagnostic-Code")) != NULL) {
 		const char *semi = strchr(v, ';');
 
@@ -441,6 +866,18 @@ dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
 		if (semi != NULL && semi - v < 20)
 			v = semi + 1;
 		clean_line(v, strlen(v), rc.diag, sizeof(rc.diag));
+		/* All of it (within reason) for the classification. */
+		clean_line(v, strlen(v), reply, sizeof(reply));
+	}
+	/* Where the reporting MTA says at which step the refusal came. */
+	if ((v = g_mime_object_get_header(o, "X-Exim-Diagnostic")) != NULL) {
+		buf_addstr(&ctx, v);
+		buf_addch(&ctx, '\n');
+	}
+	if (notice != NULL && notice->len > 0) {
+		rcpt_paragraph(notice->data, notice->len, rc.addr, &ctx);
+		if (strcasecmp(rc.orig, rc.addr) != 0)
+			rcpt_paragraph(notice->data, notice->len, rc.orig, &ctx);
 	}
 	/* Exim writes "Status: 5.0.0" before "550 5.1.1 ...": take the
 	 * precise code when it agrees on the class. */
@@ -448,7 +885,8 @@ dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
 	    find_status(rc.diag, strlen(rc.diag), code, NULL) &&
 	    (rc.status[0] == '\0' || code[0] == rc.status[0]))
 		snprintf(rc.status, sizeof(rc.status), "%s", code);
-	rc.kind = kind_of(rc.action, rc.status, rc.diag);
+	rc.kind = bounce_classify(rc.action, rc.status, reply, strlen(reply),
+	    ctx.data, ctx.len);
 	if (rc.kind == BOUNCE_NONE) {
 		(*others)++;
 		goto out;
@@ -456,23 +894,34 @@ dsn_block(struct bounce_report *r, const char *p, size_t n, int *others)
 	/* A failure reported with a success code (2.x.x) has no usable
 	 * code: take the diagnostic's, else the class's generic one. */
 	if (rc.status[0] != '4' && rc.status[0] != '5') {
+		size_t at;
+		int c;
+
+		cls = '5';
+		if (strcasecmp(rc.action, "delayed") == 0)
+			cls = '4';
+		else if (find_status(reply, strlen(reply), code, NULL))
+			cls = code[0];
+		else if ((c = find_smtp_code(reply, strlen(reply), &at)) != 0)
+			cls = (char)('0' + c);
 		rc.status[0] = '\0';
 		if (find_status(rc.diag, strlen(rc.diag), code, NULL) &&
-		    (code[0] == '5') == (rc.kind == BOUNCE_HARD))
+		    code[0] == cls)
 			snprintf(rc.status, sizeof(rc.status), "%s", code);
+		else
+			snprintf(rc.status, sizeof(rc.status), "%c.0.0", cls);
 	}
-	if (rc.status[0] == '\0')
-		snprintf(rc.status, sizeof(rc.status), "%s",
-		    rc.kind == BOUNCE_HARD ? "5.0.0" : "4.0.0");
 	if (r->nrcpts < BOUNCE_MAX_RCPTS)
 		r->rcpts[r->nrcpts++] = rc;
 out:
+	buf_release(&ctx);
 	g_object_unref(o);
 }
 
 /* message/delivery-status: blocks of fields separated by blank lines. */
 static void
-parse_dsn(struct bounce_report *r, const char *s, size_t n, int *others)
+parse_dsn(struct bounce_report *r, const char *s, size_t n, int *others,
+    const struct buf *notice)
 {
 	size_t i = 0, start = 0, blocks = 0;
 
@@ -491,7 +940,8 @@ parse_dsn(struct bounce_report *r, const char *s, size_t n, int *others)
 			size_t end = blank ? i : n;
 
 			if (end > start) {
-				dsn_block(r, s + start, end - start, others);
+				dsn_block(r, s + start, end - start, others,
+				    notice);
 				blocks++;
 			}
 			start = eol + 1;
@@ -555,7 +1005,7 @@ walk(GMimeObject *o, int depth, struct scan *sc, struct bounce_report *r)
 
 		part_content((GMimePart *)o, 0, &b);
 		sc->dsn_parts++;
-		parse_dsn(r, buf_str(&b), b.len, &sc->others);
+		parse_dsn(r, buf_str(&b), b.len, &sc->others, &sc->text);
 		buf_release(&b);
 	} else if (g_mime_content_type_is_type(ct, "text", "rfc822-headers") ||
 	    g_mime_content_type_is_type(ct, "message", "global-headers")) {
@@ -772,7 +1222,7 @@ parse_text(struct bounce_report *r, GMimeMessage *msg, struct scan *sc)
 	const char *skip[4];
 	const struct buf *t = sc->text.len > 0 ? &sc->text : &sc->html;
 	const char *s = buf_str(t);
-	size_t n = report_end(s, t->len), at = 0;
+	size_t n = report_end(s, t->len), at = 0, pa, pb;
 	int daemon, subj, body, vacation;
 	enum bounce_kind kind;
 	char code[16] = "", diag[BOUNCE_DIAG_MAX + 1] = "";
@@ -809,22 +1259,28 @@ parse_text(struct bounce_report *r, GMimeMessage *msg, struct scan *sc)
 
 	/* The status: an enhanced code, else an SMTP reply code, else the
 	 * words.  A returned message is a failure unless it says it is a
-	 * warning. */
+	 * warning.  The kind from the code and the paragraph around it
+	 * (a reply wrapped over lines, "Connected to ... but sender was
+	 * rejected." before it). */
 	if (find_status(s, n, code, &at)) {
-		kind = code[0] == '5' ? BOUNCE_HARD : BOUNCE_SOFT;
 		line_at(s, n, at, diag, sizeof(diag));
+		paragraph_at(s, n, at, &pa, &pb);
+		kind = bounce_classify("", code, s + pa, pb - pa, NULL, 0);
 	} else if ((cls = find_smtp_code(s, n, &at)) != 0) {
-		kind = cls == 5 ? BOUNCE_HARD : BOUNCE_SOFT;
-		snprintf(code, sizeof(code), "%d.0.0", cls);
 		line_at(s, n, at, diag, sizeof(diag));
+		paragraph_at(s, n, at, &pa, &pb);
+		kind = bounce_classify("", "", s + pa, pb - pa, NULL, 0);
+		snprintf(code, sizeof(code), "%d.0.0", cls);
 	} else if (any_of(s, n, delay_signs) || (subject != NULL &&
 	    any_of(subject, strlen(subject), delay_signs))) {
-		kind = BOUNCE_SOFT;
+		kind = bounce_classify("delayed", "", s, n, NULL, 0);
 		snprintf(code, sizeof(code), "4.0.0");
 	} else {
-		kind = BOUNCE_HARD;
+		kind = bounce_classify("failed", "", s, n, NULL, 0);
 		snprintf(code, sizeof(code), "5.0.0");
 	}
+	if (kind == BOUNCE_NONE)	/* cannot be: a code was found */
+		kind = code[0] == '4' ? BOUNCE_SOFT : BOUNCE_HARD;
 	if (r->nrcpts == 0)
 		r->nrcpts = 1;	/* nobody named: the Message-ID must say */
 	for (size_t i = 0; i < r->nrcpts; i++) {
@@ -841,7 +1297,8 @@ parse_text(struct bounce_report *r, GMimeMessage *msg, struct scan *sc)
 const char *
 bounce_kind_name(enum bounce_kind k)
 {
-	return k == BOUNCE_HARD ? "hard" : k == BOUNCE_SOFT ? "soft" : "none";
+	return k == BOUNCE_HARD ? "hard" : k == BOUNCE_SOFT ? "soft" :
+	    k == BOUNCE_POLICY ? "policy" : "none";
 }
 
 /* The addresses this bounce was delivered to, for VERP: the headers a
@@ -1234,9 +1691,12 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 		snprintf(reason, sizeof(reason), "hard bounce %s%s%s",
 		    rc->status, rc->diag[0] ? ": " : "", rc->diag);
 	/* Only an active address changes: an unsubscribed declarer's own
-	 * wish, or an admin's removal, stays what it is. */
+	 * wish, or an admin's removal, stays what it is.  A policy refusal
+	 * changes nobody: it is about the sending set-up (recorded, and
+	 * shown to the admin). */
 	if (!res->unverified && strcmp(w.status, "active") == 0 &&
-	    (rc->kind == BOUNCE_HARD || res->soft_count >= o->soft_limit)) {
+	    (rc->kind == BOUNCE_HARD || (rc->kind == BOUNCE_SOFT &&
+	    res->soft_count >= o->soft_limit))) {
 		if ((ret = sub_set_status(db, w.email, "bounced", reason, now,
 		    e)) < 0)
 			goto fail;
@@ -1252,4 +1712,44 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 fail:
 	db_rollback(db);
 	return ret;
+}
+
+int
+bounce_policy_since(struct db *db, const char *since,
+    struct bounce_policy_summary *ps, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(ps, 0, sizeof(*ps));
+	if ((st = db_stmt(db, "SELECT count(*), max(received) FROM bounce "
+	    "WHERE kind = 'policy' AND received >= ?1", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		ps->count = (long)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_error(db, e, "count policy bounces");
+	if (ps->count == 0)
+		return 0;
+	if ((st = db_stmt(db, "SELECT received, coalesce(status, ''), "
+	    "coalesce(diagnostic, '') FROM bounce WHERE kind = 'policy' AND "
+	    "received >= ?1 ORDER BY received DESC, id DESC LIMIT 1",
+	    e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(ps->received, sizeof(ps->received), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		snprintf(ps->status, sizeof(ps->status), "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		snprintf(ps->diag, sizeof(ps->diag), "%s",
+		    (const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_error(db, e, "read the last policy bounce");
 }

@@ -17,9 +17,21 @@
  *  - anything else (an auto-reply, an ordinary message, a read receipt, a
  *    DSN that reports only deliveries, garbage) is not a bounce.
  *
- * A recipient whose status is 5.x.x (or whose action is "failed" with an
- * SMTP 5yz code) is a hard bounce; 4.x.x and "delayed" are soft.  Where
- * the Status field is only "X.0.0" the more precise code in the
+ * Each failed recipient gets a kind (bounce_classify(), the rule in
+ * full there and in docs/unsubscribe-and-bounces.md):
+ *
+ *  - hard: the address does not exist or is disabled (5.1.x, "user
+ *    unknown", "ユーザが存在しません", ...);
+ *  - soft: temporary (4.x.x, "delayed"), a full mailbox (5.2.2), routing
+ *    and system trouble at the receiver (5.3.x, 5.4.x);
+ *  - policy: the receiver refused the mail for who sent it or what it
+ *    is, not for the address: block lists, reputation, SPF/DKIM/DMARC,
+ *    spam, our sender address, relaying (5.7.x, 4.7.x and such words).
+ *    Not the declarer's fault, and a block-list entry of the relay's IP
+ *    refuses every declarer at a provider at once: it never changes a
+ *    declarer's status and does not count towards soft_limit.
+ *
+ * Where the Status field is only "X.0.0" the more precise code in the
  * diagnostic is used (Exim writes 5.0.0 with "550 5.1.1 ..." after it).
  *
  * bounce_apply() finds the declarer: by the VERP return address the bounce
@@ -40,7 +52,10 @@
  *  - soft: a bounce row kind 'soft' is kept; when soft_limit soft bounces
  *    of distinct messages arrived within soft_days (delay warnings and
  *    the final failure of one message count once), the address is marked
- *    bounced.
+ *    bounced;
+ *  - policy: a bounce row kind 'policy' is kept, nothing else changes;
+ *    the admin sees it (`samail bounce`, `samail status`) with
+ *    bounce_policy_hint()'s advice.
  *
  * Only active declarers change status: an unsubscribed or removed one
  * keeps it (the bounce is still recorded).  An admin reactivates with
@@ -65,7 +80,13 @@ struct err;
 #define BOUNCE_DIAG_MAX		300	/* bytes of diagnostic kept */
 #define BOUNCE_MID_MAX		255
 
-enum bounce_kind { BOUNCE_NONE = 0, BOUNCE_SOFT = 1, BOUNCE_HARD = 2 };
+/* In the order of what a report as a whole is (the worst recipient). */
+enum bounce_kind {
+	BOUNCE_NONE = 0,
+	BOUNCE_SOFT = 1,
+	BOUNCE_POLICY = 2,
+	BOUNCE_HARD = 3
+};
 
 struct bounce_rcpt {
 	char		 addr[ADDR_MAX + 1];	/* failed address, checked; "" */
@@ -94,15 +115,50 @@ struct bounce_report {
 
 /*
  * Parse one message of len bytes.  Returns 1 for a bounce (report filled,
- * kind HARD or SOFT, at least one recipient or Message-ID), 0 when it is
+ * kind HARD, SOFT or POLICY, at least one recipient or Message-ID), 0 when it is
  * not a bounce (report->why says what it is), -ERR_TOOBIG over
  * BOUNCE_MAX_INPUT.  Never fails otherwise, whatever the bytes.
  */
 int	 bounce_parse(const void *data, size_t len, struct bounce_report *,
 	    struct err *);
 
-/* "hard", "soft" or "none". */
+/* "hard", "soft", "policy" or "none". */
 const char *bounce_kind_name(enum bounce_kind);
+
+/*
+ * The kind of one failed recipient.  action: the DSN's Action ("failed",
+ * "delayed"; "" for a text bounce), status: its enhanced code ("5.7.1";
+ * "" if none), text: what the receiving server replied (the
+ * Diagnostic-Code, or the paragraph of a text bounce), ctx: what the
+ * reporting MTA said about the same recipient (its paragraph in the
+ * human-readable part: "(in reply to MAIL FROM command)"), or NULL; both
+ * need not be terminated.  BOUNCE_NONE for a delivery (relayed, expanded,
+ * 2.x.x).
+ */
+enum bounce_kind bounce_classify(const char *action, const char *status,
+	    const char *text, size_t n, const char *ctx, size_t cn);
+
+/*
+ * For a policy bounce: one line saying what to check, chosen by the
+ * status and the diagnostic (block list, SPF/DKIM/DMARC, reverse DNS,
+ * the envelope sender, relaying, rate, size, content).  Static text.
+ */
+const char *bounce_policy_hint(const char *status, const char *diag);
+
+/*
+ * The policy bounces recorded at or after since (a timestamp): their
+ * count, and the last one's received time (21 bytes), status (16) and
+ * diagnostic (BOUNCE_DIAG_MAX + 1), "" when there is none.  0 or -ERR_DB.
+ */
+struct bounce_policy_summary {
+	long	 count;
+	char	 received[21];
+	char	 status[16];
+	char	 diag[BOUNCE_DIAG_MAX + 1];
+};
+
+int	 bounce_policy_since(struct db *, const char *since,
+	    struct bounce_policy_summary *, struct err *);
 
 struct token_keys;
 

@@ -17,6 +17,7 @@
 #include "db.h"
 #include "err.h"
 #include "msg.h"
+#include "schema.h"
 #include "xalloc.h"
 
 #define DIR		"tests/data/bounces/"
@@ -99,6 +100,14 @@ static const struct expect cases[] = {
 	  "stranger@elsewhere.example", "CAF00d1e+abc@mail.gmail.com" },
 	{ "forged-mid.eml", 1, "hard", "dsn", "5.1.1", "attacker@evil.example",
 	  "newsletter-2026-01.1." INSTANCE "@example.jp" },
+	/* Refused for the sender (a block list, DMARC): policy, not the
+	 * address; a full mailbox reported 5.2.2 is soft. */
+	{ "postfix-blocklist.eml", 1, "policy", "dsn", "5.7.1",
+	  "other@example.jp", "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "gmail-dmarc.eml", 1, "policy", "dsn", "5.7.26", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "exim-mailbox-full.eml", 1, "soft", "dsn", "5.2.2", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
 	{ "success-dsn.eml", 0, "none", NULL, NULL, NULL, NULL },
 	{ "read-receipt.eml", 0, "none", NULL, NULL, NULL, NULL },
 	{ "vacation-ja.eml", 0, "none", NULL, NULL, NULL, NULL },
@@ -255,7 +264,7 @@ fresh(void)
 	static const char *const who[] = { "taro@example.co.jp",
 	    "hanako@example.org", "jiro@example.com", "saburo@example.net",
 	    "shiro@contoso.example", "goro@example.ne.jp", "rokuro@example.jp",
-	    "sachiko@example.ne.jp" };
+	    "sachiko@example.ne.jp", "other@example.jp" };
 	struct db *db;
 	struct err e = ERR_INIT;
 	sqlite3_stmt *st;
@@ -269,7 +278,7 @@ fresh(void)
 	    "(3, 'newsletter', 'newsletter-2026-02', 'x')", &e), 0);
 	st = db_prepare(db, "INSERT INTO subscriber (id, email, org, created, "
 	    "updated) VALUES (?, ?, 'X', 'x', 'x')", &e);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 9; i++) {
 		sqlite3_bind_int(st, 1, i + 1);
 		sqlite3_bind_text(st, 2, who[i], -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -652,6 +661,541 @@ test_dry_run(void **state)
 	db_close(db);
 }
 
+/* --- classification against real-world replies ------------------------ */
+
+/*
+ * What receiving servers answer, as they word it (addresses and IPs
+ * changed to example ones), with what the old rule made of each (every
+ * 5.x.x hard) and what it must be.  Each is checked as the Postfix DSN
+ * that our relay writes (Status, Diagnostic-Code, the notice's
+ * paragraph) and, where the reply has a code, as a text-only bounce.
+ */
+struct world {
+	const char	*who;
+	const char	*action;	/* failed, delayed */
+	const char	*status;	/* the DSN's Status */
+	const char	*reply;
+	const char	*stage;		/* "RCPT TO", "MAIL FROM", "end of DATA" */
+	const char	*before;	/* the old rule's kind */
+	const char	*kind;
+	int		 text;		/* also as a text bounce */
+};
+
+static const struct world world[] = {
+	/* The address does not exist or is disabled: hard. */
+	{ "Postfix, virtual table", "failed", "5.1.1", "550 5.1.1 "
+	  "<taro@example.co.jp>: Recipient address rejected: User unknown in "
+	  "virtual mailbox table", "RCPT TO", "hard", "hard", 1 },
+	{ "Gmail, no such user", "failed", "5.1.1", "550-5.1.1 The email "
+	  "account that you tried to reach does not exist. Please try "
+	  "550-5.1.1 double-checking the recipient's email address for typos "
+	  "or 550-5.1.1 unnecessary spaces. For more information, go to "
+	  "550 5.1.1 https://support.google.com/mail/?p=NoSuchUser "
+	  "a1b2c3d4e5f6.7 - gsmtp", "RCPT TO", "hard", "hard", 1 },
+	{ "Microsoft 365, recipient not found", "failed", "5.1.10",
+	  "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by "
+	  "SMTP address lookup", "RCPT TO", "hard", "hard", 1 },
+	{ "Microsoft 365, directory-based edge blocking", "failed", "5.4.1",
+	  "550 5.4.1 Recipient address rejected: Access denied. "
+	  "AS(201806281) [TY2PR01MB1234.jpnprd01.prod.outlook.com "
+	  "2026-02-02T00:12:03.123Z 08DC12345678ABCD]", "RCPT TO", "hard",
+	  "hard", 1 },
+	{ "Outlook.com, mailbox unavailable", "failed", "5.5.0",
+	  "550 5.5.0 Requested action not taken: mailbox unavailable "
+	  "(S2017062302). [HE1EUR01FT012.eop-EUR01.prod.protection.outlook.com "
+	  "2026-02-02T00:12:03.123Z 08DC12345678ABCD]", "RCPT TO", "hard",
+	  "hard", 1 },
+	{ "Postfix, recipient access table", "failed", "5.7.1",
+	  "550 5.7.1 <taro@example.co.jp>: Recipient address rejected: "
+	  "Access denied", "RCPT TO", "hard", "hard", 1 },
+	{ "Exchange, group for internal senders only", "failed", "5.7.133",
+	  "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; "
+	  "authentication required; Delivery restriction check failed as "
+	  "sender not authenticated", "RCPT TO", "hard", "hard", 1 },
+	{ "docomo", "failed", "5.0.0", "550 Unknown user "
+	  "taro@docomo.ne.jp", "RCPT TO", "hard", "hard", 1 },
+	{ "au", "failed", "5.0.0", "550 <taro@ezweb.ne.jp>: User unknown",
+	  "RCPT TO", "hard", "hard", 1 },
+	{ "SoftBank", "failed", "5.0.0", "550 Invalid recipient: "
+	  "<taro@i.softbank.jp>", "RCPT TO", "hard", "hard", 1 },
+	{ "Yahoo! JAPAN", "failed", "5.0.0", "554 delivery error: dd This "
+	  "user doesn't have a yahoo.co.jp account (taro@yahoo.co.jp) [0] - "
+	  "mta1234.mail.djm.ynwp.yahoo.co.jp", "end of DATA", "hard", "hard",
+	  1 },
+	{ "Gmail, account disabled", "failed", "5.2.1", "550-5.2.1 The email "
+	  "account that you tried to reach is disabled. For more information, "
+	  "go to 550 5.2.1 https://support.google.com/mail/?p=DisabledUser "
+	  "a1b2c3d4e5f6.7 - gsmtp", "RCPT TO", "hard", "hard", 1 },
+	{ "cPanel Exim", "failed", "5.0.0", "550 No Such User Here",
+	  "RCPT TO", "hard", "hard", 1 },
+	{ "sendmail", "failed", "5.1.1", "550 5.1.1 <taro@example.co.jp>... "
+	  "User unknown", "RCPT TO", "hard", "hard", 1 },
+	{ "qmail", "failed", "5.1.1", "550 sorry, no mailbox here by that "
+	  "name. (#5.1.1)", "RCPT TO", "hard", "hard", 1 },
+	{ "a Japanese MTA", "failed", "5.1.1", "550 5.1.1 "
+	  "<taro@example.co.jp>... ユーザが存在しません", "RCPT TO", "hard",
+	  "hard", 1 },
+	{ "a host called spam-something, no enhanced code", "failed", "5.0.0",
+	  "550 User unknown (in mx2.spamfilter.example.net)", "RCPT TO",
+	  "hard", "hard", 1 },
+
+	/* A full mailbox, trouble at the receiver: soft. */
+	{ "Dovecot LMTP, mailbox full", "failed", "5.2.2", "552 5.2.2 "
+	  "<taro@example.co.jp>: Mailbox full", "end of DATA", "hard", "soft",
+	  1 },
+	{ "Gmail, over quota", "failed", "5.2.2", "552-5.2.2 The recipient's "
+	  "inbox is out of storage space. Please direct the recipient to "
+	  "552 5.2.2 https://support.google.com/mail/?p=OverQuotaPerm "
+	  "a1b2c3d4e5f6.7 - gsmtp", "end of DATA", "hard", "soft", 1 },
+	{ "Exchange, quota", "failed", "5.2.2", "554 5.2.2 mailbox full; "
+	  "STOREDRV.Deliver.Exception:QuotaExceededException."
+	  "MapiExceptionShutoffQuotaExceeded", "end of DATA", "hard", "soft",
+	  1 },
+	{ "docomo, mailbox full", "failed", "5.0.0", "552 Too much mail data "
+	  "taro@docomo.ne.jp", "end of DATA", "hard", "soft", 1 },
+	{ "a Japanese ISP, mailbox full", "failed", "5.0.0", "550 "
+	  "<taro@example.ne.jp>: メールボックスの容量を超えています",
+	  "end of DATA", "hard", "soft", 1 },
+	{ "Postfix, the domain's MX not found", "failed", "5.4.4",
+	  "Host or domain name not found. Name service error for "
+	  "name=example.co.jp type=MX: Host not found", "RCPT TO", "hard",
+	  "soft", 0 },
+	{ "Postfix, mail loops", "failed", "5.4.6", "mail for example.co.jp "
+	  "loops back to myself", "RCPT TO", "hard", "soft", 0 },
+	{ "Gmail, over quota (temporary)", "failed", "4.2.2", "452-4.2.2 The "
+	  "email account that you tried to reach is over quota. Please direct "
+	  "452 4.2.2 the recipient to https://support.google.com/mail/?p="
+	  "OverQuotaTemp", "RCPT TO", "soft", "soft", 1 },
+
+	/* Refused for who sends or what: policy. */
+	{ "Postfix, Spamhaus", "failed", "5.7.1", "554 5.7.1 Service "
+	  "unavailable; Client host [203.0.113.10] blocked using "
+	  "zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.10",
+	  "RCPT TO", "hard", "policy", 1 },
+	{ "Microsoft, banned sending IP", "failed", "5.7.606", "550 5.7.606 "
+	  "Access denied, banned sending IP [203.0.113.10]. To request "
+	  "removal from this list please visit https://sender.office.com/ and "
+	  "follow the directions. For more information please go to "
+	  "http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430)", "RCPT TO",
+	  "hard", "policy", 1 },
+	{ "Outlook.com, block list", "failed", "5.7.1", "550 5.7.1 "
+	  "Unfortunately, messages from [203.0.113.10] weren't sent. Please "
+	  "contact your Internet service provider since part of their network "
+	  "is on our block list (S3140). You can also refer your provider to "
+	  "http://mail.live.com/mail/troubleshooting.aspx#errors.", "RCPT TO",
+	  "hard", "policy", 1 },
+	{ "Hotmail, dynamic IP range", "failed", "5.0.0", "550 SC-001 "
+	  "(BAY004-MC1F12) Unfortunately, messages from 203.0.113.10 weren't "
+	  "sent. Please contact your Internet service provider. You can tell "
+	  "them that Hotmail does not relay dynamically-assigned IP ranges.",
+	  "RCPT TO", "hard", "policy", 1 },
+	{ "Gmail, DMARC", "failed", "5.7.26", "550-5.7.26 Unauthenticated "
+	  "email from example.jp is not accepted due to 550-5.7.26 domain's "
+	  "DMARC policy. Please contact the administrator of 550-5.7.26 "
+	  "example.jp domain if this was a legitimate mail.", "end of DATA",
+	  "hard", "policy", 1 },
+	{ "Gmail, neither SPF nor DKIM", "failed", "5.7.26", "550-5.7.26 This "
+	  "mail has been blocked because the sender is unauthenticated. "
+	  "550-5.7.26 Gmail requires all senders to authenticate with either "
+	  "SPF or DKIM.", "end of DATA", "hard", "policy", 1 },
+	{ "Gmail, likely unsolicited", "failed", "5.7.1", "550-5.7.1 "
+	  "[203.0.113.10] Our system has detected that this message is "
+	  "550-5.7.1 likely unsolicited mail. To reduce the amount of spam "
+	  "sent to Gmail, 550-5.7.1 this message has been blocked.",
+	  "end of DATA", "hard", "policy", 1 },
+	{ "Gmail, no PTR record", "failed", "5.7.25", "550-5.7.25 "
+	  "[203.0.113.10] The IP address sending this message does not have "
+	  "a 550-5.7.25 PTR record setup, or the corresponding forward DNS "
+	  "entry does not 550-5.7.25 point to the sending IP.", "end of DATA",
+	  "hard", "policy", 1 },
+	{ "Gmail, unusual rate (deferred until given up)", "failed", "4.7.28",
+	  "421-4.7.28 [203.0.113.10] Gmail has detected an unusual rate of "
+	  "unsolicited mail originating from your IP address.", "end of DATA",
+	  "soft", "policy", 1 },
+	{ "Yahoo, permanently deferred", "failed", "5.7.2", "553 5.7.2 "
+	  "[TSS09] All messages from 203.0.113.10 will be permanently "
+	  "deferred; Retrying will NOT succeed. See "
+	  "https://postmaster.yahooinc.com/error-codes", "MAIL FROM", "hard",
+	  "policy", 1 },
+	{ "Yahoo, policy reasons", "failed", "5.0.0", "554 Message not "
+	  "allowed - [PH01] Email not accepted for policy reasons.",
+	  "end of DATA", "hard", "policy", 1 },
+	{ "Yahoo, deferred for volume", "delayed", "4.7.0", "421 4.7.0 "
+	  "[TSS04] Messages from 203.0.113.10 temporarily deferred due to "
+	  "unexpected volume or user complaints", "MAIL FROM", "soft",
+	  "policy", 1 },
+	{ "policyd-spf", "failed", "5.7.23", "550 5.7.23 "
+	  "<taro@example.co.jp>: Recipient address rejected: Message rejected "
+	  "due to: SPF fail - not authorized.", "RCPT TO", "hard", "policy", 1 },
+	{ "Postfix, our sender domain", "failed", "5.1.8", "553 5.1.8 "
+	  "<bounces@example.jp>: Sender address rejected: Domain not found",
+	  "MAIL FROM", "hard", "policy", 1 },
+	{ "Postfix, no reverse DNS", "failed", "5.7.1", "554 5.7.1 "
+	  "<unknown[203.0.113.10]>: Client host rejected: cannot find your "
+	  "hostname, [203.0.113.10]", "RCPT TO", "hard", "policy", 1 },
+	{ "Postfix, relay access denied", "failed", "5.7.1", "554 5.7.1 "
+	  "<taro@example.co.jp>: Relay access denied", "RCPT TO", "hard",
+	  "policy", 1 },
+	{ "sendmail, relaying denied", "failed", "5.7.1", "550 5.7.1 "
+	  "<taro@example.co.jp>... Relaying denied. IP name lookup failed "
+	  "[203.0.113.10]", "RCPT TO", "hard", "policy", 1 },
+	{ "SoftBank, envelope sender's domain", "failed", "5.0.0",
+	  "553 example.jp does not exist", "MAIL FROM", "hard", "policy", 1 },
+	{ "Exim ACL", "failed", "5.0.0", "550 Administrative prohibition",
+	  "RCPT TO", "hard", "policy", 1 },
+	{ "a Japanese ISP's spam filter", "failed", "5.7.1", "550 5.7.1 "
+	  "迷惑メールと判断されたため受信を拒否しました", "end of DATA", "hard",
+	  "policy", 1 },
+	{ "sendmail, SpamCop", "failed", "5.3.0", "553 5.3.0 "
+	  "<taro@example.co.jp>... Spam blocked see: "
+	  "http://spamcop.net/bl.shtml?203.0.113.10", "RCPT TO", "hard",
+	  "policy", 1 },
+	{ "Barracuda", "failed", "5.0.0", "554 Service unavailable; Client "
+	  "host [203.0.113.10] blocked using Barracuda Reputation; "
+	  "http://www.barracudanetworks.com/reputation/?r=1&ip=203.0.113.10",
+	  "RCPT TO", "hard", "policy", 1 },
+	{ "postgrey, delay warning", "delayed", "4.7.1", "450 4.7.1 "
+	  "<taro@example.co.jp>: Recipient address rejected: Greylisted, see "
+	  "http://postgrey.schweikert.ch/help/example.co.jp.html", "RCPT TO",
+	  "soft", "policy", 1 },
+	{ "Exchange, message too big", "failed", "5.3.4", "552 5.3.4 Message "
+	  "size exceeds fixed maximum message size", "end of DATA", "hard",
+	  "policy", 1 },
+	{ "Gmail, content", "failed", "5.7.0", "552-5.7.0 This message was "
+	  "blocked because its content presents a potential 552-5.7.0 "
+	  "security issue.", "end of DATA", "hard", "policy", 1 },
+};
+
+/* A DSN as Postfix writes it for w (notice: with the paragraph). */
+static char *
+world_dsn(const struct world *w, int notice, size_t *lenp)
+{
+	struct buf b = BUF_INIT(0);
+
+	buf_addf(&b, "From: MAILER-DAEMON@mail.example.jp (Mail Delivery System)\n"
+	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "To: bounces@example.jp\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; "
+	    "boundary=\"B\"\n\n--B\nContent-Type: text/plain; charset=utf-8\n\n"
+	    "This is the mail system at host mail.example.jp.\n\n"
+	    "I'm sorry to have to inform you that your message could not\n"
+	    "be delivered to one or more recipients. It's attached below.\n\n");
+	if (notice)
+		buf_addf(&b, "<taro@example.co.jp>: host "
+		    "mx.spamfilter.example.net[192.0.2.25] said: %s (in reply "
+		    "to %s command)\n\n", w->reply, w->stage);
+	buf_addf(&b, "--B\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mail.example.jp\n\n"
+	    "Final-Recipient: rfc822; taro@example.co.jp\nAction: %s\n"
+	    "Status: %s\nRemote-MTA: dns; mx.spamfilter.example.net\n"
+	    "Diagnostic-Code: smtp; %s\n\n--B\n"
+	    "Content-Type: text/rfc822-headers\n\n"
+	    "Message-Id: <newsletter-2026-01.1." INSTANCE "@example.jp>\n\n"
+	    "--B--\n", w->action, w->status, w->reply);
+	return buf_detach(&b, lenp);
+}
+
+/* The same as a text-only bounce (no report part). */
+static char *
+world_text(const struct world *w, size_t *lenp)
+{
+	struct buf b = BUF_INIT(0);
+	int delayed = strcmp(w->action, "delayed") == 0;
+
+	buf_addf(&b, "From: MAILER-DAEMON@mail.example.jp (Mail Delivery System)\n"
+	    "Subject: %s\nTo: bounces@example.jp\nMIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=utf-8\n\n"
+	    "This is the mail system at host mail.example.jp.\n\n%s\n\n"
+	    "<taro@example.co.jp>: host mx.spamfilter.example.net[192.0.2.25] "
+	    "said:\n    %s (in reply to %s command)\n\n"
+	    "----- Original message -----\n"
+	    "Message-Id: <newsletter-2026-01.1." INSTANCE "@example.jp>\n",
+	    delayed ? "Delayed Mail (still being retried)" :
+	    "Undelivered Mail Returned to Sender", delayed ?
+	    "####### THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR "
+	    "MESSAGE. #######" : "I'm sorry to have to inform you that your "
+	    "message could not\nbe delivered to one or more recipients.",
+	    w->reply, w->stage);
+	return buf_detach(&b, lenp);
+}
+
+static void
+test_real_world(void **state)
+{
+	struct bounce_report *r = xmalloc(sizeof(*r));
+	struct err e = ERR_INIT;
+	size_t changed = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(world) / sizeof(world[0]); i++) {
+		const struct world *w = &world[i];
+		size_t n;
+		char *data = world_dsn(w, 1, &n);
+
+		print_message("%s: %s -> %s\n", w->who, w->before, w->kind);
+		assert_int_equal(bounce_parse(data, n, r, &e), 1);
+		assert_int_equal(r->nrcpts, 1);
+		assert_string_equal(r->rcpts[0].addr, "taro@example.co.jp");
+		assert_string_equal(bounce_kind_name(r->rcpts[0].kind), w->kind);
+		assert_string_equal(bounce_kind_name(r->kind), w->kind);
+		assert_string_equal(r->mids[0],
+		    "newsletter-2026-01.1." INSTANCE "@example.jp");
+		free(data);
+		if (w->text) {
+			data = world_text(w, &n);
+			assert_int_equal(bounce_parse(data, n, r, &e), 1);
+			assert_string_equal(r->format, "postfix");
+			assert_string_equal(r->rcpts[0].addr,
+			    "taro@example.co.jp");
+			assert_string_equal(bounce_kind_name(r->rcpts[0].kind),
+			    w->kind);
+			free(data);
+		}
+		changed += strcmp(w->before, w->kind) != 0;
+	}
+	/* The table is about the difference. */
+	assert_true(changed >= 25);
+	free(r);
+}
+
+/* The step a refusal came at: before the recipient was named, it cannot
+ * be about the address (SoftBank's "553 DOMAIN does not exist" is about
+ * our envelope sender).  Without the notice the reply alone decides. */
+static void
+test_stage(void **state)
+{
+	static const struct world w = { "SoftBank", "failed", "5.0.0",
+	    "553 example.jp does not exist", "MAIL FROM", "hard", "policy", 1 };
+	struct world rcpt = w;
+	struct bounce_report *r = xmalloc(sizeof(*r));
+	struct err e = ERR_INIT;
+	size_t n;
+	char *data;
+
+	(void)state;
+	data = world_dsn(&w, 0, &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_HARD);
+	free(data);
+	rcpt.stage = "RCPT TO";
+	data = world_dsn(&rcpt, 1, &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_HARD);
+	free(data);
+	data = world_dsn(&w, 1, &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_POLICY);
+	free(data);
+	/* Exim says it in the DSN itself. */
+	data = edited("exim-dsn.eml", "after RCPT TO:<hanako@example.org>:\n"
+	    "Diagnostic-Code", "after MAIL FROM:<bounces@example.jp>:\n"
+	    "Diagnostic-Code", &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_POLICY);
+	free(data);
+	/* qmail's words for it (a remote refusal in a text bounce). */
+	data = edited("qmail.eml", "Sorry, no mailbox here by that name. "
+	    "(#5.1.1)", "Connected to 192.0.2.3 but sender was rejected.\n"
+	    "Remote host said: 550 5.1.0 Address rejected", &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_string_equal(r->rcpts[0].status, "5.1.0");
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_POLICY);
+	free(data);
+	data = edited("qmail.eml", "Sorry, no mailbox here by that name. "
+	    "(#5.1.1)", "192.0.2.3 does not like recipient.\n"
+	    "Remote host said: 550 5.1.0 Address rejected", &n);
+	assert_int_equal(bounce_parse(data, n, r, &e), 1);
+	assert_int_equal(r->rcpts[0].kind, BOUNCE_HARD);
+	free(data);
+	free(r);
+}
+
+static void
+test_classify_direct(void **state)
+{
+	static const char reply[] = "550 5.7.1 blocked using zen.spamhaus.org";
+
+	(void)state;
+	/* Deliveries are not failures, whatever the text. */
+	assert_int_equal(bounce_classify("relayed", "2.0.0", reply,
+	    sizeof(reply) - 1, NULL, 0), BOUNCE_NONE);
+	assert_int_equal(bounce_classify("", "2.0.0", "250 ok", 6, NULL, 0),
+	    BOUNCE_NONE);
+	assert_int_equal(bounce_classify("failed", "", reply, sizeof(reply) - 1,
+	    NULL, 0), BOUNCE_POLICY);
+	/* Only the words of the reply are read, not past n. */
+	assert_int_equal(bounce_classify("failed", "5.0.0", reply, 3, NULL, 0),
+	    BOUNCE_HARD);
+	/* "failed" with nothing more: the MTA gave up for good. */
+	assert_int_equal(bounce_classify("failed", "", "", 0, NULL, 0),
+	    BOUNCE_HARD);
+	assert_int_equal(bounce_classify("delayed", "", "", 0, NULL, 0),
+	    BOUNCE_SOFT);
+	/* An address that happens to hold a policy word. */
+	assert_int_equal(bounce_classify("failed", "5.0.0",
+	    "550 <junk@example.jp>: unknown user", 35, NULL, 0), BOUNCE_HARD);
+	assert_string_equal(bounce_kind_name(BOUNCE_POLICY), "policy");
+}
+
+static void
+test_policy_hint(void **state)
+{
+	static const struct { const char *st, *diag, *start; } h[] = {
+		{ "5.7.1", "554 5.7.1 Service unavailable; Client host "
+		  "[203.0.113.10] blocked using zen.spamhaus.org",
+		  "the relay's IP address (or your domain) is on a block list" },
+		{ "5.7.606", "550 5.7.606 Access denied, banned sending IP",
+		  "the relay's IP address (or your domain) is on a block list" },
+		{ "5.7.26", "550-5.7.26 Unauthenticated email from example.jp",
+		  "the receiver could not authenticate" },
+		{ "5.7.1", "550 5.7.1 SPF fail", "the receiver could not "
+		  "authenticate" },
+		{ "5.7.25", "550-5.7.25 [203.0.113.10] The IP address sending "
+		  "this message does not have a PTR record", "the relay's IP "
+		  "address has no matching reverse DNS" },
+		{ "5.1.8", "553 5.1.8 <bounces@example.jp>: Sender address "
+		  "rejected: Domain not found", "the receiver refused the "
+		  "envelope sender" },
+		{ "5.7.1", "554 5.7.1 <taro@example.co.jp>: Relay access denied",
+		  "the server does not take mail for that domain" },
+		{ "4.7.28", "421-4.7.28 Gmail has detected an unusual rate",
+		  "the receiver takes mail from you more slowly" },
+		{ "4.7.1", "450 4.7.1 <x@example.co.jp>: Recipient address "
+		  "rejected: Greylisted", "the receiver greylists" },
+		{ "5.3.4", "552 5.3.4 Message size exceeds fixed maximum",
+		  "the message is over the receiver's size limit" },
+		{ "5.7.1", "550 5.7.1 迷惑メールと判断されたため受信を拒否しました",
+		  "the receiver took the message for spam" },
+		{ "5.7.1", "550 5.7.1 Rejected", "refused for the sending "
+		  "set-up, not the address" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
+		const char *got = bounce_policy_hint(h[i].st, h[i].diag);
+
+		print_message("%s\n", h[i].diag);
+		assert_true(strncmp(got, h[i].start, strlen(h[i].start)) == 0);
+		assert_null(strchr(got, '\n'));
+	}
+}
+
+/* A policy bounce changes nobody, however many come; it is recorded,
+ * counted apart from the soft ones, and summed up for status. */
+static void
+test_policy_apply(void **state)
+{
+	struct db *db = fresh();
+	struct bounce_result res;
+	struct bounce_policy_summary ps;
+	struct err e = ERR_INIT;
+	size_t n;
+	char *other;
+
+	(void)state;
+	/* Declarer 9 got February's newsletter and a reminder too. */
+	assert_int_equal(db_exec(db, "INSERT INTO outbox (campaign_id, "
+	    "subscriber_id, item, rcpt, state, queued_at) VALUES "
+	    "(3, 9, '', 'other@example.jp', 'sent', 'x'), "
+	    "(2, 9, 'reassess-2026-03-01-14', 'other@example.jp', 'sent', 'x'), "
+	    "(3, 2, '', 'hanako@example.org', 'queued', 'x')", &e), 0);
+	apply_file(db, "postfix-blocklist.eml", at("2026-02-02T01:00:00Z"), &res);
+	assert_int_equal(res.declarer, 9);
+	assert_true(res.by_message_id);
+	assert_false(res.unverified);
+	assert_int_equal(res.kind, BOUNCE_POLICY);
+	assert_string_equal(res.status, "5.7.1");
+	assert_false(res.marked);
+	assert_int_equal(res.soft_count, 0);
+	assert_string_equal(status_of(db, 9), "active");
+	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
+	    "subscriber_id = 9 AND kind = 'policy' AND status = '5.7.1' AND "
+	    "diagnostic LIKE '%blocked using zen.spamhaus.org%' AND verified"),
+	    1);
+	/* Two more messages refused, DMARC this time: still active. */
+	other = edited("gmail-dmarc.eml", "newsletter-2026-01.9.",
+	    "newsletter-2026-02.9.", &n);
+	apply_text(db, other, n, at("2026-02-03T01:00:00Z"), &res);
+	assert_int_equal(res.kind, BOUNCE_POLICY);
+	assert_false(res.marked);
+	free(other);
+	other = edited("postfix-blocklist.eml", "newsletter-2026-01.9.",
+	    "reminder-2026-02-15.9.reassess-2026-03-01-14.", &n);
+	apply_text(db, other, n, at("2026-02-04T01:00:00Z"), &res);
+	assert_int_equal(res.declarer, 9);
+	assert_int_equal(res.kind, BOUNCE_POLICY);
+	assert_false(res.marked);
+	free(other);
+	assert_string_equal(status_of(db, 9), "active");
+	/* A full mailbox (5.2.2) is soft: counted, one of three. */
+	apply_file(db, "exim-mailbox-full.eml", at("2026-02-05T01:00:00Z"), &res);
+	assert_int_equal(res.kind, BOUNCE_SOFT);
+	assert_string_equal(res.status, "5.2.2");
+	assert_int_equal(res.soft_count, 1);
+	assert_false(res.marked);
+	assert_string_equal(status_of(db, 9), "active");
+	/* Nothing suppressed, nothing cancelled. */
+	assert_int_equal(count(db, "SELECT count(*) FROM suppression"), 0);
+	assert_int_equal(count(db, "SELECT count(*) FROM outbox WHERE "
+	    "state = 'cancelled'"), 0);
+	/* The summary for status: three since February 1, the last one the
+	 * reminder's block-list refusal. */
+	assert_int_equal(bounce_policy_since(db, "2026-02-01T00:00:00Z", &ps,
+	    &e), 0);
+	assert_int_equal(ps.count, 3);
+	assert_string_equal(ps.received, "2026-02-04T01:00:00Z");
+	assert_string_equal(ps.status, "5.7.1");
+	assert_non_null(strstr(ps.diag, "zen.spamhaus.org"));
+	assert_int_equal(bounce_policy_since(db, "2026-02-03T12:00:00Z", &ps,
+	    &e), 0);
+	assert_int_equal(ps.count, 1);
+	assert_int_equal(bounce_policy_since(db, "2026-03-01T00:00:00Z", &ps,
+	    &e), 0);
+	assert_int_equal(ps.count, 0);
+	assert_string_equal(ps.status, "");
+	db_close(db);
+}
+
+/* A database made before the policy kind (schema 3) migrates, keeps its
+ * rows, and takes policy rows afterwards; other kinds are still refused. */
+static void
+test_migrate_policy(void **state)
+{
+	struct db *db;
+	struct err e = ERR_INIT;
+	sqlite3_stmt *st;
+
+	(void)state;
+	assert_int_equal(db_open(&db, ":memory:", DB_CREATE, 1000, &e), 0);
+	for (size_t v = 1; v <= 3; v++)
+		assert_int_equal(db_exec(db, schema_migration(v), &e), 0);
+	assert_int_equal(db_exec(db, "PRAGMA user_version = 3;"
+	    "INSERT INTO subscriber (id, email, org, created, updated) VALUES "
+	    "(1, 'taro@example.co.jp', 'X', 'x', 'x');"
+	    "INSERT INTO bounce (subscriber_id, received, kind, status) VALUES "
+	    "(1, '2026-01-02T00:00:00Z', 'hard', '5.1.1')", &e), 0);
+	/* Before: the old CHECK refuses the new kind. */
+	assert_true(db_exec(db, "INSERT INTO bounce (subscriber_id, received, "
+	    "kind) VALUES (1, 'x', 'policy')", &e) < 0);
+	assert_true(db_migrate(db, &e) >= 1);
+	assert_int_equal(db_version(db), (int)schema_count());
+	assert_int_equal(db_exec(db, "INSERT INTO bounce (subscriber_id, "
+	    "received, kind, status) VALUES (1, '2026-02-02T00:00:00Z', "
+	    "'policy', '5.7.1')", &e), 0);
+	assert_true(db_exec(db, "INSERT INTO bounce (subscriber_id, received, "
+	    "kind) VALUES (1, 'x', 'bogus')", &e) < 0);
+	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
+	    "kind = 'hard' AND verified = 1"), 1);
+	assert_int_equal(count(db, "SELECT count(*) FROM bounce WHERE "
+	    "kind = 'policy'"), 1);
+	st = db_prepare(db, "PRAGMA integrity_check", &e);
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	db_close(db);
+}
+
 int
 main(void)
 {
@@ -666,6 +1210,12 @@ main(void)
 		cmocka_unit_test(test_by_address),
 		cmocka_unit_test(test_unsubscribed_stays),
 		cmocka_unit_test(test_dry_run),
+		cmocka_unit_test(test_real_world),
+		cmocka_unit_test(test_stage),
+		cmocka_unit_test(test_classify_direct),
+		cmocka_unit_test(test_policy_hint),
+		cmocka_unit_test(test_policy_apply),
+		cmocka_unit_test(test_migrate_policy),
 	};
 	int rc;
 
