@@ -22,12 +22,16 @@ static const char bounce_usage[] =
 "\n"
 "Read one returned message (a DSN or a common non-standard bounce) from\n"
 "FILE or standard input, so an MTA can pipe to it, and act on it: a\n"
-"permanent failure (5.x.x) marks the declarer's address bounced at once;\n"
-"temporary ones (4.x.x) are counted, and [bounce] soft_limit of them within\n"
-"soft_days mark it bounced.  The declarer is found by the VERP return\n"
-"address the bounce came to ([mail] verp = yes), else by the original\n"
-"Message-ID, else by the failed address.  Anything that is not a bounce,\n"
-"or not about one of our declarers, is ignored (exit 0).\n"
+"permanent failure of the address (no such user, 5.1.x) marks the\n"
+"declarer's address bounced at once; temporary ones (4.x.x, a full\n"
+"mailbox) are counted, and [bounce] soft_limit of them within soft_days\n"
+"mark it bounced.  A refusal of the sending set-up (a block list,\n"
+"SPF/DKIM/DMARC, spam; mostly 5.7.x) is a policy bounce: recorded and\n"
+"reported with what to check, and the address stays active.\n"
+"The declarer is found by the VERP return address the bounce came to\n"
+"([mail] verp = yes), else by the original Message-ID, else by the failed\n"
+"address.  Anything that is not a bounce, or not about one of our\n"
+"declarers, is ignored (exit 0).\n"
 "\n"
 "  --dry-run          say what would be done; change nothing\n"
 "  --recipient ADDR   the envelope recipient the MTA delivered the bounce\n"
@@ -107,6 +111,9 @@ print_json(const struct bounce_report *r, const struct bounce_result *res,
 		    json_boolean(res->marked));
 		json_object_set_new(o, "soft_count",
 		    json_integer(res->soft_count));
+		if (res->kind == BOUNCE_POLICY)
+			json_object_set_new(o, "advice", json_string(
+			    bounce_policy_hint(res->status, res->diag)));
 	} else
 		json_object_set_new(o, "declarer", json_null());
 	json_array_append_new(a, o);
@@ -217,6 +224,13 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 			    bounce_kind_name(res.kind), res.status[0] ?
 			    res.status : "(no status)", res.by_verp ?
 			    "VERP address" : "Message-ID");
+		else if (!dry && !res.unverified &&
+		    res.kind == BOUNCE_POLICY)	/* the set-up: a warning */
+			log_warnx("policy bounce %s for declarer %lld: the "
+			    "receiver refused the sending set-up, not the "
+			    "address (it stays active); %s", res.status[0] ?
+			    res.status : "(no status)", res.declarer,
+			    bounce_policy_hint(res.status, res.diag));
 		else if (!dry && !res.unverified)
 			log_info("%s bounce %s for declarer %lld recorded",
 			    bounce_kind_name(res.kind), res.status[0] ?
@@ -228,7 +242,12 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		    bounce_kind_name(res.kind), res.status[0] ? res.status :
 		    "(no status)", res.declarer, res.by_verp ? "VERP address" :
 		    res.by_message_id ? "Message-ID" : "address");
-		if (res.unverified)
+		if (res.kind == BOUNCE_POLICY)	/* never acted on */
+			printf("recorded; the address stays active: the "
+			    "receiver refused the sending set-up, not the "
+			    "address; %s\n", bounce_policy_hint(res.status,
+			    res.diag));
+		else if (res.unverified)
 			printf("recorded, status unchanged: only the failed "
 			    "address names the declarer, and anybody can write "
 			    "that (bounces with our Message-ID, or [mail] verp, "

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "cmd.h"
 #include "date.h"
@@ -34,7 +35,9 @@ static const char status_usage[] =
 "    held, cancelled, with the top failure reasons (campaigns of the last\n"
 "    35 days and those with messages still to go; --all: every campaign)\n"
 "  - feeds failing for more than a day\n"
-"  - addresses that bounced or unsubscribed this month (Japan time)\n"
+"  - addresses that bounced or unsubscribed this month (Japan time), and\n"
+"    policy bounces: receivers refusing the sending set-up (block list,\n"
+"    SPF/DKIM/DMARC), the last one with what to check\n"
 "  - the reminders due in the next days, and those queued but not sent\n"
 "Times are shown in Japan time; --json gives one array of records, each\n"
 "with a \"type\" (run, lock, newsletter_missed, campaign, content_refused,\n"
@@ -589,6 +592,7 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	};
 	struct out o;
 	struct unsub_stats us;
+	struct bounce_policy_summary pol;
 	struct remind_rules rules;
 	struct status_forecast fc;
 	struct err e = ERR_INIT;
@@ -712,13 +716,32 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 	if ((rc = unsub_stats(ctx->db, unsub_month_start(ctx->now), &us,
 	    &ctx->err)) < 0)
 		goto fail;
+	/* Policy bounces: the receivers refusing our sending set-up (block
+	 * list, SPF/DKIM/DMARC), which marks nobody (lib/bounce.h). */
+	{
+		char ts[21];
+
+		date_format_timestamp(unsub_month_start(ctx->now), ts);
+		if ((rc = bounce_policy_since(ctx->db, ts, &pol,
+		    &ctx->err)) < 0)
+			goto fail;
+	}
 	if (o.arr == NULL) {
+		char when[64];
+
 		printf("\nAddresses that left this month (%04d-%02d): %ld "
 		    "bounced, %ld unsubscribed\n", y, m, us.bounced_since,
 		    us.unsubscribed_since);
 		wrapf(4, "  bounce reports received this month: %ld permanent, %ld "
-		    "temporary; in all now: %ld bounced, %ld unsubscribed",
-		    us.hard_since, us.soft_since, us.bounced, us.unsubscribed);
+		    "temporary, %ld policy; in all now: %ld bounced, %ld "
+		    "unsubscribed", us.hard_since, us.soft_since, pol.count,
+		    us.bounced, us.unsubscribed);
+		if (pol.count > 0)
+			wrapf(4, "  policy bounces: receivers refused the sending "
+			    "set-up, not the addresses (nobody was marked "
+			    "bounced); the last, %s, %s: %s; %s",
+			    jst(pol.received, when), pol.status, pol.diag,
+			    bounce_policy_hint(pol.status, pol.diag));
 	} else {
 		json_t *j = json_object();
 		char month[8];
@@ -734,6 +757,20 @@ cmd_status(struct ctx *ctx, int argc, char **argv)
 		    json_integer(us.hard_since));
 		json_object_set_new(j, "bounce_reports_temporary",
 		    json_integer(us.soft_since));
+		json_object_set_new(j, "bounce_reports_policy",
+		    json_integer(pol.count));
+		if (pol.count > 0) {
+			json_t *l = json_object();
+
+			json_object_set_new(l, "received",
+			    json_string(pol.received));
+			json_object_set_new(l, "status", json_string(pol.status));
+			json_object_set_new(l, "diagnostic",
+			    json_string(pol.diag));
+			json_object_set_new(l, "advice", json_string(
+			    bounce_policy_hint(pol.status, pol.diag)));
+			json_object_set_new(j, "last_policy_bounce", l);
+		}
 		json_object_set_new(j, "bounced", json_integer(us.bounced));
 		json_object_set_new(j, "unsubscribed",
 		    json_integer(us.unsubscribed));

@@ -1636,6 +1636,7 @@ bounce_apply(struct db *db, const struct bounce_opts *o,
 	    w.status);
 	res->kind = rc->kind;
 	snprintf(res->status, sizeof(res->status), "%s", rc->status);
+	snprintf(res->diag, sizeof(res->diag), "%s", rc->diag);
 	res->by_verp = ret == 2;
 	res->by_message_id = mid != NULL;
 	/* Found by a failed address only: anybody can write such a bounce,

@@ -183,6 +183,7 @@ struct bounce_result {
 	char		 status_before[16];	/* the declarer's status */
 	enum bounce_kind kind;		/* what was recorded */
 	char		 status[16];	/* its code, "" if unknown */
+	char		 diag[BOUNCE_DIAG_MAX + 1];	/* its diagnostic */
 	int		 by_message_id;	/* found by Message-ID (else address) */
 	int		 by_verp;	/* found by the VERP return address */
 	int		 unverified;	/* found by address only: recorded,

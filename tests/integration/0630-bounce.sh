@@ -83,6 +83,43 @@ check "their queued mail is cancelled, the others' is not" -- \
 check "suppressed" -- \
 	test "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM suppression WHERE reason = 'bounced'")" = 7
 
+# Policy bounces for other (9): the receiver refused the sending set-up (a
+# block list, DMARC), not the address.  Recorded, reported with what to
+# check, and the declarer stays active: nothing suppressed or cancelled.
+before_q=$(sqlite3 "$T/samail.db" "SELECT group_concat(state || ':' || n) FROM (SELECT state, count(*) n FROM outbox GROUP BY state ORDER BY state)")
+while read -r f code advice; do
+	expect_exit 0 "$f: exit 0" -- sam --now=2026-02-02T02:00:00Z --json bounce "$T/b/$f"
+	check "$f: policy $code for declarer 9 by Message-ID, not marked" -- \
+		test "$(field bounce) $(field status) $(field declarer) $(field found_by) $(field marked_bounced)" = "policy $code 9 message-id False"
+	check "$f: the advice names what to check ($advice)" -- eval 'field advice | grep -q "$advice"'
+	check "$f: other@example.jp stays active" -- test "$(status_of other@example.jp)" = active
+	check "$f: a warning in the log (also under -q and syslog)" -- \
+		grep -q "warning: policy bounce $code for declarer 9: .*stays active.*$advice" "$T/err"
+done <<EOF
+postfix-blocklist.eml 5.7.1 block list
+gmail-dmarc.eml 5.7.26 SPF
+EOF
+expect_exit 0 "a policy bounce, text output" -- sam --now=2026-02-03T02:00:00Z bounce "$T/b/postfix-blocklist.eml"
+check "  ... one line: recorded, stays active, what to check" -- \
+	grep -q "^policy bounce 5.7.1 for declarer 9 (found by Message-ID): recorded; the address stays active: .*block list" "$T/out"
+check "  ... three policy rows, nothing more suppressed, no mail cancelled" -- eval '
+	[ "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM bounce WHERE kind = '"'policy'"' AND subscriber_id = 9 AND verified")" = 3 ] &&
+	[ "$(sqlite3 "$T/samail.db" "SELECT count(*) FROM suppression")" = 7 ] &&
+	[ "$(sqlite3 "$T/samail.db" "SELECT group_concat(state || '"':'"' || n) FROM (SELECT state, count(*) n FROM outbox GROUP BY state ORDER BY state)")" = "$before_q" ]'
+expect_exit 0 "status shows the policy bounces" -- sam --now=2026-02-10T00:00:00Z status
+check "  ... counted apart" -- grep -q "bounce reports received this month: 7 permanent, 0 temporary, 3 policy" "$T/out"
+check "  ... the last one, with what to check" -- eval 'tr -s " \n" "  " < "$T/out" | grep -q "policy bounces: receivers refused the sending set-up, not the addresses (nobody was marked bounced); the last, 2026-02-03 11:00 JST, 5.7.1: 554 5.7.1 Service unavailable.*block list"'
+expect_exit 0 "status --json" -- sam --now=2026-02-10T00:00:00Z --json status
+check "  ... bounce_reports_policy and the last one" -- $PY -c "
+import json; a=[r for r in json.load(open('$T/out')) if r['type']=='address_counts'][0]
+assert a['bounce_reports_policy']==3 and a['last_policy_bounce']['status']=='5.7.1', a
+assert 'block list' in a['last_policy_bounce']['advice'], a"
+# A full mailbox reported as 5.2.2 is temporary: soft, counted.
+expect_exit 0 "mailbox full (552 5.2.2)" -- sam --now=2026-02-02T03:00:00Z --json bounce "$T/b/exim-mailbox-full.eml"
+check "  ... soft 5.2.2, 1 soft bounce, not marked" -- \
+	test "$(field bounce) $(field status) $(field soft_count) $(field marked_bounced)" = "soft 5.2.2 1 False"
+check "  ... still active" -- test "$(status_of other@example.jp)" = active
+
 # Soft bounces for rokuro (7): a delay warning twice (one message), the
 # reminder that gave up on a full mailbox, then a third message.
 expect_exit 0 "delay warning (stdin, as an MTA pipes it)" -- \
