@@ -1068,6 +1068,15 @@ test_policy_hint(void **state)
 		  "the receiver took the message for spam" },
 		{ "5.7.1", "550 5.7.1 Rejected", "refused for the sending "
 		  "set-up, not the address" },
+		/* Where only the code says which. */
+		{ "5.7.26", "550 5.7.26 Rejected", "the receiver could not "
+		  "authenticate" },
+		{ "5.7.25", "550 5.7.25 Rejected", "the relay's IP address has "
+		  "no matching reverse DNS" },
+		{ "5.1.8", "553 5.1.8 Rejected", "the receiver refused the "
+		  "envelope sender" },
+		{ "5.3.4", "552 5.3.4 Rejected", "the message is over the "
+		  "receiver's size limit" },
 	};
 
 	(void)state;
