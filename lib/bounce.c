@@ -254,7 +254,7 @@ static const char *const policy_signs[] = {
 	"unable to relay", "does not relay", "do not relay",
 	/* Japanese */
 	"迷惑メール", "スパム", "ブラックリスト", "ブロックリスト", "受信拒否",
-	"なりすまし", "送信元", "送信者", "送信ドメイン認証", "ポリシー",
+	"なりすまし", "送信元", "送信ドメイン認証", "ポリシー",
 	NULL
 };
 
@@ -263,7 +263,8 @@ static const char *const sender_signs[] = {
 	"sender address", "sender domain", "sender rejected", "sender denied",
 	"sender verif", "envelope sender", "envelope from", "sender is not",
 	"sender not", "sender was rejected", "mail from address",
-	"送信元", "送信者",
+	/* not 送信者: NDR templates say they return the mail to him */
+	"送信元",
 	NULL
 };
 
@@ -297,7 +298,8 @@ static const char *const gone_signs[] = {
 	"no longer accepts", "no longer available", "no longer active",
 	"no longer in use", "no longer valid",
 	"ユーザが存在しません", "ユーザーが存在しません", "ユーザは存在しません",
-	"ユーザーは存在しません", "存在しないユーザ", "存在しないメールアドレス",
+	"ユーザーは存在しません", "ユーザが存在しない", "ユーザーが存在しない",
+	"存在しないユーザ", "存在しないメールアドレス",
 	"アドレスは存在しません", "アドレスが存在しません",
 	"アカウントが存在しません", "アカウントは存在しません", "宛先不明",
 	"ユーザ不明", "ユーザー不明", "登録されていません", "該当するユーザ",

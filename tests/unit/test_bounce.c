@@ -735,6 +735,9 @@ static const struct world world[] = {
 	{ "a Japanese MTA", "failed", "5.1.1", "550 5.1.1 "
 	  "<taro@example.co.jp>... ユーザが存在しません", "RCPT TO", "hard",
 	  "hard", 1 },
+	{ "a Japanese MTA that speaks of the sender", "failed", "5.1.1",
+	  "550 5.1.1 <taro@example.co.jp>: ユーザが存在しないため送信者に"
+	  "返送します", "RCPT TO", "hard", "hard", 1 },
 	{ "a host called spam-something, no enhanced code", "failed", "5.0.0",
 	  "550 User unknown (in mx2.spamfilter.example.net)", "RCPT TO",
 	  "hard", "hard", 1 },
