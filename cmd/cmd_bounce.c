@@ -38,7 +38,8 @@ static const char bounce_usage[] =
 "                     to (Postfix pipe: ${original_recipient}), for VERP\n"
 "\n"
 "Exit 0 done or ignored, 65 input over 10 MB, 66 FILE missing, 75 the\n"
-"database is busy (the MTA retries later).";
+"database is busy, missing, not migrated yet or not readable (the MTA\n"
+"keeps the bounce and retries later).";
 
 /* The whole input, up to the cap (+1 byte to notice more). */
 static int
@@ -178,16 +179,17 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if ((rc = cmd_db(ctx, 0)) == -ERR_NOINPUT) {
-		/* An MTA takes 66 for "drop it": a missing database is a
-		 * set-up problem to fix, and the bounce must come again. */
+	if ((rc = cmd_db(ctx, 0)) < 0) {
+		/* An MTA takes any other failure for "drop it": a database
+		 * that is missing, not migrated yet (a new samail installed,
+		 * 'samail init' not run), or not ours to open is a set-up
+		 * problem to fix, and the bounce must come again. */
 		err_prefix(&ctx->err, "bounce kept for a retry");
 		ctx->err.code = ERR_TEMP;
 		rc = -ERR_TEMP;
 		goto out;
 	}
-	if (rc < 0 || (rc = campaign_instance(ctx->db, instance,
-	    &ctx->err)) < 0)
+	if ((rc = campaign_instance(ctx->db, instance, &ctx->err)) < 0)
 		goto out;
 	memset(&bo, 0, sizeof(bo));
 	bo.instance = instance;

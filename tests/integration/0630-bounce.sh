@@ -190,4 +190,13 @@ expect_exit 75 "database busy: 75" -- "$SAMAIL" -c "$T/busy.conf" bounce "$T/b/o
 wait $LOCKER
 expect_exit 75 "database missing: 75 too (an MTA drops a bounce on 66)" -- \
 	"$SAMAIL" -c "$T/samail.conf" --db "$T/no-such.db" bounce "$DATA/bounces/postfix-hard.eml"
+# A new samail installed and 'samail init' not run yet: the database's
+# schema is older.  The bounce is kept for a retry, not dropped (78).
+cp "$T/samail.db" "$T/old.db"
+sqlite3 "$T/old.db" "PRAGMA user_version = $(( $(sqlite3 "$T/samail.db" 'PRAGMA user_version') - 1 ))"
+expect_exit 75 "database not migrated yet: 75 (kept for a retry)" -- \
+	"$SAMAIL" -c "$T/samail.conf" --db "$T/old.db" bounce "$DATA/bounces/postfix-hard.eml"
+"$SAMAIL" -c "$T/samail.conf" --db "$T/old.db" bounce "$DATA/bounces/postfix-hard.eml" 2>"$T/old.err"
+check "the line says the bounce is kept and what to run" -- \
+	grep -q "bounce kept for a retry.*samail init" "$T/old.err"
 finish
