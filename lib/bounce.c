@@ -469,11 +469,17 @@ classify(int cls, const char *code, const char *t, size_t n, const char *ctx,
 			return BOUNCE_POLICY;
 		return full ? BOUNCE_SOFT : BOUNCE_HARD;
 	case 3:		/* the receiving system; 5.3.4 too big */
-	case 4:		/* routing */
+	case 4:		/* routing; 5.4.4 the domain does not resolve */
 		if (sub == 3 && det == 4)
 			return BOUNCE_POLICY;
 		if (pol && !gone && !refused)
 			return BOUNCE_POLICY;
+		/* A permanent "unable to route" is a domain that is gone (a
+		 * company closed, its domain lapsed: the commonest dead
+		 * address among small firms); a lookup that merely failed is
+		 * 4.4.3.  Left soft, a monthly list would mail it forever. */
+		if (sub == 4 && det == 4)
+			return BOUNCE_HARD;
 		return gone || refused ? BOUNCE_HARD : BOUNCE_SOFT;
 	default:	/* 5.0.0, 5.5.x, no enhanced code: the words */
 		if (pol)

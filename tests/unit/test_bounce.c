@@ -741,6 +741,10 @@ static const struct world world[] = {
 	{ "a host called spam-something, no enhanced code", "failed", "5.0.0",
 	  "550 User unknown (in mx2.spamfilter.example.net)", "RCPT TO",
 	  "hard", "hard", 1 },
+	{ "Postfix, the domain's MX not found (gone, not a failed lookup)", "failed", "5.4.4",
+	  "Host or domain name not found. Name service error for "
+	  "name=example.co.jp type=MX: Host not found", "RCPT TO", "hard",
+	  "hard", 0 },
 
 	/* A full mailbox, trouble at the receiver: soft. */
 	{ "Dovecot LMTP, mailbox full", "failed", "5.2.2", "552 5.2.2 "
@@ -759,10 +763,6 @@ static const struct world world[] = {
 	{ "a Japanese ISP, mailbox full", "failed", "5.0.0", "550 "
 	  "<taro@example.ne.jp>: メールボックスの容量を超えています",
 	  "end of DATA", "hard", "soft", 1 },
-	{ "Postfix, the domain's MX not found", "failed", "5.4.4",
-	  "Host or domain name not found. Name service error for "
-	  "name=example.co.jp type=MX: Host not found", "RCPT TO", "hard",
-	  "soft", 0 },
 	{ "Postfix, mail loops", "failed", "5.4.6", "mail for example.co.jp "
 	  "loops back to myself", "RCPT TO", "hard", "soft", 0 },
 	{ "Gmail, over quota (temporary)", "failed", "4.2.2", "452-4.2.2 The "
