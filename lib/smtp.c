@@ -97,6 +97,8 @@ struct worker {
 	int		 retired;
 	int		 probe;		/* relay whose first connection this
 					   worker is setting up, -1 */
+	int		 back;		/* relay whose streak ended that this
+					   worker is trying once more, -1 */
 	struct xfer	 x;
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
@@ -150,7 +152,11 @@ struct run {
 	unsigned	 epoch;
 	atomic_uint	 failing[SMTP_MAX_RELAYS];
 	unsigned	 streak_from[SMTP_MAX_RELAYS];
+	int		 back[SMTP_MAX_RELAYS];	/* under mu: BACK_* */
 };
+
+/* A relay whose streak ended, gone back to (back_begin()): */
+enum { BACK_NONE = 0, BACK_TRYING, BACK_FAILED };
 
 /*
  * A relay that took the session and then stopped answering (a timeout or
@@ -171,8 +177,23 @@ struct run {
 #define HELD_SWITCH	3
 
 /*
- * Could relay take over from one whose streak began at epoch since: not
- * silent, not holding us off, and its connections have not failed since
+ * Has relay's streak (silent, or holding us off) ended it: it handed over
+ * to another relay, or none was left to take over.  When the one that
+ * took over fails too, one worker goes back to it, not each (see
+ * back_begin()).  A message it takes ends a held-off streak, any reply a
+ * silent one, and any reply but one that goes on with it the try back.
+ * mu held.
+ */
+static int
+streak_ended(const struct run *run, int relay)
+{
+	return run->silent[relay] >= SILENT_SWITCH ||
+	    run->held[relay] >= HELD_SWITCH;
+}
+
+/*
+ * Could relay take over from one whose streak began at epoch since: its
+ * streak has not ended it, and its connections have not failed since
  * (one that failed before may be back: it gets one more try).  mu held.
  */
 static int
@@ -180,18 +201,17 @@ usable(struct run *run, int relay, unsigned since)
 {
 	unsigned f = atomic_load(&run->failing[relay]);
 
-	return run->silent[relay] < SILENT_SWITCH &&
-	    run->held[relay] < HELD_SWITCH &&
-	    (f == 0 || f <= since);
+	return !streak_ended(run, relay) && (f == 0 || f <= since);
 }
 
 /* Count r's streaks for relay, hand over to the next usable relay when
- * one reaches its length, and set r->last_relay when none is usable. */
+ * one reaches its length, and set r->last_relay when none is usable.
+ * back: r is a try back at relay after its streak ended. */
 static void
-note_reply(struct run *run, int relay, struct smtp_result *r)
+note_reply(struct run *run, int relay, struct smtp_result *r, int back)
 {
 	int n = (int)run->o->nrelays, cur = relay, next, len = 0, max;
-	int *streak = NULL;
+	int *streak = NULL, switched;
 	const char *why;
 
 	r->last_relay = 1;
@@ -216,14 +236,22 @@ note_reply(struct run *run, int relay, struct smtp_result *r)
 	}
 	if (streak != NULL && (len = ++*streak) == 1)
 		run->streak_from[relay] = run->epoch;
+	/* A try back (back_begin()) answered as usual: its streak is
+	 * over, whatever the reply was. */
+	if (back && streak == NULL)
+		run->held[relay] = run->silent[relay] = 0;
 	for (next = (relay + 1) % n; next != relay; next = (next + 1) % n)
 		if (usable(run, next, run->streak_from[relay]))
 			break;
+	/* The hand-over in the same step: no worker that finished a
+	 * message after the streak's last starts another at relay. */
+	switched = next != relay && len >= max &&
+	    atomic_compare_exchange_strong(&run->cur, &cur, next);
 	pthread_mutex_unlock(&run->mu);
 	if (next == relay)
 		return;
 	r->last_relay = 0;
-	if (len >= max && atomic_compare_exchange_strong(&run->cur, &cur, next))
+	if (switched)
 		log_warnx("smtp: relay '%s' %s (%d messages in a row %s); "
 		    "switching to relay '%s'", run->o->relays[relay], why,
 		    len, r->code > 0 ? "deferred" : "got no reply",
@@ -1287,6 +1315,57 @@ probe_begin(struct worker *w, int relay)
 	return rc;
 }
 
+/*
+ * Before sending to a relay whose streak ended (streak_ended()): 0 go,
+ * 1 skip it, 2 the run is stopping.  One worker goes back to it with one
+ * message, the others wait for what that gets: when the relay that took
+ * over fails too, each worker going back would lose one more message to
+ * it (a deferral, or a whole timeout) before the run stops.  Should the
+ * relay answer it as usual (note_reply() ends its streak) every worker
+ * goes; if not, none goes back to it again while its streak stands (and
+ * the caller stops the run: last_relay).  Any other relay: 0.
+ */
+static int
+back_begin(struct worker *w, int relay)
+{
+	struct run *run = w->run;
+	int rc = 0;
+
+	pthread_mutex_lock(&run->mu);
+	while (streak_ended(run, relay) && run->back[relay] == BACK_TRYING &&
+	    w->back != relay && !stopping(run))
+		pthread_cond_wait(&run->probe_cv, &run->mu);
+	if (!streak_ended(run, relay) || w->back == relay)
+		rc = 0;
+	else if (stopping(run))
+		rc = 2;
+	else if (run->back[relay] == BACK_FAILED)
+		rc = 1;
+	else {
+		run->back[relay] = BACK_TRYING;
+		w->back = relay;
+	}
+	pthread_mutex_unlock(&run->mu);
+	return rc;
+}
+
+/* This worker's try back is over (its result counted by note_reply(),
+ * or the connection failed): let the others see how it went. */
+static void
+back_end(struct worker *w)
+{
+	struct run *run = w->run;
+
+	if (w->back < 0)
+		return;
+	pthread_mutex_lock(&run->mu);
+	run->back[w->back] = streak_ended(run, w->back) ? BACK_FAILED :
+	    BACK_NONE;
+	w->back = -1;
+	pthread_cond_broadcast(&run->probe_cv);
+	pthread_mutex_unlock(&run->mu);
+}
+
 static void
 send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 {
@@ -1317,9 +1396,19 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 		}
 		relay = atomic_load(&run->cur);
 		if (tried & (1u << relay)) {
-			for (c = 1; c < n; c++)
-				if (!(tried & (1u << ((relay + c) % n))))
+			/* The next relay not tried for this message, and not
+			 * one whose streak ended and was tried once more in
+			 * vain (back_begin()). */
+			pthread_mutex_lock(&run->mu);
+			for (c = 1; c < n; c++) {
+				int next = (relay + c) % n;
+
+				if (!(tried & (1u << next)) &&
+				    (!streak_ended(run, next) ||
+				    run->back[next] != BACK_FAILED))
 					break;
+			}
+			pthread_mutex_unlock(&run->mu);
 			if (c == n) {
 				r->outcome = SMTP_RELAY_DOWN;
 				return;	/* r->text holds the last error */
@@ -1330,7 +1419,10 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				    o->relays[c]);
 			relay = c;
 		}
-		switch (probe_begin(w, relay)) {
+		c = probe_begin(w, relay);
+		if (c == 0)
+			c = back_begin(w, relay);
+		switch (c) {
 		case 1:
 			tried |= 1u << relay;
 			continue;
@@ -1375,7 +1467,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			if (cc == CURLE_OK || w->x.phase != SMTP_PHASE_MAIL ||
 			    (w->x.answered && w->x.last.code / 100 != 4)) {
 				classify(w, cc, r);
-				note_reply(run, relay, r);
+				note_reply(run, relay, r, w->back == relay);
 				/*
 				 * A username that went unused because the relay
 				 * offers no AUTH, and it took our MAIL FROM: say
@@ -1439,6 +1531,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			}
 		}
 		relay_failed(w, relay, cc);
+		back_end(w);
 		tried |= 1u << relay;
 		busy = 0;
 	}
@@ -1496,6 +1589,9 @@ worker_main(void *p)
 			break;
 		}
 		send_job(w, &job, &res);
+		/* A try back at a relay whose streak ended is over: the
+		 * others go there too, or skip it (note_reply() was told). */
+		back_end(w);
 		run->done(&job, &res, run->arg);
 		if (res.outcome == SMTP_RELAY_DOWN) {
 			atomic_store(&run->down, 1);
@@ -1707,6 +1803,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 	for (int i = 0; i < nw; i++) {
 		w[i].run = run;
 		w[i].probe = -1;
+		w[i].back = -1;
 		w[i].conn_relay = -1;
 		if ((w[i].h = curl_easy_init()) == NULL) {
 			rc = err_set(e, ERR_SOFTWARE, "curl_easy_init failed");

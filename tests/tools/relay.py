@@ -58,7 +58,9 @@ accepted (logged before the 250 goes out); {"event": "tls", "conn": N,
 "version": "TLSv1.3"} or {"event": "tls-error", "conn": N, "error":
 "..."} after a handshake; {"event": "auth", "conn": N, "mech": "PLAIN",
 "user": user, "ok": bool} (never the password: AUTH lines are logged as
-"AUTH MECH" only, their continuations not at all).
+"AUTH MECH" only, their continuations not at all).  Each has "t", the
+time it was written (seconds since the epoch), to order the logs of
+two relays.
 """
 
 import argparse
@@ -72,6 +74,7 @@ import json
 import secrets
 import ssl
 import sys
+import time
 
 import loopserve
 
@@ -133,6 +136,7 @@ class Relay:
 
     def write(self, rec):
         if self.log:
+            rec['t'] = time.time()
             self.log.write(json.dumps(rec) + '\n')
             self.log.flush()
 
