@@ -824,14 +824,50 @@ smtp_refuses_host(const char *text, int strict)
 	return has_any(text, phrases) || (!strict && has_any(text, loose));
 }
 
+/*
+ * A limit on what this host sends, not on the recipient: Postfix's anvil
+ * ("450 4.7.1 Error: too many recipients from [192.0.2.1]" at RCPT, "too
+ * much mail from"), Amazon SES ("454 Throttling failure: Maximum sending
+ * rate exceeded.", "Daily message quota exceeded."), a submission quota.
+ * It says so to every message until its window is over.  Not a
+ * recipient's (4.2.x: "4.2.2 Quota exceeded" of a mailbox, Gmail's "4.2.1
+ * ... receiving mail at a rate").
+ */
+static int
+throttled(const struct smtp_result *r)
+{
+	static const char *const phrases[] = {
+		"too many recipients from", "too much mail from",
+		"too many messages from", "too many requests from",
+		"throttling failure", "sending rate exceeded",
+		"sending quota", "submission quota", "message quota exceeded",
+		NULL,
+	};
+
+	return strncmp(r->status, "4.2.", 4) != 0 && has_any(r->text, phrases);
+}
+
 int
 smtp_held_off(const struct smtp_result *r)
 {
+	if (r->outcome != SMTP_TEMPFAIL || r->code / 100 != 4)
+		return 0;
+	if (r->code == 421)
+		return 1;
+	/*
+	 * Greylisting (postgrey, "Client host rejected: Greylisted" when it
+	 * runs for the client; milter-greylist, "Greylisting in action")
+	 * defers each new message once, and takes it when it comes again:
+	 * every message gets it, and that is no reason to stop (3 a run
+	 * would get through).
+	 */
+	if (strcasestr(r->text, "greylist") != NULL ||
+	    strcasestr(r->text, "graylist") != NULL)
+		return 0;
 	/* 4.3.4 "message too big for system" is that message's own. */
-	return r->outcome == SMTP_TEMPFAIL && r->code / 100 == 4 &&
-	    (r->code == 421 || (strncmp(r->status, "4.3.", 4) == 0 &&
+	return (strncmp(r->status, "4.3.", 4) == 0 &&
 	    strcmp(r->status, "4.3.4") != 0) ||
-	    smtp_refuses_host(r->text, 0));
+	    smtp_refuses_host(r->text, 0) || throttled(r);
 }
 
 /*

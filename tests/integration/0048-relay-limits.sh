@@ -1,0 +1,86 @@
+#!/bin/sh
+# More of what real relays do, driven through the scripted relay
+# (tests/tools/relay.py): greylisting, a relay's rate limits that are not
+# a 421, a relay reached over IPv6, the wrong TLS mode for a port, a
+# relay that drops the connection during the set-up.  Asserted at the
+# relay's side, in the store, in the exit code and the last line.
+. "$(dirname "$0")/lib.sh"
+NOW=2026-11-01T00:00:00Z
+write_config <<CONF
+[smtp]
+max_connections = 1
+retry_base = 10m
+max_attempts = 3
+timeout = 2
+CONF
+
+use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
+q() { sqlite3 "$T/samail.db" "$1"; }
+count() { q "SELECT count(*) FROM outbox WHERE $1"; }
+# Recipients the relay was asked for (RCPT TO), and messages it took.
+rcpts() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "cmd" and r["line"].upper().startswith("RCPT"): print(r["line"])' "$T/$1.log" | wc -l; }
+taken() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "msg": print(r["rcpt"], r["message_id"])' "$T/$1.log"; }
+
+# --- greylisting: every new message deferred once, then taken ----------
+# postgrey run for the client ("Client host rejected: Greylisted") or for
+# the recipient, milter-greylist: each message is deferred once and taken
+# when it comes again after the delay.  Not the relay holding us off:
+# stopping after 3 would let 3 through a run; every message is tried and
+# deferred, and the next run sends them all.
+for reply in "450 4.7.1 <g@example.jp>: Client host rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.jp.html" \
+    "451 4.7.1 Greylisting in action, please come back in 00:05:00"; do
+	nr=$((${nr:-0} + 1))
+	start_relay grey$nr "*:rcpt=$reply"
+	PG=$RELAY_PORT
+	use_relays "smtp://127.0.0.1:$PG"
+	queue_newsletters $(seq -f g%g 1 6)
+	expect_exit 75 "'${reply%%,*}' for every recipient: exit 75" -- sam --now $NOW send
+	check "  ... each of the 6 tried once and deferred, none left untried" -- eval \
+		'[ "$(rcpts grey$nr)" = 6 ] && [ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 6 ]'
+	check "  ... the last line says 6 deferred, not that the relay refuses our mail" -- eval \
+		'tail -n 1 "$T/err" | grep -q "6 messages deferred; a later .samail send. retries them" && ! grep -q "refusing our mail" "$T/err"'
+done
+start_relay passed
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+expect_exit 0 "the greylisting delay over: the next send sends all 6" -- sam --now 2026-11-01T00:15:00Z send
+check "  ... each once, with the Message-ID it had" -- eval \
+	'[ "$(taken passed | wc -l)" = 6 ] && [ "$(count "state = '"'"'sent'"'"' AND attempts = 2")" = 6 ]'
+
+# --- a relay's rate limit that is not a 421 ------------------------------
+# Postfix's smtpd_client_recipient_rate_limit ("450 4.7.1 Error: too many
+# recipients from [192.0.2.1]" at RCPT) and Amazon SES's "454 Throttling
+# failure: Maximum sending rate exceeded." (at the end of the data) say
+# it to every message until the limit's window is over: sending on would
+# defer the whole campaign, each message an attempt.  3 in a row stop the
+# run (75), the rest untried, the line pointing at rate_per_minute.
+for case in "rcpt=450 4.7.1 Error: too many recipients from [127.0.0.1]" \
+    "end=454 Throttling failure: Maximum sending rate exceeded." \
+    "end=454 Throttling failure: Daily message quota exceeded."; do
+	nr=$((nr + 1))
+	start_relay limit$nr "*:$case"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	queue_newsletters $(seq -f r%g 1 8)
+	expect_exit 75 "'${case#*=}' at ${case%%=*} for every message: exit 75" -- sam --now $NOW send
+	check "  ... 3 tried and deferred, 5 untried for the next run" -- eval \
+		'[ "$(rcpts limit$nr)" = 3 ] && [ "$(count "state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(count "state = '"'"'queued'"'"' AND attempts = 0")" = 5 ]'
+	check "  ... the last line: refusing our mail for now, see [smtp] rate_per_minute" -- eval \
+		'tail -n 1 "$T/err" > last && grep -qF "is refusing our mail for now (${case#*=}): 3 messages in a row deferred; the run stopped" last && grep -q "see the relay.s limits and \[smtp\] rate_per_minute" last'
+done
+# A recipient's own rate (Gmail's 4.2.1) or full mailbox ("4.2.2 quota
+# exceeded") is that recipient's: four in a row stop nothing.
+start_relay rcptrate \
+	"busy:rcpt=450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered" \
+	"full:rcpt=452 4.2.2 <full1@example.jp>: Recipient address rejected: Quota exceeded"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+queue_newsletters busy1 full1 busy2 full2 ok1
+expect_exit 75 "a recipient's own rate or quota, four in a row: the run goes on" -- sam --now $NOW send
+check "  ... 4 deferred, the last one sent" -- eval \
+	'[ "$(count "state = '"'"'deferred'"'"'")" = 4 ] && [ "$(count "state = '"'"'sent'"'"'")" = 1 ]'
+
+finish
