@@ -30,6 +30,7 @@ Options:
   --greeting REPLY     the banner (default "220 relay.test ESMTP"); a
                        4xx/5xx banner answers every command but QUIT
                        with 503, as RFC 5321 says
+  --delay S            wait S seconds before the greeting (or "drop")
   --ehlo REPLY         the reply to EHLO (default: 250 with --ext);
                        HELO always works
   --ext LIST           ESMTP extensions, comma-separated (default
@@ -42,6 +43,10 @@ Options:
                        STARTTLS is in --ext)
   --tls-ext LIST       the extensions after STARTTLS (default: --ext
                        without STARTTLS); e.g. "AUTH PLAIN LOGIN"
+  --tls-wrap           TLS from the first byte (smtps, port 465), with
+                       --cert/--key; no STARTTLS
+  --listen ADDR        the address to listen on (default 127.0.0.1; "::1"
+                       for IPv6)
   --tls-min V, --tls-max V
                        TLS versions the relay accepts: TLSv1, TLSv1_1,
                        TLSv1_2, TLSv1_3 (an old relay: --tls-max TLSv1_1)
@@ -167,11 +172,15 @@ class Relay:
             return True
 
         try:
+            if self.a.delay:
+                await asyncio.sleep(self.a.delay)
             if not await say(self.a.greeting):
                 return
             refused = self.a.greeting[0] != '2'
             mail_from, rcpts, msgs = None, [], 0
             st = {'tls': None, 'user': None}   # this session's
+            if self.a.tls_wrap:
+                st['tls'] = writer.get_extra_info('ssl_object').version()
             while True:
                 line = await reader.readline()
                 if not line:
@@ -375,12 +384,15 @@ def main():
     ap.add_argument('--log')
     ap.add_argument('--greeting', default='220 relay.test ESMTP')
     ap.add_argument('--ehlo')
+    ap.add_argument('--delay', type=float, default=0)
     ap.add_argument('--ext', default='PIPELINING,8BITMIME,ENHANCEDSTATUSCODES')
     ap.add_argument('--max-msgs', type=int, default=0)
     ap.add_argument('--ok', default='250 2.0.0 Ok: queued as {id}')
     ap.add_argument('--cert')
     ap.add_argument('--key')
     ap.add_argument('--tls-ext')
+    ap.add_argument('--tls-wrap', action='store_true')
+    ap.add_argument('--listen', default='127.0.0.1')
     ap.add_argument('--tls-min')
     ap.add_argument('--tls-max')
     ap.add_argument('--auth')
@@ -391,7 +403,8 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(asyncio.start_server(
-        relay.session, '127.0.0.1', 0, reuse_address=True))
+        relay.session, args.listen, 0, reuse_address=True,
+        ssl=relay.tls if args.tls_wrap else None))
     return loopserve.serve(loop, server, args.ready)
 
 
