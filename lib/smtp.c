@@ -1222,6 +1222,16 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		    strcasestr(ce, "unexpected eof") != NULL)
 			snprintf(why, sz, "the connection was lost in the TLS "
 			    "handshake (%s)", ce);
+		/* smtps:// to a port that greets in clear ("220 ..."):
+		 * OpenSSL reads the greeting as a TLS record. */
+		else if (strncmp(w->run->urls[w->relay], "smtps:", 6) == 0 &&
+		    (strcasestr(ce, "wrong version number") != NULL ||
+		    strcasestr(ce, "packet length too long") != NULL ||
+		    strcasestr(ce, "unexpected tls packet") != NULL))
+			snprintf(why, sz, "no TLS at the start of the connection "
+			    "(%s): this port speaks plain SMTP: name it smtp:// "
+			    "(STARTTLS), or name the relay's smtps:// port (465)",
+			    ce);
 		else
 			snprintf(why, sz, "the TLS handshake failed (%s)", ce);
 		return FAIL_TLS;
@@ -1247,6 +1257,40 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 			    strerror((int)oserr) : ce);
 		return FAIL_CONNECT;
 	}
+	case CURLE_OPERATION_TIMEDOUT:
+		/*
+		 * No greeting: a relay hung, or (an admin's mistake) smtp://
+		 * naming a port that speaks TLS from the first byte (465): it
+		 * waits for our TLS hello, we for its greeting.
+		 */
+		if (x->phase == SMTP_PHASE_CONNECT && x->cmd == CMD_NONE &&
+		    !x->answered &&
+		    strncmp(w->run->urls[w->relay], "smtp:", 5) == 0) {
+			snprintf(why, sz, "sent no greeting within [smtp] timeout "
+			    "(%s): if this port speaks TLS from the start (465), "
+			    "name it smtps://; else the relay is hung", ce);
+			return FAIL_CONNECT;
+		}
+		break;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		/*
+		 * Closed with no reply during the set-up: a limit on
+		 * connections from this host (Postfix's anvil, tcpwrappers,
+		 * a firewall), or a relay going down.  libcurl's words
+		 * ("response reading failed (errno: 115)") say nothing.
+		 */
+		if (x->phase == SMTP_PHASE_CONNECT && !x->answered) {
+			snprintf(why, sz, "closed the connection %s: it may "
+			    "limit connections from this host, or be going down "
+			    "(see its log)", x->cmd == CMD_EHLO ? "after our "
+			    "EHLO" : x->cmd == CMD_STARTTLS ? "after our "
+			    "STARTTLS" : x->cmd == CMD_AUTH ? "during the login" :
+			    "before its greeting");
+			return FAIL_CONNECT;
+		}
+		break;
 	default:
 		break;
 	}

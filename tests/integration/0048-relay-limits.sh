@@ -83,4 +83,56 @@ expect_exit 75 "a recipient's own rate or quota, four in a row: the run goes on"
 check "  ... 4 deferred, the last one sent" -- eval \
 	'[ "$(count "state = '"'"'deferred'"'"'")" = 4 ] && [ "$(count "state = '"'"'sent'"'"'")" = 1 ]'
 
+# --- where the relay is: IPv6, and the TLS a port speaks ------------------
+# A relay named by its IPv6 address: sent; nothing there: the same words
+# as for IPv4.
+start_relay v6 --listen ::1
+use_relays "smtp://[::1]:$RELAY_PORT"
+queue_newsletters v1 v2
+expect_exit 0 "a relay at smtp://[::1]:port: exit 0" -- sam --now $NOW send
+check "  ... both sent, over IPv6" -- eval '[ "$(taken v6 | wc -l)" = 2 ] && [ "$(count "state = '"'"'sent'"'"'")" = 2 ]'
+P6=$($PY -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
+use_relays "smtp://[::1]:$P6"
+queue_newsletters v3
+expect_exit 69 "nothing listening at smtp://[::1]:port: exit 69" -- sam --now $NOW send
+check "  ... one line: connection refused, check [mail] transport" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -qF "smtp://[::1]:$P6'"'"': connection refused: nothing listens there" "$T/err"'
+
+# The port and the scheme do not go together, the admin's mistake: smtp://
+# names a port that speaks TLS from the first byte (465: the relay waits
+# for our TLS hello, we wait for its greeting), smtps:// one that speaks
+# plain SMTP (25, 587: STARTTLS).  Each line says which to use.
+sh "$SRCDIR/tests/tools/mkcerts.sh" "$T/pki" >/dev/null 2>&1 && [ -s "$T/pki/server.pem" ] ||
+	{ echo "# mkcerts.sh failed"; exit 1; }
+echo "ca_file = $T/pki/ca.pem" >> "$T/samail.conf"
+start_relay wrapped --tls-wrap --cert "$T/pki/server.pem" --key "$T/pki/server.key"
+PW=$RELAY_PORT
+use_relays "smtps://127.0.0.1:$PW"
+queue_newsletters w1
+expect_exit 0 "smtps:// to a port that speaks TLS at once: sent" -- sam --now $NOW send
+use_relays "smtp://127.0.0.1:$PW"
+queue_newsletters w2
+expect_exit 69 "smtp:// to that port: exit 69, within the timeout" -- sam --now $NOW send
+check "  ... one line: no greeting; if the port speaks TLS from the start, smtps://" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "sent no greeting within \[smtp\] timeout.*if this port speaks TLS from the start (465), name it smtps://" "$T/err"'
+check "  ... nothing counted: queued, untried" -- test "$(count "state = 'queued' AND attempts = 0")" = 1
+start_relay plain
+use_relays "smtps://127.0.0.1:$RELAY_PORT"
+expect_exit 69 "smtps:// to a port that speaks plain SMTP: exit 69" -- sam --now $NOW send
+check "  ... one line: the port speaks plain SMTP, name it smtp:// (STARTTLS)" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "this port speaks plain SMTP: name it smtp:// (STARTTLS)" "$T/err"'
+
+# --- a relay that closes the connection during the set-up ----------------
+# Right after it accepts (a connection limit, tcpwrappers, a relay going
+# down) or after our EHLO: the line says when, not "response reading
+# failed (errno: 115)".
+for case in "greeting:--greeting drop:before its greeting" "ehlo:--ehlo drop:after our EHLO"; do
+	step=${case%%:*} opt=${case#*:}; when=${opt#*:}; opt=${opt%%:*}
+	start_relay "closes$step" $opt
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	expect_exit 69 "a relay that closes the connection $when: exit 69" -- sam --now $NOW send
+	check "  ... one line saying it closed the connection $when" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "closed the connection $when" "$T/err" && ! grep -q "errno: 115" "$T/err"'
+done
+
 finish
