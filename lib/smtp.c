@@ -1338,7 +1338,9 @@ relay_failed(struct worker *w, int relay, CURLcode cc)
 		    w->x.phase >= SMTP_PHASE_MAIL ? "took the connection but "
 		    "not our mail" : cc == CURLE_COULDNT_CONNECT ||
 		    cc == CURLE_COULDNT_RESOLVE_HOST ? "cannot be reached" :
-		    "refused the connection", text);
+		    /* No reply: it did not refuse, it went quiet or away. */
+		    w->x.answered ? "refused the connection" : "cannot be used",
+		    text);
 }
 
 /*

@@ -134,5 +134,13 @@ for case in "greeting:--greeting drop:before its greeting" "ehlo:--ehlo drop:aft
 	check "  ... one line saying it closed the connection $when" -- eval \
 		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "closed the connection $when" "$T/err" && ! grep -q "errno: 115" "$T/err"'
 done
+# With a second relay, that one takes over; the warning does not say the
+# first refused anything.
+PC=$RELAY_PORT
+start_relay second
+use_relays "smtp://127.0.0.1:$PC smtp://127.0.0.1:$RELAY_PORT"
+expect_exit 0 "the first relay closes the connection after EHLO, a second one: sent through it" -- sam --now $NOW send
+check "  ... one warning: the first cannot be used, it closed the connection after our EHLO" -- eval \
+	'[ "$(taken second | wc -l)" = 1 ] && grep -q "warning: smtp: relay .smtp://127.0.0.1:$PC. cannot be used: closed the connection after our EHLO" "$T/err"'
 
 finish
