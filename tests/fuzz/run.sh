@@ -16,7 +16,7 @@ CC=${FUZZ_CC:-clang}
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 out=build/fuzz
 mkdir -p "$out/obj"
-PKGS="libcurl libxml-2.0 sqlite3 libical gmime-3.0 inih libmicrohttpd libcrypto jansson"
+PKGS="libcurl libxml-2.0 sqlite3 libical gmime-3.0 inih libmicrohttpd libcrypto jansson libidn2"
 CFLAGS="-g -O1 -std=c17 -D_GNU_SOURCE -DSAMAIL_VERSION=\"fuzz\" -DSAMAIL_DATADIR=\".\" -DSAMAIL_SYSCONFDIR=\".\" -Ilib $(pkg-config --cflags $PKGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 LIBS="$(pkg-config --libs $PKGS) -lcsv -lpthread -lm"
 
