@@ -102,6 +102,47 @@ bad(struct importer *im, size_t line, const char *fmt, ...)
 		im->report(full, im->arg);
 }
 
+#define SHOWN_MAX	(200 + 4)
+
+/*
+ * A cell as a message may quote it: the admin's terminal shows it, so
+ * every control character (C0, DEL, C1, the line separators, the bidi
+ * controls that reorder what is shown) becomes '?', and a long cell is
+ * cut at a character boundary, "..." marking the cut.  out: SHOWN_MAX
+ * bytes.  Returns out.
+ */
+static const char *
+shown(const char *v, char *out)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t o = 0;
+
+	while (*p != '\0') {
+		size_t k = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 :
+		    *p >= 0xc0 ? 2 : 1;
+		char one[5] = { 0 };
+
+		if (strnlen((const char *)p, k) < k ||
+		    !text_utf8_valid((const char *)p, k))
+			k = 1;
+		memcpy(one, p, k);
+		if (o + k > SHOWN_MAX - 4) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if ((k == 1 && *p >= 0x80) || text_has_control(one))
+			out[o++] = '?';
+		else {
+			memcpy(out + o, p, k);
+			o += k;
+		}
+		p += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static void
 on_field(void *s, size_t len, void *arg)
 {
@@ -143,10 +184,6 @@ header(struct importer *im)
 		if (i == 0 && strncmp(h, "\xef\xbb\xbf", 3) == 0)
 			memmove(h, h + 3, strlen(h + 3) + 1);
 		text_trim(h);
-		/* It is echoed in messages: no terminal escapes from a file. */
-		for (char *p = h; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
 		f = sub_field_lookup(h);
 		if (f < 0 && (text_ieq(h, "status") || strcmp(h, "状態") == 0 ||
 		    strcmp(h, "ステータス") == 0)) {
@@ -163,14 +200,14 @@ header(struct importer *im)
 			 * ignored, and said so, in case it was a typo. */
 			im->col[i] = -1;
 			if (*h != '\0' && im->report != NULL) {
-				char msg[700];
+				char msg[700], name[SHOWN_MAX];
 
 				snprintf(msg, sizeof(msg), "%s:%zu: column %zu "
-				    "'%.200s' is not a declarer field and is "
+				    "'%s' is not a declarer field and is "
 				    "ignored (known: email, org, name, star, "
 				    "declared, assessed, products, industry, "
 				    "employees, locale, status)", im->path,
-				    im->line, i + 1, h);
+				    im->line, i + 1, shown(h, name));
 				im->report(msg, im->arg);
 			}
 		} else if (seen[f]++) {
@@ -284,8 +321,11 @@ data_row(struct importer *im)
 			v++;
 		if (im->col[i] == COL_STATUS) {
 			if ((status = import_status(v)) == NULL) {
+				char cell[SHOWN_MAX];
+
 				bad(im, im->line, "status: '%s' is not active, "
-				    "unsubscribed, bounced or removed", v);
+				    "unsubscribed, bounced or removed",
+				    shown(v, cell));
 				rowbad = 1;
 			}
 			continue;
