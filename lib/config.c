@@ -319,6 +319,14 @@ handler(void *arg, const char *section, const char *name, const char *value)
 
 	if (lc->failed)
 		return 0;
+	/* The names are quoted in the messages below: no terminal escapes. */
+	if (!text_utf8_valid(section, strlen(section)) ||
+	    text_has_control(section) || !text_utf8_valid(name, strlen(name)) ||
+	    text_has_control(name)) {
+		err_set(lc->e, ERR_CONFIG, "a section or key name that is not "
+		    "clean UTF-8 text; see samail.conf(5)");
+		goto fail;
+	}
 	for (size_t i = 0; i < NKEYS; i++)
 		if (strcmp(keys[i].section, section) == 0 &&
 		    strcmp(keys[i].name, name) == 0) {
@@ -413,6 +421,57 @@ handler(void *arg, const char *section, const char *name, const char *value)
 fail:
 	lc->failed = 1;
 	return 0;
+}
+
+/*
+ * inih reads a line in pieces of its buffer's size (200 bytes): a longer
+ * line would be cut, and its rest read as a line of its own (a value
+ * silently cut short, or an error naming a line the file does not have);
+ * and a NUL would end the line unseen.  Either stops the reading instead,
+ * and config_load() names the line.
+ */
+struct reader {
+	FILE	*fp;
+	int	 line;
+	int	 bad;		/* the line that was too long or held a NUL */
+	int	 nul;
+	int	 max;		/* bytes a line may have */
+};
+
+static char *
+read_line(char *str, int num, void *arg)
+{
+	struct reader *r = arg;
+	size_t n = 0;
+	int ch = EOF;
+
+	if (r->bad)
+		return NULL;
+	r->max = num - 1;
+	while (n + 1 < (size_t)num && (ch = getc(r->fp)) != EOF) {
+		str[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	if (n == 0)
+		return NULL;
+	str[n] = '\0';
+	r->line++;
+	if (memchr(str, '\0', n) != NULL) {
+		r->bad = r->line;
+		r->nul = 1;
+		return NULL;
+	}
+	/* Full: fine if the line ends here (CR LF, LF or the file's end). */
+	if (n + 1 == (size_t)num && ch != '\n') {
+		if ((ch = getc(r->fp)) == '\r')
+			ch = getc(r->fp);
+		if (ch != EOF && ch != '\n') {
+			r->bad = r->line;
+			return NULL;
+		}
+	}
+	return str;
 }
 
 /*
@@ -591,6 +650,7 @@ config_load(struct config **out, const char *path, const char *db_override,
 {
 	struct config *c = config_defaults();
 	struct loadctx lc = { c, e, NULL, 0 };
+	struct reader rd = { NULL, 0, 0, 0, 0 };
 	const char *env;
 	char *slash;
 	FILE *fp = NULL;
@@ -630,7 +690,18 @@ config_load(struct config **out, const char *path, const char *db_override,
 			free(lc.dir);
 			lc.dir = NULL;
 		}
-		line = ini_parse_file(fp, handler, &lc);
+		rd.fp = fp;
+		line = ini_parse_stream(read_line, &rd, handler, &lc);
+		if (line == 0 && rd.bad) {
+			if (rd.nul)
+				rc = err_set(e, ERR_CONFIG, "%s:%d: a NUL byte; "
+				    "is this a text file?", path, rd.bad);
+			else
+				rc = err_set(e, ERR_CONFIG, "%s:%d: the line is "
+				    "longer than the %d bytes a line may have",
+				    path, rd.bad, rd.max);
+			goto out;
+		}
 		if (line != 0) {
 			if (!lc.failed)
 				err_set(e, ERR_CONFIG, "syntax error (want "

@@ -172,6 +172,10 @@ write_file(const char *content, mode_t mode)
 	return path;
 }
 
+#define X10	"xxxxxxxxxx"
+#define X187	X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 \
+		X10 X10 X10 X10 "xxxxxxx"
+
 static void
 test_config(void **state)
 {
@@ -267,6 +271,68 @@ test_config(void **state)
 	assert_int_equal(config_parse_duration("15m"), 900);
 	assert_int_equal(config_parse_duration("x"), -1);
 	assert_int_equal(config_parse_size("20M"), 20L * 1024 * 1024);
+}
+
+/* Config files that fuzz_config found mishandled: lines longer than
+ * inih's buffer (cut, the rest read as a line of its own), a NUL byte
+ * (the rest of the line dropped unseen), control characters in a key's
+ * name (echoed to the terminal). */
+static void
+test_config_fuzzed(void **state)
+{
+	static const struct {
+		const char	*text;
+		size_t		 len;
+		const char	*want;	/* in the message; NULL: loads */
+	} cases[] = {
+#define C(s, w)	{ s, sizeof(s) - 1, w }
+		/* 199 bytes, the most a line may have, LF or CR LF */
+		C("[mail]\nlist_name = " X187 "\n", NULL),
+		C("[mail]\nlist_name = " X187 "\r\n", NULL),
+		C("[mail]\nlist_name = " X187, NULL),
+		/* 200: was read as 199 and a line 3 "x" (a syntax error on
+		 * a line the file does not have) */
+		C("[mail]\nlist_name = " X187 "x\n", ":2: the line is longer "
+		    "than the 199 bytes"),
+		/* was cut silently: list_name "xx...x", "#y" a comment */
+		C("[mail]\nlist_name = " X187 "#y\n", ":2: the line is longer"),
+		/* was loaded as "ab" */
+		C("[mail]\nlist_name = ab\0cd\n", ":2: a NUL byte"),
+		C("[mail]\nlist\x1b[2J_name = x\n", ":2: a section or key name "
+		    "that is not clean UTF-8 text"),
+		C("[mail\xe2\x80\xae]\nx = 1\n", ":2: a section or key name"),
+		C("[mail]\nlist_name\xff = x\n", ":2: a section or key name"),
+#undef C
+	};
+	char path[] = "/tmp/samail-unit-XXXXXX";
+
+	(void)state;
+	unsetenv("SAMAIL_CONFIG");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *c = NULL;
+		struct err e = ERR_INIT;
+		int fd, rc;
+
+		strcpy(path, "/tmp/samail-unit-XXXXXX");
+		assert_true((fd = mkstemp(path)) >= 0);
+		assert_int_equal(write(fd, cases[i].text, cases[i].len),
+		    (ssize_t)cases[i].len);
+		close(fd);
+		rc = config_load(&c, path, NULL, &e);
+		unlink(path);
+		if (cases[i].want == NULL) {
+			if (rc != 0)
+				fail_msg("case %zu: %s", i, e.msg);
+			assert_int_equal(strlen(c->list_name), 187);
+			config_free(c);
+			continue;
+		}
+		if (rc != -ERR_CONFIG || strstr(e.msg, cases[i].want) == NULL)
+			fail_msg("case %zu: %d '%s'", i, rc, rc == 0 ?
+			    c->list_name : e.msg);
+		assert_true(text_utf8_valid(e.msg, strlen(e.msg)));
+		assert_false(text_has_control(e.msg));
+	}
 }
 
 /* What declarers write in a CSV's products column finds its product. */
@@ -488,6 +554,7 @@ main(void)
 		cmocka_unit_test(test_utf8_valid_like_glib),
 		cmocka_unit_test(test_text_scan),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_fuzzed),
 		cmocka_unit_test(test_products_find),
 		cmocka_unit_test(test_products_ambiguous),
 		cmocka_unit_test(test_subscriber_store),
