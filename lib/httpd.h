@@ -15,9 +15,9 @@
  *				that body 400 with the confirmation page
  *	GET|HEAD /healthz	200 "ok"
  *
- * A token that does not verify (forged, cut short, another list's) gets
- * 400 with the generic "invalid" page in Japanese, the same whatever the
- * reason; a temporary database failure 503 with the "failed" page.  Every
+ * A token that does not verify (forged, cut short, another list's), or a
+ * path that is not exactly /u/TOKEN, gets 400 with the generic "invalid"
+ * page in Japanese, the same whatever the reason; a temporary database failure 503 with the "failed" page.  Every
  * other path is 404, every other method 405.
  *
  * Limits: URL length (414), request body (413, checked against
