@@ -402,16 +402,26 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 			rc = set_date(f == SUB_DECLARED ? &s->declared :
 			    &s->assessed, fields[f].en, v, now, e);
 		break;
-	case SUB_PRODUCTS:
-		for (const char *p = v; *p; p++)
-			if (((unsigned char)*p < 0x20 && *p != '\n' &&
-			    *p != '\r') || *p == 0x7f) {
-				rc = err_set(e, ERR_INVAL, "products contains "
-				    "a control character");
-				goto out;
-			}
+	case SUB_PRODUCTS: {
+		/* Line breaks separate products; any other control character
+		 * (C1 and bidi ones too: an unknown item is quoted back in
+		 * the message) is refused, as in every other field. */
+		char *lines = xstrdup(v);
+		int ctl;
+
+		for (char *p = lines; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		ctl = text_has_control(lines);
+		free(lines);
+		if (ctl) {
+			rc = err_set(e, ERR_INVAL, "products contains a control "
+			    "character");
+			goto out;
+		}
 		rc = set_products(s, v, dict, e);
 		break;
+	}
 	case SUB_EMPLOYEES: {
 		char *w = v, *r = v, *end;
 		long n;

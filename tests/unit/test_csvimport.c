@@ -145,6 +145,30 @@ test_controls_not_echoed(void **state)
 	assert_clean(&f->said);
 }
 
+/* A products cell may hold line breaks (one product per line), but no
+ * other control character: an unknown item is quoted back, and U+0085
+ * (C1 NEL) or U+202E went to the terminal with it (fuzz_csv). */
+static void
+test_products_controls(void **state)
+{
+	static const char csv[] = "email,org,products\n"
+	    "a@example.jp,A,\"windows\r\noffice\"\n"	/* lines 2-3 */
+	    "b@example.jp,B,Microsoft Of\xc2\x85" "ce\n"
+	    "c@example.jp,C,\xe2\x80\xae" "swodniw\n";
+	struct fx *f = *state;
+	struct csv_import_stats st;
+	struct err e = ERR_INIT;
+
+	assert_int_equal(import(f, csv, sizeof(csv) - 1, &st, &e), -ERR_INVAL);
+	assert_int_equal(st.rows, 3);
+	assert_int_equal(st.rejected, 2);
+	assert_non_null(strstr(buf_str(&f->said), ":4: products contains a "
+	    "control character"));
+	assert_non_null(strstr(buf_str(&f->said), ":5: products contains a "
+	    "control character"));
+	assert_clean(&f->said);
+}
+
 int
 main(void)
 {
@@ -152,6 +176,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_long_header_cut, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_controls_not_echoed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_products_controls, setup,
 		    teardown),
 	};
 
