@@ -496,6 +496,26 @@ answer_post(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	    rc == UNSUB_DONE ? P_DONE : P_ALREADY);
 }
 
+struct framing {
+	int	lengths;	/* Content-Length headers */
+	int	chunked;	/* a Transfer-Encoding header */
+};
+
+static enum MHD_Result
+framing_each(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct framing *fr = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		fr->lengths++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		fr->chunked = 1;
+	return MHD_YES;
+}
+
 /* The first call for a request: route, check limits, maybe answer. */
 static enum MHD_Result
 first_call(struct httpd *h, struct MHD_Connection *c, struct req *r,
@@ -537,6 +557,22 @@ first_call(struct httpd *h, struct MHD_Connection *c, struct req *r,
 	if (!get && !r->post)
 		return respond_text(h, c, r, 405, "method not allowed\n",
 		    "Allow", "GET, HEAD, POST");
+	/*
+	 * Content-Length said twice, or with Transfer-Encoding: which one
+	 * frames the body is ambiguous (RFC 9112 6.1, 6.3), and a proxy in
+	 * front may have read the other one (request smuggling).
+	 * libmicrohttpd takes one silently; refused here.
+	 */
+	{
+		struct framing fr = { 0, 0 };
+
+		MHD_get_connection_values(c, MHD_HEADER_KIND, framing_each,
+		    &fr);
+		if (fr.lengths > 1 || (fr.lengths > 0 && fr.chunked))
+			return respond_text(h, c, r, 400, "bad request: the "
+			    "body's length is given twice\n", "Connection",
+			    "close");
+	}
 	/* Answered in the next call, once the request is complete: a
 	 * response queued now would close the connection (keep-alive lost). */
 	if (get)
@@ -639,6 +675,17 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* "Error processing request (HTTP response code is 413 ('<html>
+	 * ...</html>')). Closing connection.": the page it sent is no
+	 * news in a log; the line keeps the code. */
+	{
+		char *page = strstr(msg, " ('<html>"), *end;
+
+		if (page != NULL && (end = strstr(page, "</html>')")) != NULL)
+			memmove(page, end + 9, strlen(end + 9) + 1);
+		else if (page != NULL)
+			strcpy(page, ")");	/* cut by msg's size */
+	}
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
