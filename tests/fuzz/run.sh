@@ -4,9 +4,12 @@
 #
 # Each target links the library sources (lib/*.c) compiled with the same
 # instrumentation.  Seeds: tests/fuzz/corpus/<target>/ if present, plus
-# the feed fixtures for fuzz_feed*, the bounce fixtures for fuzz_bounce;
-# dictionary: tests/fuzz/<x>.dict for
-# fuzz_<x>.c if present.  New corpus entries go to
+# the feed fixtures for fuzz_feed*, the bounce fixtures for fuzz_bounce,
+# docs/examples/*.csv for fuzz_csv, docs/samail.conf.example for
+# fuzz_config; dictionary: tests/fuzz/<x>.dict for
+# fuzz_<x>.c if present.  Targets run from the source root (fuzz_csv
+# reads feeds/products.conf, fuzz_httpd serves templates/) and keep
+# their scratch files under $TMPDIR.  New corpus entries go to
 # build/fuzz/corpus/<target>/ (not committed); crashes to
 # build/fuzz/crashes/<target>/ and make the script fail.
 set -u
@@ -50,6 +53,8 @@ for t in tests/fuzz/fuzz_*.c; do
 		done ;;
 	fuzz_ical) cp tests/data/msg/*.ics "$corpus"/ 2>/dev/null || true ;;
 	fuzz_bounce) cp tests/data/bounces/*.eml "$corpus"/ 2>/dev/null || true ;;
+	fuzz_csv) cp docs/examples/*.csv "$corpus"/ 2>/dev/null || true ;;
+	fuzz_config) cp docs/samail.conf.example "$corpus"/ 2>/dev/null || true ;;
 	fuzz_msg) printf '%s\0%s\0%s\0%s\0%s\0%s' \
 		"【SECURITY ACTION 通信】2024年3月号 今月の脆弱性情報" \
 		"SECURITY ACTION 事務局" "山田 太郎 (総務部)" "通信" \
