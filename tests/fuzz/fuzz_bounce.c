@@ -6,7 +6,7 @@
  * by hand:
  *
  *   P="gmime-3.0 sqlite3 jansson libcrypto libcurl libxml-2.0 libical \
- *       inih libmicrohttpd"
+ *       inih libmicrohttpd libidn2"
  *   clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *       -DSAMAIL_VERSION='"fuzz"' -DSAMAIL_DATADIR='"."' \
  *       -DSAMAIL_SYSCONFDIR='"."' -Ilib $(pkg-config --cflags $P) \
