@@ -52,7 +52,7 @@ before=$(db_digest)
 
 # Each case: name, expected status ("closed": no answer), request bytes.
 $PY - "$PORT" "$TA" "$TO" "$SPID" > "$T/probe.out" <<'PY'
-import socket, sys, time
+import select, socket, sys, time
 port, ta, to, pid = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3].encode(), int(sys.argv[4])
 form = b"Content-Type: application/x-www-form-urlencoded\r\n"
 body = b"List-Unsubscribe=One-Click"
@@ -62,12 +62,17 @@ def rss():
             return int(l.split()[1])
 def raw(data):
     s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(10)
     try:
         s.sendall(data)
+        # Our end is closed once the answer starts (or after 0.3 s
+        # without one): libmicrohttpd (epoll) sometimes misses an end of
+        # input that came with the request and waits for its idle
+        # timeout (15 s) instead.
+        select.select([s], [], [], 0.3)
         s.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+    s.settimeout(20)
     out = b""
     try:
         while True:
@@ -132,13 +137,13 @@ got = raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 print("%s healthz among slow clients: %s" % ("ok" if got == "200" else "BAD", got))
 for s in slow:
     s.close()
-# The barrage 20 times more: memory does not grow with it.
+# The barrage 10 times more: memory does not grow with it.
 r1 = rss()
-for i in range(20):
+for i in range(10):
     for name, want, data in cases[:14]:
         raw(data)
 r2 = rss()
-print("%s memory: %d kB after one round, %d kB after 20 more" % ("ok" if r2 - r1 < 20000 else "BAD", r1, r2))
+print("%s memory: %d kB after one round, %d kB after 10 more" % ("ok" if r2 - r1 < 20000 else "BAD", r1, r2))
 PY
 sed 's/^/# /' "$T/probe.out"
 check "every hostile request got its status (or the connection closed)" -- \
