@@ -5,6 +5,30 @@
 
 #include "err.h"
 
+/*
+ * A message cut by its buffer ends at a whole character: a UTF-8
+ * sequence the cut left incomplete is dropped (messages quote Japanese
+ * text; half a character is not text, and JSON or a terminal shows it
+ * as garbage).
+ */
+static void
+cut_utf8(char *s, size_t size)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	if (n + 1 < size)
+		return;			/* not cut */
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (need > 1 && (i - 1) + need > n)
+		s[i - 1] = '\0';
+}
+
 int
 err_set(struct err *e, int code, const char *fmt, ...)
 {
@@ -15,6 +39,7 @@ err_set(struct err *e, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 		va_end(ap);
+		cut_utf8(e->msg, sizeof(e->msg));
 		/* One line, always: a message may quote outside input. */
 		for (char *p = e->msg; *p != '\0'; p++)
 			if (*p == '\n' || *p == '\r')
@@ -34,8 +59,10 @@ err_prefix(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
+	cut_utf8(pre, sizeof(pre));
 	memcpy(old, e->msg, sizeof(old));
 	snprintf(e->msg, sizeof(e->msg), "%s: %s", pre, old);
+	cut_utf8(e->msg, sizeof(e->msg));
 	return -e->code;
 }
 

@@ -87,19 +87,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Valid UTF-8, but for a last character cut by a message buffer's end. */
-static int
-utf8_but_cut(const char *s)
-{
-	size_t n = strlen(s);
-
-	for (size_t k = 0; k <= 3 && k <= n; k++)
-		if (text_utf8_valid(s, n - k) &&
-		    (k == 0 || (unsigned char)s[n - k] >= 0xc0))
-			return 1;
-	return 0;
-}
-
 static void
 check_line(const char *s)
 {
@@ -108,7 +95,7 @@ check_line(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			abort();	/* a control character to the terminal */
-	if (!utf8_but_cut(s) || text_has_control(s))
+	if (!text_utf8_valid(s, strlen(s)) || text_has_control(s))
 		abort();
 }
 

@@ -543,10 +543,38 @@ test_text_scan(void **state)
 	assert_true(valid > 10000);
 }
 
+/* A message cut by its buffer ends at a whole character, whatever the
+ * offset of the cut (1, 2 or 3 bytes into a character), in err_set()
+ * and err_prefix() alike. */
+static void
+test_err_cut_utf8(void **state)
+{
+	char long_ja[1200 * 3 + 1] = "";
+	struct err e = ERR_INIT;
+
+	(void)state;
+	for (int i = 0; i < 1200; i++)
+		strcat(long_ja, "あ");
+	for (int lead = 0; lead < 3; lead++) {
+		err_set(&e, ERR_INVAL, "%.*s%s", lead, "xyz", long_ja);
+		assert_true(strlen(e.msg) >= sizeof(e.msg) - 4);
+		assert_true(text_utf8_valid(e.msg, strlen(e.msg)));
+		err_set(&e, ERR_INVAL, "%s", long_ja);
+		err_prefix(&e, "%.*s%s", lead, "xyz", long_ja);
+		assert_true(strlen(e.msg) >= sizeof(e.msg) - 4);
+		assert_true(text_utf8_valid(e.msg, strlen(e.msg)));
+		err_set(&e, ERR_INVAL, "%.*s%.99s", lead, "xyz", long_ja);
+		err_prefix(&e, "cut");
+		assert_true(text_utf8_valid(e.msg, strlen(e.msg)));
+		assert_int_equal(strlen(e.msg), 5 + lead + 99);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_cut_utf8),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_mailbox),
 		cmocka_unit_test(test_dates),
