@@ -705,7 +705,7 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 			return cmd_fail(ctx, rc);
 		if (last[0] != '\0' && date_parse_timestamp(last, &t, NULL) == 0)
 			runs_format_jst(t, last);
-		why = xasprintf("not run: the machine's clock says %s, %s%s: "
+		why = xasprintf(RUNS_CLOCK_REFUSED "%s, %s%s: "
 		    "a clock that went back (NTP not synced yet, a dead RTC "
 		    "battery) would build and send the wrong month's mail, so "
 		    "nothing was done; fix the clock (timedatectl, chronyc "

@@ -125,6 +125,12 @@ runs_skip(struct db *db, int y, int m, time_t now, struct err *e)
 	return db_meta_set(db, key, ts, e);
 }
 
+/* The runs that ran: not those refused for their clock, whose recorded
+ * times are that wrong clock's (a 2001 one would make every month since
+ * look missed).  RUNS_CLOCK_REFUSED, as an SQL LIKE pattern. */
+#define RAN	"coalesce(summary, '') NOT LIKE 'not run: the machine''s " \
+		"clock says %'"
+
 /* One text column of the first row of sql with ?1, ?2 bound to a and b
  * (unbound when NULL), into out (21 bytes; "" none). */
 static int
@@ -159,7 +165,8 @@ window_runs(struct db *db, const char *open, const char *close,
 	int rc;
 
 	if ((st = db_prepare(db, "SELECT count(*) OVER (), started, finished, "
-	    "summary FROM run WHERE started >= ?1 AND started < ?2 ORDER BY "
+	    "summary FROM run WHERE started >= ?1 AND started < ?2 AND " RAN
+	    " ORDER BY "
 	    "started DESC, id DESC LIMIT 1", e)) == NULL)
 		return -ERR_DB;
 	sqlite3_bind_text(st, 1, open, -1, SQLITE_STATIC);
@@ -201,7 +208,7 @@ runs_missed(struct db *db, time_t now, int day, int hour,
 	char first[21], open[21], close[21], name[32], *skipped;
 	int y, m, d, rc, built;
 
-	if ((rc = first_text(db, "SELECT min(started) FROM run", NULL,
+	if ((rc = first_text(db, "SELECT min(started) FROM run WHERE " RAN, NULL,
 	    NULL, first, e)) < 0)
 		return rc;
 	if (first[0] == '\0')
@@ -247,9 +254,9 @@ runs_missed(struct db *db, time_t now, int day, int hour,
 			continue;
 		}
 		if ((rc = first_text(db, "SELECT max(started) FROM run WHERE "
-		    "started < ?1", open, NULL, mi.last_before, e)) < 0 ||
+		    "started < ?1 AND " RAN, open, NULL, mi.last_before, e)) < 0 ||
 		    (rc = first_text(db, "SELECT min(started) FROM run WHERE "
-		    "started >= ?1", close, NULL, mi.first_after, e)) < 0 ||
+		    "started >= ?1 AND " RAN, close, NULL, mi.first_after, e)) < 0 ||
 		    (rc = window_runs(db, open, close, &mi, e)) < 0)
 			return rc;
 		if ((rc = fn(&mi, arg)) != 0)

@@ -153,6 +153,9 @@ int	 runs_record(struct db *, const char *kind, time_t started,
 #define RUNS_CLOCK_FLOOR	"2025-01-01T00:00:00Z"
 #define RUNS_CLOCK_SLACK	86400
 #define RUNS_META_CLOCK		"run clock"
+/* The summary of a run refused for its clock begins so; its row's times
+ * are that wrong clock's. */
+#define RUNS_CLOCK_REFUSED	"not run: the machine's clock says "
 int	 runs_clock(struct db *, time_t now, int accept, char *last,
 	    struct err *);
 

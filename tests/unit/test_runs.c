@@ -312,6 +312,39 @@ test_missed(void **state)
 	db_close(db);
 }
 
+/* A run refused for its clock (a dead RTC battery: 2001) is recorded at
+ * that clock; it does not make the months before samail was installed
+ * "missed", nor count as a run in a window it never ran in. */
+static void
+test_missed_clock_refused(void **state)
+{
+	struct db *db = fresh();
+	struct err e = ERR_INIT;
+	struct missed_seen s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(runs_record(db, "monthly", ts("2001-12-01T00:00:00Z"),
+	    ts("2001-12-01T00:00:00Z"), 75, RUNS_CLOCK_REFUSED "2001-12-01 "
+	    "09:00 JST, before 2025: ...", &e), 0);
+	/* Installed on Nov 27 2026: its first real run builds October's. */
+	add_run(db, "2026-11-27T03:00:00Z", 1);
+	add_campaign(db, "newsletter-2026-10", "2026-11-27T03:00:00Z");
+	assert_int_equal(runs_missed(db, ts("2026-11-27T04:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 0);
+	/* Two days back, in November's window: not a run in it. */
+	assert_int_equal(runs_record(db, "daily", ts("2026-12-29T21:30:00Z"),
+	    ts("2026-12-29T21:30:00Z"), 75, RUNS_CLOCK_REFUSED "2026-12-30 "
+	    "06:30 JST, more than a day before ...", &e), 0);
+	assert_int_equal(runs_missed(db, ts("2027-01-01T00:00:00Z"), 1, 9,
+	    collect_missed, &s, &e), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.periods[0], "2026-11");
+	assert_int_equal(s.last.runs_in_window, 0);
+	db_close(db);
+}
+
 static void
 test_format_jst(void **state)
 {
@@ -727,6 +760,7 @@ main(void)
 		cmocka_unit_test(test_no_stale_period),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_missed),
+		cmocka_unit_test(test_missed_clock_refused),
 		cmocka_unit_test(test_format_jst),
 		cmocka_unit_test(test_record_runs),
 		cmocka_unit_test(test_lock_holder),
