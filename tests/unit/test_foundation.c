@@ -290,6 +290,9 @@ test_config_fuzzed(void **state)
 		C("[mail]\nlist_name = " X187 "\n", NULL),
 		C("[mail]\nlist_name = " X187 "\r\n", NULL),
 		C("[mail]\nlist_name = " X187, NULL),
+		/* saved by Windows Notepad: a UTF-8 BOM, CR LF */
+		C("\xef\xbb\xbf[mail]\r\nlist_name = " X187 "\r\n", NULL),
+		C("\xef\xbb\xbf; samail\r\n[mail]\r\nlist_name = " X187, NULL),
 		/* 200: was read as 199 and a line 3 "x" (a syntax error on
 		 * a line the file does not have) */
 		C("[mail]\nlist_name = " X187 "x\n", ":2: the line is longer "
