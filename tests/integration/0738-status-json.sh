@@ -33,10 +33,12 @@ NOW=2026-10-22T00:00:00Z
 valid "after runs with a feed down"
 
 # A run holding the lock, its holder line empty (not samail's writing).
-$PY -c 'import fcntl, time; f = open("samail.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)' &
+$PY -c 'import fcntl, time; f = open("samail.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); open("locked", "w").close(); time.sleep(30)' &
 holder=$!
 at_exit "kill $holder 2>/dev/null"
-sleep 0.5
+# (until it holds the lock: a fixed sleep lost the race under load)
+i=0
+until [ -e locked ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
 valid "a lock held, holder unknown"
 check "  ... with a lock record" -- eval 'types | grep -q "lock"'
 kill $holder; wait $holder 2>/dev/null
