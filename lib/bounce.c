@@ -329,6 +329,13 @@ static const char *const full_signs[] = {
 	"exceeded storage", "exceeds storage", "insufficient storage",
 	"out of storage", "disk quota", "storage allocation", "inbox is full",
 	"too much mail data",			/* docomo */
+	/* A mailbox taking no more for now: Gmail's "550 5.2.1 The user
+	 * ... is receiving mail at a rate that prevents additional
+	 * messages", Outlook.com's "554 5.2.122 The recipient has exceeded
+	 * their limit for the number of messages they can receive per
+	 * hour".  It is there, and takes mail again later. */
+	"receiving mail at a rate", "mail at a rate that",
+	"receiving mail too quickly", "messages they can receive",
 	"メールボックスがいっぱい", "メールボックスが一杯",
 	"メールボックスの容量", "容量オーバー", "容量超過", "容量が一杯",
 	"容量がいっぱい",
@@ -443,7 +450,10 @@ classify(int cls, const char *code, const char *t, size_t n, const char *ctx,
 	/* Exchange's recipient delivery restrictions (a group that takes
 	 * mail only from inside): the recipient's own rule, whatever the
 	 * words "authentication required" suggest. */
-	resolver = memcasemem(t, n, "resolver.rst.") != NULL;
+	resolver = memcasemem(t, n, "resolver.rst.") != NULL &&
+	    /* not its size limits (RecipSizeLimit, SendSizeLimit.Org):
+	     * about our message, the code (5.2.3, 5.3.4) decides */
+	    memcasemem(t, n, "sizelimit") == NULL;
 
 	if (cls == 4) {
 		if (sub == 7)

@@ -765,6 +765,17 @@ static const struct world world[] = {
 	  "end of DATA", "hard", "soft", 1 },
 	{ "Postfix, mail loops", "failed", "5.4.6", "mail for example.co.jp "
 	  "loops back to myself", "RCPT TO", "hard", "soft", 0 },
+	{ "Gmail, receiving mail too fast", "failed", "5.2.1", "550-5.2.1 The "
+	  "user you are trying to contact is receiving mail at a rate that "
+	  "550-5.2.1 prevents additional messages from being delivered. For "
+	  "more 550-5.2.1 information, go to 550 5.2.1 "
+	  "https://support.google.com/mail/?p=ReceivingRatePerm "
+	  "a1b2c3d4e5f6.7 - gsmtp", "RCPT TO", "hard", "soft", 1 },
+	{ "Outlook.com, the recipient's hourly limit", "failed", "5.2.122",
+	  "554 5.2.122 The recipient has exceeded their limit for the number "
+	  "of messages they can receive per hour. "
+	  "[MWH0EPF000A6735.namprd04.prod.outlook.com 2026-02-02T00:12:03.123Z "
+	  "08DC12345678ABCD]", "RCPT TO", "hard", "soft", 1 },
 	{ "Gmail, over quota (temporary)", "failed", "4.2.2", "452-4.2.2 The "
 	  "email account that you tried to reach is over quota. Please direct "
 	  "452 4.2.2 the recipient to https://support.google.com/mail/?p="
@@ -861,6 +872,12 @@ static const struct world world[] = {
 	  "<taro@example.co.jp>: Recipient address rejected: Greylisted, see "
 	  "http://postgrey.schweikert.ch/help/example.co.jp.html", "RCPT TO",
 	  "soft", "policy", 1 },
+	{ "Exchange, too big for the recipient", "failed", "5.2.3", "550 5.2.3 "
+	  "RESOLVER.RST.RecipSizeLimit; message too large for this recipient",
+	  "end of DATA", "hard", "policy", 1 },
+	{ "Exchange, too big for the organization", "failed", "5.3.4", "552 "
+	  "5.3.4 RESOLVER.RST.SendSizeLimit.Org; message too large for this "
+	  "organization", "end of DATA", "hard", "policy", 1 },
 	{ "Exchange, message too big", "failed", "5.3.4", "552 5.3.4 Message "
 	  "size exceeds fixed maximum message size", "end of DATA", "hard",
 	  "policy", 1 },
