@@ -829,6 +829,9 @@ smtp_refuses_host(const char *text, int strict)
  * ("450 4.7.1 Error: too many recipients from [192.0.2.1]" at RCPT, "too
  * much mail from"), Amazon SES ("454 Throttling failure: Maximum sending
  * rate exceeded.", "Daily message quota exceeded."), a submission quota.
+ * Exchange Online throttling a sending IP ("451 4.7.500 Server busy.
+ * Please try again later from [192.0.2.1]. (S77714)"), a server saying
+ * it is busy (4.4.5).
  * It says so to every message until its window is over.  Not a
  * recipient's (4.2.x: "4.2.2 Quota exceeded" of a mailbox, Gmail's "4.2.1
  * ... receiving mail at a rate").
@@ -841,6 +844,7 @@ throttled(const struct smtp_result *r)
 		"too many messages from", "too many requests from",
 		"throttling failure", "sending rate exceeded",
 		"sending quota", "submission quota", "message quota exceeded",
+		"server busy", "server is busy",
 		NULL,
 	};
 
