@@ -1435,6 +1435,24 @@ back_begin(struct worker *w, int relay)
 	return rc;
 }
 
+/* This worker was to go back to a relay but did not (the message went
+ * back to the top of send_job() and the run's relay had changed): the
+ * try is free again for whoever comes next.  mu not held. */
+static void
+back_release(struct worker *w)
+{
+	struct run *run = w->run;
+
+	if (w->back < 0)
+		return;
+	pthread_mutex_lock(&run->mu);
+	if (run->back[w->back] == BACK_TRYING)
+		run->back[w->back] = BACK_NONE;
+	w->back = -1;
+	pthread_cond_broadcast(&run->probe_cv);
+	pthread_mutex_unlock(&run->mu);
+}
+
 /* This worker's try back is over (its result counted by note_reply(),
  * or the connection failed): let the others see how it went. */
 static void
@@ -1505,6 +1523,10 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				    o->relays[c]);
 			relay = c;
 		}
+		/* A try back not made: release it, or the others would wait
+		 * on it for ever (and back_end() count it as failed). */
+		if (w->back >= 0 && w->back != relay)
+			back_release(w);
 		c = probe_begin(w, relay);
 		if (c == 0)
 			c = back_begin(w, relay);
@@ -1675,10 +1697,14 @@ worker_main(void *p)
 			break;
 		}
 		send_job(w, &job, &res);
+		/* The caller hears of a try back before the others waiting
+		 * on it do: should it stop the run (the relay holds us off
+		 * still, and no other can take over: 75), that is why the
+		 * run stops, not the waiters' "no relay left" (69). */
+		run->done(&job, &res, run->arg);
 		/* A try back at a relay whose streak ended is over: the
 		 * others go there too, or skip it (note_reply() was told). */
 		back_end(w);
-		run->done(&job, &res, run->arg);
 		if (res.outcome == SMTP_RELAY_DOWN) {
 			atomic_store(&run->down, 1);
 			break;
