@@ -153,6 +153,8 @@ struct run {
 	atomic_uint	 failing[SMTP_MAX_RELAYS];
 	unsigned	 streak_from[SMTP_MAX_RELAYS];
 	int		 back[SMTP_MAX_RELAYS];	/* under mu: BACK_* */
+	atomic_int	 any_ended;	/* a streak has ended a relay (sticky):
+					 * back_begin() needs mu only then */
 };
 
 /* A relay whose streak ended, gone back to (back_begin()): */
@@ -236,6 +238,8 @@ note_reply(struct run *run, int relay, struct smtp_result *r, int back)
 	}
 	if (streak != NULL && (len = ++*streak) == 1)
 		run->streak_from[relay] = run->epoch;
+	if (len >= max)
+		atomic_store(&run->any_ended, 1);
 	/* A try back (back_begin()) answered as usual: its streak is
 	 * over, whatever the reply was. */
 	if (back && streak == NULL)
@@ -1417,6 +1421,10 @@ back_begin(struct worker *w, int relay)
 	struct run *run = w->run;
 	int rc = 0;
 
+	/* No streak has ended any relay (always so with one relay): no
+	 * lock taken for each message. */
+	if (!atomic_load(&run->any_ended))
+		return 0;
 	pthread_mutex_lock(&run->mu);
 	while (streak_ended(run, relay) && run->back[relay] == BACK_TRYING &&
 	    w->back != relay && !stopping(run))
