@@ -13,9 +13,7 @@ max_attempts = 3
 timeout = 1
 CONF
 
-use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
 setup() { queue_newsletters "$@"; }
-q() { sqlite3 "$T/samail.db" "$1"; }
 row() { q "SELECT state || '|' || attempts || '|' || coalesce(relay_id, '') FROM outbox WHERE rcpt = '$1@example.jp'"; }
 status() { q "SELECT status FROM subscriber WHERE email = '$1@example.jp'"; }
 why() { q "SELECT last_error FROM outbox WHERE rcpt = '$1@example.jp'"; }

@@ -31,7 +31,6 @@ timeout = 20
 CONF
 sam init >/dev/null 2>&1
 seed_advisories
-q() { sqlite3 "$T/samail.db" "$1"; }
 state() { q "SELECT state FROM outbox WHERE rcpt = '$1@$D'"; }
 status() { q "SELECT status FROM subscriber WHERE email = '$1@$D'"; }
 add() { for who in "$@"; do sam subscriber add --email "$who@$D" --org "株式会社$who" >/dev/null; done; }

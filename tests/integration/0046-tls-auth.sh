@@ -29,7 +29,6 @@ cfg() {
 		"connect_timeout = 2" "ca_file = $T/pki/ca.pem" "$@" | write_config
 }
 setup() { queue_newsletters "$@"; }
-q() { sqlite3 "$T/samail.db" "$1"; }
 # All N messages still queued and untried, nobody failed or bounced.
 kept() {
 	[ "$(q "SELECT count(*) FROM outbox WHERE state = 'queued' AND attempts = 0")" = "$1" ] &&

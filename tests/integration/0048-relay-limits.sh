@@ -14,9 +14,6 @@ max_attempts = 3
 timeout = 2
 CONF
 
-use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
-q() { sqlite3 "$T/samail.db" "$1"; }
-count() { q "SELECT count(*) FROM outbox WHERE $1"; }
 # Recipients the relay was asked for (RCPT TO), and messages it took.
 rcpts() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):

@@ -25,7 +25,6 @@ sed -i "s|^transport = .*|transport = smtp://127.0.0.1:$SMTPD_PORT|" samail.conf
 sam init >/dev/null 2>&1
 $PY "$SRCDIR/tests/bench/gen-declarers.py" $N d.csv
 sam subscriber import d.csv >/dev/null
-q() { sqlite3 "$T/samail.db" "$1"; }
 
 # kill_runs KIND NOW MAX: kill -9 `run KIND` at random moments, up to MAX
 # times, each run started again after the last kill; sets kills.

@@ -80,6 +80,13 @@ check() {
 # A stable digest of the whole database's content.
 db_digest() { sqlite3 "$T/samail.db" .dump | sha256sum | cut -c1-64; }
 
+# A query on the test's store, and the outbox rows matching a condition.
+q() { sqlite3 "$T/samail.db" "$1"; }
+count() { q "SELECT count(*) FROM outbox WHERE $1"; }
+
+# Send through these relays ([mail] transport, space-separated URLs).
+use_relays() { sed -i "s|^transport = .*|transport = $*|" "$T/samail.conf"; }
+
 # A free TCP port on loopback.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
