@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,58 @@ test_known_answer(void **state)
 	assert_string_equal(tok, "AQAAAAAAAAAqnulL05mShhJZM7L4yCz2GUl4ky8ApIu-");
 	assert_int_equal(token_make(&keys_a, INT64_MAX, LIST, tok, &e), 0);
 	assert_string_equal(tok, "AX__________zF7M-PIJiY8AXoAezE27iLx6ntEarz-w");
+}
+
+/*
+ * token.c keeps each thread's HMAC context keyed: the known answers must
+ * hold in any order of keys (one of the same length differing in its last
+ * byte, one longer than it caches), and in another thread.
+ */
+static const char *
+make42(const unsigned char *key, size_t len)
+{
+	static char tok[TOKEN_LEN + 1];
+	struct token_keys k = { key, len, NULL, 0 };
+	struct err e = ERR_INIT;
+
+	return token_make(&k, 42, LIST, tok, &e) == 0 ? tok : "(failed)";
+}
+
+static void *
+thread_make(void *arg)
+{
+	(void)arg;
+	return (void *)(strcmp(make42(key_a, 32),
+	    "AQAAAAAAAAAqnulL05mShhJZM7L4yCz2GUl4ky8ApIu-") == 0 ? "ok" : "bad");
+}
+
+static void
+test_known_answer_any_order(void **state)
+{
+	unsigned char longkey[300], near[32];
+	pthread_t t;
+	void *res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(longkey); i++)
+		longkey[i] = (unsigned char)i;
+	memcpy(near, key_a, 32);
+	near[31] = 'X';
+	for (int round = 0; round < 3; round++) {
+		assert_string_equal(make42(key_a, 32),
+		    "AQAAAAAAAAAqnulL05mShhJZM7L4yCz2GUl4ky8ApIu-");
+		assert_string_equal(make42(key_a, 32),
+		    "AQAAAAAAAAAqnulL05mShhJZM7L4yCz2GUl4ky8ApIu-");
+		assert_string_equal(make42(key_b, 32),
+		    "AQAAAAAAAAAqPF4wY-sUvZ79Oo0wiUNQps9KMsu3McKf");
+		assert_string_equal(make42(near, 32),
+		    "AQAAAAAAAAAq6mJFpd59LRuZ6w0UxbW9yflPz07EHrRe");
+		assert_string_equal(make42(longkey, sizeof(longkey)),
+		    "AQAAAAAAAAAqU1YwuGwTGAhtopUQzUdKeE2u81usscGW");
+	}
+	assert_int_equal(pthread_create(&t, NULL, thread_make, NULL), 0);
+	assert_int_equal(pthread_join(t, &res), 0);
+	assert_string_equal((const char *)res, "ok");
 }
 
 static void
@@ -255,6 +308,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_known_answer_any_order),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_other_list_fails),
 		cmocka_unit_test(test_wrong_key_fails),
