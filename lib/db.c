@@ -267,12 +267,27 @@ db_migrate(struct db *db, struct err *e)
 	return applied;
 }
 
+/* BEGIN and COMMIT from the statement cache: parsed once, not for each
+ * of the sender's transactions. */
+static int
+db_step_cached(struct db *db, const char *sql, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(db, sql, e)) == NULL)
+		return -ERR_DB;
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db, e, "sql");
+	sqlite3_reset(st);
+	return rc;
+}
+
 int
 db_begin(struct db *db, struct err *e)
 {
 	int rc;
 
-	if ((rc = db_exec(db, "BEGIN IMMEDIATE", e)) == 0)
+	if ((rc = db_step_cached(db, "BEGIN IMMEDIATE", e)) == 0)
 		db->in_tx = 1;
 	return rc;
 }
@@ -282,7 +297,7 @@ db_commit(struct db *db, struct err *e)
 {
 	int rc;
 
-	if ((rc = db_exec(db, "COMMIT", e)) == 0)
+	if ((rc = db_step_cached(db, "COMMIT", e)) == 0)
 		db->in_tx = 0;
 	return rc;
 }

@@ -1530,6 +1530,10 @@ add_encoded(struct buf *out, const char *p, size_t n,
 	return rc;
 }
 
+/* skel_fill()'s Date, by thread: "Thu, 1 Jan 2026 09:00:00 +0900". */
+static _Thread_local time_t date_t = -1;
+static _Thread_local char date_str[64];
+
 static int
 skel_fill(const struct skel *k, const struct msg_spec *s,
     const struct bodies *b, GMimeContentEncoding et, GMimeContentEncoding eh,
@@ -1562,16 +1566,24 @@ skel_fill(const struct skel *k, const struct msg_spec *s,
 			rc = add_header(out, "Subject", &tmp, lf);
 			break;
 		case SLOT_DATE:
-			tz = g_time_zone_new_offset(JST_OFFSET);
-			utc = g_date_time_new_from_unix_utc((gint64)s->date);
-			date = g_date_time_to_timezone(utc, tz);
-			date_s = g_mime_utils_header_format_date(date);
+			/* The same second as this thread's last message:
+			 * GMime's string again, not four GLib objects. */
+			if (s->date != date_t) {
+				tz = g_time_zone_new_offset(JST_OFFSET);
+				utc = g_date_time_new_from_unix_utc(
+				    (gint64)s->date);
+				date = g_date_time_to_timezone(utc, tz);
+				date_s = g_mime_utils_header_format_date(date);
+				snprintf(date_str, sizeof(date_str), " %s\n",
+				    date_s);
+				date_t = s->date;
+				g_free(date_s);
+				g_date_time_unref(date);
+				g_date_time_unref(utc);
+				g_time_zone_unref(tz);
+			}
 			buf_reset(&tmp);
-			buf_addf(&tmp, " %s\n", date_s);
-			g_free(date_s);
-			g_date_time_unref(date);
-			g_date_time_unref(utc);
-			g_time_zone_unref(tz);
+			buf_addstr(&tmp, date_str);
 			rc = add_header(out, "Date", &tmp, lf);
 			break;
 		case SLOT_MID:
