@@ -1,13 +1,16 @@
 /*
  * sender — drain the outbox through the transport (see sender.h).
  *
- * Durability.  No message leaves before the commit that claimed it (and
- * recorded the worker's last result) is on disk, so a power loss cannot
- * undo a claim or a "sent".  Over SMTP the commits run with
+ * Durability.  No message can be delivered before the commit that claimed
+ * it (and recorded the worker's last result) is on disk, so a power loss
+ * cannot undo a claim or a "sent".  Over SMTP the commits run with
  * synchronous=NORMAL (SQLite writes the WAL frames, no fsync) and the
- * workers sync the WAL file themselves, outside the database lock, before
- * they hand their messages over (wal_sync()): one fdatasync() covers every
- * commit written before it, and the next transaction need not wait for it.
+ * workers sync the WAL file themselves, outside the database lock (see
+ * wal_sync()): one fdatasync() covers every commit written before it, and
+ * the next transaction need not wait for it.  smtp.c asks for that sync
+ * just before the last bytes of a message's data (before_end()), so it
+ * runs while MAIL, RCPT, DATA and the body travel, not before them: the
+ * relay cannot deliver a message whose data has not ended.
  * The local stores keep synchronous=FULL.  To keep that at about one fsync per message, results are
  * not committed on their own: a worker's result waits in `pending` and
  * goes into the transaction of the next claim (any worker's), so a
@@ -515,9 +518,8 @@ out:
 
 /*
  * The next message for this worker: 1 with row, 0 when none, -ERR_*.
- * *seq is the commit that claimed it: wal_sync() it before the message
- * leaves.  The caller renders first, so the sync (its own or another
- * worker's) overlaps the rendering instead of stalling it.
+ * *seq is the commit that claimed it: wal_sync() it before the end of the
+ * message's data (before_end()).
  */
 static int
 claim_next(struct sender *s, struct outbox_row *row, unsigned long long *seq,
@@ -610,7 +612,31 @@ struct job {
 	struct outbox_row	 row;
 	struct buf		 msg;
 	char			 mail_from[ADDR_MAX + 1];	/* VERP */
+	struct sender		*s;
+	unsigned long long	 seq;	/* the commit that claimed it */
 };
+
+/*
+ * The claim on disk before the message can be delivered (see the top of
+ * this file): smtp.c asks just before the end of the data, so the sync
+ * runs while the envelope and the body travel.  If it cannot be made,
+ * the message is dropped mid-data, the run stops and the row stays in
+ * flight for the next run.
+ */
+static int
+before_end(const struct smtp_job *job)
+{
+	struct job *j = job->ctx;
+	struct err e = ERR_INIT;
+	int rc;
+
+	if ((rc = wal_sync(j->s, j->seq, &e)) < 0) {
+		pthread_mutex_lock(&j->s->mu);
+		set_fatal(j->s, rc, &e);
+		pthread_mutex_unlock(&j->s->mu);
+	}
+	return rc;
+}
 
 static int
 smtp_next(struct smtp_job *job, void *arg)
@@ -651,23 +677,14 @@ smtp_next(struct smtp_job *job, void *arg)
 		add_pending(s, &j->row, SMTP_PERMFAIL, NULL, NULL, e.msg, 0);
 		err_clear(&e);
 	}
-	/* The claim on disk before the message leaves (see the top of this
-	 * file); if it cannot be, the run stops and the row stays in flight
-	 * for the next run. */
-	if ((rc = wal_sync(s, seq, &e)) < 0) {
-		pthread_mutex_lock(&s->mu);
-		set_fatal(s, rc, &e);
-		pthread_mutex_unlock(&s->mu);
-		outbox_row_release(&j->row);
-		buf_release(&j->msg);
-		free(j);
-		return rc;
-	}
 	job->rcpt = j->row.rcpt;
 	job->data = j->msg.data;
 	job->len = j->msg.len;
 	job->ctx = j;
 	job->mail_from = NULL;
+	j->s = s;
+	j->seq = seq;
+	job->before_end = s->walfd >= 0 ? before_end : NULL;
 	/* The declarer's own return path: a bounce names its declarer. */
 	if (s->cfg->verp && j->row.subscriber_id > 0 &&
 	    verp_address(&s->keys.k, s->list_id, s->cfg->envelope_from,

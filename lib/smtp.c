@@ -102,6 +102,9 @@ struct worker {
 	struct xfer	 x;
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
+	const struct smtp_job *job;	/* the job being sent */
+	int		 end_ok;	/* job->before_end() said yes */
+	int		 end_refused;	/* ... said no: the transfer dropped */
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -1018,12 +1021,32 @@ rate_wait(struct run *run)
 
 /* ---- one message ------------------------------------------------------- */
 
+/* The bytes held back until job->before_end() has said yes. */
+#define END_HELD	2
+
 static size_t
 read_cb(char *buf, size_t size, size_t nitems, void *p)
 {
 	struct worker *w = p;
 	size_t n = size * nitems;
 
+	if (w->job->before_end != NULL && !w->end_ok) {
+		if (w->rdleft > END_HELD) {
+			/* All but the last bytes now; libcurl sends them and
+			 * comes back for the rest. */
+			if (n > w->rdleft - END_HELD)
+				n = w->rdleft - END_HELD;
+			memcpy(buf, w->rd, n);
+			w->rd += n;
+			w->rdleft -= n;
+			return n;
+		}
+		if (w->job->before_end(w->job) < 0) {
+			w->end_refused = 1;
+			return CURL_READFUNC_ABORT;
+		}
+		w->end_ok = 1;
+	}
 	if (n > w->rdleft)
 		n = w->rdleft;
 	memcpy(buf, w->rd, n);
@@ -1044,6 +1067,8 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	w->relay = relay;
 	w->rd = job->data;
 	w->rdleft = job->len;
+	w->job = job;
+	w->end_ok = w->end_refused = 0;
 	if ((rcpt = curl_slist_append(NULL, job->rcpt)) == NULL)
 		return CURLE_OUT_OF_MEMORY;
 	if ((cc = curl_easy_setopt(w->h, CURLOPT_URL, w->run->urls[relay])) ||
@@ -1551,6 +1576,18 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 			break;
 		}
 		cc = perform(w, relay, job);
+		if (w->end_refused) {
+			/* Dropped before the end of data: not handed over,
+			 * and the caller stops the run. */
+			if (w->back >= 0)
+				back_release(w);
+			memset(r, 0, sizeof(*r));
+			r->outcome = SMTP_UNSENT;
+			r->relay = relay;
+			result_text(r, "not handed over: the sender could not "
+			    "go on before the end of data");
+			return;
+		}
 		if (cc == CURLE_OK || w->x.mail_sent) {
 			newconns = 0;
 			curl_easy_getinfo(w->h, CURLINFO_NUM_CONNECTS, &newconns);

@@ -104,6 +104,15 @@ struct smtp_job {
 	void		*ctx;	/* the caller's (outbox row, ...) */
 	const char	*mail_from;	/* this message's envelope sender (VERP);
 					   NULL: opts->envelope_from */
+	/*
+	 * NULL, or called once the relay has taken all of the data but its
+	 * last bytes, before them and the end of data: the message cannot
+	 * be delivered before it returns.  The caller makes its claim of
+	 * the message durable there, while the envelope and the body travel
+	 * (sender.c).  Less than 0: the transfer is dropped mid-data (the
+	 * relay discards what it got) and the job is SMTP_UNSENT.
+	 */
+	int		(*before_end)(const struct smtp_job *);
 };
 /* rcpt, data and ctx must stay valid until done_cb for the job returns. */
 

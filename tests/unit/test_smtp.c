@@ -638,6 +638,100 @@ test_send_many_reused(void **state)
 	q_free(&q);
 }
 
+/*
+ * before_end: asked once per message just before the end of its data,
+ * the data delivered intact around the bytes held back (dots, a tiny
+ * message); refused, the message is dropped mid-data (the relay never
+ * delivers it), reported SMTP_UNSENT, and the others still go.
+ */
+static struct queue *be_q;
+static int be_refuse = -1;	/* the item whose end is refused */
+static int be_calls[16];
+
+static int
+be_hook(const struct smtp_job *job)
+{
+	const struct item *it = job->ctx;
+	int i = (int)(it - be_q->it);
+
+	pthread_mutex_lock(&be_q->mu);
+	be_calls[i]++;
+	pthread_mutex_unlock(&be_q->mu);
+	return i == be_refuse ? -ERR_IO : 0;
+}
+
+static int
+be_next(struct smtp_job *job, void *arg)
+{
+	int rc = q_next(job, arg);
+
+	if (rc == SMTP_NEXT_JOB)
+		job->before_end = be_hook;
+	return rc;
+}
+
+static void
+test_before_end(void **state)
+{
+	struct fix *f = *state;
+	struct srv s;
+	struct seen sn;
+	struct queue q;
+	struct smtp_opts o;
+	struct err e = ERR_INIT;
+	const char *relays[1];
+	char rcpt[64];
+	int n = 12, cnt;
+
+	SKIP_IF_NO_SERVER(f);
+	srv_start(f, &s, "smtp", NULL);
+	q_init(&q, n);
+	for (int i = 0; i < n; i++) {
+		char *body = tricky_body(i);
+
+		snprintf(rcpt, sizeof(rcpt), "user%d@example.jp", i);
+		q_set(&q, i, rcpt, body);
+		free(body);
+	}
+	/* Messages of 2 and 3 bytes: all of it is the held-back end. */
+	free(q.it[10].data);
+	q.it[10].data = xstrdup("\r\n");
+	q.it[10].len = 2;
+	free(q.it[11].data);
+	q.it[11].data = xstrdup("a\r\n");
+	q.it[11].len = 3;
+	be_q = &q;
+	be_refuse = 4;
+	memset(be_calls, 0, sizeof(be_calls));
+	relays[0] = s.url;
+	opts_init(&o, relays, 1);
+	o.max_connections = 2;
+	assert_int_equal(smtp_run(&o, be_next, q_done, &q, &e), 0);
+	srv_stop(&s);
+	seen_load(&s, &sn);
+	q_check_accounting(&q);
+	assert_int_equal(q_count(&q, SMTP_SENT), n - 1);
+	assert_int_equal(q_count(&q, SMTP_UNSENT), 1);
+	assert_int_equal(q.it[4].res.outcome, SMTP_UNSENT);
+	assert_int_equal(sn.n, n - 1);
+	for (int i = 0; i < n; i++) {
+		const struct item *it = &q.it[i];
+		const struct got *g = seen_rcpt(&sn, it->rcpt, &cnt);
+
+		assert_int_equal(be_calls[i], 1);
+		if (i == 4) {
+			assert_int_equal(cnt, 0);
+			continue;
+		}
+		assert_int_equal(cnt, 1);
+		assert_int_equal(g->len, it->len);
+		assert_memory_equal(g->data, it->data, it->len);
+	}
+	be_q = NULL;
+	seen_free(&sn);
+	q_free(&q);
+}
+
 struct expect {
 	const char *rcpt;
 	enum smtp_outcome outcome;
@@ -1445,6 +1539,7 @@ main(void)
 		cmocka_unit_test(test_queue_id),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_send_many_reused),
+		cmocka_unit_test(test_before_end),
 		cmocka_unit_test(test_every_reply),
 		cmocka_unit_test(test_stalled_relay_times_out),
 		cmocka_unit_test(test_silent_greeting_is_relay_down),
