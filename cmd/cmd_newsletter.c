@@ -134,7 +134,10 @@ do_skip(struct ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(ctx, nl_usage, period ? "skip has no "
 		    "--dry-run" : "skip needs --period YYYY-MM");
 	newsletter_campaign_name(a.year, a.month, name);
-	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = cmd_begin(ctx)) < 0)
+	/* Under the run lock: a monthly run between "not skipped, build
+	 * it" and its build would send the month being skipped. */
+	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = cmd_lock(ctx)) < 0 ||
+	    (rc = cmd_begin(ctx)) < 0)
 		return cmd_fail(ctx, rc);
 	if ((st = db_prepare(ctx->db, "SELECT created FROM campaign WHERE "
 	    "name = ?", &ctx->err)) == NULL) {
@@ -224,7 +227,11 @@ do_build(struct ctx *ctx, int argc, char **argv)
 	if ((rc = parse(ctx, argc, argv, &a, 0)) != 0)
 		return rc < 0 ? EX_OK : rc;
 	memset(&keys, 0, sizeof(keys));
-	if ((rc = setup(ctx, &keys, list_id)) < 0 || (rc = cmd_begin(ctx)) < 0)
+	/* Under the run lock: a cron run deciding whether to build the
+	 * same month waits, or this one does (75 naming the holder). */
+	if ((rc = setup(ctx, &keys, list_id)) < 0 ||
+	    (!a.dry_run && (rc = cmd_lock(ctx)) < 0) ||
+	    (rc = cmd_begin(ctx)) < 0)
 		goto fail;
 	fill_opts(ctx, &a, &keys, list_id, &o);
 	if ((rc = newsletter_build(ctx->db, &o, ctx->now, &st, &ctx->err)) < 0) {

@@ -84,7 +84,7 @@ do_build(struct ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(ctx, rm_usage, "unexpected '%s'",
 		    argv[optind]);
 	memset(&keys, 0, sizeof(keys));
-	if ((rc = cmd_db(ctx, 0)) < 0 ||
+	if ((rc = cmd_db(ctx, 0)) < 0 || (!dry && (rc = cmd_lock(ctx)) < 0) ||
 	    (rc = campaign_keys_load(ctx->cfg, ctx->now, &keys, &ctx->err)) < 0 ||
 	    (rc = cmd_begin(ctx)) < 0)
 		goto fail;

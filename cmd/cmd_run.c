@@ -649,11 +649,15 @@ cmd_run(struct ctx *ctx, int argc, char **argv)
 		puts(run_usage);
 		return EX_OK;
 	}
-	if (argc >= 2 && strcmp(argv[1], "--accept-clock") == 0) {
-		accept_clock = 1;
-		argc--;
-		argv++;
-	}
+	/* --accept-clock before or after daily|monthly. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--accept-clock") == 0) {
+			accept_clock = 1;
+			memmove(&argv[i], &argv[i + 1],
+			    (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 	if (argc != 2 || (strcmp(argv[1], "daily") != 0 &&
 	    strcmp(argv[1], "monthly") != 0))
 		return cmd_usage_error(ctx, run_usage, argc < 2 ? "daily or "

@@ -60,6 +60,29 @@ check "the first run ends normally" -- grep -q "^  send: 12 sent via smtp://" a.
 check "the refused run is recorded with exit 75" -- test \
 	"$(sqlite3 samail.db "SELECT exit_code FROM run WHERE kind = 'daily'")" = 75
 
+# 1b. What queues mail by hand waits for a run too: a skip between a
+# monthly run's "build it" and its build would leave the month skipped
+# and sent.  A dry run stores nothing and does not wait.  (The holder
+# waits 10 s for the stalled feed.)
+sed 's/^timeout = 4$/timeout = 10/' samail.conf > slow.conf
+"$SAMAIL" -c slow.conf --now $NOW run daily > /dev/null 2>&1 &
+a=$!
+check "a run holds the lock" -- wait_lock $a
+expect_exit 75 "newsletter skip meanwhile: exit 75" -- \
+	"$SAMAIL" -c impatient.conf --now $NOW newsletter skip --period 2026-09
+check "  ... naming the holder" -- \
+	grep -q "another samail is running on this database (pid $a, started .*, samail run daily); waited 1 s" err
+check "  ... and skipped nothing" -- test \
+	"$(sqlite3 samail.db "SELECT count(*) FROM meta WHERE key LIKE 'skip %'")" = 0
+expect_exit 75 "newsletter build meanwhile: exit 75" -- \
+	"$SAMAIL" -c impatient.conf --now $NOW newsletter build --period 2026-09
+expect_exit 75 "remind build meanwhile: exit 75" -- \
+	"$SAMAIL" -c impatient.conf --now $NOW remind build
+expect_exit 0 "newsletter build --dry-run does not wait" -- \
+	"$SAMAIL" -c impatient.conf --now $NOW newsletter build --period 2026-09 --dry-run
+check "  ... and the run held the lock all along" -- kill -0 $a
+wait $a
+
 # 2. Two runs at once, the second patient: it waits, then finds nothing
 # left to do.  The server gets every message exactly once.
 for i in 13 14 15; do

@@ -34,6 +34,11 @@ expect_exit 0 "a run with --now (an admin's replay) is not refused" -- \
 	sam -q --now 2026-11-01T00:00:00Z run monthly
 expect_exit 0 "run --accept-clock daily" -- sam -q run --accept-clock daily
 check "  ... takes this clock as the mark" -- eval '[ "$(mark)" != "$ahead" ]'
+sqlite3 samail.db "UPDATE meta SET value = '$ahead' WHERE key = 'run clock'"
+expect_exit 0 "run daily --accept-clock (the option after the kind) too" -- \
+	sam -q run daily --accept-clock
+check "  ... takes this clock as the mark" -- eval '[ "$(mark)" != "$ahead" ]'
+expect_exit 64 "run daily --accept-clok: a usage error" -- sam -q run daily --accept-clok
 expect_exit 0 "the next run" -- sam -q run daily
 
 # A dead RTC battery: the clock says 2001 (an LD_PRELOAD shim plays it).
