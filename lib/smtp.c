@@ -103,6 +103,7 @@ struct worker {
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
 	const struct smtp_job *job;	/* the job being sent */
+	size_t		 end_limit;	/* bytes that go before it is asked */
 	int		 end_ok;	/* job->before_end() said yes */
 	int		 end_refused;	/* ... said no: the transfer dropped */
 	char		 errbuf[CURL_ERROR_SIZE];
@@ -1024,18 +1025,40 @@ rate_wait(struct run *run)
 /* The bytes held back until job->before_end() has said yes. */
 #define END_HELD	2
 
+/*
+ * How much of the data may go before job->before_end() is asked.  Not
+ * simply all but END_HELD bytes: libcurl 7.x ends the upload, and sends
+ * the end of data, as soon as the bytes it wrote (with the dots it
+ * doubled) reach CURLOPT_INFILESIZE, without reading the rest; with two
+ * lines starting with a dot it did so before the hook was asked.  One
+ * more byte is held back for each dot it may double (a '.' at the start
+ * of the data or of a line), so what it writes before the hook stays
+ * below the size.
+ */
+static size_t
+end_limit(const char *d, size_t len)
+{
+	const char *p = d, *end = d + len;
+	size_t dots = len > 0 && d[0] == '.';
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL)
+		if (++p < end && *p == '.')
+			dots++;
+	return len > END_HELD + dots ? len - END_HELD - dots : 0;
+}
+
 static size_t
 read_cb(char *buf, size_t size, size_t nitems, void *p)
 {
 	struct worker *w = p;
-	size_t n = size * nitems;
+	size_t n = size * nitems, done = w->job->len - w->rdleft;
 
 	if (w->job->before_end != NULL && !w->end_ok) {
-		if (w->rdleft > END_HELD) {
+		if (done < w->end_limit) {
 			/* All but the last bytes now; libcurl sends them and
 			 * comes back for the rest. */
-			if (n > w->rdleft - END_HELD)
-				n = w->rdleft - END_HELD;
+			if (n > w->end_limit - done)
+				n = w->end_limit - done;
 			memcpy(buf, w->rd, n);
 			w->rd += n;
 			w->rdleft -= n;
@@ -1069,6 +1092,8 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	w->rdleft = job->len;
 	w->job = job;
 	w->end_ok = w->end_refused = 0;
+	w->end_limit = job->before_end != NULL ?
+	    end_limit(job->data, job->len) : 0;
 	if ((rcpt = curl_slist_append(NULL, job->rcpt)) == NULL)
 		return CURLE_OUT_OF_MEMORY;
 	if ((cc = curl_easy_setopt(w->h, CURLOPT_URL, w->run->urls[relay])) ||

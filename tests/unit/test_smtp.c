@@ -732,6 +732,77 @@ test_before_end(void **state)
 	q_free(&q);
 }
 
+/*
+ * libcurl (7.x) ends the upload once the bytes written, dots doubled
+ * included, reach CURLOPT_INFILESIZE: with the last 2 bytes held back and
+ * exactly two lines starting with a dot before them, that happened before
+ * before_end() was asked, and the message went without its last bytes.
+ */
+static void
+test_before_end_two_dots(void **state)
+{
+	struct fix *f = *state;
+	struct srv s;
+	struct seen sn;
+	struct queue q;
+	struct smtp_opts o;
+	struct err e = ERR_INIT;
+	const char *relays[1];
+	static const char *bodies[] = {
+		"Subject: a\r\n\r\n.one\r\n.two\r\nend\r\n",
+		"Subject: b\r\n\r\n.one\r\nend\r\n",
+		"Subject: c\r\n\r\n.1\r\n.2\r\n.3\r\nend\r\n",
+		"Subject: d\r\n\r\nmid\r\n.\r\n..\r\n",
+	};
+	int n = 6, cnt;
+
+	SKIP_IF_NO_SERVER(f);
+	srv_start(f, &s, "smtp", NULL);
+	q_init(&q, n);
+	for (int i = 0; i < n; i++) {
+		char rcpt[64], *big = NULL;
+		size_t bn = 0;
+		FILE *fp;
+
+		snprintf(rcpt, sizeof(rcpt), "dots%d@example.jp", i);
+		if (i < 4) {
+			q_set(&q, i, rcpt, bodies[i]);
+			continue;
+		}
+		/* Over libcurl's 64 KB upload buffer, two dots in its
+		 * middle; then a hundred lines that start with one. */
+		fp = open_memstream(&big, &bn);
+		for (int k = 0; k < (i == 4 ? 3000 : 100); k++)
+			fprintf(fp, i == 4 && k != 1500 && k != 2500 ?
+			    "line %04d of a message over 64 KB .......\r\n" :
+			    ".%04d\r\n", k);
+		fclose(fp);
+		q_set(&q, i, rcpt, big);
+		free(big);
+	}
+	be_q = &q;
+	be_refuse = -1;
+	memset(be_calls, 0, sizeof(be_calls));
+	relays[0] = s.url;
+	opts_init(&o, relays, 1);
+	o.max_connections = 1;
+	assert_int_equal(smtp_run(&o, be_next, q_done, &q, &e), 0);
+	srv_stop(&s);
+	seen_load(&s, &sn);
+	for (int i = 0; i < n; i++) {
+		const struct item *it = &q.it[i];
+		const struct got *g = seen_rcpt(&sn, it->rcpt, &cnt);
+
+		assert_int_equal(be_calls[i], 1);
+		assert_int_equal(cnt, 1);
+		assert_int_equal(g->len, it->len);
+		assert_memory_equal(g->data, it->data, it->len);
+	}
+	be_q = NULL;
+	seen_free(&sn);
+	q_free(&q);
+}
+
 struct expect {
 	const char *rcpt;
 	enum smtp_outcome outcome;
@@ -1540,6 +1611,7 @@ main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_send_many_reused),
 		cmocka_unit_test(test_before_end),
+		cmocka_unit_test(test_before_end_two_dots),
 		cmocka_unit_test(test_every_reply),
 		cmocka_unit_test(test_stalled_relay_times_out),
 		cmocka_unit_test(test_silent_greeting_is_relay_down),
