@@ -125,6 +125,7 @@ mac_ctx(const unsigned char *key, size_t keylen, int *owned)
 	if (c != NULL) {
 		EVP_MAC_CTX_free(c->ctx);
 		c->ctx = ctx;
+		OPENSSL_cleanse(c->key, sizeof(c->key));	/* the old key */
 		c->keylen = keylen;
 		memcpy(c->key, key, keylen);
 	}
