@@ -31,7 +31,11 @@ static const char nl_usage[] =
 "      write exactly the message that declarer gets (nothing is stored)\n"
 "  skip --period YYYY-MM\n"
 "      drop that month's newsletter: no run builds it, and a month the\n"
-"      runs missed (see 'samail status') is no longer reported";
+"      runs missed (see 'samail status') is no longer reported\n"
+"\n"
+"build (except with --dry-run) and skip take the run lock: while a run\n"
+"holds it, they wait up to [run] lock_timeout, then exit 75 naming the\n"
+"holder.";
 
 enum { O_PERIOD = 1, O_DRY, O_EMAIL, O_OUT, O_HELP };
 

@@ -20,7 +20,10 @@ static const char rm_usage[] =
 "          missed is caught up, up to [remind] catch_up_days late; the\n"
 "          unsent reminders of a cycle that ended (new self-diagnosis, star\n"
 "          or dates changed) are cancelled.  Safe to run again: nothing is\n"
-"          queued twice.  --dry-run: report, store nothing.";
+"          queued twice.  --dry-run: report, store nothing.\n"
+"\n"
+"Except with --dry-run it takes the run lock: while a run holds it, it\n"
+"waits up to [run] lock_timeout, then exits 75 naming the holder.";
 
 static void
 print_summary(const char *name, const struct remind_stats *st, int dry)

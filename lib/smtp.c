@@ -103,7 +103,7 @@ struct worker {
 	const char	*rd;		/* read callback: what is left to send */
 	size_t		 rdleft;
 	const struct smtp_job *job;	/* the job being sent */
-	size_t		 end_limit;	/* bytes that go before it is asked */
+	size_t		 dots;		/* dots libcurl may double in it */
 	int		 end_ok;	/* job->before_end() said yes */
 	int		 end_refused;	/* ... said no: the transfer dropped */
 	char		 errbuf[CURL_ERROR_SIZE];
@@ -330,10 +330,11 @@ smtp_addr_check(const char *addr, struct err *e)
  * Postfix.  Catching it here turns a bug upstream into one clear failure.
  */
 static int
-msg_check(const char *d, size_t len, struct err *e)
+msg_check(const char *d, size_t len, size_t *dots, struct err *e)
 {
 	const char *end, *p;
 
+	*dots = 0;
 	if (d == NULL || len == 0)
 		return err_set(e, ERR_INVAL, "empty message");
 	end = d + len;
@@ -341,10 +342,16 @@ msg_check(const char *d, size_t len, struct err *e)
 	if ((p = memchr(d, '\0', len)) != NULL)
 		return err_set(e, ERR_INVAL, "message has a NUL byte at offset "
 		    "%zu", (size_t)(p - d));
-	for (p = d; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+	/* And the dots libcurl may double, at most: one that starts the
+	 * data or a line (see perform()). */
+	*dots = d[0] == '.';
+	for (p = d; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
 		if (p == d || p[-1] != '\r')
 			return err_set(e, ERR_INVAL, "message has a bare LF at "
 			    "offset %zu", (size_t)(p - d));
+		if (p + 1 < end && p[1] == '.')
+			++*dots;
+	}
 	for (p = d; (p = memchr(p, '\r', (size_t)(end - p))) != NULL; p++)
 		if (p + 1 == end || p[1] != '\n')
 			return err_set(e, ERR_INVAL, "message has a bare CR at "
@@ -1025,40 +1032,19 @@ rate_wait(struct run *run)
 /* The bytes held back until job->before_end() has said yes. */
 #define END_HELD	2
 
-/*
- * How much of the data may go before job->before_end() is asked.  Not
- * simply all but END_HELD bytes: libcurl 7.x ends the upload, and sends
- * the end of data, as soon as the bytes it wrote (with the dots it
- * doubled) reach CURLOPT_INFILESIZE, without reading the rest; with two
- * lines starting with a dot it did so before the hook was asked.  One
- * more byte is held back for each dot it may double (a '.' at the start
- * of the data or of a line), so what it writes before the hook stays
- * below the size.
- */
-static size_t
-end_limit(const char *d, size_t len)
-{
-	const char *p = d, *end = d + len;
-	size_t dots = len > 0 && d[0] == '.';
-
-	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL)
-		if (++p < end && *p == '.')
-			dots++;
-	return len > END_HELD + dots ? len - END_HELD - dots : 0;
-}
-
 static size_t
 read_cb(char *buf, size_t size, size_t nitems, void *p)
 {
 	struct worker *w = p;
-	size_t n = size * nitems, done = w->job->len - w->rdleft;
+	size_t n = size * nitems;
 
 	if (w->job->before_end != NULL && !w->end_ok) {
-		if (done < w->end_limit) {
+		if (w->rdleft > END_HELD) {
 			/* All but the last bytes now; libcurl sends them and
-			 * comes back for the rest. */
-			if (n > w->end_limit - done)
-				n = w->end_limit - done;
+			 * comes back for the rest (it cannot end the data
+			 * before: see perform()). */
+			if (n > w->rdleft - END_HELD)
+				n = w->rdleft - END_HELD;
 			memcpy(buf, w->rd, n);
 			w->rd += n;
 			w->rdleft -= n;
@@ -1092,8 +1078,6 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	w->rdleft = job->len;
 	w->job = job;
 	w->end_ok = w->end_refused = 0;
-	w->end_limit = job->before_end != NULL ?
-	    end_limit(job->data, job->len) : 0;
 	if ((rcpt = curl_slist_append(NULL, job->rcpt)) == NULL)
 		return CURLE_OUT_OF_MEMORY;
 	if ((cc = curl_easy_setopt(w->h, CURLOPT_URL, w->run->urls[relay])) ||
@@ -1101,8 +1085,19 @@ perform(struct worker *w, int relay, const struct smtp_job *job)
 	    job->mail_from != NULL ? job->mail_from :
 	    w->run->o->envelope_from)) ||
 	    (cc = curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, rcpt)) ||
+	    /*
+	     * The size counts the dots libcurl may double (msg_check()):
+	     * libcurl 7.x ends the data as soon as the bytes it wrote, its
+	     * doubled dots among them, equal this size, and with the bare
+	     * length that can come before the last bytes were read (a cut
+	     * message; and with before_end(), a message ended before it was
+	     * asked).  Counted so, the size is reached at the very end or,
+	     * if libcurl doubled fewer, never (the data ends when read_cb()
+	     * has nothing left).  SIZE= in MAIL FROM is this, a few bytes
+	     * over RFC 1870's count at most.
+	     */
 	    (cc = curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE,
-	    (curl_off_t)job->len)))
+	    (curl_off_t)(job->len + w->dots))))
 		goto out;
 	/* After a failure (a timeout, a reply out of step) the connection
 	 * may still be cached: never trust it with another message. */
@@ -1543,7 +1538,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 	r->relay = -1;
 	if (smtp_addr_check(job->rcpt, &e) < 0 ||
 	    (job->mail_from != NULL && smtp_addr_check(job->mail_from, &e) < 0) ||
-	    msg_check(job->data, job->len, &e) < 0) {
+	    msg_check(job->data, job->len, &w->dots, &e) < 0) {
 		/* Refused at the boundary: the relay never sees it. */
 		r->outcome = SMTP_PERMFAIL;
 		result_text(r, e.msg);

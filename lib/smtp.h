@@ -106,9 +106,8 @@ struct smtp_job {
 					   NULL: opts->envelope_from */
 	/*
 	 * NULL, or called once the relay has taken all of the data but its
-	 * last bytes (2, and one more for each line that starts with a dot),
-	 * before them and the end of data: the message cannot be delivered
-	 * before it returns.  The caller makes its claim of
+	 * last 2 bytes, before them and the end of data: the message cannot
+	 * be delivered before it returns.  The caller makes its claim of
 	 * the message durable there, while the envelope and the body travel
 	 * (sender.c).  Less than 0: the transfer is dropped mid-data (the
 	 * relay discards what it got) and the job is SMTP_UNSENT.
