@@ -754,12 +754,12 @@ test_before_end_two_dots(void **state)
 		"Subject: c\r\n\r\n.1\r\n.2\r\n.3\r\nend\r\n",
 		"Subject: d\r\n\r\nmid\r\n.\r\n..\r\n",
 	};
-	int n = 6, cnt;
+	int n = 7, cnt;
 
 	SKIP_IF_NO_SERVER(f);
 	srv_start(f, &s, "smtp", NULL);
 	q_init(&q, n);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n - 1; i++) {
 		char rcpt[64], *big = NULL;
 		size_t bn = 0;
 		FILE *fp;
@@ -780,6 +780,11 @@ test_before_end_two_dots(void **state)
 		q_set(&q, i, rcpt, big);
 		free(big);
 	}
+	/* Data that starts with a dot: counted as one libcurl may double
+	 * whether or not it does; the data still ends whole. */
+	snprintf(q.it[6].rcpt, sizeof(q.it[6].rcpt), "dots6@example.jp");
+	q.it[6].data = xstrdup(".lead\r\nSubject: e\r\n\r\n..two\r\nend\r\n");
+	q.it[6].len = strlen(q.it[6].data);
 	be_q = &q;
 	be_refuse = -1;
 	memset(be_calls, 0, sizeof(be_calls));
