@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -308,6 +309,85 @@ set_special(struct loadctx *lc, const struct key *k, const char *v)
 	return err_set(lc->e, ERR_SOFTWARE, "no handler for '%s'", k->name);
 }
 
+/* Edits (insert, delete, change a letter; case aside) from a to b, for
+ * names of up to 31 bytes; more than that counts as far apart. */
+static int
+edits(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int row[32], prev, t;
+
+	if (la > 31 || lb > 31)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			t = row[j];
+			row[j] = tolower((unsigned char)a[i - 1]) ==
+			    tolower((unsigned char)b[j - 1]) ? prev :
+			    1 + (prev < row[j - 1] ? (prev < row[j] ? prev :
+			    row[j]) : (row[j - 1] < row[j] ? row[j - 1] :
+			    row[j]));
+			prev = t;
+		}
+	}
+	return row[lb];
+}
+
+/*
+ * An unknown section or key, with what was probably meant: a known
+ * section or key one or two letters away, or the section(s) a key of
+ * that name belongs in ("[mail] rate_per_minute" is [smtp]'s).
+ */
+static void
+unknown_key(struct err *e, const char *section, const char *name)
+{
+	const char *near_sec = NULL, *near_key = NULL;
+	char homes[64] = "";
+	int known_section = 0, best_sec = 3, best_key = 3, d;
+	size_t n = 0;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) == 0)
+			known_section = 1;
+		if (strcmp(keys[i].name, name) == 0 && n < sizeof(homes) - 24) {
+			n += (size_t)snprintf(homes + n, sizeof(homes) - n,
+			    "%s[%s]", n > 0 ? " or " : "", keys[i].section);
+		}
+		if ((d = edits(section, keys[i].section)) < best_sec) {
+			best_sec = d;
+			near_sec = keys[i].section;
+		}
+	}
+	for (size_t i = 0; i < NKEYS && known_section; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    (d = edits(name, keys[i].name)) < best_key) {
+			best_key = d;
+			near_key = keys[i].name;
+		}
+	if (!known_section && near_sec != NULL)
+		err_set(e, ERR_CONFIG, "unknown section [%s]; did you mean "
+		    "[%s]? see samail.conf(5)", section, near_sec);
+	else if (!known_section && n > 0)
+		err_set(e, ERR_CONFIG, "unknown section [%s]; '%s' is a key "
+		    "of %s; see samail.conf(5)", section, name, homes);
+	else if (!known_section)
+		err_set(e, ERR_CONFIG, "unknown section [%s]; see "
+		    "samail.conf(5)", section);
+	else if (n > 0)
+		err_set(e, ERR_CONFIG, "unknown key '%s' in [%s]: it belongs "
+		    "in %s; see samail.conf(5)", name, section, homes);
+	else if (near_key != NULL)
+		err_set(e, ERR_CONFIG, "unknown key '%s' in [%s]; did you mean "
+		    "'%s'? see samail.conf(5)", name, section, near_key);
+	else
+		err_set(e, ERR_CONFIG, "unknown key '%s' in [%s]; see "
+		    "samail.conf(5)", name, section);
+}
+
 static int
 handler(void *arg, const char *section, const char *name, const char *value)
 {
@@ -334,17 +414,7 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			break;
 		}
 	if (k == NULL) {
-		int known_section = 0;
-
-		for (size_t i = 0; i < NKEYS; i++)
-			if (strcmp(keys[i].section, section) == 0)
-				known_section = 1;
-		if (!known_section)
-			err_set(lc->e, ERR_CONFIG, "unknown section [%s]; see "
-			    "samail.conf(5)", section);
-		else
-			err_set(lc->e, ERR_CONFIG, "unknown key '%s' in [%s]; "
-			    "see samail.conf(5)", name, section);
+		unknown_key(lc->e, section, name);
 		goto fail;
 	}
 	/* Said twice: a typo, or (inih reads an indented line as more of

@@ -208,9 +208,39 @@ test_config(void **state)
 	/* An unknown key names file:line. */
 	p = write_file("[mail]\nfrom = a@example.jp\n[smtp]\nmax_conections = 3\n", 0644);
 	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
-	assert_non_null(strstr(e.msg, ":4: unknown key 'max_conections' in [smtp]"));
+	assert_non_null(strstr(e.msg, ":4: unknown key 'max_conections' in [smtp]; did you mean 'max_connections'?"));
 	unlink(p);
 	free(p);
+	/* ... and says what was probably meant: a key in the wrong
+	 * section, a section misspelt or in capitals. */
+	{
+		static const struct { const char *text, *says; } near[] = {
+			{ "[mail]\nrate_per_minute = 10\n", ":2: unknown key "
+			    "'rate_per_minute' in [mail]: it belongs in [smtp];" },
+			{ "[mail]\ntimeout = 10\n", ":2: unknown key 'timeout' "
+			    "in [mail]: it belongs in [smtp] or [feeds];" },
+			{ "[smpt]\ntimeout = 10\n", ":2: unknown section [smpt]; "
+			    "did you mean [smtp]?" },
+			{ "[SMTP]\ntimeout = 10\n", ":2: unknown section [SMTP]; "
+			    "did you mean [smtp]?" },
+			{ "[relay]\ntimeout = 10\n", ":2: unknown section "
+			    "[relay]; 'timeout' is a key of [smtp] or [feeds];" },
+			{ "[relay]\nhost = x\n", ":2: unknown section [relay]; "
+			    "see samail.conf(5)" },
+			{ "[smtp]\nfoo = 1\n", ":2: unknown key 'foo' in [smtp]; "
+			    "see samail.conf(5)" },
+		};
+
+		for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+			p = write_file(near[i].text, 0644);
+			assert_int_equal(config_load(&c, p, NULL, &e),
+			    -ERR_CONFIG);
+			if (strstr(e.msg, near[i].says) == NULL)
+				fail_msg("%s: got '%s'", near[i].text, e.msg);
+			unlink(p);
+			free(p);
+		}
+	}
 	p = write_file("[smtp]\nmax_connections = lots\n", 0644);
 	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
 	assert_non_null(strstr(e.msg, ":2: [smtp] max_connections must be a number"));
