@@ -583,6 +583,22 @@ tricky_body(int i)
 	return b.p;
 }
 
+/* n messages with tricky bodies, to user0@example.jp and on. */
+static void
+q_init_tricky(struct queue *q, int n)
+{
+	char rcpt[64];
+
+	q_init(q, n);
+	for (int i = 0; i < n; i++) {
+		char *body = tricky_body(i);
+
+		snprintf(rcpt, sizeof(rcpt), "user%d@example.jp", i);
+		q_set(q, i, rcpt, body);
+		free(body);
+	}
+}
+
 static void
 test_send_many_reused(void **state)
 {
@@ -593,19 +609,11 @@ test_send_many_reused(void **state)
 	struct smtp_opts o;
 	struct err e = ERR_INIT;
 	const char *relays[1];
-	char rcpt[64];
 	int n = 40, cnt;
 
 	SKIP_IF_NO_SERVER(f);
 	srv_start(f, &s, "smtp", NULL);
-	q_init(&q, n);
-	for (int i = 0; i < n; i++) {
-		char *body = tricky_body(i);
-
-		snprintf(rcpt, sizeof(rcpt), "user%d@example.jp", i);
-		q_set(&q, i, rcpt, body);
-		free(body);
-	}
+	q_init_tricky(&q, n);
 	relays[0] = s.url;
 	opts_init(&o, relays, 1);
 	o.max_connections = 3;
@@ -680,19 +688,11 @@ test_before_end(void **state)
 	struct smtp_opts o;
 	struct err e = ERR_INIT;
 	const char *relays[1];
-	char rcpt[64];
 	int n = 12, cnt;
 
 	SKIP_IF_NO_SERVER(f);
 	srv_start(f, &s, "smtp", NULL);
-	q_init(&q, n);
-	for (int i = 0; i < n; i++) {
-		char *body = tricky_body(i);
-
-		snprintf(rcpt, sizeof(rcpt), "user%d@example.jp", i);
-		q_set(&q, i, rcpt, body);
-		free(body);
-	}
+	q_init_tricky(&q, n);
 	/* Messages of 2 and 3 bytes: all of it is the held-back end. */
 	free(q.it[10].data);
 	q.it[10].data = xstrdup("\r\n");
