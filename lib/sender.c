@@ -620,8 +620,9 @@ struct job {
  * The claim on disk before the message can be delivered (see the top of
  * this file): smtp.c asks just before the end of the data, so the sync
  * runs while the envelope and the body travel.  If it cannot be made,
- * the message is dropped mid-data, the run stops and the row stays in
- * flight for the next run.
+ * the message is dropped mid-data (the relay discards what it got), the
+ * run stops, and the row goes back to the queue, or stays in flight if
+ * even that cannot be written: either way the next run sends it.
  */
 static int
 before_end(const struct smtp_job *job)
