@@ -146,6 +146,8 @@ struct xfer {
 	FILE		*out;
 	size_t		 bytes;
 	size_t		 max;
+	long		 code;		/* status of the response now coming */
+	int		 skipped;	/* an error response's body not read */
 	int		 toobig;
 	int		 ioerr;
 	char		*etag;
@@ -158,6 +160,12 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n;
 
+	/* An error response's body (404, 503) is not the feed: never
+	 * stored, nor held against the cap; its status is the answer. */
+	if (x->code < 200 || x->code > 299) {
+		x->skipped = 1;
+		return 0;
+	}
 	/* The cap applies to what we store, after decompression: a server
 	 * may send no Content-Length, a wrong one, or a gzip bomb. */
 	if (len > x->max - x->bytes) {
@@ -202,9 +210,34 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	/* Each response (one per redirect) starts with its status line:
 	 * keep only the final response's validators. */
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		const char *sp = memchr(data, ' ', len);
+
 		free(x->etag);
 		free(x->last_modified);
 		x->etag = x->last_modified = NULL;
+		x->code = sp != NULL && (size_t)(sp - data) + 4 <= len &&
+		    isdigit((unsigned char)sp[1]) &&
+		    isdigit((unsigned char)sp[2]) &&
+		    isdigit((unsigned char)sp[3]) ? strtol(sp + 1, NULL, 10) :
+		    0;
+	} else if (len > 15 && strncasecmp(data, "Content-Length:", 15) == 0 &&
+	    x->code >= 200 && x->code <= 299) {
+		/*
+		 * An honest length over the cap: stop before the body.  Our
+		 * check, not CURLOPT_MAXFILESIZE: libcurl 7.88 applies that
+		 * to every response's Content-Length, a redirect's (whose
+		 * body it skips) and an error page's among them.
+		 */
+		const char *v = data + 15;
+
+		while (v < data + len && (*v == ' ' || *v == '\t'))
+			v++;
+		errno = 0;
+		if (v < data + len && isdigit((unsigned char)*v) &&
+		    (strtoull(v, NULL, 10) > x->max || errno == ERANGE)) {
+			x->toobig = 1;
+			return 0;
+		}
 	} else if (len > 5 && strncasecmp(data, "ETag:", 5) == 0) {
 		free(x->etag);
 		x->etag = validator(data + 5, len - 5);
@@ -377,7 +410,6 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_timeout);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (o != NULL && o->ca_file != NULL)
@@ -393,6 +425,10 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 
 	cc = curl_easy_perform(c);
+	/* on_body() stopped at an error response's body: the status says
+	 * what went wrong (below). */
+	if (cc == CURLE_WRITE_ERROR && x.skipped)
+		cc = CURLE_OK;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
 	r->status = status;

@@ -9,9 +9,11 @@ Serves the files under DIR and a few misbehaving endpoints:
                             304 to If-None-Match / If-Modified-Since; gzip
                             when the client accepts it and ?gzip=1; the
                             Content-Type given by ?ctype= (application/xml)
-    /redirect?to=URL        302 to URL (any scheme: file:// included)
+    /redirect?to=URL[&bytes=N]
+                            302 to URL (any scheme: file:// included),
+                            with an HTML body of about N bytes
     /hops/N                 N chained redirects, then /<file ?f=...>
-    /status/CODE            that status with a small body
+    /status/CODE[?bytes=N]  that status with a small body (about N bytes)
     /big?bytes=N[&nolength=1]
                             N bytes of XML-ish filler; nolength=1 sends
                             no Content-Length (the body ends at close), so
@@ -78,10 +80,14 @@ class Handler(BaseHTTPRequestHandler):
         q = urllib.parse.parse_qs(url.query)
         path = url.path
         if path == "/redirect":
+            pad = b"<p>moved</p>" * (int(q.get("bytes", ["0"])[0]) // 12)
             self.send_response(302)
             self.send_header("Location", q["to"][0])
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(pad)))
             self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(pad)
         elif path.startswith("/hops/"):
             n = int(path.split("/")[2])
             target = ("/hops/%d?%s" % (n - 1, url.query) if n > 1
@@ -92,8 +98,10 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
         elif path.startswith("/status/"):
             code = int(path.split("/")[2])
-            self.send_body(code, b"<html><body>error</body></html>",
-                           "text/html")
+            body = b"<html><body>error</body></html>"
+            if q.get("bytes"):
+                body = b"<p>error</p>" * (int(q["bytes"][0]) // 12)
+            self.send_body(code, body, "text/html")
         elif path == "/big":
             n = int(q["bytes"][0])
             self.send_response(200)

@@ -288,6 +288,17 @@ test_redirects(void **state)
 	fetch_result_release(&r);
 	free(u);
 
+	/* A redirect whose own body (which libcurl skips) is over the cap
+	 * is followed: the cap is on the document it leads to. */
+	o.max_bytes = 4096;
+	u = url("/redirect?to=/edge-xxe.xml&bytes=8192");
+	assert_int_equal(fetch_url(u, &o, NULL, &r, &e), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.effective_url, "/edge-xxe.xml"));
+	fetch_result_release(&r);
+	free(u);
+	o.max_bytes = 0;
+
 	/* http -> http elsewhere on loopback is fine. */
 	target = url("/jvn.rdf");
 	u = xasprintf("http://127.0.0.1:%d/redirect?to=%s", srv.port, target);
@@ -373,6 +384,18 @@ test_http_errors(void **state)
 	assert_int_equal(r.status, 500);
 	fetch_result_release(&r);
 	free(u);
+	/* An error page over the cap is still the server's error (69,
+	 * retried next run), not a document over the cap (65): the cap is
+	 * on the feed, and an error page is never stored. */
+	o.max_bytes = 1024;
+	u = url("/status/503?bytes=8192");
+	assert_int_equal(fetch_url(u, &o, NULL, &r, &e), -ERR_NET);
+	assert_non_null(strstr(e.msg, "HTTP 503"));
+	assert_int_equal(r.status, 503);
+	assert_null(r.body);
+	fetch_result_release(&r);
+	free(u);
+	o.max_bytes = 0;
 	u = url("/no-such-feed.rdf");
 	assert_int_equal(fetch_url(u, &o, NULL, &r, &e), -ERR_NET);
 	assert_non_null(strstr(e.msg, "HTTP 404"));
