@@ -1914,6 +1914,15 @@ handle_setup(struct worker *w, struct err *e)
 	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10 * (o->timeout_ms > 0 ?
 	    o->timeout_ms : DEF_TIMEOUT_MS)) ||
 	    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) ||
+	    /*
+	     * No proxy, whatever the environment says: libcurl takes
+	     * all_proxy (and smtp_proxy) for SMTP too and tunnels the
+	     * session through it with CONNECT, which an HTTP proxy refuses
+	     * or, worse, makes the relay see the proxy's address.  Those
+	     * variables reach cron from /etc/environment (pam_env), so a
+	     * run could fail where the admin's test send went through.
+	     */
+	    curl_easy_setopt(h, CURLOPT_PROXY, "") ||
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf) ||
 	    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb) ||
 	    curl_easy_setopt(h, CURLOPT_XFERINFODATA, w) ||

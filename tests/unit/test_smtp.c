@@ -916,6 +916,55 @@ test_every_reply(void **state)
 }
 
 
+/*
+ * A proxy in the environment (all_proxy, smtp_proxy: /etc/environment
+ * reaches cron through pam_env) is not for mail: libcurl would tunnel
+ * the SMTP session through it with CONNECT, which an HTTP proxy refuses
+ * (or worse, allows: the relay then sees the proxy's address, not ours).
+ */
+static void
+test_env_proxy_ignored(void **state)
+{
+	struct fix *f = *state;
+	struct srv s;
+	struct seen sn;
+	struct queue q;
+	struct smtp_opts o;
+	struct err e = ERR_INIT;
+	const char *relays[1];
+	char dead[64];
+	int rc;
+	static const char *const vars[] = {
+		"all_proxy", "ALL_PROXY", "smtp_proxy", "SMTP_PROXY",
+	};
+
+	SKIP_IF_NO_SERVER(f);
+	srv_start(f, &s, "smtp", NULL);
+	refused_url(dead, sizeof(dead));
+	memcpy(dead, "http", 4);	/* smtp://... -> http://... */
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		setenv(vars[i], dead, 1);
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	q_init(&q, 1);
+	q_set(&q, 0, "proxy@example.jp", "hello\r\n");
+	relays[0] = s.url;
+	opts_init(&o, relays, 1);
+	rc = smtp_run(&o, q_next, q_done, &q, &e);
+	/* Unset before any assertion: the tests after this one must not
+	 * inherit the proxy. */
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+	srv_stop(&s);
+	assert_int_equal(rc, 0);
+	seen_load(&s, &sn);
+	q_check_accounting(&q);
+	assert_int_equal(q_count(&q, SMTP_SENT), 1);
+	assert_int_equal(sn.n, 1);
+	seen_free(&sn);
+	q_free(&q);
+}
+
 static void
 test_stalled_relay_times_out(void **state)
 {
@@ -1618,6 +1667,7 @@ main(void)
 		cmocka_unit_test(test_before_end),
 		cmocka_unit_test(test_before_end_two_dots),
 		cmocka_unit_test(test_every_reply),
+		cmocka_unit_test(test_env_proxy_ignored),
 		cmocka_unit_test(test_stalled_relay_times_out),
 		cmocka_unit_test(test_silent_greeting_is_relay_down),
 		cmocka_unit_test(test_failover_to_second_relay),
