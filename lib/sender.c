@@ -723,9 +723,10 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 			return "requires authentication: set [smtp] username "
 			    "and password_file (or $SAMAIL_SMTP_PASSWORD)";
 		return "requires authentication although [smtp] username is "
-		    "set: check that this port offers AUTH (the submission "
-		    "port 587 does) and that the account may send as "
-		    "[mail] envelope_from";
+		    "set: check that this port offers AUTH, as a line 'AUTH "
+		    "PLAIN LOGIN' in its EHLO reply (the submission port 587 "
+		    "does; libcurl passes over the old 'AUTH=' form), and "
+		    "that the account may send as [mail] envelope_from";
 	}
 	if (smtp_refuses_host(res->text, res->phase != SMTP_PHASE_MAIL)) {
 		*code = ERR_NET;

@@ -72,6 +72,7 @@ struct xfer {
 	int	 ehlo;		/* an EHLO/HELO was answered on this transfer */
 	int	 auth_ext;	/* ... and its reply offered AUTH: */
 	char	 mechs[128];	/*     these mechanisms */
+	int	 auth_odd;	/* ... only as "AUTH=" or "auth": unused */
 	int	 noauth;	/* a username, and MAIL FROM sent without AUTH */
 	int	 mail_sent;	/* MAIL FROM went out: setup was done */
 	int	 quit;		/* QUIT sent: replies are not ours until the
@@ -492,10 +493,16 @@ ehlo_line(struct xfer *x, const char *s, size_t n)
 	x->ehlo = 1;
 	s += 4;
 	n -= 4;
-	/* "AUTH PLAIN LOGIN", or the old "AUTH=PLAIN LOGIN" */
 	if (x->auth_ext || !starts(s, n, "AUTH") || n < 5 ||
 	    (s[4] != ' ' && s[4] != '='))
 		return;
+	/* libcurl logs in only after a line "AUTH PLAIN LOGIN", so
+	 * written: the old "AUTH=PLAIN" and other cases it passes over,
+	 * and sends without a login (noted, to say so). */
+	if (memcmp(s, "AUTH ", 5) != 0) {
+		x->auth_odd = 1;
+		return;
+	}
 	x->auth_ext = 1;
 	len = 0;
 	text_add(x->mechs, &len, sizeof(x->mechs), s + 5, n - 5);
@@ -564,7 +571,7 @@ command(struct worker *w, const char *s, size_t n)
 		} else if (starts(s, n, "EHLO") || starts(s, n, "HELO")) {
 			x->in_auth = 0;
 			x->cmd = CMD_EHLO;
-			x->auth_ext = 0;
+			x->auth_ext = x->auth_odd = 0;
 			x->mechs[0] = '\0';
 		} else if (starts(s, n, "STARTTLS")) {
 			x->in_auth = 0;
@@ -1650,10 +1657,20 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				 */
 				if (w->x.noauth && (r->outcome == SMTP_SENT ||
 				    r->phase > SMTP_PHASE_MAIL) &&
-				    !atomic_exchange(&run->noauth_warned, 1))
-					log_warnx("smtp: relay '%s' offers no AUTH: "
-					    "sending without logging in as '%s'",
-					    o->relays[relay], o->username);
+				    !atomic_exchange(&run->noauth_warned, 1)) {
+					if (w->x.auth_odd)
+						log_warnx("smtp: relay '%s' "
+						    "offers AUTH only as 'AUTH=' "
+						    "or in lower case, which "
+						    "libcurl does not use: sending "
+						    "without logging in as '%s'",
+						    o->relays[relay], o->username);
+					else
+						log_warnx("smtp: relay '%s' "
+						    "offers no AUTH: sending "
+						    "without logging in as '%s'",
+						    o->relays[relay], o->username);
+				}
 				return;
 			}
 		}

@@ -139,6 +139,16 @@ check "  ... over TLS, without a login" -- eval \
 	'[ "$(taken noauthok | cut -d" " -f2- | sort -u)" = "TLSv1.3 None" ] && [ "$(taken noauthok | wc -l)" = 3 ]'
 check "  ... one warning (not one per message) that the username went unused" -- eval \
 	'one_line && grep -q "offers no AUTH: sending without logging in as '"'user1'"'" "$T/err"'
+# AUTH offered only in the old "AUTH=" form, which libcurl passes over:
+# no login, and the warning says why.
+start_relay authodd $SUBMISSION --tls-ext "AUTH=PLAIN LOGIN,ENHANCEDSTATUSCODES" $CERT
+cfg "smtp://127.0.0.1:$RELAY_PORT" "username = user1" "password_file = $T/pw"
+setup o1 o2
+expect_exit 0 "AUTH offered only as 'AUTH=PLAIN LOGIN', the relay takes our mail: sent" -- sam --now $NOW send
+check "  ... without a login" -- eval \
+	'! cmds authodd | grep -qx AUTH && [ "$(taken authodd | wc -l)" = 2 ]'
+check "  ... one warning: AUTH only as 'AUTH=', which libcurl does not use" -- eval \
+	'one_line && grep -q "offers AUTH only as '"'AUTH='"' or in lower case, which libcurl does not use: sending without logging in as '"'user1'"'" "$T/err"'
 
 # --- 3. AUTH mechanisms: none we can use; ours among others -------------
 start_relay mechs $SUBMISSION --tls-ext "AUTH GSSAPI XOAUTH2" $CERT --auth user1:s3cret-pass
