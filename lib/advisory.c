@@ -455,7 +455,7 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	    "INSERT INTO advisory_change (advisory_id, changed, fields) "
 	    "VALUES (?1, ?2, ?3)";
 	struct db *db = s->db;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st, *known = NULL;
 	const char *v[C__N];
 	char pub[32], upd_ts[32], cvss[16], hash[65];
 	char *cves, *cpes;
@@ -508,7 +508,7 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	}
 
 	/* Known: unchanged, or changed. */
-	if ((st = db_stmt(db, sel, s->e)) == NULL)
+	if ((st = known = db_stmt(db, sel, s->e)) == NULL)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, s->feed_id);
 	sqlite3_bind_text(st, 2, it->id, -1, SQLITE_STATIC);
@@ -597,6 +597,12 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 dberr:
 	rc = -s->e->code;
 out:
+	/* A cached SELECT left on its row keeps a read snapshot open past
+	 * COMMIT: the WAL cannot be checkpointed behind it, and the next
+	 * BEGIN IMMEDIATE on this connection fails at once (SQLITE_BUSY,
+	 * no busy timeout) if another process committed meanwhile. */
+	if (known != NULL)
+		sqlite3_reset(known);
 	free(cves);
 	free(cpes);
 	return rc;
