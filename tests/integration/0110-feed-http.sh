@@ -196,6 +196,21 @@ check "  ... a warning, nothing stored for it, the next feed fetched" -- eval \
 	'grep -q "feed .myjvnrm. was removed or changed while its pages were fetched: nothing of this fetch was stored" rm.err &&
 	 [ "$(sqlite3 samail.db "SELECT count(*) FROM advisory WHERE feed_id NOT IN (SELECT id FROM feed)")" = 0 ] &&
 	 grep -q "^ipa: " rm.out && ! grep -qi "error" rm.err'
+# A feed stored again (its items known, one changed), then a slow MyJVN
+# query while another process commits: the query's transaction waits
+# for the lock as any other, and is not refused at once for a read
+# snapshot the first feed's store left open (a cached SELECT not reset).
+sed -i '0,/<title>/s/<title>/<title>(updated) /' www/jvn.rdf
+sam feed add "$U/myjvn?total=60&slow=2&q=snap" --name zz-snap >/dev/null
+sam feed fetch jvn zz-snap >snap.out 2>snap.err &
+fpid=$!
+sleep 1
+sam subscriber add --email snapshot@example.jp --org 株式会社スナップ >/dev/null 2>&1
+wait $fpid
+snaprc=$?
+check "a feed stored again, then a slow one while another process commits: exit 0 ($snaprc)" -- test $snaprc = 0
+check "  ... both stored, no 'busy'" -- eval \
+	'grep -q "^jvn: " snap.out && [ "$(adv_count zz-snap)" = 60 ] && ! grep -qi "busy" snap.err'
 # MyJVN's own example (totalRes 6, totalResRet 2) as a plain file: the
 # server answers every startItem with the same first page.
 sam feed add "$U/myjvn-getVulnOverviewList.xml" --name myjvnfile >/dev/null
