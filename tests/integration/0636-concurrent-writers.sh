@@ -1,8 +1,10 @@
 #!/bin/sh
-# Writers in other processes while a long send runs: `subscriber add`,
-# `unsubscribe`, `bounce` and `send` itself must wait out each other's
-# write transactions (busy timeout), never fail with "database is busy"
-# at once, and leave every change whole.
+# Writers in other processes while a long send runs (16 messages the
+# server answers slowly): `subscriber add`, `subscriber remove`,
+# `unsubscribe` and `send` itself must wait out each other's write
+# transactions (busy timeout), never fail with "database is busy" at
+# once, and leave every change whole; an outside checkpoint must reach
+# the end of the WAL now and then (no process pins an old snapshot).
 . "$(dirname "$0")/lib.sh"
 $PY -c 'import aiosmtpd' 2>/dev/null || { echo "python3-aiosmtpd missing (make deps)"; exit 77; }
 start_smtpd main
