@@ -118,8 +118,7 @@ shown(const char *v, char *out)
 	size_t o = 0;
 
 	while (*p != '\0') {
-		size_t k = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 :
-		    *p >= 0xc0 ? 2 : 1;
+		size_t k = text_utf8_seq(*p);
 		char one[5] = { 0 };
 
 		if (strnlen((const char *)p, k) < k ||
@@ -540,12 +539,8 @@ file_is_utf8(FILE *fp, size_t *badline)
 
 			if ((c & 0xc0) == 0x80)
 				continue;
-			if (c >= 0xc0) {
-				size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-
-				if (need > k)
-					cut = len - k;
-			}
+			if (text_utf8_seq(c) > k)
+				cut = len - k;
 			break;
 		}
 		if (!feof(fp) || cut != len) {

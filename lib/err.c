@@ -4,6 +4,7 @@
 #include <sysexits.h>
 
 #include "err.h"
+#include "text.h"
 
 /*
  * A message cut by its buffer ends at a whole character: a UTF-8
@@ -24,7 +25,7 @@ cut_utf8(char *s, size_t size)
 	if (i == 0)
 		return;
 	c = (unsigned char)s[i - 1];
-	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	need = text_utf8_seq(c);
 	if (need > 1 && (i - 1) + need > n)
 		s[i - 1] = '\0';
 }

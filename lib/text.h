@@ -22,6 +22,13 @@ struct text_scan {
 int	 text_scan(const char *s, size_t n, struct text_scan *out);
 /* Number of code points in a valid UTF-8 string. */
 size_t	 text_utf8_len(const char *s);
+/* Bytes of the UTF-8 sequence a lead byte starts: 2, 3 or 4; 1 for ASCII
+ * and for a byte that cannot lead (a continuation). */
+static inline size_t
+text_utf8_seq(unsigned char lead)
+{
+	return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
 /*
  * 1 if s holds a control character: C0 (incl. CR, LF, TAB), DEL, C1
  * (U+0080..U+009F), the line and paragraph separators U+2028/2029 or a
