@@ -416,16 +416,9 @@ locale_of(const struct httpd *h, int64_t id, char *locale)
  * The path after /u/ is the token and nothing else.  unsub_check() cuts a
  * token out of whatever an admin pastes (a link, "unsubscribe TOKEN"), so
  * /u/a/b/../TOKEN or /u/x=TOKEN would verify too, and the page would
- * echo that whole path as its form's action; here it is refused like a
- * token that does not verify.
+ * echo that whole path as its form's action; here (token_is_bare()), and
+ * in answer_post(), it is refused like a token that does not verify.
  */
-static int
-bare_token(const char *s)
-{
-	return strlen(s) == TOKEN_LEN && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_") == TOKEN_LEN;
-}
-
 static enum MHD_Result
 answer_get(const struct httpd *h, struct MHD_Connection *c, struct req *r,
     const char *token)
@@ -435,7 +428,7 @@ answer_get(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	char locale[3];
 	int rc;
 
-	if (!bare_token(token))
+	if (!token_is_bare(token))
 		return respond_page(h, c, r, 400, "ja", NULL, P_INVALID);
 	if ((rc = unsub_check(h->o.cfg, token, time(NULL), &id, &e)) < 0) {
 		if (rc != -ERR_INVAL) {
@@ -459,7 +452,7 @@ answer_post(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	enum MHD_Result ret;
 	int rc;
 
-	if (!bare_token(token))
+	if (!token_is_bare(token))
 		return respond_page(h, c, r, 400, "ja", NULL, P_INVALID);
 	if ((rc = unsub_check(h->o.cfg, token, time(NULL), &id, &e)) < 0) {
 		if (rc != -ERR_INVAL) {

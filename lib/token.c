@@ -205,6 +205,17 @@ is_b64url(unsigned char c)
 }
 
 int
+token_is_bare(const char *s)
+{
+	if (s == NULL || strnlen(s, TOKEN_LEN + 1) != TOKEN_LEN)
+		return 0;
+	for (int i = 0; i < TOKEN_LEN; i++)
+		if (!is_b64url((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int
 token_verify(const struct token_keys *k, const char *token,
     const char *list_id, int64_t *id, struct err *e)
 {

@@ -63,6 +63,10 @@ int	 token_make(const struct token_keys *k, int64_t id,
 int	 token_verify(const struct token_keys *k, const char *token,
 	    const char *list_id, int64_t *id, struct err *e);
 
+/* 1 if s has a token's shape (TOKEN_LEN base64url characters) and nothing
+ * more; says nothing of whether it verifies. */
+int	 token_is_bare(const char *s);
+
 /*
  * The suppression key of an address: SHA-256, as 64 lower-case hex
  * digits, of the address with surrounding blanks removed and ASCII

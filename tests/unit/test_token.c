@@ -277,6 +277,26 @@ test_bad_arguments(void **state)
 	    -ERR_INVAL);
 }
 
+/* The shape alone: TOKEN_LEN base64url characters, nothing around. */
+static void
+test_is_bare(void **state)
+{
+	char tok[TOKEN_LEN + 1], longer[TOKEN_LEN + 2];
+	struct err e = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(token_make(&keys_a, 42, LIST, tok, &e), 0);
+	assert_true(token_is_bare(tok));
+	assert_true(token_is_bare("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	snprintf(longer, sizeof(longer), "%s/", tok);
+	assert_false(token_is_bare(longer));
+	assert_false(token_is_bare(tok + 1));
+	assert_false(token_is_bare("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+"));
+	assert_false(token_is_bare("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));
+	assert_false(token_is_bare(""));
+	assert_false(token_is_bare(NULL));
+}
+
 static void
 test_addr_hash(void **state)
 {
@@ -317,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_unknown_version_fails),
 		cmocka_unit_test(test_key_rotation),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_is_bare),
 		cmocka_unit_test(test_addr_hash),
 	};
 
