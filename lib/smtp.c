@@ -1606,8 +1606,7 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 		if (w->end_refused) {
 			/* Dropped before the end of data: not handed over,
 			 * and the caller stops the run. */
-			if (w->back >= 0)
-				back_release(w);
+			back_release(w);
 			memset(r, 0, sizeof(*r));
 			r->outcome = SMTP_UNSENT;
 			r->relay = relay;
@@ -1657,20 +1656,13 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 				 */
 				if (w->x.noauth && (r->outcome == SMTP_SENT ||
 				    r->phase > SMTP_PHASE_MAIL) &&
-				    !atomic_exchange(&run->noauth_warned, 1)) {
-					if (w->x.auth_odd)
-						log_warnx("smtp: relay '%s' "
-						    "offers AUTH only as 'AUTH=' "
-						    "or in lower case, which "
-						    "libcurl does not use: sending "
-						    "without logging in as '%s'",
-						    o->relays[relay], o->username);
-					else
-						log_warnx("smtp: relay '%s' "
-						    "offers no AUTH: sending "
-						    "without logging in as '%s'",
-						    o->relays[relay], o->username);
-				}
+				    !atomic_exchange(&run->noauth_warned, 1))
+					log_warnx("smtp: relay '%s' offers %s: "
+					    "sending without logging in as '%s'",
+					    o->relays[relay], w->x.auth_odd ?
+					    "AUTH only as 'AUTH=' or in lower "
+					    "case, which libcurl does not use" :
+					    "no AUTH", o->username);
 				return;
 			}
 		}
