@@ -38,17 +38,7 @@ check "tokens from List-Unsubscribe (44 characters)" -- \
 	test ${#TA} = 44 -a ${#TB} = 44 -a ${#TC} = 44 -a "$TA" != "$TB"
 # A token for another list: the same key file, the same declarer id (1),
 # another List-Id (a second list run from the same directory).
-cat > "$T/other.conf" <<CONF
-[database]
-path = $T/other.db
-[mail]
-from = Other list <other@example.jp>
-list_id = <other-list.example.jp>
-transport = maildir:$T/mail-other
-CONF
-"$SAMAIL" -c "$T/other.conf" init >/dev/null 2>&1
-"$SAMAIL" -c "$T/other.conf" subscriber add --email a@example.jp --org A >/dev/null
-"$SAMAIL" -c "$T/other.conf" $NOW newsletter build --period 2026-01 >/dev/null
+other_list
 TOTHER=$(token_of a@example.jp "$T/other.conf")
 check "other list's token differs" -- test ${#TOTHER} = 44 -a "$TOTHER" != "$TA"
 

@@ -18,19 +18,7 @@ sam init >/dev/null 2>&1
 sam subscriber add --email a@example.jp --org A >/dev/null
 sam $NOW newsletter build --period 2026-01 >/dev/null
 # Another list, the same key file and declarer id.
-cat > "$T/other.conf" <<CONF
-[database]
-path = $T/other.db
-[mail]
-from = Other list <other@example.jp>
-list_id = <other-list.example.jp>
-transport = maildir:$T/mail-other
-[unsubscribe]
-secret_file = $T/unsubscribe.key
-CONF
-"$SAMAIL" -c "$T/other.conf" init >/dev/null 2>&1
-"$SAMAIL" -c "$T/other.conf" subscriber add --email a@example.jp --org A >/dev/null
-"$SAMAIL" -c "$T/other.conf" $NOW newsletter build --period 2026-01 >/dev/null
+other_list
 token_of() {
 	"$SAMAIL" -c "$1" $NOW newsletter preview --period 2026-01 \
 		--email a@example.jp | $PY -c '

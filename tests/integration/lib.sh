@@ -149,6 +149,26 @@ INSERT INTO advisory (feed_id, guid, title, link, summary, published, cvss, seve
 SQL
 }
 
+# A second list beside the first: $T/other.conf, its own database and
+# List-Id, the same key file ($T/unsubscribe.key, the first list's by
+# default), a@example.jp (declarer id 1) with January 2026's newsletter
+# built.  Its tokens differ from the first list's by the List-Id alone.
+other_list() {
+	cat > "$T/other.conf" <<CONF
+[database]
+path = $T/other.db
+[mail]
+from = Other list <other@example.jp>
+list_id = <other-list.example.jp>
+transport = maildir:$T/mail-other
+[unsubscribe]
+secret_file = $T/unsubscribe.key
+CONF
+	"$SAMAIL" -c "$T/other.conf" init >/dev/null 2>&1
+	"$SAMAIL" -c "$T/other.conf" subscriber add --email a@example.jp --org A >/dev/null
+	"$SAMAIL" -c "$T/other.conf" --now=2026-02-03T00:00:00Z newsletter build --period 2026-01 >/dev/null
+}
+
 # A fresh store with these declarers (WHO@example.jp), each with October's
 # newsletter queued (built at $NOW, 2026-11-01 by default).
 queue_newsletters() {
