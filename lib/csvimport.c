@@ -16,7 +16,9 @@
 
 #define BLOCK		65536
 #define MAX_FIELD	(64 * 1024)	/* a cell larger than this is not a declarer */
-#define MAX_COLS	64
+/* Columns a row may have: exports from other systems (a CRM, a sales
+ * list) carry a hundred or more of their own besides ours. */
+#define MAX_COLS	1024
 #define COL_STATUS	1000	/* the optional status column */
 
 const char *
@@ -175,6 +177,12 @@ header(struct importer *im)
 
 	im->header_done = 1;
 	im->ncols = r->n;
+	if (r->overflow) {
+		im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: the header row "
+		    "has more than %d columns; delete the columns samail does "
+		    "not need", im->path, im->line, MAX_COLS);
+		return;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		char *h = xstrdup(buf_str(&r->cells[i]));
 		int f;

@@ -171,4 +171,23 @@ expect_exit 0 "a semicolon-separated file" -- sam subscriber import semi.csv
 check "  ... said so, a quoted ';' kept" -- sh -c "grep -q 'semicolon-separated' '$T/out' &&
     [ \"\$(sqlite3 '$T/samail.db' \"SELECT org FROM subscriber WHERE email = 'semi1@example.jp'\")\" = 'Semi; Co' ]"
 
+
+# An export from another system (a CRM, a sales list) with a hundred
+# columns of its own, ours among them: read like any other file.  (The
+# cap was 64 columns: the header was cut there, so every row was refused
+# as having "more cells than the header's 64", or email and org past
+# column 64 were not found.)
+$PY - <<'PY'
+own = ["crm%d" % i for i in range(120)]
+hdr = own[:70] + ["email"] + own[70:] + ["org"]
+row = [""] * 70 + ["wide1@example.jp"] + ["x"] * 50 + ["株式会社ワイド"]
+open("wide.csv", "w").write(",".join(hdr) + "\r\n" + ",".join(row) + "\r\n")
+PY
+expect_exit 0 "a CSV of 122 columns, email at 71 and org last" -- sam subscriber import wide.csv
+check "  ... stored" -- [ "$(sqlite3 "$T/samail.db" \
+    "SELECT org FROM subscriber WHERE email = 'wide1@example.jp'")" = "株式会社ワイド" ]
+$PY -c 'print(",".join(["c%d" % i for i in range(1100)] + ["email", "org"]))' > wider.csv
+expect_exit 65 "a header of 1102 columns" -- sam subscriber import wider.csv
+check "  ... says what to do" -- grep -q "wider.csv:1: the header row has more than 1024 columns; delete" "$T/err"
+
 finish
