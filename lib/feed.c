@@ -1715,37 +1715,92 @@ io_read(void *ctx, char *buf, int len)
 }
 
 /*
+ * The first bytes of the document, without consuming them (pread on the
+ * file; the memory case is direct): NUL-terminated in head (size bytes),
+ * or -1 when they cannot be read ahead.
+ */
+static ssize_t
+peek(const struct pstate *st, char *head, size_t size)
+{
+	ssize_t n;
+
+	if (st->fd >= 0) {
+		if ((n = pread(st->fd, head, size - 1, 0)) < 0)
+			return -1;
+	} else {
+		n = (ssize_t)(st->memlen < size - 1 ? st->memlen : size - 1);
+		memcpy(head, st->mem, (size_t)n);
+	}
+	head[n] = '\0';
+	return n;
+}
+
+/*
+ * Blank lines before the XML declaration: a template or a plugin that
+ * prints a newline ahead of the feed (a classic of WordPress sites).  The
+ * document is not well-formed then ("XML declaration allowed only at the
+ * start"), but what follows is the feed, and feed readers take it; so do
+ * we, by skipping those bytes (ASCII white space only, and only when an
+ * XML declaration follows them: nothing else is recovered).
+ */
+static size_t
+blanks_before_decl(const char *head)
+{
+	size_t n = strspn(head, " \t\r\n");
+
+	return n > 0 && strncmp(head + n, "<?xml", 5) == 0 ? n : 0;
+}
+
+/*
  * Does the document say its encoding itself: a byte order mark, or an XML
- * declaration with encoding=?  Reads the first bytes without consuming
- * them (pread on the file; the memory case is direct).
+ * declaration with encoding=?
  */
 static int
 names_encoding(const struct pstate *st)
 {
-	char head[256];
+	char buf[256], *head = buf;
 	ssize_t n;
 	const char *end;
 
-	if (st->fd >= 0) {
-		if ((n = pread(st->fd, head, sizeof(head) - 1, 0)) < 0)
-			return 1;	/* cannot tell: leave it to libxml2 */
-	} else {
-		n = (ssize_t)(st->memlen < sizeof(head) - 1 ? st->memlen :
-		    sizeof(head) - 1);
-		memcpy(head, st->mem, (size_t)n);
-	}
-	head[n] = '\0';
+	if ((n = peek(st, buf, sizeof(buf))) < 0)
+		return 1;	/* cannot tell: leave it to libxml2 */
 	if (n >= 2 && (((unsigned char)head[0] == 0xfe &&
 	    (unsigned char)head[1] == 0xff) || ((unsigned char)head[0] == 0xff &&
 	    (unsigned char)head[1] == 0xfe)))
 		return 1;
 	if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
 		return 1;
+	head += blanks_before_decl(head);
 	if (strncmp(head, "<?xml", 5) != 0 || (end = strstr(head, "?>")) == NULL)
 		return 0;
 	for (const char *p = head; p < end; p++)
 		if (strncmp(p, "encoding", 8) == 0)
 			return 1;
+	return 0;
+}
+
+/* Consume the blank lines before an XML declaration; -1 on a read error. */
+static int
+skip_blanks(struct pstate *st)
+{
+	char head[256];
+	size_t skip;
+	ssize_t n;
+
+	if (peek(st, head, sizeof(head)) < 0 ||
+	    (skip = blanks_before_decl(head)) == 0)
+		return 0;
+	if (st->fd < 0) {
+		st->memoff = skip;
+		return 0;
+	}
+	do
+		n = read(st->fd, head, skip);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)skip) {
+		st->io_errno = n < 0 ? errno : EIO;
+		return -1;
+	}
 	return 0;
 }
 
@@ -1763,6 +1818,9 @@ parse(struct pstate *st, struct feed_info *info)
 	if (info != NULL)
 		memset(info, 0, sizeof(*info));
 	st->info = info;
+	if (skip_blanks(st) < 0)
+		return err_set(st->e, ERR_IO, "reading the feed: %s",
+		    strerror(st->io_errno));
 	for (int f = 0; f < F__MAX; f++)
 		buf_init(&st->raw[f], 0);
 	st->guid_permalink = 1;

@@ -984,6 +984,59 @@ test_not_a_feed(void **state)
 	items_free(&l);
 }
 
+/*
+ * Blank lines before the XML declaration (a WordPress theme or plugin that
+ * prints a newline first): read, from memory and from a file, and the
+ * declaration's encoding still wins over the server's charset.  Without
+ * the skip: "XML declaration allowed only at the start of the document",
+ * every run.  Anything else before it is still refused.
+ */
+static void
+test_blanks_before_decl(void **state)
+{
+	static const char doc[] = "\r\n\n \t<?xml version=\"1.0\" "
+	    "encoding=\"Shift_JIS\"?>\n<rss version=\"2.0\"><channel>"
+	    "<title>t</title><item><title>\x90\xc6\x8e\xe3\x90\xab</title>"
+	    "<link>https://example.jp/1</link></item></channel></rss>\n";
+	struct feed_opts o = { NULL, "UTF-8" };
+	struct items l = { 0 };
+	struct feed_info info;
+	struct err e = ERR_INIT;
+	char path[256];
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	(void)state;
+	assert_int_equal(feed_parse_mem(doc, sizeof(doc) - 1, &o, collect, &l,
+	    &info, &e), 1);
+	feed_info_release(&info);
+	assert_string_equal(l.v[0]->title, "脆弱性");
+	assert_string_equal(l.v[0]->link, "https://example.jp/1");
+
+	snprintf(path, sizeof(path), "%s/samail-feed.XXXXXX",
+	    tmp != NULL && *tmp ? tmp : "/tmp");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, doc, sizeof(doc) - 1), (ssize_t)sizeof(doc) - 1);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(feed_parse_fd(fd, &o, collect, &l, &info, &e), 1);
+	feed_info_release(&info);
+	close(fd);
+	unlink(path);
+	assert_string_equal(l.v[1]->title, "脆弱性");
+
+	/* Only white space is skipped, and only before a declaration. */
+	assert_int_equal(parse_str("\n<!-- x --><?xml version=\"1.0\"?>"
+	    "<rss version=\"2.0\"><channel></channel></rss>", NULL, &l, &e),
+	    -ERR_PARSE);
+	assert_int_equal(parse_str("\nx<?xml version=\"1.0\"?>"
+	    "<rss version=\"2.0\"><channel></channel></rss>", NULL, &l, &e),
+	    -ERR_PARSE);
+	assert_int_equal(parse_str("\n\n<rss version=\"2.0\"><channel><item>"
+	    "<title>no declaration</title></item></channel></rss>", NULL, &l,
+	    &e), 1);
+	items_free(&l);
+}
+
 static void
 test_callback_stops(void **state)
 {
@@ -1149,6 +1202,7 @@ main(void)
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_doctype_without_entities),
 		cmocka_unit_test(test_not_a_feed),
+		cmocka_unit_test(test_blanks_before_decl),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_myjvn_error),
 		cmocka_unit_test(test_field_validation),
