@@ -460,31 +460,19 @@ is_http_url(const char *s)
  * control characters, at most FEED_MAX_LINK bytes.  "" when it fails.
  * Caller frees.
  */
+/* s with every byte a URL may not hold as it is percent-encoded (non-ASCII,
+ * space, " < > \\ ^ ` { | }); NULL if it holds a control character.
+ * Caller frees. */
 static char *
-clean_link(const char *raw, size_t n, const char *base)
+pct_encode(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char *s, *url = NULL, *out = NULL, *w;
-	xmlChar *res = NULL;
-	size_t len;
+	char *out = xmalloc(3 * strlen(s) + 1), *w = out;
 
-	s = text_trim(xstrndup(raw, n));
-	if (*s == '\0' || strlen(s) > FEED_MAX_LINK)
-		goto done;
-	if (is_http_url(s))
-		url = s;
-	else if (base != NULL &&
-	    (res = xmlBuildURI((const xmlChar *)s, (const xmlChar *)base)) != NULL)
-		url = (char *)res;
-	if (url == NULL || !is_http_url(url))
-		goto done;
-	len = strlen(url);
-	w = out = xmalloc(3 * len + 1);
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f) {
 			free(out);
-			out = NULL;
-			goto done;
+			return NULL;
 		}
 		if (*p >= 0x80 || *p == ' ' || *p == '"' || *p == '<' ||
 		    *p == '>' || *p == '\\' || *p == '^' || *p == '`' ||
@@ -496,12 +484,34 @@ clean_link(const char *raw, size_t n, const char *base)
 			*w++ = (char)*p;
 	}
 	*w = '\0';
-	if ((size_t)(w - out) > FEED_MAX_LINK) {
+	return out;
+}
+
+static char *
+clean_link(const char *raw, size_t n, const char *base)
+{
+	char *s, *enc = NULL, *out = NULL;
+	xmlChar *res = NULL;
+
+	s = text_trim(xstrndup(raw, n));
+	if (*s == '\0' || strlen(s) > FEED_MAX_LINK)
+		goto done;
+	/* Encoded before resolving: libxml2 refuses a relative reference
+	 * with a space or a non-ASCII byte ("/お知らせ/1.html"). */
+	if ((enc = pct_encode(s)) == NULL)
+		goto done;
+	if (is_http_url(enc))
+		out = enc, enc = NULL;
+	else if (base != NULL && (res = xmlBuildURI((const xmlChar *)enc,
+	    (const xmlChar *)base)) != NULL && is_http_url((char *)res))
+		out = pct_encode((char *)res);	/* the base's bytes too */
+	if (out != NULL && strlen(out) > FEED_MAX_LINK) {
 		free(out);
 		out = NULL;
 	}
 done:
 	free(s);
+	free(enc);
 	xmlFree(res);
 	return out != NULL ? out : xstrdup("");
 }

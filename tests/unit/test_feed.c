@@ -1100,6 +1100,21 @@ test_field_validation(void **state)
 	assert_clean(&l);
 	items_free(&l);
 
+	/* Relative links with non-ASCII bytes or a space (a Japanese path)
+	 * are encoded and resolved too, as absolute ones are: libxml2
+	 * refused them as they were, and the link was lost (""). */
+	assert_int_equal(parse_str("<rss version=\"2.0\"><channel><item>"
+	    "<title>ja</title><link>/お知らせ/1.html</link></item><item>"
+	    "<title>sp</title><link>a b.html?q=x y</link></item>"
+	    "</channel></rss>", "https://base.example/dir/feed.xml", &l, &e), 2);
+	assert_string_equal(l.v[0]->link,
+	    "https://base.example/%E3%81%8A%E7%9F%A5%E3%82%89%E3%81%9B/1.html");
+	assert_string_equal(l.v[0]->id, l.v[0]->link);
+	assert_string_equal(l.v[1]->link,
+	    "https://base.example/dir/a%20b.html?q=x%20y");
+	assert_clean(&l);
+	items_free(&l);
+
 	/* Relative links with no base become "". */
 	assert_int_equal(parse_str("<rss><channel><item><title>r</title>"
 	    "<link>/x</link></item></channel></rss>", NULL, &l, &e), 1);
