@@ -268,7 +268,7 @@ only_version(const char *item)
 	return digits && !other;
 }
 
-/* Split on ; , 、 ， ； / and line breaks; each item a tag or a product
+/* Split on ; , 、 ， ； / ／ and line breaks; each item a tag or a product
  * name from the dictionary ("なし" and the like: nothing). */
 static int
 set_products(struct subscriber *s, const char *v, const struct products *dict,
@@ -282,7 +282,7 @@ set_products(struct subscriber *s, const char *v, const struct products *dict,
 	/* Turn every separator into ','. */
 	for (p = copy; *p != '\0'; p++) {
 		if (strncmp(p, "、", 3) == 0 || strncmp(p, "，", 3) == 0 ||
-		    strncmp(p, "；", 3) == 0) {
+		    strncmp(p, "；", 3) == 0 || strncmp(p, "／", 3) == 0) {
 			memset(p, ' ', 3);
 			*p = ',';
 		} else if (*p == ';' || *p == '\n' || *p == '\r' || *p == '/')

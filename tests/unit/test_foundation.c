@@ -450,6 +450,12 @@ test_subscriber_store(void **state)
 	assert_string_equal(s.products, "chrome,windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10/11、Excel", &dict, now, &e), 0);
 	assert_string_equal(s.products, "office,windows");
+	/* The full-width slash a Japanese IME types, as the full-width comma
+	 * and semicolon: "Windows／Office" was an unknown product. */
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows／Chrome", &dict, now, &e), 0);
+	assert_string_equal(s.products, "chrome,windows");
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10／11", &dict, now, &e), 0);
+	assert_string_equal(s.products, "windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "特になし", &dict, now, &e), 0);
 	assert_string_equal(s.products, "");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "11", &dict, now, &e), -ERR_INVAL);
