@@ -184,7 +184,7 @@ header(struct importer *im)
 		return;
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		char *h = xstrdup(buf_str(&r->cells[i]));
+		char *h = text_widen_kana(buf_str(&r->cells[i]));
 		int f;
 
 		/* A UTF-8 BOM that survived into the first cell. */

@@ -54,7 +54,8 @@ sub_field_name_ja(enum sub_field f)
 int
 sub_field_lookup(const char *header)
 {
-	char *h = text_trim(text_fold_fullwidth(xstrdup(header)));
+	/* Headers from old systems are half-width too (ﾒｰﾙｱﾄﾞﾚｽ). */
+	char *h = text_trim(text_fold_fullwidth(text_widen_kana(header)));
 	int found = -1;
 
 	for (int f = 0; f < SUB_NFIELDS && found < 0; f++) {

@@ -190,4 +190,15 @@ $PY -c 'print(",".join(["c%d" % i for i in range(1100)] + ["email", "org"]))' > 
 expect_exit 65 "a header of 1102 columns" -- sam subscriber import wider.csv
 check "  ... says what to do" -- grep -q "wider.csv:1: the header row has more than 1024 columns; delete" "$T/err"
 
+
+# Column names from an old system, in half-width katakana as its CP932
+# export writes them: read like their full-width forms (they were
+# 'not a declarer field', and the file refused for want of email).
+printf '%s,%s,%s\r\n%s,%s,%s\r\n' 'ﾒｰﾙｱﾄﾞﾚｽ' '事業者名' 'ｽﾃｰﾀｽ' \
+    'kana1@example.jp' 'ｶﾌﾞｼｷｶﾞｲｼｬｶﾅ' '配信停止' | iconv -f utf-8 -t cp932 > kana.csv
+expect_exit 0 "half-width katakana column names" -- sam subscriber import kana.csv
+check "  ... no column ignored" -- sh -c "! grep -q 'ignored' '$T/err'"
+check "  ... stored, status carried over" -- [ "$(sqlite3 "$T/samail.db" \
+    "SELECT org || '|' || status FROM subscriber WHERE email = 'kana1@example.jp'")" = "カブシキガイシャカナ|unsubscribed" ]
+
 finish
