@@ -1149,24 +1149,39 @@ row_data(const struct subscriber *s, json_t *match, size_t more,
 	return d;
 }
 
-/* Bit i set if the snapshot's advisory i is tagged with product tag
- * number (dictionary index) i. */
+/* Per advisory of the snapshot, its product tags as a bit set of
+ * dictionary indexes, words of 64 bits each (a dictionary may hold any
+ * number of products). */
 struct masks {
-	uint64_t	*adv;	/* per advisory: its products as bits */
+	uint64_t	*adv;	/* n * words: advisory i's set at i * words */
 	char		*alert;	/* per advisory: from the alert feed */
 	size_t		 n;
-	size_t		 ntags;
+	size_t		 words;
 };
 
-static uint64_t
-tag_bits(const struct products *dict, const char *csv)
+static size_t
+tag_words(const struct products *dict)
 {
-	uint64_t bits = 0;
+	return dict->n / 64 + 1;
+}
 
-	for (size_t i = 0; i < dict->n && i < 64; i++)
+/* The set of the tags in csv into bits (tag_words() words). */
+static void
+tag_bits(const struct products *dict, const char *csv, uint64_t *bits)
+{
+	memset(bits, 0, tag_words(dict) * sizeof(*bits));
+	for (size_t i = 0; i < dict->n; i++)
 		if (has_tag(csv, dict->v[i].tag))
-			bits |= (uint64_t)1 << i;
-	return bits;
+			bits[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static int
+bits_meet(const uint64_t *a, const uint64_t *b, size_t words)
+{
+	for (size_t w = 0; w < words; w++)
+		if (a[w] & b[w])
+			return 1;
+	return 0;
 }
 
 /*
@@ -1233,7 +1248,8 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 {
 	struct campaign_env env;
 	struct campaign_run *run = NULL;
-	struct masks mk = { NULL, 0, 0 };
+	struct masks mk = { NULL, NULL, 0, 0 };
+	uint64_t *mine = NULL;
 	char name[32], period[8], instance[9], token[TOKEN_LEN + 1];
 	json_t *content = NULL, *snap = NULL, *advs;
 	sqlite3_stmt *q = NULL;
@@ -1323,7 +1339,9 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 
 	/* Each advisory's products as bits of the dictionary's order. */
 	mk.n = json_array_size(advs);
-	mk.adv = xcalloc(mk.n ? mk.n : 1, sizeof(*mk.adv));
+	mk.words = tag_words(o->dict);
+	mk.adv = xcalloc((mk.n ? mk.n : 1) * mk.words, sizeof(*mk.adv));
+	mine = xcalloc(mk.words, sizeof(*mine));
 	mk.alert = xcalloc(mk.n ? mk.n : 1, 1);
 	for (i = 0; i < mk.n; i++) {
 		mk.alert[i] = json_is_true(json_object_get(json_array_get(advs,
@@ -1332,10 +1350,11 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		size_t k;
 
 		json_array_foreach(tags, k, t)
-			for (size_t d = 0; d < o->dict->n && d < 64; d++)
+			for (size_t d = 0; d < o->dict->n; d++)
 				if (strcmp(o->dict->v[d].tag,
 				    json_string_value(t) ? json_string_value(t) : "") == 0)
-					mk.adv[i] |= (uint64_t)1 << d;
+					mk.adv[i * mk.words + d / 64] |=
+					    (uint64_t)1 << (d % 64);
 	}
 
 	if ((any_supp = sub_any_suppressed(db, e)) < 0) {
@@ -1360,7 +1379,6 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	db_bind_text(q, 2, o->only_email);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *email = (const char *)sqlite3_column_text(q, 0);
-		uint64_t mine;
 		json_t *match, *malerts, *data;
 		size_t more;
 		char *text;
@@ -1374,12 +1392,12 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		/* The snapshot is sorted most severe first: keep the first
 		 * max_advisories matches, count the rest, and note matched
 		 * alerts beyond them (so they are not listed as unmatched). */
-		mine = tag_bits(o->dict, s.products);
+		tag_bits(o->dict, s.products, mine);
 		match = json_array();
 		malerts = json_array();
 		more = 0;
 		for (i = 0; i < mk.n; i++) {
-			if (!(mk.adv[i] & mine))
+			if (!bits_meet(mk.adv + i * mk.words, mine, mk.words))
 				continue;
 			if ((int)json_array_size(match) < o->max_advisories)
 				json_array_append_new(match,
@@ -1432,6 +1450,7 @@ out:
 	sub_release(&s);
 	free(mk.adv);
 	free(mk.alert);
+	free(mine);
 	campaign_run_free(run);
 	json_decref(content);
 	json_decref(snap);
