@@ -627,6 +627,7 @@ finish(struct config *c, struct err *e)
 {
 	char *name = NULL, *a = NULL, *dbdir, *slash;
 	const char *domain;
+	size_t ulen;
 
 	if (c->from_addr == NULL) {
 		if (addr_parse_mailbox(c->from, &name, &a, e) < 0)
@@ -688,6 +689,14 @@ finish(struct config *c, struct err *e)
 	if (strchr(c->unsub_base_url, ' ') != NULL)
 		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url contains "
 		    "a space");
+	/* The token is appended as it is: without the final '/', every
+	 * link would be ".../uTOKEN", which `samail serve` (/u/TOKEN)
+	 * never sees. */
+	ulen = strlen(c->unsub_base_url);
+	if (c->unsub_base_url[ulen - 1] != '/')
+		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url must end "
+		    "in '/' (the token is appended to it), like "
+		    "'https://www.example.jp/u/', not '%s'", c->unsub_base_url);
 	if (c->data_dir == NULL)
 		c->data_dir = default_datadir();
 	if (c->templates_dir == NULL)

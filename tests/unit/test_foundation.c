@@ -272,6 +272,18 @@ test_config(void **state)
 	assert_non_null(strstr(e.msg, "offsets is empty"));
 	unlink(p);
 	free(p);
+	/* An unsubscribe base without its final '/': every link would
+	 * be ".../uTOKEN". */
+	p = write_file("[unsubscribe]\nbase_url = https://www.example.jp/u\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "base_url must end in '/'"));
+	unlink(p);
+	free(p);
+	p = write_file("[unsubscribe]\nbase_url = https://www.example.jp/sa/u/\n", 0644);
+	assert_int_equal(config_load(&c, p, NULL, &e), 0);
+	config_free(c);
+	unlink(p);
+	free(p);
 	/* Overdue reminders that would run into the next cycle. */
 	p = write_file("[remind]\ninterval = 6\noverdue_repeats = 6\n", 0644);
 	assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
