@@ -104,6 +104,40 @@ sub_release(struct subscriber *s)
 }
 
 /*
+ * A contact name as sheets often hold it, "山田 太郎 様": the honorific
+ * off (the mail writes "{{name}} 様" itself, which made "山田 太郎 様 様").
+ * 殿 only after a blank (鵜殿 is a surname); a name that is nothing but
+ * the honorific stays as it is.
+ */
+static void
+drop_honorific(char *v)
+{
+	static const struct { const char *s; int blank; } hon[] = {
+		{ "様", 0 }, { "さま", 0 }, { "殿", 1 },
+	};
+	size_t n = strlen(v);
+
+	for (size_t i = 0; i < sizeof(hon) / sizeof(hon[0]); i++) {
+		size_t k = strlen(hon[i].s), m;
+
+		if (n <= k || strcmp(v + n - k, hon[i].s) != 0)
+			continue;
+		m = n - k;
+		for (;;) {
+			if (m > 0 && (v[m - 1] == ' ' || v[m - 1] == '\t'))
+				m--;
+			else if (m >= 3 && memcmp(v + m - 3, "\xe3\x80\x80", 3) == 0)
+				m -= 3;		/* U+3000 */
+			else
+				break;
+		}
+		if (m > 0 && (!hon[i].blank || m < n - k))
+			v[m] = '\0';
+		return;
+	}
+}
+
+/*
  * Free text that ends up in mail (org and contact names go into the To:
  * header's display name and the greeting): valid UTF-8, no control
  * characters — a CR or LF here could forge headers — and a sane length.
@@ -376,6 +410,7 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 		s->org = text_widen_kana(v);
 		break;
 	case SUB_NAME:
+		drop_honorific(v);
 		free(s->name);
 		s->name = *v ? text_widen_kana(v) : NULL;
 		break;

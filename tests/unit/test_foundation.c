@@ -459,6 +459,21 @@ test_subscriber_store(void **state)
 	/* Half-width katakana (old systems' exports) is stored full-width. */
 	assert_int_equal(sub_set_field(&s, SUB_NAME, "ｶﾌﾞｼｷｶﾞｲｼｬ ﾃｽﾄ･ｻﾝ ①", &dict, now, &e), 0);
 	assert_string_equal(s.name, "カブシキガイシャ テスト・サン ①");
+	/* The honorific a sheet carries goes: the mail adds 様 itself. */
+	{
+		static const char *const names[][2] = {
+			{ "山田 太郎 様", "山田 太郎" }, { "山田太郎様", "山田太郎" },
+			{ "佐藤\xe3\x80\x80花子\xe3\x80\x80さま", "佐藤\xe3\x80\x80花子" },
+			{ "ご担当者 殿", "ご担当者" }, { "鵜殿", "鵜殿" },
+			{ "田中様子", "田中様子" }, { "様", "様" },
+		};
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			assert_int_equal(sub_set_field(&s, SUB_NAME, names[i][0],
+			    &dict, now, &e), 0);
+			assert_string_equal(s.name, names[i][1]);
+		}
+	}
 	assert_string_equal(s.products, "chrome,windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10/11、Excel", &dict, now, &e), 0);
 	assert_string_equal(s.products, "office,windows");
