@@ -4,6 +4,22 @@
 #include "err.h"
 #include "wrap.h"
 
+/*
+ * Marks drawn on or joined to the character before them, never alone:
+ * combining accents (an NFD "é"), the combining kana sound marks (NFD
+ * text from a Mac writes パ as ハ + U+309A), zero-width joiners and
+ * spaces, variation selectors.  No width, and no line starts with one.
+ */
+int
+wrap_joins(unsigned c)
+{
+	return (c >= 0x300 && c <= 0x36f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+	    (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x200b && c <= 0x200d) ||
+	    (c >= 0x20d0 && c <= 0x20ff) || c == 0x3099 || c == 0x309a ||
+	    (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xfe20 && c <= 0xfe2f) ||
+	    (c >= 0xe0100 && c <= 0xe01ef);
+}
+
 /* East Asian Width W, F and the ambiguous (A) characters that Japanese
  * terminals and mail clients draw wide. */
 int
@@ -31,6 +47,8 @@ wrap_width(unsigned c)
 		return 0;
 	if (c < 0xa7)
 		return 1;
+	if (wrap_joins(c))
+		return 0;
 	/* The common case in Japanese text, before the table walk. */
 	if ((c >= 0x3041 && c <= 0x33ff) || (c >= 0x4e00 && c <= 0x9fff) ||
 	    (c >= 0xff01 && c <= 0xff60))
@@ -139,9 +157,27 @@ is_word_byte(unsigned char c)
 	    (c >= '0' && c <= '9') || (c != 0 && strchr("_./@%+=:&?#~'-", c));
 }
 
+/* The bytes of the marks at s that join the character before them
+ * (wrap_joins()), and the half-width sound marks ﾞ ﾟ after ｶ etc. */
+static size_t
+joined(const char *s, size_t n)
+{
+	size_t i = 0, k;
+	unsigned cp;
+
+	while (i < n) {
+		k = decode(s + i, n - i, &cp);
+		if (!wrap_joins(cp) && cp != 0xff9e && cp != 0xff9f)
+			break;
+		i += k;
+	}
+	return i;
+}
+
 /*
  * The next token at s: a URL (up to white space), an ASCII word, a run of
- * white space, or one character.
+ * white space, or one character; a word or character with the marks that
+ * join it.
  */
 static size_t
 token(const char *s, size_t n)
@@ -160,14 +196,15 @@ token(const char *s, size_t n)
 	if (is_word_byte((unsigned char)s[0])) {
 		while (i < n && is_word_byte((unsigned char)s[i]))
 			i++;
-		return i;
+		return i + joined(s + i, n - i);
 	}
 	if (s[0] == ' ' || s[0] == '\t') {
 		while (i < n && (s[i] == ' ' || s[i] == '\t'))
 			i++;
 		return i;
 	}
-	return decode(s, n, &cp);
+	i = decode(s, n, &cp);
+	return i + joined(s + i, n - i);
 }
 
 /* Leading blanks plus a list marker: the hanging indent. */

@@ -17,8 +17,13 @@
 
 #include "buf.h"
 
-/* Columns a UTF-8 code point takes in a terminal (1 or 2; 0 for controls). */
+/* Columns a UTF-8 code point takes in a terminal (1 or 2; 0 for controls
+ * and for the marks wrap_joins() names). */
 int	 wrap_width(unsigned cp);
+/* 1 for a mark that joins the character before it (combining accents and
+ * kana sound marks, ZWJ, zero-width space, variation selectors): no line
+ * starts with one. */
+int	 wrap_joins(unsigned cp);
 /* The columns the code point at s[0..n) takes, its length in *len (1 for
  * a stray byte); n > 0. */
 int	 wrap_char(const char *s, size_t n, size_t *len);

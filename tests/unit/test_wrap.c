@@ -162,6 +162,46 @@ test_hanging_indent(void **state)
 	assert_non_null(strstr(out, "\n     "));
 }
 
+/* Text in decomposed form (NFD, as macOS writes it: パ is ハ + U+309A)
+ * and other joining marks: no width of their own, never split from the
+ * character they belong to. */
+static void
+test_joining_marks(void **state)
+{
+	/* "パスワードをバックアップしてください。" in NFD, four times. */
+	static const char nfd[] = "\xe3\x83\x8f\xe3\x82\x9a\xe3\x82\xb9"
+	    "\xe3\x83\xaf\xe3\x83\xbc\xe3\x83\x88\xe3\x82\x99\xe3\x82\x92"
+	    "\xe3\x83\x8f\xe3\x82\x99\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xa2"
+	    "\xe3\x83\x83\xe3\x83\x95\xe3\x82\x9a\xe3\x81\x97\xe3\x81\xa6"
+	    "\xe3\x81\x8f\xe3\x81\x9f\xe3\x82\x99\xe3\x81\x95\xe3\x81\x84"
+	    "\xe3\x80\x82";
+	char in[1024] = "";
+	const char *out, *p;
+
+	(void)state;
+	assert_int_equal(wrap_width(0x309a), 0);
+	assert_int_equal(wrap_width(0x301), 0);
+	assert_int_equal(wrap_width(0x200d), 0);
+	for (int i = 0; i < 4; i++)
+		strcat(in, nfd);
+	for (int width = 10; width <= 76; width++) {
+		out = wrap(in, width);
+		for (p = out; (p = strchr(p, '\n')) != NULL; p++) {
+			/* U+3099/U+309A: e3 82 99/9a */
+			assert_false(p[1] != '\0' && strncmp(p + 1, "\xe3\x82\x99", 3) == 0);
+			assert_false(p[1] != '\0' && strncmp(p + 1, "\xe3\x82\x9a", 3) == 0);
+		}
+	}
+	/* 19 characters of 2 columns each, 4 times: two lines of 38 at 76. */
+	out = wrap(in, 76);
+	p = strchr(out, '\n');
+	assert_non_null(p);
+	assert_int_equal(cols(out, (size_t)(p - out)), 76);
+	/* "cafe" + U+0301 before a break: the accent stays with its e. */
+	out = wrap("aaaaaaaaa cafe\xcc\x81 bbb", 14);
+	assert_string_equal(out, "aaaaaaaaa cafe\xcc\x81\nbbb");
+}
+
 int
 main(void)
 {
@@ -172,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_japanese_paragraph),
 		cmocka_unit_test(test_url_kept_whole),
 		cmocka_unit_test(test_hanging_indent),
+		cmocka_unit_test(test_joining_marks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
