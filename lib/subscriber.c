@@ -104,20 +104,31 @@ sub_release(struct subscriber *s)
 }
 
 /*
- * A contact name as sheets often hold it, "山田 太郎 様": the honorific
- * off (the mail writes "{{name}} 様" itself, which made "山田 太郎 様 様").
- * 殿 only after a blank (鵜殿 is a surname); a name that is nothing but
- * the honorific stays as it is.
+ * Honorifics sheets often carry, which the mail writes itself: a contact
+ * name's "山田 太郎 様" (the greeting is "{{name}} 様", which made
+ * "山田 太郎 様 様") and an organisation's "株式会社サンプル 御中" (written
+ * above "ご担当者様", and 御中 with 様 is wrong in Japanese).  blank: only
+ * after a blank (鵜殿 is a surname).
  */
+struct honorific {
+	const char	*s;
+	int		 blank;
+};
+
+static const struct honorific name_hon[] = {
+	{ "様", 0 }, { "さま", 0 }, { "殿", 1 },
+}, org_hon[] = {
+	{ "御中", 0 },
+};
+
+/* v without the first of hon[] that ends it, nor the blanks before that;
+ * a value that is nothing but the honorific stays as it is. */
 static void
-drop_honorific(char *v)
+drop_honorific(char *v, const struct honorific *hon, size_t nhon)
 {
-	static const struct { const char *s; int blank; } hon[] = {
-		{ "様", 0 }, { "さま", 0 }, { "殿", 1 },
-	};
 	size_t n = strlen(v);
 
-	for (size_t i = 0; i < sizeof(hon) / sizeof(hon[0]); i++) {
+	for (size_t i = 0; i < nhon; i++) {
 		size_t k = strlen(hon[i].s), m;
 
 		if (n <= k || strcmp(v + n - k, hon[i].s) != 0)
@@ -401,6 +412,7 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 			err_prefix(e, "email");
 		break;
 	case SUB_ORG:
+		drop_honorific(v, org_hon, sizeof(org_hon) / sizeof(org_hon[0]));
 		if (*v == '\0') {
 			rc = err_set(e, ERR_INVAL, "org is empty; the "
 			    "organisation's name is required");
@@ -410,7 +422,8 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 		s->org = text_widen_kana(v);
 		break;
 	case SUB_NAME:
-		drop_honorific(v);
+		drop_honorific(v, name_hon,
+		    sizeof(name_hon) / sizeof(name_hon[0]));
 		free(s->name);
 		s->name = *v ? text_widen_kana(v) : NULL;
 		break;

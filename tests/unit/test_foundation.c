@@ -474,6 +474,26 @@ test_subscriber_store(void **state)
 			assert_string_equal(s.name, names[i][1]);
 		}
 	}
+	/* And an organisation's 御中: the mail writes ご担当者様 below it. */
+	{
+		static const char *const orgs[][2] = {
+			{ "株式会社サンプル 御中", "株式会社サンプル" },
+			{ "株式会社サンプル御中", "株式会社サンプル" },
+			{ "株式会社サンプル\xe3\x80\x80御中", "株式会社サンプル" },
+			{ "御中", "御中" },
+		};
+		char *keep = strdup(s.org);
+
+		assert_non_null(keep);
+		for (size_t i = 0; i < sizeof(orgs) / sizeof(orgs[0]); i++) {
+			assert_int_equal(sub_set_field(&s, SUB_ORG, orgs[i][0],
+			    &dict, now, &e), 0);
+			assert_string_equal(s.org, orgs[i][1]);
+		}
+		assert_int_equal(sub_set_field(&s, SUB_ORG, keep, &dict, now,
+		    &e), 0);
+		free(keep);
+	}
 	assert_string_equal(s.products, "chrome,windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10/11、Excel", &dict, now, &e), 0);
 	assert_string_equal(s.products, "office,windows");
