@@ -847,8 +847,6 @@ httpd_start(struct httpd **out, const struct httpd_opts *o, struct err *e)
 	*out = NULL;
 	h->o = *o;
 	h->fd = -1;
-	if (h->o.threads == 0)
-		h->o.threads = 4;
 	if (h->o.max_conns == 0)
 		h->o.max_conns = 256;
 	if (h->o.max_conns_per_ip == 0)
@@ -904,11 +902,18 @@ httpd_start(struct httpd **out, const struct httpd_opts *o, struct err *e)
 		    is_loopback((struct sockaddr *)&ss))
 			h->o.max_conns_per_ip = h->o.max_conns;
 	}
+	/*
+	 * A thread per connection: a POST waiting for the database holds up
+	 * only its own client.  With a pool of a few threads, each serving
+	 * many connections, a few clicks waiting out a busy database stalled
+	 * every other request (the GET pages, /healthz), and connections
+	 * that waited longer than timeout_s were closed without an answer.
+	 */
 	h->d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL, handle, h,
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0,
+	    NULL, NULL, handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, h->fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
 	    MHD_OPTION_CONNECTION_LIMIT, h->o.max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.max_conns_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s,

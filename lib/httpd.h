@@ -57,7 +57,6 @@ struct httpd_opts {
 	const char	*listen;	/* "127.0.0.1:8025", "[::1]:8025",
 					 * "localhost:0" (0: any free port) */
 	long		 busy_ms;	/* database busy timeout per request */
-	unsigned	 threads;	/* worker threads; 0: 4 */
 	unsigned	 max_conns;	/* 0: 256 */
 	unsigned	 max_conns_per_ip; /* 0: 32 */
 	unsigned	 timeout_s;	/* idle connection timeout; 0: 15 */
@@ -72,7 +71,7 @@ struct httpd_opts {
 int	 httpd_check_listen(const char *spec, struct err *e);
 
 /*
- * Compile the pages and start listening (worker threads of its own).
+ * Compile the pages and start listening (a thread per connection).
  * -ERR_CONFIG (bad listen address, keys unreadable), -ERR_NOINPUT /
  * -ERR_PARSE (templates), -ERR_IO (cannot bind: address in use).
  * Stop with httpd_stop().

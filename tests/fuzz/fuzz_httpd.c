@@ -124,7 +124,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	o.cfg = cfg;
 	o.listen = "127.0.0.1:0";
 	o.busy_ms = 2000;
-	o.threads = 2;
 	o.timeout_s = 1;
 	o.rate_burst = 1000000000;	/* the fuzzer is one client */
 	o.rate_per_min = 1000000000;

@@ -48,6 +48,7 @@ import json
 import secrets
 import ssl
 import sys
+import time
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -121,6 +122,7 @@ class Handler:
             'rcpt_tos': list(envelope.rcpt_tos),
             'data_b64': base64.b64encode(envelope.original_content).decode(),
             'queue_id': qid,
+            't': time.time(),
         })
         if has('multiline'):
             return ('250-2.0.0 Ok: message accepted\r\n'
