@@ -38,8 +38,9 @@ static const char bounce_usage[] =
 "                     to (Postfix pipe: ${original_recipient}), for VERP\n"
 "\n"
 "Exit 0 done or ignored, 65 input over 10 MB, 66 FILE missing, 75 the\n"
-"database is busy, missing, not migrated yet or not readable (the MTA\n"
-"keeps the bounce and retries later).";
+"database is busy, missing, not migrated yet or not readable, or anything\n"
+"else kept a bounce from being acted on (the MTA keeps the bounce and\n"
+"retries later).";
 
 /* The whole input, up to the cap (+1 byte to notice more). */
 static int
@@ -141,7 +142,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	struct campaign_keys keys;
 	char list_id[256];
 	char instance[9];
-	int ch, rc, dry = 0;
+	int ch, rc, dry = 0, parsed = 0;
 
 	optind = 0;
 	opterr = 0;
@@ -172,6 +173,7 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	if ((rc = read_all(ctx, path, &in)) < 0 ||
 	    (rc = bounce_parse(buf_str(&in), in.len, r, &ctx->err)) < 0)
 		goto out;
+	parsed = 1;
 	if (rc == 0) {
 		log_info("not a bounce (%s); ignored", r->why);
 		if (ctx->json)
@@ -265,6 +267,18 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	/*
+	 * A bounce read and understood that could not be acted on (the key
+	 * unreadable, the disk full, the database failing) must come again:
+	 * Postfix takes every exit code but 75 (and 71) for "drop it" and
+	 * returns the bounce to the null sender, that is nowhere.
+	 */
+	if (rc < 0 && parsed && ctx->err.code != ERR_TEMP &&
+	    ctx->err.code != ERR_LOCKED) {
+		err_prefix(&ctx->err, "bounce kept for a retry");
+		ctx->err.code = ERR_TEMP;
+		rc = -ERR_TEMP;
+	}
 	campaign_keys_release(&keys);
 	free(r);
 	buf_release(&in);

@@ -199,4 +199,14 @@ expect_exit 75 "database not migrated yet: 75 (kept for a retry)" -- \
 "$SAMAIL" -c "$T/samail.conf" --db "$T/old.db" bounce "$DATA/bounces/postfix-hard.eml" 2>"$T/old.err"
 check "the line says the bounce is kept and what to run" -- \
 	grep -q "bounce kept for a retry.*samail init" "$T/old.err"
+# The database opens, but the bounce cannot be acted on: here the
+# unsubscribe key (which checks the VERP address) is gone; a full disk or
+# a failing database is the same.  Postfix drops a bounce on any other
+# code than 75 (78 is "5.3.5"): it must be kept.
+printf '[unsubscribe]\nsecret_file = %s\n' "$T/no-such.key" | cat "$T/samail.conf" - > "$T/nokey.conf"
+expect_exit 75 "unsubscribe key missing: 75 (kept for a retry), not 78" -- \
+	env -u SAMAIL_UNSUBSCRIBE_SECRET "$SAMAIL" -c "$T/nokey.conf" bounce "$DATA/bounces/postfix-hard.eml"
+env -u SAMAIL_UNSUBSCRIBE_SECRET "$SAMAIL" -c "$T/nokey.conf" bounce "$DATA/bounces/postfix-hard.eml" 2>"$T/nokey.err"
+check "the line says the bounce is kept and why" -- \
+	grep -q "bounce kept for a retry.*no unsubscribe key" "$T/nokey.err"
 finish
