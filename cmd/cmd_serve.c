@@ -23,7 +23,8 @@ static const char serve_usage[] =
 "\n"
 "  GET  /u/TOKEN   the confirmation page (changes nothing)\n"
 "  POST /u/TOKEN   with List-Unsubscribe=One-Click: unsubscribe\n"
-"  GET  /healthz   \"ok\"\n"
+"  GET  /healthz   \"ok\" (200), or 503 when the database cannot be used\n"
+"                  (gone, or migrated by a newer samail: restart serve)\n"
 "\n"
 "Per client address (the last X-Forwarded-For entry when the peer is\n"
 "loopback): 60 requests at once, then 60 a minute; bodies up to 1 KB.";

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,6 +147,7 @@ struct httpd {
 	struct ratelimit	*rl;
 	char			*csp;
 	char			 addr[80];
+	atomic_int		 unhealthy;	/* the last /healthz failed */
 };
 
 enum route { R_NONE, R_UNSUB, R_HEALTH };
@@ -509,6 +511,32 @@ framing_each(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/*
+ * /healthz: ok when a click could be stored now, that is when the database
+ * opens with the schema this samail knows.  A serve left running across an
+ * upgrade's 'samail init' (the schema newer than it knows), a database
+ * gone or unreadable: 503, with the reason logged when it starts (not on
+ * every probe) and not told to whoever asks.
+ */
+static enum MHD_Result
+answer_health(struct httpd *h, struct MHD_Connection *c, struct req *r)
+{
+	struct db *db = NULL;
+	struct err e = ERR_INIT;
+	int rc = db_open(&db, h->o.cfg->db_path, 0, h->o.busy_ms, &e);
+
+	db_close(db);
+	if (rc < 0) {
+		if (!atomic_exchange(&h->unhealthy, 1))
+			log_warnx("health check failed: %s", e.msg);
+		return respond_text(h, c, r, 503, "not ok: unsubscribes cannot "
+		    "be stored; see the log of samail serve\n", NULL, NULL);
+	}
+	if (atomic_exchange(&h->unhealthy, 0))
+		log_info("health check: the database is usable again");
+	return respond_text(h, c, r, 200, "ok\n", NULL, NULL);
+}
+
 /* The first call for a request: route, check limits, maybe answer. */
 static enum MHD_Result
 first_call(struct httpd *h, struct MHD_Connection *c, struct req *r,
@@ -637,7 +665,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		r->pp = NULL;
 	}
 	if (r->route == R_HEALTH)
-		return respond_text(h, c, r, 200, "ok\n", NULL, NULL);
+		return answer_health(h, c, r);
 	if (!r->post)
 		return answer_get(h, c, r, url + 3);
 	return answer_post(h, c, r, url + 3);

@@ -228,6 +228,21 @@ check "  ... another IPv4-mapped client is not" -- \
 check "/healthz is not limited" -- \
 	test "$(req rl4 -H 'X-Forwarded-For: 198.51.100.7' "$BASE/healthz")" = 200
 
+# A serve left running across an upgrade's 'samail init' (the schema is
+# newer than it knows) cannot store a click: /healthz says so (503), once
+# in the log, and ok again once the database is usable.
+V=$(sqlite3 "$T/samail.db" 'PRAGMA user_version')
+sqlite3 "$T/samail.db" "PRAGMA user_version = $((V + 1))"
+check "/healthz 503 when the schema is newer than serve knows" -- \
+	test "$(req h503 "$BASE/healthz")" = 503
+check "  ... the body tells no detail, the log tells why, once" -- eval \
+	'grep -q "^not ok" "$T/h503.body" && ! grep -q samail.db "$T/h503.body" &&
+	test "$(req h503b "$BASE/healthz")" = 503 &&
+	test "$(grep -c "health check failed:.*newer than this samail" "$T/serve.log")" = 1'
+sqlite3 "$T/samail.db" "PRAGMA user_version = $V"
+check "  ... and 200 ok again when it is usable" -- eval \
+	'test "$(req h200 "$BASE/healthz")" = 200 && grep -q "usable again" "$T/serve.log"'
+
 expect_exit 74 "a second serve on the same port: cannot listen" -- sam serve
 check "  ... and says why" -- grep -q "Address already in use" "$T/err"
 expect_exit 64 "a --listen that is not HOST:PORT" -- sam serve --listen nonsense
