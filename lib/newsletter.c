@@ -330,7 +330,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		double cvss = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
 		    sqlite3_column_double(st, 4);
 		json_t *j;
-		char day[11];
+		char day[11], day_ja[32];
 		size_t i, merge;
 		time_t t;
 
@@ -396,10 +396,17 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		json_object_set_new(j, "title", json_string(title ? title : ""));
 		json_object_set_new(j, "link", json_string(link ? link : ""));
 		json_object_set_new(j, "summary", clip_summary(summary));
-		day[0] = '\0';
-		if (pub != NULL && date_parse_timestamp(pub, &t, NULL) == 0)
+		day[0] = day_ja[0] = '\0';
+		if (pub != NULL && date_parse_timestamp(pub, &t, NULL) == 0) {
+			int y, m, d;
+
 			date_format(date_jst_day(t), day);
+			date_civil(date_jst_day(t), &y, &m, &d);
+			snprintf(day_ja, sizeof(day_ja), "%d年%d月%d日", y, m,
+			    d);
+		}
 		json_object_set_new(j, "published", json_string(day));
+		json_object_set_new(j, "published_ja", json_string(day_ja));
 		if (cvss >= 0)
 			json_object_set_new(j, "cvss", json_real(cvss));
 		if (sev != NULL && severity_rank(sev) > 0) {
@@ -765,6 +772,7 @@ prepare_advisories(struct nl_state *s)
 			copy_set(o, a, "link");
 			copy_set(o, a, "summary");
 			copy_set(o, a, "published");
+			copy_set(o, a, "published_ja");
 			copy_set(o, a, "source");
 			if ((label = sev_label(sev, locs[l])) != NULL) {
 				json_object_set_new(o, "severity",
@@ -803,6 +811,7 @@ prepare_advisories(struct nl_state *s)
 			copy_set(o, a, "title");
 			copy_set(o, a, "link");
 			copy_set(o, a, "published");
+			copy_set(o, a, "published_ja");
 			s->adv[i].alert = o;
 		}
 	}
@@ -1201,9 +1210,10 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	/* Two advisories with every field, one also an IPA alert, and a
 	 * third, unmatched alert. */
 	for (int i = 0; i < 3; i++) {
-		a = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:[s], s:s, s:b}",
-		    "title", "Probe", "link", "https://example.jp/a", "summary",
-		    "s", "published", "2026-10-01", "cvss", 9.8, "severity",
+		a = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:[s], s:s, "
+		    "s:b}", "title", "Probe", "link", "https://example.jp/a",
+		    "summary", "s", "published", "2026-10-01", "published_ja",
+		    "2026年10月1日", "cvss", 9.8, "severity",
 		    i == 0 ? "critical" : "high", "cves", "CVE-2026-0001",
 		    "products", "windows", "source", "JVN", "alert", i > 0);
 		json_array_append_new(advs, a);

@@ -115,6 +115,9 @@ for f in sorted(os.listdir(d)):
         if text.count("Exchange Server の脆弱性") != 1: bad.append((f, "the Exchange advisory listed twice"))
         if "11月の脆弱性" in text: bad.append((f, "November (JST) advisory listed"))
         if "Oracle Java" not in text: bad.append((f, "unmatched IPA alert not listed"))
+        # Dates as Japanese text writes them, in the text and the HTML.
+        if "公開日：2026年10月11日（情報源：JVN）" not in text or "公開日：2026年10月30日" not in html or "公開日：2026-" in text + html: bad.append((f, "publication dates not in Japanese form"))
+        if "Oracle Java の脆弱性対策について（2026年10月22日）" not in text: bad.append((f, "an alert's date not in Japanese form"))
     if "trade@example.com" in to or "new@example.co.jp" in to:
         pass
     if "info07@example.or.jp" in to and "2026年10月" in subj:
