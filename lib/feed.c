@@ -267,7 +267,16 @@ clean_line(const char *s, size_t n, size_t cap)
 
 struct htext {
 	struct buf	*out;
+	int		 style;		/* inside <style>: its text is CSS */
 };
+
+/* 1 for an element whose content is never text a reader sees: <style>
+ * (WordPress blocks and page builders put CSS in their excerpts). */
+static int
+html_hidden(const xmlChar *name)
+{
+	return xmlStrcasecmp(name, (const xmlChar *)"style") == 0;
+}
 
 static int
 html_block(const xmlChar *name)
@@ -297,6 +306,8 @@ h_start(void *ctx, const xmlChar *name, const xmlChar **atts)
 	struct htext *h = ctx;
 
 	(void)atts;
+	if (html_hidden(name))
+		h->style++;
 	if (html_block(name) && xmlStrcasecmp(name, (const xmlChar *)"p") != 0)
 		buf_addch(h->out, ' ');
 }
@@ -306,6 +317,8 @@ h_end(void *ctx, const xmlChar *name)
 {
 	struct htext *h = ctx;
 
+	if (html_hidden(name) && h->style > 0)
+		h->style--;
 	if (html_block(name))
 		buf_addch(h->out, ' ');
 }
@@ -315,12 +328,14 @@ h_chars(void *ctx, const xmlChar *ch, int len)
 {
 	struct htext *h = ctx;
 
-	buf_add(h->out, ch, (size_t)len);
+	if (h->style == 0)
+		buf_add(h->out, ch, (size_t)len);
 }
 
 /*
  * Append the text of an HTML fragment to out: tags dropped (their
- * content kept, a space for block elements), entities and character
+ * content kept, a space for block elements; the CSS in <style> dropped
+ * with its tags), entities and character
  * references decoded once.  Input without '<' or '&' is copied as is: no
  * markup, nothing to decode, and it is the common case for JVN feeds.
  */
@@ -329,7 +344,7 @@ html_text(const char *in, size_t n, struct buf *out)
 {
 	htmlSAXHandler sax;
 	htmlParserCtxtPtr ctxt;
-	struct htext h = { out };
+	struct htext h = { out, 0 };
 
 	if (memchr(in, '<', n) == NULL && memchr(in, '&', n) == NULL) {
 		buf_add(out, in, n);
@@ -340,7 +355,8 @@ html_text(const char *in, size_t n, struct buf *out)
 	sax.endElement = h_end;
 	sax.characters = h_chars;
 	sax.ignorableWhitespace = h_chars;
-	sax.cdataBlock = h_chars;	/* <script>, <style>: kept as text */
+	/* <script>: kept as text (never markup); <style>: dropped. */
+	sax.cdataBlock = h_chars;
 	ctxt = htmlCreatePushParserCtxt(&sax, &h, NULL, 0, NULL,
 	    XML_CHAR_ENCODING_UTF8);
 	if (ctxt == NULL) {

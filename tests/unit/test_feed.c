@@ -661,6 +661,34 @@ test_parse_date(void **state)
 	assert_int_equal(feed_parse_date(NULL, &tt), -1);
 }
 
+/* The CSS of a <style> element (WordPress blocks, page builders) is not
+ * summary text; a <script>'s text stays, as plain text. */
+static void
+test_style_dropped(void **state)
+{
+	struct items l = { 0 };
+	struct err e = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(parse_str("<rss version=\"2.0\"><channel><title>t"
+	    "</title>"
+	    "<item><guid>a</guid><title>a</title><description><![CDATA["
+	    "<style type=\"text/css\">p{color:red}.wp-block{margin:0}</style>"
+	    "<p>本文です。</p>]]></description></item>"
+	    "<item><guid>b</guid><title>b</title><description>"
+	    "&lt;p&gt;前&lt;/p&gt;&lt;STYLE&gt;#x { display: none }&lt;/STYLE&gt;"
+	    "&lt;p&gt;後&lt;/p&gt;</description></item>"
+	    "<item><guid>c</guid><title><![CDATA[c<style>h1{}</style>d]]></title>"
+	    "<description><![CDATA[<div><style>a{}</style>x "
+	    "<script>alert('y')</script> z</div>]]></description></item>"
+	    "</channel></rss>", NULL, &l, &e), 3);
+	assert_string_equal(l.v[0]->summary, "本文です。");
+	assert_string_equal(l.v[1]->summary, "前 後");
+	assert_string_equal(l.v[2]->title, "cd");
+	assert_string_equal(l.v[2]->summary, "x alert('y') z");
+	items_free(&l);
+}
+
 static void
 test_encodings(void **state)
 {
@@ -1207,6 +1235,7 @@ main(void)
 		cmocka_unit_test(test_dates_fixture),
 		cmocka_unit_test(test_parse_date),
 		cmocka_unit_test(test_text_cves_cpes),
+		cmocka_unit_test(test_style_dropped),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_cp932),
 		cmocka_unit_test(test_duplicates),
