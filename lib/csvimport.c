@@ -169,11 +169,48 @@ on_field(void *s, size_t len, void *arg)
 	r->n++;
 }
 
+#define IGNORED_SHOWN	5	/* ignored columns a warning names */
+
+/*
+ * One warning for the columns that are not declarer fields (a
+ * spreadsheet's 備考, a CRM export's hundred of its own): one line, the
+ * count and the first few names, in case one of them is a typo.
+ */
+static void
+ignored_columns(struct importer *im, const size_t *idx, char names[][SHOWN_MAX],
+    size_t n)
+{
+	static const char known[] = "(known: email, org, name, star, declared, "
+	    "assessed, products, industry, employees, locale, status)";
+	struct buf msg = BUF_INIT(0);
+
+	if (n == 0 || im->report == NULL)
+		return;
+	if (n == 1)
+		buf_addf(&msg, "%s:%zu: column %zu '%s' is not a declarer field "
+		    "and is ignored %s", im->path, im->line, idx[0] + 1,
+		    names[0], known);
+	else {
+		buf_addf(&msg, "%s:%zu: %zu columns are not declarer fields and "
+		    "are ignored:", im->path, im->line, n);
+		for (size_t i = 0; i < n && i < IGNORED_SHOWN; i++)
+			buf_addf(&msg, "%s %zu '%s'", i ? "," : "", idx[i] + 1,
+			    names[i]);
+		if (n > IGNORED_SHOWN)
+			buf_addf(&msg, " and %zu more", n - IGNORED_SHOWN);
+		buf_addf(&msg, " %s", known);
+	}
+	im->report(buf_str(&msg), im->arg);
+	buf_release(&msg);
+}
+
 static void
 header(struct importer *im)
 {
 	struct row *r = &im->row;
 	int seen[SUB_NFIELDS] = { 0 }, seen_status = 0;
+	size_t nignored = 0, idx[IGNORED_SHOWN];
+	char names[IGNORED_SHOWN][SHOWN_MAX];
 
 	im->header_done = 1;
 	im->ncols = r->n;
@@ -199,30 +236,26 @@ header(struct importer *im)
 				    "column 'status' appears twice", im->path,
 				    im->line);
 				free(h);
-				return;
+				goto out;
 			}
 			im->col[i] = COL_STATUS;
 		} else if (f < 0) {
 			/* Spreadsheets carry their own columns (備考, No.):
-			 * ignored, and said so, in case it was a typo. */
+			 * ignored, and said so (once), in case of a typo. */
 			im->col[i] = -1;
-			if (*h != '\0' && im->report != NULL) {
-				char msg[700], name[SHOWN_MAX];
-
-				snprintf(msg, sizeof(msg), "%s:%zu: column %zu "
-				    "'%s' is not a declarer field and is "
-				    "ignored (known: email, org, name, star, "
-				    "declared, assessed, products, industry, "
-				    "employees, locale, status)", im->path,
-				    im->line, i + 1, shown(h, name));
-				im->report(msg, im->arg);
+			if (*h != '\0') {
+				if (nignored < IGNORED_SHOWN) {
+					idx[nignored] = i;
+					shown(h, names[nignored]);
+				}
+				nignored++;
 			}
 		} else if (seen[f]++) {
 			im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: column "
 			    "'%s' appears twice", im->path, im->line,
 			    sub_field_name(f));
 			free(h);
-			return;
+			goto out;
 		} else
 			im->col[i] = f;
 		free(h);
@@ -231,6 +264,8 @@ header(struct importer *im)
 		im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: the header row "
 		    "must name at least the columns email and org (メールアドレス, "
 		    "事業者名); is the first line the header?", im->path, im->line);
+out:
+	ignored_columns(im, idx, names, nignored);
 }
 
 /* A status cell: NULL if not one; "" (empty) reads as active. */
