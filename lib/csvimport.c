@@ -80,6 +80,24 @@ struct importer {
 	size_t		 unlisted;
 };
 
+/* A problem on a line, listed up to max_listed, then counted. */
+static void
+vlisted(struct importer *im, size_t line, const char *fmt, va_list ap)
+{
+	char msg[1200], full[1400];
+
+	if (im->listed >= (im->opts->max_listed ? im->opts->max_listed : 100)) {
+		im->unlisted++;
+		return;
+	}
+	im->listed++;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	snprintf(full, sizeof(full), "%s:%zu: %s", im->path, line, msg);
+	if (im->report != NULL)
+		im->report(full, im->arg);
+}
+
+/* The row is rejected. */
 static void
 bad(struct importer *im, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -87,21 +105,66 @@ bad(struct importer *im, size_t line, const char *fmt, ...)
 static void
 bad(struct importer *im, size_t line, const char *fmt, ...)
 {
-	char msg[1200], full[1400];
 	va_list ap;
 
 	im->rowbad = 1;
-	if (im->listed >= (im->opts->max_listed ? im->opts->max_listed : 100)) {
-		im->unlisted++;
-		return;
-	}
-	im->listed++;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vlisted(im, line, fmt, ap);
 	va_end(ap);
-	snprintf(full, sizeof(full), "%s:%zu: %s", im->path, line, msg);
-	if (im->report != NULL)
-		im->report(full, im->arg);
+}
+
+/* The row is stored, but the admin should look at it. */
+static void
+warn(struct importer *im, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+warn(struct importer *im, size_t line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlisted(im, line, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Private-use characters in a valid UTF-8 cell: CP932's user-defined
+ * characters (外字, 0xF040..0xF9FC) decode to U+E000..U+E757, and another
+ * system's may come as any of U+E000..U+F8FF or planes 15-16.  Their
+ * shape lives only in the font of the PC that made them: mail clients
+ * show a blank or a box.  Returns how many; *first and *pos (1-based, in
+ * characters) say which is the first.
+ */
+static size_t
+private_use(const char *v, unsigned *first, size_t *pos)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n = 0, ch = 0;
+
+	while (*p != '\0') {
+		size_t len = text_utf8_seq(*p);
+		unsigned cp;
+
+		ch++;
+		if (len == 3 && p[1] && p[2])
+			cp = (unsigned)(p[0] & 0x0f) << 12 |
+			    (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		else if (len == 4 && p[1] && p[2] && p[3])
+			cp = (unsigned)(p[0] & 0x07) << 18 |
+			    (unsigned)(p[1] & 0x3f) << 12 |
+			    (unsigned)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+		else
+			cp = 0, len = len > 1 ? 1 : len;
+		if ((cp >= 0xe000 && cp <= 0xf8ff) || cp >= 0xf0000) {
+			if (n++ == 0) {
+				*first = cp;
+				*pos = ch;
+			}
+		}
+		p += len;
+	}
+	return n;
 }
 
 #define SHOWN_MAX	(200 + 4)
@@ -377,6 +440,20 @@ data_row(struct importer *im)
 		if (sub_set_field(&s, im->col[i], v, im->dict, im->now, &e) < 0) {
 			bad(im, im->line, "%s", e.msg);
 			rowbad = 1;
+		} else {
+			unsigned cp = 0;
+			size_t pos = 0, n = private_use(v, &cp, &pos);
+			char cell[SHOWN_MAX];
+
+			if (n > 0)
+				warn(im, im->line, "%s: '%s' has %zu "
+				    "user-defined character%s (外字: U+%04X at "
+				    "character %zu%s) that mail clients show as "
+				    "a blank or a box; stored as it is: write the "
+				    "standard character in the sheet and import "
+				    "again", sub_field_name(im->col[i]),
+				    shown(v, cell), n, n == 1 ? "" : "s", cp, pos,
+				    n == 1 ? "" : ", the first");
 		}
 	}
 	if (rowbad)

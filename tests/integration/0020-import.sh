@@ -211,4 +211,18 @@ check "  ... no column ignored" -- sh -c "! grep -q 'ignored' '$T/err'"
 check "  ... stored, status carried over" -- [ "$(sqlite3 "$T/samail.db" \
     "SELECT org || '|' || status FROM subscriber WHERE email = 'kana1@example.jp'")" = "カブシキガイシャカナ|unsubscribed" ]
 
+# CP932 user-defined characters (外字, 0xF040-0xF9FC: U+E000-U+E757) show
+# as blanks or boxes in mail: one warning per cell, and the row stored.
+{ printf 'email,org,name,industry\r\ngaiji1@example.jp,'
+  printf '株式会社' | iconv -f utf-8 -t cp932; printf '\360\100'
+  printf '崎,' | iconv -f utf-8 -t cp932; printf '\360\101\360\102,'
+  printf '製造\r\ngaiji2@example.jp,普通の会社,,\r\n' | iconv -f utf-8 -t cp932
+} > gaiji.csv
+expect_exit 0 "CP932 user-defined characters (外字)" -- sam subscriber import gaiji.csv
+check "  ... one warning per cell, saying what and how to fix" -- eval \
+	'[ "$(wc -l < "$T/err")" = 2 ] &&
+	grep -q "^gaiji.csv:2: org: .* has 1 user-defined character (外字: U+E000 at character 5) that mail clients show as a blank or a box; stored as it is: write the standard character in the sheet and import again$" "$T/err" &&
+	grep -q "^gaiji.csv:2: name: .* has 2 user-defined characters (外字: U+E001 at character 1, the first)" "$T/err" &&
+	grep -q "2 added" "$T/out"'
+
 finish
