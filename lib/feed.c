@@ -676,6 +676,118 @@ make_time(int y, int mo, int d, int h, int mi, int sec, int off, time_t *t)
 	return 0;
 }
 
+/*
+ * Zone names as feeds write them, in minutes east of UTC: RFC 822's (UT,
+ * GMT, Z and the US zones), and those of the places whose feeds an admin
+ * here subscribes to.  Names that mean two things (IST: India, Ireland or
+ * Israel) are not guessed; CST is RFC 822's US Central, not China.
+ */
+static const struct { const char *name; int minutes; } zones[] = {
+	{ "UT", 0 }, { "UTC", 0 }, { "GMT", 0 }, { "Z", 0 }, { "WET", 0 },
+	{ "WEST", 60 }, { "BST", 60 }, { "CET", 60 }, { "MET", 60 },
+	{ "MEZ", 60 }, { "CEST", 120 }, { "MEST", 120 }, { "MESZ", 120 },
+	{ "EET", 120 }, { "EEST", 180 }, { "MSK", 180 },
+	{ "ICT", 420 }, { "WIB", 420 },
+	{ "HKT", 480 }, { "SGT", 480 }, { "PHT", 480 }, { "AWST", 480 },
+	{ "JST", 540 }, { "KST", 540 },
+	{ "ACST", 570 }, { "ACDT", 630 }, { "AEST", 600 }, { "AEDT", 660 },
+	{ "NZST", 720 }, { "NZDT", 780 },
+	{ "EST", -300 }, { "EDT", -240 }, { "CST", -360 }, { "CDT", -300 },
+	{ "MST", -420 }, { "MDT", -360 }, { "PST", -480 }, { "PDT", -420 },
+	{ "AKST", -540 }, { "AKDT", -480 }, { "HST", -600 },
+};
+
+/*
+ * A zone: an offset ("+0900", "+09:00"), perhaps followed by its name as
+ * a comment ("+0900 JST"); or a name we know, a zero one perhaps followed
+ * by the offset spelled out ("GMT+0900").  -1 for a name we do not know.
+ */
+static int
+rd_zone(const char **sp, int *off)
+{
+	const char *s = *sp, *p;
+	char word[8];
+	size_t wl, n;
+
+	if (*s == '+' || *s == '-') {
+		if (rd_offset(&s, off) < 0)
+			return -1;
+		/* The name after the offset says nothing more: the offset
+		 * wins (RFC 5322 3.3 makes the name obsolete). */
+		p = s;
+		skip_ws(&p);
+		for (wl = 0; isalpha((unsigned char)p[wl]); wl++)
+			;
+		if (wl > 0 && wl <= 5 && !isdigit((unsigned char)p[wl]))
+			s = p + wl;
+		*sp = s;
+		return 0;
+	}
+	for (wl = 0; isalpha((unsigned char)s[wl]) && wl < sizeof(word) - 1;
+	    wl++)
+		word[wl] = (char)toupper((unsigned char)s[wl]);
+	word[wl] = '\0';
+	if (wl == 0 || isalpha((unsigned char)s[wl]))
+		return -1;
+	for (n = 0; n < sizeof(zones) / sizeof(zones[0]); n++)
+		if (strcmp(word, zones[n].name) == 0)
+			break;
+	if (n == sizeof(zones) / sizeof(zones[0]))
+		return -1;	/* a zone we do not know: no date */
+	*off = zones[n].minutes * 60;
+	s += wl;
+	/* "GMT+0900", "UTC+09:00": the offset from UTC, spelled out */
+	if (*off == 0 && (*s == '+' || *s == '-') && rd_offset(&s, off) < 0)
+		return -1;
+	*sp = s;
+	return 0;
+}
+
+/* hh:mm[:ss], the hour with one or two digits. */
+static int
+rd_time(const char **sp, int *h, int *mi, int *sec)
+{
+	const char *s = *sp;
+
+	*sec = 0;
+	if (rd_digits(&s, 1, 2, h) < 0 || *s++ != ':' ||
+	    rd_digits(&s, 2, 2, mi) < 0)
+		return -1;
+	if (*s == ':') {
+		s++;
+		if (rd_digits(&s, 2, 2, sec) < 0)
+			return -1;
+	}
+	*sp = s;
+	return 0;
+}
+
+/* A month name, English, of 3 letters or more ("Apr", "April"). */
+static int
+rd_month(const char **sp, int *mo)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	const char *s = *sp;
+	size_t wl;
+
+	for (wl = 0; isalpha((unsigned char)s[wl]); wl++)
+		;
+	if (wl < 3)
+		return -1;
+	for (int i = 0; i < 12; i++)
+		if (strncasecmp(s, months + 3 * i, 3) == 0) {
+			*mo = i + 1;
+			*sp = s + wl;
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * ISO 8601 / RFC 3339, and what Japanese sites write for it: '/' for '-',
+ * one-digit months, days and hours ("2024/4/1 9:00"), a space for 'T',
+ * no seconds, no time, no zone (Japan time), a zone name after the time.
+ */
 static int
 parse_iso(const char *s, time_t *t)
 {
@@ -690,27 +802,23 @@ parse_iso(const char *s, time_t *t)
 		return -1;
 	if (*s == 'T' || *s == 't' || (*s == ' ' && isdigit((unsigned char)s[1]))) {
 		s++;
-		if (rd_digits(&s, 2, 2, &h) < 0 || *s++ != ':' ||
-		    rd_digits(&s, 2, 2, &mi) < 0)
+		if (rd_time(&s, &h, &mi, &sec) < 0)
 			return -1;
-		if (*s == ':') {
+		if (*s == '.' || *s == ',') {
 			s++;
-			if (rd_digits(&s, 2, 2, &sec) < 0)
+			if (!isdigit((unsigned char)*s))
 				return -1;
-			if (*s == '.' || *s == ',') {
+			while (isdigit((unsigned char)*s))
 				s++;
-				if (!isdigit((unsigned char)*s))
-					return -1;
-				while (isdigit((unsigned char)*s))
-					s++;
-			}
 		}
 		skip_ws(&s);
-		if (*s == 'Z' || *s == 'z') {
-			off = 0;
-			s++;
-		} else if ((*s == '+' || *s == '-') && rd_offset(&s, &off) < 0)
-			return -1;
+		if (*s == 'z' || *s == '+' || *s == '-' ||
+		    isalpha((unsigned char)*s)) {
+			if (*s == 'z')
+				off = 0, s++;
+			else if (rd_zone(&s, &off) < 0)
+				return -1;
+		}
 	}
 	skip_ws(&s);
 	if (*s != '\0')
@@ -718,19 +826,17 @@ parse_iso(const char *s, time_t *t)
 	return make_time(y, mo, d, h, mi, sec, off, t);
 }
 
+/*
+ * RFC 822/2822/5322 ("Mon, 01 Apr 2024 09:00:00 +0900"), and its old
+ * relatives that HTTP (RFC 9110 5.6.7) and feeds still carry: RFC 850
+ * ("Monday, 01-Apr-24 09:00:00 GMT"), C's asctime ("Mon Apr  1 09:00:00
+ * 2024") and Java's Date.toString(), which puts the zone before the year
+ * ("Mon Apr 01 09:00:00 JST 2024").
+ */
 static int
 parse_rfc822(const char *s, time_t *t)
 {
-	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-	static const struct { const char *name; int hours; } zones[] = {
-		{ "UT", 0 }, { "UTC", 0 }, { "GMT", 0 }, { "Z", 0 },
-		{ "EST", -5 }, { "EDT", -4 }, { "CST", -6 }, { "CDT", -5 },
-		{ "MST", -7 }, { "MDT", -6 }, { "PST", -8 }, { "PDT", -7 },
-		{ "JST", 9 }, { "KST", 9 },
-	};
 	int y, mo = 0, d, h, mi, sec = 0, off = DATE_JST_OFFSET, n;
-	char word[8];
-	size_t wl;
 	const char *p;
 
 	skip_ws(&s);
@@ -742,53 +848,52 @@ parse_rfc822(const char *s, time_t *t)
 			s++;
 		skip_ws(&s);
 	}
-	if (rd_digits(&s, 1, 2, &d) < 0)
-		return -1;
-	skip_ws(&s);
-	for (wl = 0; isalpha((unsigned char)s[wl]); wl++)
-		;
-	if (wl < 3)
-		return -1;
-	for (int i = 0; i < 12; i++)
-		if (strncasecmp(s, months + 3 * i, 3) == 0)
-			mo = i + 1;
-	if (mo == 0)
-		return -1;
-	s += wl;
-	skip_ws(&s);
-	if ((n = rd_digits(&s, 2, 4, &y)) < 0 || n == 3)
-		return -1;
-	if (n == 2)	/* RFC 2822 4.3: 00-49 are 2000-2049 */
-		y += y < 50 ? 2000 : 1900;
-	skip_ws(&s);
-	if (rd_digits(&s, 1, 2, &h) < 0 || *s++ != ':' ||
-	    rd_digits(&s, 2, 2, &mi) < 0)
-		return -1;
-	if (*s == ':') {
-		s++;
-		if (rd_digits(&s, 2, 2, &sec) < 0)
+	if (isalpha((unsigned char)*s)) {
+		/* asctime, Java: month day time [zone] year */
+		if (rd_month(&s, &mo) < 0)
 			return -1;
-	}
-	skip_ws(&s);
-	if (*s == '+' || *s == '-') {
-		if (rd_offset(&s, &off) < 0)
+		skip_ws(&s);
+		if (rd_digits(&s, 1, 2, &d) < 0)
 			return -1;
-	} else if (isalpha((unsigned char)*s)) {
-		for (p = s, wl = 0; isalpha((unsigned char)*p) && wl < 7; p++)
-			word[wl++] = (char)toupper((unsigned char)*p);
-		word[wl] = '\0';
-		if (isalpha((unsigned char)*p))
+		skip_ws(&s);
+		if (rd_time(&s, &h, &mi, &sec) < 0)
 			return -1;
-		for (n = 0; n < (int)(sizeof(zones) / sizeof(zones[0])); n++)
-			if (strcmp(word, zones[n].name) == 0)
-				break;
-		if (n == (int)(sizeof(zones) / sizeof(zones[0])))
-			return -1;	/* a zone we do not know: no date */
-		off = zones[n].hours * 3600;
-		s = p;
-		/* "GMT+0900", "UTC+09:00": the offset from UTC, spelled out */
-		if (off == 0 && (*s == '+' || *s == '-') &&
-		    rd_offset(&s, &off) < 0)
+		skip_ws(&s);
+		if (!isdigit((unsigned char)*s)) {
+			if (rd_zone(&s, &off) < 0)
+				return -1;
+			skip_ws(&s);
+		}
+		if (rd_digits(&s, 4, 4, &y) < 0)
+			return -1;
+	} else {
+		/* RFC 822: day month year time [zone]; RFC 850: the date
+		 * as day-month-year */
+		int dash;
+
+		if (rd_digits(&s, 1, 2, &d) < 0)
+			return -1;
+		if ((dash = *s == '-'))
+			s++;
+		else
+			skip_ws(&s);
+		if (rd_month(&s, &mo) < 0)
+			return -1;
+		if (dash) {
+			if (*s++ != '-')
+				return -1;
+		} else
+			skip_ws(&s);
+		if ((n = rd_digits(&s, 2, 4, &y)) < 0 || n == 3)
+			return -1;
+		if (n == 2)	/* RFC 2822 4.3: 00-49 are 2000-2049 */
+			y += y < 50 ? 2000 : 1900;
+		skip_ws(&s);
+		if (rd_time(&s, &h, &mi, &sec) < 0)
+			return -1;
+		skip_ws(&s);
+		if ((*s == '+' || *s == '-' || isalpha((unsigned char)*s)) &&
+		    rd_zone(&s, &off) < 0)
 			return -1;
 	}
 	skip_ws(&s);

@@ -142,10 +142,14 @@ void	 feed_item_free(struct feed_item *item);
 
 /*
  * Parse a feed date: ISO 8601 / RFC 3339 (with or without seconds,
- * fractions, or time; 'T' or space), RFC 822/2822 (weekday optional and
- * not checked, 2- or 4-digit year, seconds optional; zones +hhmm, UT, GMT,
- * Z, the US zones and JST).  A date or time without a zone is Japan time.
- * 0 and *t set, or -1 when s is not a date we can trust.
+ * fractions, or time; 'T' or space; '/' for '-'; one-digit month, day and
+ * hour), RFC 822/2822 (weekday optional and not checked, 2- or 4-digit
+ * year, seconds optional), RFC 850 (01-Apr-24), asctime and Java's
+ * Date.toString() (Mon Apr 01 09:00:00 JST 2024).  Zones: +hhmm (a name
+ * or a comment after it ignored), GMT+hhmm, and the names in feed.c's
+ * table (RFC 822's, JST, KST, CET, AEST, ...).  A date or time without a
+ * zone is Japan time.  0 and *t set, or -1 when s is not a date we can
+ * trust (an unknown or ambiguous zone name among them).
  */
 int	 feed_parse_date(const char *s, time_t *t);
 
