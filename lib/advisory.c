@@ -372,6 +372,7 @@ struct store {
 	EVP_MD_CTX		*mdctx;
 	EVP_MD			*md;
 	long long		 start_rowid;	/* rows above: new in this doc */
+	int			 any_shared;	/* temp.advisory_shared not empty */
 };
 
 /* What the content hash and the change report are made of. */
@@ -429,6 +430,191 @@ same(const unsigned char *a, const char *b)
 	return strcmp(x, b != NULL ? b : "") == 0;
 }
 
+/* Run a statement with ?1 = a, ?2 = b, ?3 = c (those it has): 0 or
+ * -ERR_DB. */
+static int
+run_ids(struct store *s, const char *sql, long long a, long long b,
+    const char *c)
+{
+	sqlite3_stmt *st = db_stmt(s->db, sql, s->e);
+
+	if (st == NULL)
+		return -s->e->code;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (c != NULL)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(s->db, s->e, "store advisory");
+	return 0;
+}
+
+/*
+ * Row r (this document's first item under a shared id) becomes row e,
+ * the one stored under its link: e takes r's content (a change recorded
+ * when it differs, as a fetch would), r goes.  Returns 1 if e changed, 0
+ * if not, or -ERR_DB.
+ */
+static int
+merge_row(struct store *s, long long r, long long e)
+{
+	static const char cols[] =
+	    "SELECT id, hash, ident, title, link, summary, published, updated, "
+	    "cves, cvss, cvss_version, cvss_vector, severity, cpes "
+	    "FROM advisory WHERE id = ?1 OR id = ?2";
+	sqlite3_stmt *st = db_prepare(s->db, cols, s->e);
+	char *v[2][C__N + 1] = { { 0 } };
+	int rc = 0, changed;
+
+	if (st == NULL)
+		return -s->e->code;
+	sqlite3_bind_int64(st, 1, r);
+	sqlite3_bind_int64(st, 2, e);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int w = sqlite3_column_int64(st, 0) == r ? 0 : 1;
+
+		for (int i = 0; i <= C__N; i++) {
+			const unsigned char *t = sqlite3_column_text(st, 1 + i);
+
+			free(v[w][i]);
+			v[w][i] = xstrdup(t != NULL ? (const char *)t : "");
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		rc = db_error(s->db, s->e, "read advisory");
+		goto out;
+	}
+	changed = v[0][0] == NULL || v[1][0] == NULL ||
+	    strcmp(v[0][0], v[1][0]) != 0;
+	if ((rc = run_ids(s, "INSERT OR IGNORE INTO temp.advisory_seen (id) "
+	    "VALUES (?1)", e, 0, NULL)) < 0)
+		goto out;
+	if (!changed)
+		rc = run_ids(s, "UPDATE advisory SET last_seen = ?3 WHERE "
+		    "id = ?1", e, 0, s->now);
+	else {
+		buf_reset(&s->changed);
+		for (int i = 0; i < C__N && v[0][0] && v[1][0]; i++)
+			if (strcmp(v[0][1 + i], v[1][1 + i]) != 0)
+				buf_addf(&s->changed, "%s%s", s->changed.len ?
+				    "," : "", col_name[i]);
+		if ((rc = run_ids(s, "UPDATE advisory SET (ident, title, link, "
+		    "summary, published, updated, cves, cvss, cvss_version, "
+		    "cvss_vector, severity, cpes, products, hash, last_seen) = "
+		    "(SELECT ident, title, link, summary, published, updated, "
+		    "cves, cvss, cvss_version, cvss_vector, severity, cpes, "
+		    "products, hash, ?3 FROM advisory WHERE id = ?2) "
+		    "WHERE id = ?1", e, r, s->now)) < 0)
+			goto out;
+		if ((st = db_stmt(s->db, "INSERT INTO advisory_change "
+		    "(advisory_id, changed, fields) VALUES (?1, ?2, ?3)",
+		    s->e)) == NULL) {
+			rc = -s->e->code;
+			goto out;
+		}
+		sqlite3_bind_int64(st, 1, e);
+		sqlite3_bind_text(st, 2, s->now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, s->changed.len ? buf_str(&s->changed) :
+		    "hash", -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = db_error(s->db, s->e, "record advisory change");
+			goto out;
+		}
+		rc = 0;
+	}
+	if (rc == 0 && (rc = run_ids(s, "DELETE FROM advisory WHERE id = ?1",
+	    r, 0, NULL)) == 0)
+		rc = changed;
+out:
+	for (int w = 0; w < 2; w++)
+		for (int i = 0; i <= C__N; i++)
+			free(v[w][i]);
+	return rc;
+}
+
+static int store_one(struct store *, const struct feed_item *, const char *);
+
+/*
+ * An id that two items of this document carry with different links (a
+ * broken WordPress plugin writes <guid isPermaLink="false">0</guid> on
+ * every item) identifies neither: each is stored under its link, also
+ * the first (row r, stored under the id before the second came), so
+ * that an item keeps its record whatever its place in the feed.  The id
+ * is noted: later items with it go straight to their links.
+ */
+static int
+store_shared(struct store *s, const struct feed_item *it, const char *products,
+    long long r, const char *first_link)
+{
+	struct feed_item alt = *it;
+	sqlite3_stmt *st;
+	long long e = 0;
+	int rc;
+
+	if ((st = db_stmt(s->db, "INSERT OR IGNORE INTO temp.advisory_shared "
+	    "(guid) VALUES (?1)", s->e)) == NULL)
+		return -s->e->code;
+	sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(s->db, s->e, "note advisory");
+	s->any_shared = 1;
+
+	/* The first item, to its link. */
+	if ((st = db_stmt(s->db, "SELECT id FROM advisory WHERE feed_id = ?1 "
+	    "AND guid = ?2", s->e)) == NULL)
+		return -s->e->code;
+	sqlite3_bind_int64(st, 1, s->feed_id);
+	sqlite3_bind_text(st, 2, first_link, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		e = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(s->db, s->e, "read advisory");
+	if (e == 0) {
+		if ((rc = run_ids(s, "UPDATE advisory SET guid = ?3 WHERE "
+		    "id = ?1", r, 0, first_link)) < 0)
+			return rc;
+	} else {
+		/* Known under its link (an earlier fetch): the row this
+		 * document made for it goes, and it counts as seen again. */
+		if ((rc = merge_row(s, r, e)) < 0)
+			return rc;
+		if (r > s->start_rowid) {
+			s->stats->added--;
+			if (rc)
+				s->stats->changed++;
+			else
+				s->stats->unchanged++;
+		}
+	}
+
+	/* This item, to its link. */
+	alt.id = it->link;
+	return store_one(s, &alt, products);
+}
+
+/* Is id one that items of this document share (store_shared)? */
+static int
+is_shared(struct store *s, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s->any_shared)
+		return 0;
+	if ((st = db_stmt(s->db, "SELECT 1 FROM temp.advisory_shared WHERE "
+	    "guid = ?1", s->e)) == NULL)
+		return -s->e->code;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(s->db, s->e, "read advisory");
+	return rc == SQLITE_ROW;
+}
+
 /* Store one parsed item with its product tags ("a,b"), in the caller's
  * transaction. */
 static int
@@ -460,7 +646,18 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	char pub[32], upd_ts[32], cvss[16], hash[65];
 	char *cves, *cpes;
 	long long id;
-	int rc = 0;
+	int rc = 0, dup = 0;
+
+	/* An id items of this document share: the link identifies. */
+	if (*it->link != '\0' && strcmp(it->id, it->link) != 0 &&
+	    (rc = is_shared(s, it->id)) != 0) {
+		struct feed_item alt = *it;
+
+		if (rc < 0)
+			return rc;
+		alt.id = it->link;
+		return store_one(s, &alt, products);
+	}
 
 	cves = tag_join(&it->cves);
 	cpes = tag_join(&it->cpes);
@@ -524,11 +721,9 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	 * document has a rowid above start_rowid; an older row is noted in
 	 * a temporary table the first time this document touches it.
 	 */
-	if (id > s->start_rowid) {
-		s->stats->duplicates++;
-		goto out;
-	}
-	{
+	if (id > s->start_rowid)
+		dup = 1;
+	else {
 		sqlite3_stmt *mark = db_stmt(db, "INSERT OR IGNORE INTO "
 		    "temp.advisory_seen (id) VALUES (?1)", s->e);
 
@@ -539,10 +734,26 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 			rc = db_error(db, s->e, "note advisory");
 			goto out;
 		}
-		if (sqlite3_changes(db->h) == 0) {
-			s->stats->duplicates++;
+		dup = sqlite3_changes(db->h) == 0;
+	}
+	if (dup) {
+		const unsigned char *l = sqlite3_column_text(known, 4);
+
+		/* Another item under the same id: the same one (its link
+		 * too) collapses; one with another link is another item. */
+		if (l != NULL && *l != '\0' && *it->link != '\0' &&
+		    strcmp((const char *)l, it->link) != 0 &&
+		    strcmp(it->id, it->link) != 0) {
+			char *first = xstrdup((const char *)l);
+
+			sqlite3_reset(known);
+			known = NULL;
+			rc = store_shared(s, it, products, id, first);
+			free(first);
 			goto out;
 		}
+		s->stats->duplicates++;
+		goto out;
 	}
 	if (same(sqlite3_column_text(st, 1), hash)) {
 		s->stats->unchanged++;
@@ -780,14 +991,17 @@ store_doc(struct db *db, long long feed_id, int fd, const char *base_url,
 	buf_init(&s.changed, 0);
 	date_format_timestamp(now, s.now);
 	/* What "new in this document" means for duplicate ids (store_one). */
-	if (*start >= 0)
+	if (*start >= 0) {
 		s.start_rowid = *start;
-	else {
+		s.any_shared = 1;	/* perhaps, from an earlier page */
+	} else {
 		sqlite3_stmt *mx;
 
 		if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS "
 		    "advisory_seen (id INTEGER PRIMARY KEY); DELETE FROM "
-		    "temp.advisory_seen", e)) < 0)
+		    "temp.advisory_seen; CREATE TEMP TABLE IF NOT EXISTS "
+		    "advisory_shared (guid TEXT PRIMARY KEY); DELETE FROM "
+		    "temp.advisory_shared", e)) < 0)
 			return rc;
 		if ((mx = db_stmt(db, "SELECT max(id) FROM advisory", e)) == NULL)
 			return -e->code;

@@ -386,6 +386,79 @@ test_duplicate_id_differs(void **state)
 	    "JOIN advisory a ON a.id = c.advisory_id WHERE a.guid = 'same'"), 0);
 }
 
+/* A guid every item repeats (a WordPress plugin writes
+ * <guid isPermaLink="false">0</guid> on each): the items are told apart
+ * by their links, each under its own record whatever its place in the
+ * feed, fetch after fetch; the exact same item twice still collapses. */
+static void
+test_shared_guid(void **state)
+{
+	struct fix *f = *state;
+	struct advisory_stats st;
+	struct err e = ERR_INIT;
+	long long id = add_feed(f, "wp0", "https://wp.example/feed");
+#define WP_ITEM(n) "<item><guid isPermaLink=\"false\">0</guid><title>post " \
+	#n "</title><link>https://wp.example/" #n "/</link></item>"
+	static const char doc1[] = "<rss version=\"2.0\"><channel>"
+	    WP_ITEM(3) WP_ITEM(2) WP_ITEM(1) "</channel></rss>";
+	static const char doc2[] = "<rss version=\"2.0\"><channel>"
+	    WP_ITEM(4) WP_ITEM(3) WP_ITEM(2) WP_ITEM(1) WP_ITEM(1)
+	    "</channel></rss>";
+	static const char doc3[] = "<rss version=\"2.0\"><channel>"
+	    "<item><guid isPermaLink=\"false\">0</guid><title>post 4 (edited)"
+	    "</title><link>https://wp.example/4/</link></item>"
+	    WP_ITEM(3) WP_ITEM(2) WP_ITEM(1) "</channel></rss>";
+#undef WP_ITEM
+	char *sql = xasprintf("SELECT count(*) FROM advisory WHERE feed_id = "
+	    "%lld", id), *s;
+
+	(void)state;
+	assert_int_equal(store_str(f, id, doc1, "2026-11-01T00:00:00Z", &st,
+	    &e), 3);
+	assert_int_equal(st.added, 3);
+	assert_int_equal(st.duplicates, 0);
+	assert_int_equal(count(f->db, sql), 3);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_str(f, id, doc1, "2026-11-02T00:00:00Z",
+		    &st, &e), 3);
+		assert_int_equal(st.added, 0);
+		assert_int_equal(st.changed, 0);
+		assert_int_equal(st.unchanged, 3);
+	}
+	/* A new post on top: one added, none changed, the last duplicate
+	 * (same guid, same link) collapses. */
+	assert_int_equal(store_str(f, id, doc2, "2026-11-03T00:00:00Z", &st,
+	    &e), 5);
+	assert_int_equal(st.added, 1);
+	assert_int_equal(st.changed, 0);
+	assert_int_equal(st.unchanged, 3);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(count(f->db, sql), 4);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM advisory WHERE "
+	    "link LIKE 'https://wp.example/%' AND guid = link AND "
+	    "title = 'post ' || substr(link, 20, 1)"), 4);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM advisory_change c "
+	    "JOIN advisory a ON a.id = c.advisory_id WHERE a.link LIKE "
+	    "'https://wp.example/%'"), 0);
+	s = text(f->db, "SELECT first_seen FROM advisory WHERE "
+	    "guid = 'https://wp.example/3/'");
+	assert_string_equal(s, "2026-11-01T00:00:00Z");
+	free(s);
+	/* The top post edited: a change of its own record. */
+	assert_int_equal(store_str(f, id, doc3, "2026-11-04T00:00:00Z", &st,
+	    &e), 4);
+	assert_int_equal(st.added, 0);
+	assert_int_equal(st.changed, 1);
+	assert_int_equal(st.unchanged, 3);
+	assert_int_equal(count(f->db, sql), 4);
+	s = text(f->db, "SELECT a.title || '|' || c.fields FROM advisory a "
+	    "JOIN advisory_change c ON c.advisory_id = a.id WHERE "
+	    "a.guid = 'https://wp.example/4/'");
+	assert_string_equal(s, "post 4 (edited)|title");
+	free(s);
+	free(sql);
+}
+
 /* A document that fails part-way stores nothing; the feed row records
  * the failure, and keeps its validators for a full fetch next time. */
 static void
@@ -613,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_feed_list),
 		cmocka_unit_test(test_store_new_unchanged_changed),
 		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_shared_guid),
 		cmocka_unit_test(test_duplicate_id_differs),
 		cmocka_unit_test(test_fetch_failure_stores_nothing),
 		cmocka_unit_test(test_list_filters_json),
