@@ -623,6 +623,15 @@ declared_names(const struct nl_state *s, struct buf *b, const char *prods,
 	json_decref(ptags);
 }
 
+/* The five_rules item for a period: months counted from year 0, so the n
+ * items come in turn across the new year (with 5: 2026-10 item 2,
+ * 2026-11 item 3 ... 2027-01 item 5, 2027-02 item 1). */
+size_t
+newsletter_rule_index(int year, int month, size_t n)
+{
+	return n == 0 ? 0 : (size_t)((long)year * 12 + month - 1) % n;
+}
+
 /*
  * The template data for one declarer (docs/templates.md).  data: the
  * outbox row's frozen declarer fields.  Caller json_decref()s.
@@ -718,10 +727,13 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_object_set_new(ctx, "products", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "has_products", json_boolean(*prods != '\0'));
 
+	/* Months counted on across years: with 5 items, (month - 1) % 5
+	 * gave items 1 and 2 three times a year and the others twice. */
 	rules = json_object_get(content, "five_rules");
 	if (json_array_size(rules) > 0)
 		json_object_set(ctx, "rule", json_array_get(rules,
-		    (size_t)(s->month - 1) % json_array_size(rules)));
+		    newsletter_rule_index(s->year, s->month,
+		    json_array_size(rules))));
 	if (star != 2 && json_object_get(content, "stepup") != NULL)
 		json_object_set(ctx, "stepup", json_object_get(content, "stepup"));
 	if (json_object_get(content, "sender") != NULL)

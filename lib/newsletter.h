@@ -57,4 +57,7 @@ int	 newsletter_build(struct db *, const struct newsletter_opts *,
 /* "newsletter-2026-10" into out (32 bytes). */
 void	 newsletter_campaign_name(int year, int month, char *out);
 
+/* The index of a period's five_rules item among n (see newsletter.c). */
+size_t	 newsletter_rule_index(int year, int month, size_t n);
+
 #endif

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "err.h"
 #include "msg.h"
+#include "newsletter.h"
 #include "render.h"
 
 /* Holes: org (0), name (1), url (2), note (3). */
@@ -243,6 +244,28 @@ test_skeleton_scan_counts_values(void **state)
 	render_free(r);
 }
 
+/* The five_rules item goes on by one every month, across the new year
+ * too, so that each of 5 comes 12 times in 60 months. */
+static void
+test_rule_rotation(void **state)
+{
+	int count[5] = { 0 };
+	size_t prev = newsletter_rule_index(2025, 12, 5), i;
+
+	(void)state;
+	for (int y = 2026; y < 2031; y++)
+		for (int m = 1; m <= 12; m++) {
+			i = newsletter_rule_index(y, m, 5);
+			assert_int_equal(i, (prev + 1) % 5);
+			count[i]++;
+			prev = i;
+		}
+	for (i = 0; i < 5; i++)
+		assert_int_equal(count[i], 12);
+	assert_int_equal(newsletter_rule_index(2026, 11, 0), 0);
+	assert_int_equal(newsletter_rule_index(2026, 11, 1), 0);
+}
+
 int
 main(void)
 {
@@ -251,6 +274,7 @@ main(void)
 		cmocka_unit_test(test_hole_in_subject),
 		cmocka_unit_test(test_blank_last_line),
 		cmocka_unit_test(test_skeleton_scan_counts_values),
+		cmocka_unit_test(test_rule_rotation),
 	};
 	int rc;
 
