@@ -689,14 +689,18 @@ finish(struct config *c, struct err *e)
 	if (strchr(c->unsub_base_url, ' ') != NULL)
 		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url contains "
 		    "a space");
-	/* The token is appended as it is: without the final '/', every
-	 * link would be ".../uTOKEN", which `samail serve` (/u/TOKEN)
-	 * never sees. */
+	/* The token is appended to it: one that does not end in '/' gets
+	 * it, so "https://www.example.jp/u" gives ".../u/TOKEN" (forwarded
+	 * to serve's /u/TOKEN), not ".../uTOKEN"; but one with a query
+	 * ("...?t=") is taken as it is. */
 	ulen = strlen(c->unsub_base_url);
-	if (c->unsub_base_url[ulen - 1] != '/')
-		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url must end "
-		    "in '/' (the token is appended to it), like "
-		    "'https://www.example.jp/u/', not '%s'", c->unsub_base_url);
+	if (c->unsub_base_url[ulen - 1] != '/' &&
+	    strchr(c->unsub_base_url, '?') == NULL) {
+		char *v = xasprintf("%s/", c->unsub_base_url);
+
+		free(c->unsub_base_url);
+		c->unsub_base_url = v;
+	}
 	if (c->data_dir == NULL)
 		c->data_dir = default_datadir();
 	if (c->templates_dir == NULL)
