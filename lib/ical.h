@@ -57,6 +57,10 @@ struct ical_spec {
  */
 int	 ical_build(const struct ical_spec *spec, struct buf *out,
 	    struct err *e);
+/* The same, libical building every byte (ical_build() reuses a calendar
+ * it built for a spec that differs only in UID and DTSTAMP). */
+int	 ical_build_direct(const struct ical_spec *spec, struct buf *out,
+	    struct err *e);
 
 /*
  * Check len bytes of calendar data (not NUL-terminated) from outside:

@@ -499,11 +499,78 @@ test_check_limits(void **state)
 	g_free(data);
 }
 
+/*
+ * ical_build() reuses what libical built for a spec differing only in UID
+ * and DTSTAMP: its bytes must be libical's own (ical_build_direct()) for
+ * any UID (lengths around the fold, characters TEXT escapes), stamp,
+ * SEQUENCE, slot and text, in any order, with the slots evicted.
+ */
+static void
+test_cache_is_libical(void **state)
+{
+	static const char *const sums[] = { SUMMARY, "Self-assessment",
+	    "見直し、自社診断；テスト\\QQQQ" };
+	static const char *const uids[] = {
+		"reminder-1-20261201.a1b2c3d4@example.jp",
+		"reminder-123456-20261201.a1b2c3d4@example.jp",
+		"r", "QQQQ", "a,b@example.jp", "a;b\\c@example.jp",
+		"reminder-1234567890123-20261201.a1b2c3d4@mail.example.jp",
+		"reminder-12345678901234567890-20261201.a1b2c3d4@mail.example.jp",
+		"reminder-12345678901234567890123456789012345-20261201.a1b2c3d4@mail.example.jp",
+	};
+	struct err e = ERR_INIT;
+	unsigned seed = 20261127;
+	int n = 0;
+
+	(void)state;
+	for (int round = 0; round < 600; round++) {
+		struct ical_spec s = sample;
+		struct buf a = BUF_INIT(0), b = BUF_INIT(0);
+		char uid[128];
+
+		seed = seed * 1103515245u + 12345u;
+		snprintf(uid, sizeof(uid), "%s", uids[seed % 9]);
+		if ((seed >> 8) % 3 == 0)	/* other lengths too */
+			snprintf(uid, sizeof(uid), "reminder-%u-2026120%u.x@e.jp",
+			    seed % 100000u * ((seed >> 4) % 7 + 1), seed % 9);
+		s.uid = uid;
+		s.dtstamp = (time_t)(1700000000u + seed % 90000000u);
+		s.sequence = (int)((seed >> 3) % 3);
+		s.day = 1 + (int)((seed >> 5) % 2) * 14;
+		s.hour = 9 + (int)((seed >> 7) % 2);
+		s.summary = sums[(seed >> 9) % 3];
+		s.description = (seed >> 11) % 4 == 0 ? NULL : DESC;
+		s.url = (seed >> 13) % 5 == 0 ? NULL : URL;
+		assert_int_equal(ical_build(&s, &a, &e), 0);
+		assert_int_equal(ical_build_direct(&s, &b, &e), 0);
+		if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+			fail_msg("round %d, UID '%s', DTSTAMP %lld: ical_build "
+			    "differs from libical's own build", round, uid,
+			    (long long)s.dtstamp);
+		n += strstr(a.data, "19700101T000001Z") == NULL;
+		buf_release(&a);
+		buf_release(&b);
+	}
+	assert_int_equal(n, 600);
+	/* A refused spec says why, as before, and adds nothing. */
+	{
+		struct ical_spec s = sample;
+		struct buf a = BUF_INIT(0);
+
+		s.uid = "a b";
+		assert_int_equal(ical_build(&s, &a, &e), -ERR_INVAL);
+		assert_non_null(strstr(e.msg, "UID"));
+		assert_int_equal(a.len, 0);
+		buf_release(&a);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_cache_is_libical),
 		cmocka_unit_test(test_checkics),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_folding_utf8),
