@@ -186,6 +186,16 @@ remind_slot_day(long due, long today)
 	return d;
 }
 
+static const char *
+en_month(int m)
+{
+	static const char *const en_mon[] = { "January", "February", "March",
+	    "April", "May", "June", "July", "August", "September", "October",
+	    "November", "December" };
+
+	return m >= 1 && m <= 12 ? en_mon[m - 1] : "?";
+}
+
 void
 remind_date_label(long day, const char *locale, char *out)
 {
@@ -193,15 +203,12 @@ remind_date_label(long day, const char *locale, char *out)
 	    "金", "土" };
 	static const char *const en_wd[] = { "Sunday", "Monday", "Tuesday",
 	    "Wednesday", "Thursday", "Friday", "Saturday" };
-	static const char *const en_mon[] = { "January", "February", "March",
-	    "April", "May", "June", "July", "August", "September", "October",
-	    "November", "December" };
 	int y, m, d;
 
 	date_civil(day, &y, &m, &d);
 	if (locale != NULL && strcmp(locale, "en") == 0)
 		snprintf(out, 64, "%s, %d %s %d", en_wd[weekday(day)], d,
-		    en_mon[m - 1], y);
+		    en_month(m), y);
 	else
 		snprintf(out, 64, "%d年%d月%d日（%s）", y, m, d,
 		    ja_wd[weekday(day)]);
@@ -360,9 +367,18 @@ context(const struct campaign_run *c, const struct rm_state *s,
 		json_object_set_new(ctx, "days_overdue", json_integer(days));
 	else
 		json_object_set_new(ctx, "days_before", json_integer(days));
+	/* As the reader's language writes a date, like due_label but
+	 * without the weekday: 2025年12月1日 / 1 December 2025. */
 	if (r->last_assessed != SUB_NODATE) {
-		date_format(r->last_assessed, day);
-		json_object_set_new(ctx, "last_assessed", json_string(day));
+		int y, m, d;
+
+		date_civil(r->last_assessed, &y, &m, &d);
+		if (strcmp(r->locale, "en") == 0)
+			snprintf(label, sizeof(label), "%d %s %d", d,
+			    en_month(m), y);
+		else
+			snprintf(label, sizeof(label), "%d年%d月%d日", y, m, d);
+		json_object_set_new(ctx, "last_assessed", json_string(label));
 	}
 	json_object_set_new(ctx, "assessment_url",
 	    json_string(s->assessment_url));

@@ -103,6 +103,8 @@ check "  ... and the mail names that day" -- grep -q "2025年12月17日（水）
 check "the text: days left, the day, days overdue" -- eval \
 	'grep -q "あと30日です" a.txt && grep -q "That is today." b.txt && grep -q "目安日から30日が過ぎています" c.txt'
 check "the HTML escapes the organisation" -- grep -q "Example &amp; &lt;Sons&gt;" b.html
+check "the last self-diagnosis as English writes a date" -- \
+	grep -q "Your last self-assessment: 16 December 2024" b.txt
 
 # A template error: 65 with file:line:col, and nothing stored.
 cp -R "$SRCDIR/templates" tpl
