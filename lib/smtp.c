@@ -1326,9 +1326,18 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		if (x->phase == SMTP_PHASE_CONNECT && x->cmd == CMD_NONE &&
 		    !x->answered &&
 		    strncmp(w->run->urls[w->relay], "smtp:", 5) == 0) {
-			snprintf(why, sz, "sent no greeting within [smtp] timeout "
+			/* libcurl waits for the greeting (and the rest of the
+			 * set-up) no longer than the connect timeout either:
+			 * name the limit that ran out. */
+			long t = o->timeout_ms > 0 ? o->timeout_ms :
+			    DEF_TIMEOUT_MS;
+			long ct = o->connect_timeout_ms > 0 ?
+			    o->connect_timeout_ms : DEF_CONNECT_TIMEOUT_MS;
+
+			snprintf(why, sz, "sent no greeting within [smtp] %s "
 			    "(%s): if this port speaks TLS from the start (465), "
-			    "name it smtps://; else the relay is hung", ce);
+			    "name it smtps://; else the relay is hung",
+			    ct < t ? "connect_timeout" : "timeout", ce);
 			return FAIL_CONNECT;
 		}
 		break;

@@ -116,6 +116,13 @@ expect_exit 69 "smtp:// to that port: exit 69, within the timeout" -- sam --now 
 check "  ... one line: no greeting; if the port speaks TLS from the start, smtps://" -- eval \
 	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "sent no greeting within \[smtp\] timeout.*if this port speaks TLS from the start (465), name it smtps://" "$T/err"'
 check "  ... nothing counted: queued, untried" -- test "$(count "state = 'queued' AND attempts = 0")" = 1
+# libcurl waits for the greeting no longer than connect_timeout either:
+# when that is the shorter one, the line names it, not [smtp] timeout.
+sed -i 's/^timeout = 2$/timeout = 30\nconnect_timeout = 1/' "$T/samail.conf"
+expect_exit 69 "  ... with connect_timeout shorter than timeout: exit 69" -- sam --now $NOW send
+check "  ... the line names [smtp] connect_timeout, the limit that ran out" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "sent no greeting within \[smtp\] connect_timeout (" "$T/err"'
+sed -i 's/^timeout = 30$/timeout = 2/; /^connect_timeout = 1$/d' "$T/samail.conf"
 start_relay plain
 use_relays "smtps://127.0.0.1:$RELAY_PORT"
 expect_exit 69 "smtps:// to a port that speaks plain SMTP: exit 69" -- sam --now $NOW send
