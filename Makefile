@@ -161,8 +161,15 @@ install: $(BUILD)/samail
 	install -m 755 $(BUILD)/samail $(DESTDIR)$(BINDIR)/samail
 	cp -R templates/. $(DESTDIR)$(DATADIR)/templates/
 	cp -R feeds/. $(DESTDIR)$(DATADIR)/feeds/
-	install -m 644 docs/samail.1 $(DESTDIR)$(MANDIR)/man1/samail.1
-	install -m 644 docs/samail.conf.5 $(DESTDIR)$(MANDIR)/man5/samail.conf.5
+	# The man pages name the paths of this install, not /usr/local's.
+	for m in 1/samail.1 5/samail.conf.5; do \
+		sed -e 's|/usr/local/share/doc/samail|$(DOCDIR)|g' \
+		    -e 's|/usr/local/share/samail|$(DATADIR)|g' \
+		    -e 's|/usr/local/lib/systemd/system|$(SYSTEMDDIR)|g' \
+		    -e 's|/usr/local/bin/samail|$(BINDIR)/samail|g' \
+		    "docs/$${m#*/}" > $(DESTDIR)$(MANDIR)/man$$m && \
+		chmod 644 $(DESTDIR)$(MANDIR)/man$$m || exit 1; \
+	done
 	# The units and the cron file name the binary where it was installed.
 	for f in cron/*.service cron/*.timer cron/samail.cron; do \
 		[ -f "$$f" ] || continue; \

@@ -46,6 +46,14 @@ make -n -C "$SRCDIR" BUILD="$B" -o "$B/samail" DESTDIR="$R" PREFIX=/usr install 
 check "make install PREFIX=/usr: units name /usr/bin/samail, in /usr/lib/systemd/system" -- eval '
 	grep -q "s|/usr/local/bin/samail|/usr/bin/samail|g" install-usr.out &&
 	grep -q "d=$R/usr/lib/systemd/system" install-usr.out'
+R2=$T/root-usr
+make -s -C "$SRCDIR" BUILD="$B" -o "$B/samail" DESTDIR="$R2" PREFIX=/usr \
+	install > install-usr2.out 2>&1
+check "  ... and the man pages name /usr's paths, none /usr/local's" -- eval '
+	grep -q "/usr/share/samail/templates/" "$R2/usr/share/man/man1/samail.1" &&
+	grep -q "/usr/bin/samail \\\\-q run daily" "$R2/usr/share/man/man1/samail.1" &&
+	grep -q "/usr/share/doc/samail/examples/samail.conf.example" "$R2/usr/share/man/man5/samail.conf.5" &&
+	! grep -q /usr/local "$R2/usr/share/man/man1/samail.1" "$R2/usr/share/man/man5/samail.conf.5"'
 
 # 3. A cron run: no environment to speak of, -q.
 write_config </dev/null
