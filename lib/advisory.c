@@ -576,9 +576,11 @@ store_shared(struct store *s, const struct feed_item *it, const char *products,
 		if ((rc = run_ids(s, "UPDATE advisory SET guid = ?3 WHERE "
 		    "id = ?1", r, 0, first_link)) < 0)
 			return rc;
-	} else {
+	} else if (e != r) {
 		/* Known under its link (an earlier fetch): the row this
-		 * document made for it goes, and it counts as seen again. */
+		 * document made for it goes, and it counts as seen again.
+		 * (e == r: the first item's id is its link, so it is under
+		 * its link already; merged into itself it was deleted.) */
 		if ((rc = merge_row(s, r, e)) < 0)
 			return rc;
 		if (r > s->start_rowid) {

@@ -459,6 +459,48 @@ test_shared_guid(void **state)
 	free(sql);
 }
 
+/* An item whose id is its own link, and a later one repeating that id
+ * with another link: the first is already under its link and stays;
+ * the second gets its own record (merging the first into itself deleted
+ * it). */
+static void
+test_shared_guid_is_first_link(void **state)
+{
+	struct fix *f = *state;
+	struct advisory_stats st;
+	struct err e = ERR_INIT;
+	long long id = add_feed(f, "self", "https://self.example/feed");
+	static const char doc[] = "<rss version=\"2.0\"><channel>"
+	    "<item><guid>https://self.example/news/</guid><title>first</title>"
+	    "<link>https://self.example/news/</link></item>"
+	    "<item><guid>https://self.example/news/</guid><title>second"
+	    "</title><link>https://self.example/news/2</link></item>"
+	    "</channel></rss>";
+	char *sql = xasprintf("SELECT count(*) FROM advisory WHERE feed_id = "
+	    "%lld", id), *s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_str(f, id, doc, i ?
+		    "2026-11-02T00:00:00Z" : "2026-11-01T00:00:00Z", &st, &e),
+		    2);
+		assert_int_equal(count(f->db, sql), 2);
+		assert_int_equal(st.added, i ? 0 : 2);
+		assert_int_equal(st.changed, 0);
+		assert_int_equal(st.unchanged, i ? 2 : 0);
+		assert_int_equal(st.duplicates, 0);
+	}
+	s = text(f->db, "SELECT group_concat(title, '|') FROM (SELECT title "
+	    "FROM advisory WHERE link LIKE 'https://self.example/%' "
+	    "ORDER BY title)");
+	assert_string_equal(s, "first|second");
+	free(s);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM advisory_change c "
+	    "JOIN advisory a ON a.id = c.advisory_id WHERE a.link LIKE "
+	    "'https://self.example/%'"), 0);
+	free(sql);
+}
+
 /* A document that fails part-way stores nothing; the feed row records
  * the failure, and keeps its validators for a full fetch next time. */
 static void
@@ -687,6 +729,7 @@ main(void)
 		cmocka_unit_test(test_store_new_unchanged_changed),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_shared_guid),
+		cmocka_unit_test(test_shared_guid_is_first_link),
 		cmocka_unit_test(test_duplicate_id_differs),
 		cmocka_unit_test(test_fetch_failure_stores_nothing),
 		cmocka_unit_test(test_list_filters_json),
