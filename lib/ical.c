@@ -332,11 +332,14 @@ ics_tls_init(void)
 	ics_tls_ok = pthread_key_create(&ics_tls, ics_cache_free) == 0;
 }
 
+/* The spec but for the UID's bytes and the DTSTAMP; a field left NULL
+ * (its default) is \x1e, which no valid text holds, so it is told apart
+ * from an empty one (an empty PRODID is written empty). */
 static void
 skel_key(const struct ical_spec *s, struct buf *k)
 {
 	buf_addf(k, "%s\x1f%d\x1f%d-%d-%d %d:%d\x1f%d\x1f%d\x1f%zu\x1f%s\x1f%s\x1f"
-	    "%s\x1f%s", s->prodid != NULL ? s->prodid : "", s->sequence,
+	    "%s\x1f%s", s->prodid != NULL ? s->prodid : "\x1e", s->sequence,
 	    s->year, s->month, s->day, s->hour, s->minute, s->duration_min,
 	    s->alarm_before_min, strlen(s->uid), s->summary,
 	    s->description != NULL ? s->description : "\x1e",

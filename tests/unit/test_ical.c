@@ -552,6 +552,21 @@ test_cache_is_libical(void **state)
 		buf_release(&b);
 	}
 	assert_int_equal(n, 600);
+	/* No PRODID (the default) and an empty one are two calendars: the
+	 * one built first must not stand in for the other. */
+	for (int i = 0; i < 2; i++) {
+		struct ical_spec s = sample;
+		struct buf a = BUF_INIT(0), b = BUF_INIT(0);
+
+		s.prodid = i == 0 ? NULL : "";
+		assert_int_equal(ical_build(&s, &a, &e), 0);
+		assert_int_equal(ical_build_direct(&s, &b, &e), 0);
+		if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+			fail_msg("PRODID %s: ical_build differs from libical's "
+			    "own build", i == 0 ? "NULL" : "\"\"");
+		buf_release(&a);
+		buf_release(&b);
+	}
 	/* A refused spec says why, as before, and adds nothing. */
 	{
 		struct ical_spec s = sample;
