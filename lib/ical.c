@@ -19,6 +19,8 @@
 #define UID_MAX		255
 #define SUMMARY_MAX	255
 #define DESC_MAX	4096
+/* 3001-01-01T00:00:00Z: libical 3.0 writes no DTSTAMP from there on. */
+#define DTSTAMP_END	((time_t)32535216000LL)
 /* RFC 5545 3.1: lines SHOULD NOT be longer than 75 octets. */
 #define FOLD_OCTETS	75
 
@@ -77,6 +79,12 @@ check_spec(const struct ical_spec *s, struct err *e)
 		    "negative", s->sequence);
 	if (s->dtstamp <= 0)
 		return err_set(e, ERR_INVAL, "calendar DTSTAMP: missing");
+	/* libical writes a later one as "00000000T000000" (no date, no Z):
+	 * refused, rather than a calendar that says nothing of when. */
+	if (s->dtstamp >= DTSTAMP_END)
+		return err_set(e, ERR_INVAL, "calendar DTSTAMP: %lld is after "
+		    "the year 3000; is the clock (--now) right?",
+		    (long long)s->dtstamp);
 	if (s->year < 1970 || s->year > 9999 || s->month < 1 ||
 	    s->month > 12 || s->day < 1 ||
 	    s->day > icaltime_days_in_month(s->month, s->year))

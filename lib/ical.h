@@ -35,7 +35,9 @@ struct ical_spec {
 	const char	*prodid;	/* NULL: ICAL_DEFAULT_PRODID */
 	const char	*uid;		/* required: stable per declarer + due date */
 	int		 sequence;	/* >= 0; bump when re-sending a change */
-	time_t		 dtstamp;	/* required (> 0): when this version was made */
+	time_t		 dtstamp;	/* required (> 0, before the year 3001,
+					 * which libical cannot write): when
+					 * this version was made */
 	int		 year, month, day;	/* the date, in Asia/Tokyo */
 	int		 hour, minute;	/* start of the slot, Asia/Tokyo */
 	int		 duration_min;	/* 0: ICAL_DEFAULT_DURATION */

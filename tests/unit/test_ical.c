@@ -552,6 +552,31 @@ test_cache_is_libical(void **state)
 		buf_release(&b);
 	}
 	assert_int_equal(n, 600);
+	/* The last DTSTAMP libical writes, and the first it cannot (it
+	 * wrote "00000000T000000" where the cache wrote the date): both
+	 * ways alike, the second refused. */
+	for (int i = 0; i < 2; i++) {
+		struct ical_spec s = sample;
+		struct buf a = BUF_INIT(0), b = BUF_INIT(0);
+		int ra, rb;
+
+		s.dtstamp = (time_t)32535215999LL + i;	/* 3001-01-01 */
+		ra = ical_build(&s, &a, &e);
+		rb = ical_build_direct(&s, &b, &e);
+		assert_int_equal(ra, i ? -ERR_INVAL : 0);
+		assert_int_equal(rb, ra);
+		if (i)
+			assert_non_null(strstr(e.msg, "DTSTAMP"));
+		else
+			assert_non_null(strstr(a.data,
+			    "DTSTAMP:30001231T235959Z\r\n"));
+		if (a.len != b.len || (a.len > 0 &&
+		    memcmp(a.data, b.data, a.len) != 0))
+			fail_msg("DTSTAMP %lld: ical_build differs from "
+			    "libical's own build", (long long)s.dtstamp);
+		buf_release(&a);
+		buf_release(&b);
+	}
 	/* No PRODID (the default) and an empty one are two calendars: the
 	 * one built first must not stand in for the other. */
 	for (int i = 0; i < 2; i++) {
