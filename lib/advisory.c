@@ -533,6 +533,27 @@ out:
 	return rc;
 }
 
+/* Has this document stored row id already (made it, or seen it)?  1, 0
+ * or -ERR_DB. */
+static int
+touched(struct store *s, long long id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (id > s->start_rowid)
+		return 1;
+	if ((st = db_stmt(s->db, "SELECT 1 FROM temp.advisory_seen WHERE "
+	    "id = ?1", s->e)) == NULL)
+		return -s->e->code;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(s->db, s->e, "read advisory");
+	return rc == SQLITE_ROW;
+}
+
 static int store_one(struct store *, const struct feed_item *, const char *);
 
 /*
@@ -576,6 +597,19 @@ store_shared(struct store *s, const struct feed_item *it, const char *products,
 		if ((rc = run_ids(s, "UPDATE advisory SET guid = ?3 WHERE "
 		    "id = ?1", r, 0, first_link)) < 0)
 			return rc;
+	} else if (e != r && r > s->start_rowid &&
+	    (rc = touched(s, e)) != 0) {
+		/* Under its link, an earlier item of this document is
+		 * stored already: it wins, as for an id repeated in one
+		 * document (merged, this one overwrote it, and a refetch
+		 * wrote the earlier back: two changes every fetch). */
+		if (rc < 0)
+			return rc;
+		if ((rc = run_ids(s, "DELETE FROM advisory WHERE id = ?1",
+		    r, 0, NULL)) < 0)
+			return rc;
+		s->stats->added--;
+		s->stats->duplicates++;
 	} else if (e != r) {
 		/* Known under its link (an earlier fetch): the row this
 		 * document made for it goes, and it counts as seen again.

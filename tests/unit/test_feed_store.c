@@ -501,6 +501,49 @@ test_shared_guid_is_first_link(void **state)
 	free(sql);
 }
 
+/* An item stored under its link (its id is the link), and later in the
+ * same document the same link under an id items share: the first wins,
+ * as for a repeated id, and a refetch changes nothing (the second was
+ * merged over the first, and each fetch wrote the first back: two
+ * recorded changes per fetch of an unchanged feed). */
+static void
+test_shared_guid_link_seen(void **state)
+{
+	struct fix *f = *state;
+	struct advisory_stats st;
+	struct err e = ERR_INIT;
+	long long id = add_feed(f, "seen", "https://seen.example/feed");
+	static const char doc[] = "<rss version=\"2.0\"><channel>"
+	    "<item><guid>https://seen.example/1</guid><title>x</title>"
+	    "<link>https://seen.example/1</link></item>"
+	    "<item><guid isPermaLink=\"false\">0</guid><title>a</title>"
+	    "<link>https://seen.example/1</link></item>"
+	    "<item><guid isPermaLink=\"false\">0</guid><title>b</title>"
+	    "<link>https://seen.example/2</link></item>"
+	    "</channel></rss>";
+	char *s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_str(f, id, doc, i ?
+		    "2026-11-02T00:00:00Z" : "2026-11-01T00:00:00Z", &st, &e),
+		    3);
+		assert_int_equal(st.added, i ? 0 : 2);
+		assert_int_equal(st.changed, 0);
+		assert_int_equal(st.unchanged, i ? 2 : 0);
+		assert_int_equal(st.duplicates, 1);
+	}
+	s = text(f->db, "SELECT group_concat(guid || '=' || title, ' ') FROM "
+	    "(SELECT guid, title FROM advisory WHERE link LIKE "
+	    "'https://seen.example/%' ORDER BY guid)");
+	assert_string_equal(s, "https://seen.example/1=x "
+	    "https://seen.example/2=b");
+	free(s);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM advisory_change c "
+	    "JOIN advisory a ON a.id = c.advisory_id WHERE a.link LIKE "
+	    "'https://seen.example/%'"), 0);
+}
+
 /* A document that fails part-way stores nothing; the feed row records
  * the failure, and keeps its validators for a full fetch next time. */
 static void
@@ -730,6 +773,7 @@ main(void)
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_shared_guid),
 		cmocka_unit_test(test_shared_guid_is_first_link),
+		cmocka_unit_test(test_shared_guid_link_seen),
 		cmocka_unit_test(test_duplicate_id_differs),
 		cmocka_unit_test(test_fetch_failure_stores_nothing),
 		cmocka_unit_test(test_list_filters_json),
