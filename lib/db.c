@@ -101,30 +101,37 @@ sqlite3_stmt *
 db_stmt(struct db *db, const char *sql, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	unsigned slot;
+	struct db_cached *c = NULL;
 
-	for (unsigned i = 0; i < DB_STMT_CACHE && db->cache[i].sql; i++)
+	/* The SQL is mostly a literal: its address finds it at once. */
+	for (size_t i = 0; i < db->ncache && c == NULL; i++)
+		if (db->cache[i].key == sql && strcmp(db->cache[i].sql, sql) == 0)
+			c = &db->cache[i];
+	for (size_t i = 0; i < db->ncache && c == NULL; i++)
 		if (strcmp(db->cache[i].sql, sql) == 0) {
-			st = db->cache[i].st;
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return st;
+			c = &db->cache[i];
+			c->key = sql;
 		}
+	if (c != NULL) {
+		sqlite3_reset(c->st);
+		sqlite3_clear_bindings(c->st);
+		return c->st;
+	}
 	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
 	    NULL) != SQLITE_OK) {
 		db_error(db, e, "prepare");
 		sqlite3_finalize(st);
 		return NULL;
 	}
-	for (slot = 0; slot < DB_STMT_CACHE && db->cache[slot].sql; slot++)
-		;
-	if (slot == DB_STMT_CACHE) {
-		slot = db->next_evict++ % DB_STMT_CACHE;
-		free(db->cache[slot].sql);
-		sqlite3_finalize(db->cache[slot].st);
+	if (db->ncache == db->capcache) {
+		db->capcache = db->capcache ? 2 * db->capcache : 64;
+		db->cache = xreallocarray(db->cache, db->capcache,
+		    sizeof(*db->cache));
 	}
-	db->cache[slot].sql = xstrdup(sql);
-	db->cache[slot].st = st;
+	c = &db->cache[db->ncache++];
+	c->key = sql;
+	c->sql = xstrdup(sql);
+	c->st = st;
 	return st;
 }
 
@@ -211,10 +218,11 @@ db_close(struct db *db)
 	if (db == NULL)
 		return;
 	db_rollback(db);
-	for (unsigned i = 0; i < DB_STMT_CACHE; i++) {
+	for (size_t i = 0; i < db->ncache; i++) {
 		free(db->cache[i].sql);
 		sqlite3_finalize(db->cache[i].st);
 	}
+	free(db->cache);
 	sqlite3_close_v2(db->h);
 	free(db->path);
 	free(db);

@@ -14,17 +14,18 @@
 
 struct err;
 
-#define DB_STMT_CACHE	48
+struct db_cached {
+	const char	*key;	/* the caller's pointer: looked at first */
+	char		*sql;
+	sqlite3_stmt	*st;
+};
 
 struct db {
 	sqlite3	*h;
 	char	*path;
 	int	 in_tx;
-	struct {
-		char		*sql;
-		sqlite3_stmt	*st;
-	} cache[DB_STMT_CACHE];	/* see db_stmt() */
-	unsigned next_evict;
+	struct db_cached *cache;	/* see db_stmt(); never evicted */
+	size_t	 ncache, capcache;
 };
 
 #define DB_CREATE	0x01	/* create the file (and its directory) if missing */
@@ -60,7 +61,10 @@ sqlite3_stmt *db_prepare(struct db *, const char *sql, struct err *);
  * A prepared statement from the connection's cache (prepared once, reset
  * and with its bindings cleared on every call): for statements run once
  * per row of a large batch.  Owned by db: do not finalize; it is reset on
- * the next db_stmt() of the same SQL.  NULL with -ERR_DB in e on failure.
+ * the next db_stmt() of the same SQL, and lives until db_close() (the
+ * cache keeps every statement it was asked for: callers hold one while
+ * asking for others, and the SQL is the program's, a few dozen texts).
+ * NULL with -ERR_DB in e on failure.
  */
 sqlite3_stmt *db_stmt(struct db *, const char *sql, struct err *);
 

@@ -448,6 +448,41 @@ test_products_ambiguous(void **state)
 	unlink(path);
 }
 
+/*
+ * A statement from db_stmt() stays usable while its holder asks for any
+ * number of others (store_one() holds one over several): the cache held
+ * 48 and finalized the oldest, so a long run's 49th statement freed one
+ * in use (ASan: heap-use-after-free).  The same SQL at another address
+ * (a buffer) is the same statement.
+ */
+static void
+test_stmt_cache_keeps(void **state)
+{
+	struct db *db;
+	struct err e = ERR_INIT;
+	sqlite3_stmt *held, *again;
+	char sql[200][32], copy[32];
+
+	(void)state;
+	assert_int_equal(db_open(&db, ":memory:", DB_CREATE, 1000, &e), 0);
+	held = db_stmt(db, "SELECT 1", &e);
+	assert_non_null(held);
+	assert_int_equal(sqlite3_step(held), SQLITE_ROW);
+	for (int i = 0; i < 200; i++) {
+		snprintf(sql[i], sizeof(sql[i]), "SELECT %d", i + 2);
+		assert_non_null(db_stmt(db, sql[i], &e));
+	}
+	assert_int_equal(sqlite3_column_int(held, 0), 1);
+	assert_int_equal(sqlite3_step(held), SQLITE_DONE);
+	snprintf(copy, sizeof(copy), "SELECT %d", 1);
+	again = db_stmt(db, copy, &e);
+	assert_ptr_equal(again, held);
+	assert_int_equal(sqlite3_step(again), SQLITE_ROW);
+	assert_ptr_equal(db_stmt(db, sql[150], &e), db_stmt(db, "SELECT 152",
+	    &e));
+	db_close(db);
+}
+
 static void
 test_subscriber_store(void **state)
 {
@@ -683,6 +718,7 @@ main(void)
 		cmocka_unit_test(test_config_fuzzed),
 		cmocka_unit_test(test_products_find),
 		cmocka_unit_test(test_products_ambiguous),
+		cmocka_unit_test(test_stmt_cache_keeps),
 		cmocka_unit_test(test_subscriber_store),
 	};
 
