@@ -534,6 +534,7 @@ struct nl_state {
 	size_t		 nadv;
 	json_t		*names;		/* product names */
 	int		 year, month;
+	long		 rule_month;	/* see newsletter_rule_index(); -1 */
 	int		 max_adv, max_alerts;
 	char		 list_id[256];
 	char		 instance[9];
@@ -625,11 +626,14 @@ declared_names(const struct nl_state *s, struct buf *b, const char *prods,
 
 /* The five_rules item for a period: months counted from year 0, so the n
  * items come in turn across the new year (with 5: 2026-10 item 2,
- * 2026-11 item 3 ... 2027-01 item 5, 2027-02 item 1). */
+ * 2026-11 item 3 ... 2027-01 item 5, 2027-02 item 1).  n 0: the count of
+ * months itself, which a campaign keeps ("rule_month"). */
 size_t
 newsletter_rule_index(int year, int month, size_t n)
 {
-	return n == 0 ? 0 : (size_t)((long)year * 12 + month - 1) % n;
+	size_t m = (size_t)((long)year * 12 + month - 1);
+
+	return n == 0 ? m : m % n;
 }
 
 /*
@@ -727,13 +731,15 @@ context(const struct campaign_run *c, const struct nl_state *s, json_t *data,
 	json_object_set_new(ctx, "products", json_string(buf_str(&b)));
 	json_object_set_new(ctx, "has_products", json_boolean(*prods != '\0'));
 
-	/* Months counted on across years: with 5 items, (month - 1) % 5
-	 * gave items 1 and 2 three times a year and the others twice. */
+	/* Months counted on across years (frozen in the campaign when it
+	 * was built); a campaign built before that keeps the rule its
+	 * first messages had: (month - 1) % n. */
 	rules = json_object_get(content, "five_rules");
 	if (json_array_size(rules) > 0)
 		json_object_set(ctx, "rule", json_array_get(rules,
-		    newsletter_rule_index(s->year, s->month,
-		    json_array_size(rules))));
+		    s->rule_month >= 0 ? (size_t)s->rule_month %
+		    json_array_size(rules) : (size_t)(s->month - 1) %
+		    json_array_size(rules)));
 	if (star != 2 && json_object_get(content, "stepup") != NULL)
 		json_object_set(ctx, "stepup", json_object_get(content, "stepup"));
 	if (json_object_get(content, "sender") != NULL)
@@ -843,6 +849,9 @@ newsletter_prepare(struct campaign_run *c, struct err *e)
 	if (period == NULL || date_parse_period(period, &s->year, &s->month,
 	    e) < 0)
 		return err_set(e, ERR_DB, "campaign '%s' has no period", c->name);
+	s->rule_month = json_is_integer(json_object_get(c->content,
+	    "rule_month")) ? (long)json_integer_value(json_object_get(
+	    c->content, "rule_month")) : -1;
 	s->advisories = json_object_get(c->content, "advisories");
 	s->names = json_object_get(c->content, "product_names");
 	prepare_advisories(s);
@@ -1307,6 +1316,8 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		content = json_object();
 		json_object_set_new(content, "kind", json_string("newsletter"));
 		json_object_set_new(content, "period", json_string(period));
+		json_object_set_new(content, "rule_month", json_integer(
+		    (json_int_t)newsletter_rule_index(o->year, o->month, 0)));
 		json_object_set_new(content, "message_id_domain",
 		    json_string(o->cfg->message_id_domain));
 		advs = json_array();

@@ -57,7 +57,8 @@ int	 newsletter_build(struct db *, const struct newsletter_opts *,
 /* "newsletter-2026-10" into out (32 bytes). */
 void	 newsletter_campaign_name(int year, int month, char *out);
 
-/* The index of a period's five_rules item among n (see newsletter.c). */
+/* The index of a period's five_rules item among n; n 0: the count of
+ * months it is taken from (see newsletter.c). */
 size_t	 newsletter_rule_index(int year, int month, size_t n);
 
 #endif

@@ -179,4 +179,19 @@ sam subscriber add --email longname@example.jp --org "株式会社$(printf '長%
 expect_exit 0 "an organisation name of 194 characters still gets its mail" -- sam $NOW newsletter preview --email longname@example.jp --out "$T/long.eml"
 check "  ... the To name cut to fit, the message valid" -- eval '$PY "$SRCDIR/tests/tools/checkmail.py" --to-addr longname@example.jp "$T/long.eml" && \
 	$PY -c "import email,email.policy,sys; m=email.message_from_binary_file(open(sys.argv[1],\"rb\"),policy=email.policy.default); n=m[\"to\"].addresses[0].display_name; sys.exit(0 if n.startswith(\"株式会社長\") and n.endswith(\"…\") else 1)" "$T/long.eml"'
+
+# The 5か条 item of the month goes on by one each month across the years
+# (2026-10: the 24,321st month, item 2) and is frozen in the campaign; one
+# built before that (no rule_month) keeps what its first messages had:
+# item (month - 1) % 5 + 1, 5 for October.
+rule_of() { $PY -c 'import email, email.policy, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+r = re.search("第([0-9])条「", m.get_body(("plain",)).get_content())
+print(r.group(1) if r else "none")' "$1"; }
+sam $NOW newsletter preview --email info05@example.co.jp --out "$T/r1.eml" 2>/dev/null
+check "the 5か条 item of 2026-10 is the 2nd, kept in the campaign" -- eval \
+	'[ "$(rule_of "$T/r1.eml")" = 2 ] && [ "$(sqlite3 "$T/samail.db" "SELECT json_extract(content, '"'"'\$.rule_month'"'"') FROM campaign WHERE name = '"'"'newsletter-2026-10'"'"'")" = 24321 ]'
+sqlite3 "$T/samail.db" "UPDATE campaign SET content = json_remove(content, '\$.rule_month') WHERE name = 'newsletter-2026-10'"
+sam $NOW newsletter preview --email info05@example.co.jp --out "$T/r2.eml" 2>/dev/null
+check "  ... a campaign built before keeps the item it had (5th)" -- test "$(rule_of "$T/r2.eml")" = 5
 finish
