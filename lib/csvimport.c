@@ -19,6 +19,10 @@
 /* Columns a row may have: exports from other systems (a CRM, a sales
  * list) carry a hundred or more of their own besides ours. */
 #define MAX_COLS	1024
+/* A row larger than this is not a declarer (theirs are a few hundred
+ * bytes): its cells are not kept, so that memory stays small whatever a
+ * file holds (1024 cells of MAX_FIELD would be 64 MB). */
+#define MAX_ROW		(1024 * 1024)
 #define COL_STATUS	1000	/* the optional status column */
 
 const char *
@@ -46,6 +50,8 @@ struct row {
 	size_t		 n;
 	int		 overflow;	/* more than MAX_COLS cells */
 	int		 nul;		/* a cell held a NUL byte */
+	size_t		 bytes;		/* in the cells so far */
+	int		 toolong;	/* over MAX_ROW: cells not kept */
 	size_t		 newlines;	/* line breaks inside quoted cells */
 };
 
@@ -225,8 +231,12 @@ on_field(void *s, size_t len, void *arg)
 		r->overflow = 1;
 		return;
 	}
+	r->bytes += len;
+	if (r->bytes > MAX_ROW)
+		r->toolong = 1;
 	buf_reset(&r->cells[r->n]);
-	buf_add(&r->cells[r->n], s != NULL ? s : "", s != NULL ? len : 0);
+	if (!r->toolong)
+		buf_add(&r->cells[r->n], s != NULL ? s : "", s != NULL ? len : 0);
 	if (s == NULL || len == 0)
 		buf_addstr(&r->cells[r->n], "");
 	r->n++;
@@ -277,6 +287,12 @@ header(struct importer *im)
 
 	im->header_done = 1;
 	im->ncols = r->n;
+	if (r->toolong) {
+		im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: the header row "
+		    "is over %d KB; is this the declarers' CSV file?",
+		    im->path, im->line, MAX_ROW / 1024);
+		return;
+	}
 	if (r->overflow) {
 		im->fatal = err_set(im->e, ERR_INVAL, "%s:%zu: the header row "
 		    "has more than %d columns; delete the columns samail does "
@@ -399,6 +415,12 @@ data_row(struct importer *im)
 	if (r->nul) {
 		bad(im, im->line, "a cell holds a NUL byte; is this really a "
 		    "text CSV file?");
+		return;
+	}
+	if (r->toolong) {
+		bad(im, im->line, "the row is over %d KB, where a declarer's "
+		    "is a few hundred bytes; is a quote missing its pair?",
+		    MAX_ROW / 1024);
 		return;
 	}
 	if (r->overflow || r->n > im->ncols) {
@@ -583,9 +605,9 @@ on_row(int term, void *arg)
 	}
 	/* A row of empty cells (",,,," from Excel) is a blank line. */
 	{
-		int empty = 1;
+		int empty = !r->toolong;
 
-		for (size_t i = 0; i < r->n; i++)
+		for (size_t i = 0; i < r->n && empty; i++)
 			if (buf_str(&r->cells[i])[0] != '\0')
 				empty = 0;
 		if (empty)
@@ -605,6 +627,8 @@ next:
 	r->n = 0;
 	r->overflow = 0;
 	r->nul = 0;
+	r->bytes = 0;
+	r->toolong = 0;
 	r->newlines = 0;
 }
 

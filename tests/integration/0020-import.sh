@@ -225,4 +225,19 @@ check "  ... one warning per cell, saying what and how to fix" -- eval \
 	grep -q "^gaiji.csv:2: name: .* has 2 user-defined characters (外字: U+E001 at character 1, the first)" "$T/err" &&
 	grep -q "2 added" "$T/out"'
 
+# A row far larger than a declarer's (1000 cells of 60 KB: not a
+# declarer file, or quotes gone astray) is refused without being kept:
+# memory stays small, and the rows after it are read.
+$PY - <<'PY'
+with open("huge.csv", "w", encoding="utf-8") as f:
+    f.write("email,org,note\r\nfirst@example.jp,最初,\r\n")
+    f.write("big@example.jp,大きい," + ",".join(["x" * 60000] * 1000) + "\r\n")
+    f.write("last@example.jp,最後,\r\n")
+PY
+/usr/bin/time -f %M -o huge.rss "$SAMAIL" -c "$T/samail.conf" subscriber import --skip-invalid --dry-run huge.csv >"$T/out" 2>"$T/err"
+check "a 60 MB row: refused with one line, the rows around it read" -- eval \
+	'grep -q "^huge.csv:3: the row is over 1024 KB, where a declarer.s is a few hundred bytes; is a quote missing its pair?" "$T/err" &&
+	grep -q "2 added" "$T/out" && grep -q "1 rejected" "$T/out"'
+check "  ... in under 40 MB of memory ($(tail -n 1 huge.rss) KB)" -- test "$(tail -n 1 huge.rss)" -lt 40960
+
 finish
