@@ -1468,7 +1468,7 @@ probe_begin(struct worker *w, int relay)
 
 /*
  * Before sending to a relay whose streak ended (streak_ended()): 0 go,
- * 1 skip it, 2 the run is stopping.  One worker goes back to it with one
+ * 1 skip it, 2 the run is stopping, 3 look at the run's relay again.  One worker goes back to it with one
  * message, the others wait for what that gets: when the relay that took
  * over fails too, each worker going back would lose one more message to
  * it (a deferral, or a whole timeout) before the run stops.  Should the
@@ -1496,6 +1496,12 @@ back_begin(struct worker *w, int relay)
 		rc = 2;
 	else if (run->back[relay] == BACK_FAILED)
 		rc = 1;
+	else if (atomic_load(&run->cur) != relay)
+		/* The relay was read before its streak handed over to
+		 * another, which has not failed: that one, not a try back
+		 * (made now, it would be over before the one that took
+		 * over fails, and nobody could go back then: 69, not 75). */
+		rc = 3;
 	else {
 		run->back[relay] = BACK_TRYING;
 		w->back = relay;
@@ -1602,6 +1608,8 @@ send_job(struct worker *w, const struct smtp_job *job, struct smtp_result *r)
 		switch (c) {
 		case 1:
 			tried |= 1u << relay;
+			continue;
+		case 3:
 			continue;
 		case 2:
 			r->outcome = atomic_load(&run->down) ?
