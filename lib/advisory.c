@@ -391,12 +391,13 @@ opt(const char *s)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
-/* The content hash (hex SHA-256), with a context and digest fetched once
- * per document: OpenSSL 3 looks the algorithm up again on every
- * EVP_sha256() init otherwise, which a 50 MB feed notices. */
+/* The content hash (hex SHA-256) of the fields v (len[i] bytes each), with
+ * a context and digest fetched once per document: OpenSSL 3 looks the
+ * algorithm up again on every EVP_sha256() init otherwise, which a 50 MB
+ * feed notices. */
 static void
 content_hash(EVP_MD_CTX *c, const EVP_MD *md, const char *const *v,
-    char out[65])
+    const size_t *len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -407,11 +408,10 @@ content_hash(EVP_MD_CTX *c, const EVP_MD *md, const char *const *v,
 		abort();
 	}
 	for (int i = 0; i < C__N; i++) {
-		const char *s = v[i] != NULL ? v[i] : "";
-
 		/* The separator cannot occur in validated text (a control
 		 * character), so different fields never hash alike. */
-		EVP_DigestUpdate(c, s, strlen(s));
+		if (v[i] != NULL)
+			EVP_DigestUpdate(c, v[i], len[i]);
 		EVP_DigestUpdate(c, "\x1f", 1);
 	}
 	EVP_DigestFinal_ex(c, d, &dlen);
@@ -420,6 +420,18 @@ content_hash(EVP_MD_CTX *c, const EVP_MD *md, const char *const *v,
 		out[2 * i + 1] = hex[d[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+/* Bind field v (len bytes, NULL as NULL) for one sqlite3_step(): the
+ * length is known, and the text outlives the step, so SQLite neither
+ * measures nor copies it. */
+static void
+bind_field(sqlite3_stmt *st, int idx, const char *v, size_t len)
+{
+	if (v == NULL)
+		sqlite3_bind_null(st, idx);
+	else
+		sqlite3_bind_text(st, idx, v, (int)len, SQLITE_STATIC);
 }
 
 static int
@@ -679,6 +691,7 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	struct db *db = s->db;
 	sqlite3_stmt *st, *known = NULL;
 	const char *v[C__N];
+	size_t len[C__N];
 	char pub[32], upd_ts[32], cvss[16], hash[65];
 	char *cves, *cpes;
 	long long id;
@@ -715,7 +728,9 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 	v[C_CVSS_VECTOR] = opt(it->cvss_vector);
 	v[C_SEVERITY] = opt(it->severity);
 	v[C_CPES] = cpes;
-	content_hash(s->mdctx, s->md, v, hash);
+	for (int i = 0; i < C__N; i++)
+		len[i] = v[i] != NULL ? strlen(v[i]) : 0;
+	content_hash(s->mdctx, s->md, v, len, hash);
 
 	/* Insert first: in the common first fetch that is one statement. */
 	if ((st = db_stmt(db, ins, s->e)) == NULL)
@@ -726,7 +741,7 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 		if (i == C_CVSS && it->cvss >= 0)
 			sqlite3_bind_double(st, 3 + i, it->cvss);
 		else
-			db_bind_text(st, 3 + i, v[i]);
+			bind_field(st, 3 + i, v[i], len[i]);
 	}
 	sqlite3_bind_text(st, 15, products, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 16, hash, -1, SQLITE_STATIC);
@@ -823,7 +838,7 @@ store_one(struct store *s, const struct feed_item *it, const char *products)
 		if (i == C_CVSS && it->cvss >= 0)
 			sqlite3_bind_double(st, 2 + i, it->cvss);
 		else
-			db_bind_text(st, 2 + i, v[i]);
+			bind_field(st, 2 + i, v[i], len[i]);
 	}
 	sqlite3_bind_text(st, 14, products, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 15, hash, -1, SQLITE_STATIC);
