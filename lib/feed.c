@@ -443,6 +443,10 @@ clean_html(const struct buf *raw, size_t cap)
 	struct buf t = BUF_INIT(0), esc = BUF_INIT(0);
 	char *out;
 
+	/* No markup and nothing to decode: html_text() would copy it as is. */
+	if (memchr(buf_str(raw), '<', raw->len) == NULL &&
+	    memchr(buf_str(raw), '&', raw->len) == NULL)
+		return clean_line(buf_str(raw), raw->len, cap);
 	if (memchr(buf_str(raw), '<', raw->len) != NULL) {
 		escape_non_tags(buf_str(raw), raw->len, &esc);
 		html_text(buf_str(&esc), esc.len, &t);
