@@ -205,7 +205,7 @@ static char *
 clean_line(const char *s, size_t n, size_t cap)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, o = 0, len, keep;
+	size_t i = 0, o = 0, len, keep, run;
 	int space = 0;
 	unsigned cp;
 	char *out;
@@ -215,24 +215,28 @@ clean_line(const char *s, size_t n, size_t cap)
 	 * each invalid byte bounds the output at 3n. */
 	out = xmalloc(3 * n + 1);
 	while (i < n) {
-		if (p[i] > 0x20 && p[i] < 0x7f) {	/* the common case */
-			if (space && o > 0)
-				out[o++] = ' ';
-			space = 0;
-			out[o++] = (char)p[i++];
-			continue;
+		/* The common case, a run of characters kept as they are (one
+		 * copy for the run): printable ASCII, and most of a Japanese
+		 * feed: U+1000-U+1FFF, U+3000-U+CFFF and U+E000-U+EFFF hold
+		 * no space or control we act on. */
+		for (run = i; run < n;) {
+			if (p[run] > 0x20 && p[run] < 0x7f)
+				run++;
+			else if ((p[run] == 0xe1 || (p[run] >= 0xe3 &&
+			    p[run] <= 0xec) || p[run] == 0xee) &&
+			    n - run >= 3 && (p[run + 1] & 0xc0) == 0x80 &&
+			    (p[run + 2] & 0xc0) == 0x80)
+				run += 3;
+			else
+				break;
 		}
-		/* Most of a Japanese feed: U+1000-U+1FFF, U+3000-U+CFFF and
-		 * U+E000-U+EFFF hold no space or control we act on. */
-		if ((p[i] == 0xe1 || (p[i] >= 0xe3 && p[i] <= 0xec) ||
-		    p[i] == 0xee) && n - i >= 3 && (p[i + 1] & 0xc0) == 0x80 &&
-		    (p[i + 2] & 0xc0) == 0x80) {
+		if (run > i) {
 			if (space && o > 0)
 				out[o++] = ' ';
 			space = 0;
-			memcpy(out + o, p + i, 3);
-			o += 3;
-			i += 3;
+			memcpy(out + o, p + i, run - i);
+			o += run - i;
+			i = run;
 			continue;
 		}
 		cp = utf8_next(p + i, n - i, &len);
