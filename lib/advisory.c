@@ -904,6 +904,11 @@ store_item(const struct feed_item *it, void *arg)
  * bounded ring hands items over, so memory stays flat.
  */
 #define PIPE_N	256
+/* The store, waiting on an empty ring, is woken when this many items are
+ * in it (or the parse is over): woken for the first, it took that one
+ * item and waited again, a sleep and a wake-up (two context switches)
+ * per item or two whenever it kept up, which it mostly does. */
+#define PIPE_WAKE 32
 
 struct pipe {
 	pthread_mutex_t	 mu;
@@ -941,9 +946,9 @@ pipe_put(const struct feed_item *it, void *arg)
 	}
 	p->item[(p->head + p->n) % PIPE_N] = copy;
 	p->tags[(p->head + p->n) % PIPE_N] = tags;
-	/* Wake the store only when it may be waiting: a wake-up per item
-	 * costs more than the item. */
-	if (p->n++ == 0)
+	/* Wake the store only when it may be waiting and has a batch to
+	 * take: a wake-up per item costs more than the item. */
+	if (++p->n == PIPE_WAKE)
 		pthread_cond_signal(&p->can_get);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
