@@ -45,6 +45,13 @@ pair_hash(unsigned char a, unsigned char b)
 	return ((unsigned)a * 131u + b) & (PAIR_BITS - 1);
 }
 
+/* A UTF-8 continuation byte. */
+static int
+is_cont(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
 static void
 pairs_set(struct pairs *p, unsigned char a, unsigned char b)
 {
@@ -59,7 +66,11 @@ pairs_maybe(const struct pairs *p, const struct phrase *ph)
 	const unsigned char *s = (const unsigned char *)ph->s;
 
 	for (size_t i = 0; i + 1 < ph->len; i++) {
-		unsigned v = pair_hash(s[i], s[i + 1]);
+		unsigned v;
+
+		if (is_cont(s[i + 1]))
+			continue;	/* not kept: see fold_text() */
+		v = pair_hash(s[i], s[i + 1]);
 
 		if (!(p->bits[v >> 6] & ((uint64_t)1 << (v & 63))))
 			return 0;
@@ -98,6 +109,56 @@ fold(const char *s)
 }
 
 /*
+ * fold() of the n bytes at r, written at *wp, and the byte pairs of the
+ * result into p (prev: the byte written before, if *wp is past start).
+ * A character of several bytes is copied whole, its continuation bytes
+ * (0x80-0xbf) with it, and no pair ending in a continuation byte is kept:
+ * a pair inside a character tells little that the pair before it does
+ * not, and a Japanese text (3 bytes a character) then costs a pair a
+ * character, not one a byte.  pairs_maybe() skips the same pairs.
+ */
+static void
+fold_part(const unsigned char *r, size_t n, unsigned char **wp,
+    const unsigned char *start, struct pairs *p)
+{
+	const unsigned char *end = r + n;
+	unsigned char *w = *wp, c;
+	unsigned cp;
+
+	while (r < end) {
+		c = *r++;
+		if (c >= 0x80) {
+			if (c == 0xef && end - r >= 2 &&
+			    (r[0] == 0xbc || r[0] == 0xbd) &&
+			    (cp = 0xff00 | ((r[0] & 0x03u) << 6) |
+			    (r[1] & 0x3fu), cp >= 0xff01 && cp <= 0xff5e)) {
+				c = (unsigned char)(cp - 0xff01 + 0x21);
+				r += 2;
+			} else if (c == 0xe3 && end - r >= 2 && r[0] == 0x80 &&
+			    r[1] == 0x80) {
+				c = ' ';
+				r += 2;
+			} else {
+				/* Any other byte is kept; a lead byte with the
+				 * continuation bytes after it. */
+				if (!is_cont(c) && w != start)
+					pairs_set(p, w[-1], c);
+				*w++ = c;
+				while (r < end && is_cont(*r))
+					*w++ = *r++;
+				continue;
+			}
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (w != start)
+			pairs_set(p, w[-1], c);
+		*w++ = c;
+	}
+	*wp = w;
+}
+
+/*
  * fold() of title + "\n" + summary into a new string (caller frees), and
  * the byte pairs of the result into p, in one pass: this runs over every
  * advisory stored.  The newline keeps a keyword from spanning the two.
@@ -106,41 +167,17 @@ static char *
 fold_text(const char *title, const char *summary, struct pairs *p)
 {
 	size_t tl = title ? strlen(title) : 0, sl = summary ? strlen(summary) : 0;
-	char *out = xmalloc(tl + sl + 2);
-	const unsigned char *r;
-	unsigned char *w = (unsigned char *)out, prev = 0, c;
-	unsigned cp;
+	unsigned char *out = xmalloc(tl + sl + 2), *w = out;
 
 	memset(p->bits, 0, sizeof(p->bits));
-	for (int part = 0; part < 2; part++) {
-		r = (const unsigned char *)(part == 0 ? (title ? title : "") :
-		    (summary ? summary : ""));
-		while (*r != '\0') {
-			if (r[0] == 0xef && (r[1] == 0xbc || r[1] == 0xbd) &&
-			    r[2] != '\0' &&
-			    (cp = 0xff00 | ((r[1] & 0x03u) << 6) | (r[2] & 0x3fu),
-			    cp >= 0xff01 && cp <= 0xff5e)) {
-				c = (unsigned char)(cp - 0xff01 + 0x21);
-				r += 3;
-			} else if (r[0] == 0xe3 && r[1] == 0x80 && r[2] == 0x80) {
-				c = ' ';
-				r += 3;
-			} else
-				c = *r++;
-			if (c >= 'A' && c <= 'Z')
-				c = (unsigned char)(c - 'A' + 'a');
-			if (w != (unsigned char *)out)
-				pairs_set(p, prev, c);
-			*w++ = prev = c;
-		}
-		if (part == 0) {
-			if (w != (unsigned char *)out)
-				pairs_set(p, prev, '\n');
-			*w++ = prev = '\n';
-		}
-	}
+	fold_part((const unsigned char *)(title ? title : ""), tl, &w, out, p);
+	if (w != out)
+		pairs_set(p, w[-1], '\n');
+	*w++ = '\n';
+	fold_part((const unsigned char *)(summary ? summary : ""), sl, &w, out,
+	    p);
 	*w = '\0';
-	return out;
+	return (char *)out;
 }
 
 static void
