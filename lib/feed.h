@@ -135,8 +135,9 @@ int	 feed_parse_mem(const char *mem, size_t len, const struct feed_opts *opts,
 
 void	 feed_info_release(struct feed_info *info);
 
-/* Deep copy of an item (for callers that keep items past the callback);
- * free with feed_item_free(). */
+/* Deep copy of an item (for callers that keep items past the callback),
+ * in one allocation: free with feed_item_free(), and change no pointer in
+ * it. */
 struct feed_item *feed_item_dup(const struct feed_item *item);
 void	 feed_item_free(struct feed_item *item);
 
