@@ -235,6 +235,7 @@ struct rm_state {
 	char		 list_id[256];
 	char		 instance[9];
 	const char	*assessment_url;	/* borrowed from content */
+	int		 last_label;	/* last_assessed as a date label */
 	struct skelcache *cache;	/* skeletons for sending; NULL: none */
 };
 
@@ -368,8 +369,13 @@ context(const struct campaign_run *c, const struct rm_state *s,
 	else
 		json_object_set_new(ctx, "days_before", json_integer(days));
 	/* As the reader's language writes a date, like due_label but
-	 * without the weekday: 2025年12月1日 / 1 December 2025. */
-	if (r->last_assessed != SUB_NODATE) {
+	 * without the weekday: 2025年12月1日 / 1 December 2025.  A campaign
+	 * built before that (no "last_assessed_label" in its content) keeps
+	 * 2025-12-01, what its first messages said. */
+	if (r->last_assessed != SUB_NODATE && !s->last_label) {
+		date_format(r->last_assessed, day);
+		json_object_set_new(ctx, "last_assessed", json_string(day));
+	} else if (r->last_assessed != SUB_NODATE) {
 		int y, m, d;
 
 		date_civil(r->last_assessed, &y, &m, &d);
@@ -633,6 +639,8 @@ remind_prepare(struct campaign_run *c, struct err *e)
 	if (s->assessment_url == NULL)
 		return err_set(e, ERR_DB, "campaign '%s' has no assessment_url",
 		    c->name);
+	s->last_label = json_is_true(json_object_get(c->content,
+	    "last_assessed_label"));
 	campaign_list_id(c->env->cfg, s->list_id);
 	snprintf(s->instance, sizeof(s->instance), "%s", c->env->instance);
 	/* As in newsletter_prepare(): a U+0001 in the content (the marker
@@ -1123,6 +1131,8 @@ remind_build(struct db *db, const struct remind_opts *o, time_t now,
 		    json_string(o->cfg->message_id_domain));
 		json_object_set_new(b.content, "assessment_url",
 		    json_string(o->cfg->rm_url));
+		json_object_set_new(b.content, "last_assessed_label",
+		    json_true());
 		if ((rc = render_snapshot(o->templates_dir, &snap, e)) < 0)
 			goto out;
 		json_object_set_new(b.content, "templates", snap);
