@@ -23,6 +23,8 @@
  * bytes): its cells are not kept, so that memory stays small whatever a
  * file holds (1024 cells of MAX_FIELD would be 64 MB). */
 #define MAX_ROW		(1024 * 1024)
+/* A cell buffer larger than this is freed after its row (on_row()). */
+#define CELL_KEEP	4096
 #define COL_STATUS	1000	/* the optional status column */
 
 const char *
@@ -624,6 +626,15 @@ on_row(int term, void *arg)
 next:
 	im->prev_term = term;
 	im->line += lines;
+	/* A cell's buffer keeps its size from row to row: large ones go, or
+	 * rows under MAX_ROW, each with large cells in other columns, would
+	 * leave every column's buffer at MAX_FIELD (64 MB) for the rest of
+	 * the import. */
+	for (size_t i = 0; i < r->n; i++)
+		if (r->cells[i].cap > CELL_KEEP) {
+			buf_release(&r->cells[i]);
+			buf_init(&r->cells[i], MAX_FIELD);
+		}
 	r->n = 0;
 	r->overflow = 0;
 	r->nul = 0;
