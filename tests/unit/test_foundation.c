@@ -17,6 +17,7 @@
 #include "db.h"
 #include "err.h"
 #include "products.h"
+#include "schema.h"
 #include "subscriber.h"
 #include "text.h"
 
@@ -483,6 +484,62 @@ test_stmt_cache_keeps(void **state)
 	db_close(db);
 }
 
+/* Migration 5 drops from stored declarers the honorifics import now drops
+ * (sub_set_field), by the same rule. */
+static void
+test_migrate_honorifics(void **state)
+{
+	static const char *const names[][2] = {
+		{ "山田 太郎 様", "山田 太郎" }, { "山田太郎様", "山田太郎" },
+		{ "佐藤\xe3\x80\x80花子\xe3\x80\x80さま", "佐藤\xe3\x80\x80花子" },
+		{ "ご担当者 殿", "ご担当者" }, { "鵜殿", "鵜殿" },
+		{ "田中様子", "田中様子" }, { "様", "様" }, { " 様", " 様" },
+	}, *const orgs[][2] = {
+		{ "株式会社サンプル 御中", "株式会社サンプル" },
+		{ "株式会社サンプル御中", "株式会社サンプル" },
+		{ "御中", "御中" }, { "中央御中央", "中央御中央" },
+	};
+	struct db *db;
+	struct err e = ERR_INIT;
+	sqlite3_stmt *st;
+	char sql[512];
+
+	(void)state;
+	assert_int_equal(db_open(&db, ":memory:", DB_CREATE, 1000, &e), 0);
+	for (size_t v = 1; v <= 4; v++)
+		assert_int_equal(db_exec(db, schema_migration(v), &e), 0);
+	assert_int_equal(db_exec(db, "PRAGMA user_version = 4", &e), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO subscriber (email, org, "
+		    "name, created, updated) VALUES ('n%zu@example.jp', 'X', "
+		    "'%s', 'x', 'x')", i, names[i][0]);
+		assert_int_equal(db_exec(db, sql, &e), 0);
+	}
+	for (size_t i = 0; i < sizeof(orgs) / sizeof(orgs[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO subscriber (email, org, "
+		    "created, updated) VALUES ('o%zu@example.jp', '%s', 'x', "
+		    "'x')", i, orgs[i][0]);
+		assert_int_equal(db_exec(db, sql, &e), 0);
+	}
+	assert_int_equal(db_migrate(db, &e), 1);
+	assert_int_equal(db_version(db), (int)schema_count());
+	st = db_prepare(db, "SELECT email, coalesce(name, org) FROM subscriber "
+	    "ORDER BY id", &e);
+	assert_non_null(st);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) +
+	    sizeof(orgs) / sizeof(orgs[0]); i++) {
+		size_t k = i < sizeof(names) / sizeof(names[0]) ? i :
+		    i - sizeof(names) / sizeof(names[0]);
+
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 1),
+		    i < sizeof(names) / sizeof(names[0]) ? names[k][1] :
+		    orgs[k][1]);
+	}
+	sqlite3_finalize(st);
+	db_close(db);
+}
+
 static void
 test_subscriber_store(void **state)
 {
@@ -719,6 +776,7 @@ main(void)
 		cmocka_unit_test(test_products_find),
 		cmocka_unit_test(test_products_ambiguous),
 		cmocka_unit_test(test_stmt_cache_keeps),
+		cmocka_unit_test(test_migrate_honorifics),
 		cmocka_unit_test(test_subscriber_store),
 	};
 
