@@ -689,6 +689,12 @@ finish(struct config *c, struct err *e)
 	if (strchr(c->unsub_base_url, ' ') != NULL)
 		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url contains "
 		    "a space");
+	/* A browser keeps what follows '#' to itself: the token would
+	 * never reach the server. */
+	if (strchr(c->unsub_base_url, '#') != NULL)
+		return err_set(e, ERR_CONFIG, "[unsubscribe] base_url contains "
+		    "'#': the token appended after it would never reach the web "
+		    "server; name the page without a fragment");
 	/* The token is appended to it: one that does not end in '/' gets
 	 * it, so "https://www.example.jp/u" gives ".../u/TOKEN" (forwarded
 	 * to serve's /u/TOKEN), not ".../uTOKEN"; but one with a query

@@ -296,6 +296,12 @@ test_config(void **state)
 			unlink(p);
 			free(p);
 		}
+		p = write_file("[unsubscribe]\nbase_url = https://www.example.jp/u#x\n",
+		    0644);
+		assert_int_equal(config_load(&c, p, NULL, &e), -ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "contains '#'"));
+		unlink(p);
+		free(p);
 	}
 	/* Overdue reminders that would run into the next cycle. */
 	p = write_file("[remind]\ninterval = 6\noverdue_repeats = 6\n", 0644);
