@@ -147,30 +147,17 @@ warn(struct importer *im, size_t line, const char *fmt, ...)
 static size_t
 private_use(const char *v, unsigned *first, size_t *pos)
 {
-	const unsigned char *p = (const unsigned char *)v;
-	size_t n = 0, ch = 0;
+	size_t n = 0, ch = 0, left = strlen(v), len;
+	unsigned cp;
 
-	while (*p != '\0') {
-		size_t len = text_utf8_seq(*p);
-		unsigned cp;
-
+	for (; left > 0; v += len, left -= len) {
+		len = text_utf8_decode(v, left, &cp);
 		ch++;
-		if (len == 3 && p[1] && p[2])
-			cp = (unsigned)(p[0] & 0x0f) << 12 |
-			    (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
-		else if (len == 4 && p[1] && p[2] && p[3])
-			cp = (unsigned)(p[0] & 0x07) << 18 |
-			    (unsigned)(p[1] & 0x3f) << 12 |
-			    (unsigned)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-		else
-			cp = 0, len = len > 1 ? 1 : len;
-		if ((cp >= 0xe000 && cp <= 0xf8ff) || cp >= 0xf0000) {
-			if (n++ == 0) {
-				*first = cp;
-				*pos = ch;
-			}
+		if (((cp >= 0xe000 && cp <= 0xf8ff) || cp >= 0xf0000) &&
+		    n++ == 0) {
+			*first = cp;
+			*pos = ch;
 		}
-		p += len;
 	}
 	return n;
 }

@@ -279,3 +279,29 @@ text_match_key(const char *s)
 	*w = '\0';
 	return f;
 }
+
+size_t
+text_utf8_decode(const char *s, size_t n, unsigned *cp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (p[0] < 0x80 || n < 2) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xe0 && p[0] < 0xf0 && n >= 3) {
+		*cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+		return 3;
+	}
+	if (p[0] >= 0xf0 && n >= 4) {
+		*cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) |
+		    ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
+		return 4;
+	}
+	if (p[0] >= 0xc0 && p[0] < 0xe0) {
+		*cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu);
+		return 2;
+	}
+	*cp = p[0];
+	return 1;
+}

@@ -29,6 +29,9 @@ text_utf8_seq(unsigned char lead)
 {
 	return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
 }
+/* Decode the UTF-8 code point at s (n bytes left) into *cp; returns its
+ * length, 1 for a stray byte or a sequence cut short (*cp is that byte). */
+size_t	 text_utf8_decode(const char *s, size_t n, unsigned *cp);
 /*
  * 1 if s holds a control character: C0 (incl. CR, LF, TAB), DEL, C1
  * (U+0080..U+009F), the line and paragraph separators U+2028/2029 or a

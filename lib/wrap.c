@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "text.h"
 #include "wrap.h"
 
 /*
@@ -64,39 +65,12 @@ wrap_width(unsigned c)
 	return 1;
 }
 
-/* Decode one UTF-8 code point; returns its length (1 for a stray byte). */
-static size_t
-decode(const char *s, size_t n, unsigned *cp)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (p[0] < 0x80 || n < 2) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xe0 && p[0] < 0xf0 && n >= 3) {
-		*cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
-		return 3;
-	}
-	if (p[0] >= 0xf0 && n >= 4) {
-		*cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) |
-		    ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
-		return 4;
-	}
-	if (p[0] >= 0xc0 && p[0] < 0xe0) {
-		*cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu);
-		return 2;
-	}
-	*cp = p[0];
-	return 1;
-}
-
 int
 wrap_char(const char *s, size_t n, size_t *len)
 {
 	unsigned cp;
 
-	*len = decode(s, n, &cp);
+	*len = text_utf8_decode(s, n, &cp);
 	return wrap_width(cp);
 }
 
@@ -107,7 +81,7 @@ str_width(const char *s, size_t n)
 	unsigned cp;
 
 	for (size_t i = 0; i < n; i += k) {
-		k = decode(s + i, n - i, &cp);
+		k = text_utf8_decode(s + i, n - i, &cp);
 		w += (size_t)wrap_width(cp);
 	}
 	return w;
@@ -166,7 +140,7 @@ joined(const char *s, size_t n)
 	unsigned cp;
 
 	while (i < n) {
-		k = decode(s + i, n - i, &cp);
+		k = text_utf8_decode(s + i, n - i, &cp);
 		if (!wrap_joins(cp) && cp != 0xff9e && cp != 0xff9f)
 			break;
 		i += k;
@@ -203,7 +177,7 @@ token(const char *s, size_t n)
 			i++;
 		return i;
 	}
-	i = decode(s, n, &cp);
+	i = text_utf8_decode(s, n, &cp);
 	return i + joined(s + i, n - i);
 }
 
@@ -254,7 +228,7 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 		size_t tl = token(s + pos, n - pos), tw = str_width(s + pos, tl);
 		int space = s[pos] == ' ' || s[pos] == '\t';
 
-		decode(s + pos, n - pos, &cp);
+		text_utf8_decode(s + pos, n - pos, &cp);
 		if (has_text && curw + tw > (size_t)cols && !space) {
 			if (no_start(cp)) {
 				/* Hang the closing mark (burasage). */
@@ -276,7 +250,7 @@ wrap_line(const char *s, size_t n, int cols, struct buf *out)
 				if (b == 0)
 					break;
 				b--;
-				decode(cur.data + b, cut - b, &c2);
+				text_utf8_decode(cur.data + b, cut - b, &c2);
 				if (!no_end(c2) || b == 0)
 					break;
 				cut = b;
