@@ -49,6 +49,20 @@
 
 #define DEF_CONNECT_TIMEOUT_MS	30000L
 #define DEF_TIMEOUT_MS		300000L
+
+/* The timeouts in force: the option's, or the default for 0. */
+static long
+timeout_ms(const struct smtp_opts *o)
+{
+	return o->timeout_ms > 0 ? o->timeout_ms : DEF_TIMEOUT_MS;
+}
+
+static long
+connect_timeout_ms(const struct smtp_opts *o)
+{
+	return o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
+	    DEF_CONNECT_TIMEOUT_MS;
+}
 #define BUSY_RETRIES		3	/* tries while the relay says "busy" */
 #define BUSY_BACKOFF_MS		250	/* doubled each try */
 #define RELAY_ERR_MAX		768	/* why a relay could not be used: its
@@ -1329,15 +1343,11 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 			/* libcurl waits for the greeting (and the rest of the
 			 * set-up) no longer than the connect timeout either:
 			 * name the limit that ran out. */
-			long t = o->timeout_ms > 0 ? o->timeout_ms :
-			    DEF_TIMEOUT_MS;
-			long ct = o->connect_timeout_ms > 0 ?
-			    o->connect_timeout_ms : DEF_CONNECT_TIMEOUT_MS;
-
 			snprintf(why, sz, "sent no greeting within [smtp] %s "
 			    "(%s): if this port speaks TLS from the start (465), "
 			    "name it smtps://; else the relay is hung",
-			    ct < t ? "connect_timeout" : "timeout", ce);
+			    connect_timeout_ms(o) < timeout_ms(o) ?
+			    "connect_timeout" : "timeout", ce);
 			return FAIL_CONNECT;
 		}
 		break;
@@ -1468,8 +1478,9 @@ probe_begin(struct worker *w, int relay)
 
 /*
  * Before sending to a relay whose streak ended (streak_ended()): 0 go,
- * 1 skip it, 2 the run is stopping, 3 look at the run's relay again.  One worker goes back to it with one
- * message, the others wait for what that gets: when the relay that took
+ * 1 skip it, 2 the run is stopping, 3 look at the run's relay again.
+ * One worker goes back to it with one message, the others wait for what
+ * that gets: when the relay that took
  * over fails too, each worker going back would lose one more message to
  * it (a deferral, or a whole timeout) before the run stops.  Should the
  * relay answer it as usual (note_reply() ends its streak) every worker
@@ -1904,7 +1915,7 @@ handle_setup(struct worker *w, struct err *e)
 	 * (no byte moving for that long: LOW_SPEED); a message as a whole
 	 * gets ten times that, so a slow but live relay is not cut off.
 	 */
-	per_reply = (o->timeout_ms > 0 ? o->timeout_ms : DEF_TIMEOUT_MS) / 1000;
+	per_reply = timeout_ms(o) / 1000;
 	if (per_reply < 1)
 		per_reply = 1;
 	if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
@@ -1932,13 +1943,11 @@ handle_setup(struct worker *w, struct err *e)
 	    curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS,
 	    "AUTH=PLAIN;AUTH=LOGIN"))) ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
-	    DEF_CONNECT_TIMEOUT_MS) ||
+	    connect_timeout_ms(o)) ||
 	    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, per_reply) ||
 	    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) ||
 	    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, per_reply) ||
-	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10 * (o->timeout_ms > 0 ?
-	    o->timeout_ms : DEF_TIMEOUT_MS)) ||
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10 * timeout_ms(o)) ||
 	    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) ||
 	    /*
 	     * No proxy, whatever the environment says: libcurl takes
