@@ -121,8 +121,8 @@ static const struct honorific name_hon[] = {
 	{ "御中", 0 },
 };
 
-/* v without the first of hon[] that ends it, nor the blanks before that;
- * a value that is nothing but the honorific stays as it is. */
+/* v (trimmed) without the first of hon[] that ends it, nor the blanks
+ * before that; a value that is nothing but the honorific stays as it is. */
 static void
 drop_honorific(char *v, const struct honorific *hon, size_t nhon)
 {
@@ -130,20 +130,15 @@ drop_honorific(char *v, const struct honorific *hon, size_t nhon)
 
 	for (size_t i = 0; i < nhon; i++) {
 		size_t k = strlen(hon[i].s), m;
+		char *rest;
 
 		if (n <= k || strcmp(v + n - k, hon[i].s) != 0)
 			continue;
-		m = n - k;
-		for (;;) {
-			if (m > 0 && (v[m - 1] == ' ' || v[m - 1] == '\t'))
-				m--;
-			else if (m >= 3 && memcmp(v + m - 3, "\xe3\x80\x80", 3) == 0)
-				m -= 3;		/* U+3000 */
-			else
-				break;
-		}
+		rest = text_trim(xstrndup(v, n - k));
+		m = strlen(rest);
 		if (m > 0 && (!hon[i].blank || m < n - k))
-			v[m] = '\0';
+			memcpy(v, rest, m + 1);
+		free(rest);
 		return;
 	}
 }
