@@ -119,6 +119,15 @@ date_format(long days, char *out)
 	out[10] = '\0';
 }
 
+void
+date_format_ja(long days, char *out)
+{
+	int y, m, d;
+
+	date_civil(days, &y, &m, &d);
+	snprintf(out, DATE_JA_MAX, "%d年%d月%d日", y, m, d);
+}
+
 long
 date_add_months(long days, int n)
 {

@@ -31,6 +31,10 @@ int	 date_month_length(int y, int m);
 int	 date_parse(const char *s, long *days, struct err *e);
 /* YYYY-MM-DD into out (at least 11 bytes). */
 void	 date_format(long days, char *out);
+/* As Japanese text writes the day, 2026年10月16日, into out (at least
+ * DATE_JA_MAX bytes). */
+#define DATE_JA_MAX	24
+void	 date_format_ja(long days, char *out);
 
 /* The same day n months later (n may be negative), clamped to the end of
  * a shorter month: Jan 31 + 1 month = Feb 28 or 29. */

@@ -330,7 +330,7 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		double cvss = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
 		    sqlite3_column_double(st, 4);
 		json_t *j;
-		char day[11], day_ja[32];
+		char day[11], day_ja[DATE_JA_MAX];
 		size_t i, merge;
 		time_t t;
 
@@ -398,12 +398,8 @@ collect(struct db *db, int year, int month, json_t *list, size_t *nalerts,
 		json_object_set_new(j, "summary", clip_summary(summary));
 		day[0] = day_ja[0] = '\0';
 		if (pub != NULL && date_parse_timestamp(pub, &t, NULL) == 0) {
-			int y, m, d;
-
 			date_format(date_jst_day(t), day);
-			date_civil(date_jst_day(t), &y, &m, &d);
-			snprintf(day_ja, sizeof(day_ja), "%d年%d月%d日", y, m,
-			    d);
+			date_format_ja(date_jst_day(t), day_ja);
 		}
 		json_object_set_new(j, "published", json_string(day));
 		json_object_set_new(j, "published_ja", json_string(day_ja));

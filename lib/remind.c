@@ -205,13 +205,15 @@ remind_date_label(long day, const char *locale, char *out)
 	    "Wednesday", "Thursday", "Friday", "Saturday" };
 	int y, m, d;
 
-	date_civil(day, &y, &m, &d);
-	if (locale != NULL && strcmp(locale, "en") == 0)
+	if (locale != NULL && strcmp(locale, "en") == 0) {
+		date_civil(day, &y, &m, &d);
 		snprintf(out, 64, "%s, %d %s %d", en_wd[weekday(day)], d,
 		    en_month(m), y);
-	else
-		snprintf(out, 64, "%d年%d月%d日（%s）", y, m, d,
+	} else {
+		date_format_ja(day, out);
+		snprintf(out + strlen(out), 64 - strlen(out), "（%s）",
 		    ja_wd[weekday(day)]);
+	}
 }
 
 void
@@ -383,7 +385,7 @@ context(const struct campaign_run *c, const struct rm_state *s,
 			snprintf(label, sizeof(label), "%d %s %d", d,
 			    en_month(m), y);
 		else
-			snprintf(label, sizeof(label), "%d年%d月%d日", y, m, d);
+			date_format_ja(r->last_assessed, label);
 		json_object_set_new(ctx, "last_assessed", json_string(label));
 	}
 	json_object_set_new(ctx, "assessment_url",
