@@ -477,13 +477,6 @@ is_http_url(const char *s)
 	return *p != '\0' && *p != '/' && *p != '?' && *p != '#';
 }
 
-/*
- * A link as mail can carry it: resolved against base when relative,
- * http(s) only (a javascript: or file: link must never be offered to a
- * reader), percent-encoded outside printable ASCII, no white space or
- * control characters, at most FEED_MAX_LINK bytes.  "" when it fails.
- * Caller frees.
- */
 /* s with every byte a URL may not hold as it is percent-encoded (non-ASCII,
  * space, " < > \\ ^ ` { | }); NULL if it holds a control character.
  * Caller frees. */
@@ -511,6 +504,13 @@ pct_encode(const char *s)
 	return out;
 }
 
+/*
+ * A link as mail can carry it: resolved against base when relative,
+ * http(s) only (a javascript: or file: link must never be offered to a
+ * reader), percent-encoded outside printable ASCII, no white space or
+ * control characters, at most FEED_MAX_LINK bytes.  "" when it fails.
+ * Caller frees.
+ */
 static char *
 clean_link(const char *raw, size_t n, const char *base)
 {
