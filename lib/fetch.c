@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <idn2.h>
 
 #include "err.h"
 #include "fetch.h"
@@ -91,11 +92,54 @@ content_charset(const char *ct)
 	return xstrndup(p, n);
 }
 
+/*
+ * url with an internationalised host name ("https://例え.jp/feed.rdf") in
+ * its ASCII form (xn--...), as DNS and TLS need it; a copy of url when the
+ * host is ASCII already.  libcurl converts such a host only in a UTF-8
+ * locale, which cron does not give us.  NULL with e set if the host is no
+ * valid IDN.
+ */
+static char *
+ascii_url(const char *url, struct err *e)
+{
+	CURLU *u;
+	char *host = NULL, *ace = NULL, *full = NULL, *out = NULL;
+	int rc;
+
+	if (text_is_ascii(url, strlen(url)))
+		return xstrdup(url);
+	if ((u = curl_url()) == NULL) {
+		err_set(e, ERR_SOFTWARE, "out of memory in libcurl");
+		return NULL;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		err_set(e, ERR_INVAL, "'%.200s' is not a URL", url);
+	else if (text_is_ascii(host, strlen(host)))
+		out = xstrdup(url);
+	else if ((rc = idn2_to_ascii_8z(host, &ace, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL)) != IDN2_OK)
+		err_set(e, ERR_INVAL, "feed URL '%.200s': the host name is not "
+		    "a valid internationalised domain name (%s); check its "
+		    "spelling", url, idn2_strerror(rc));
+	else if (curl_url_set(u, CURLUPART_HOST, ace, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+		err_set(e, ERR_INVAL, "feed URL '%.200s': the host name '%s' "
+		    "is not usable", url, ace);
+	else
+		out = xstrdup(full);
+	idn2_free(ace);
+	curl_free(full);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return out;
+}
+
 int
 fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 {
 	CURLU *u;
-	char *scheme = NULL, *host = NULL, *path, *user = NULL;
+	char *scheme = NULL, *host = NULL, *path, *user = NULL, *ascii = NULL;
 	int rc = 0;
 
 	if (*url == '\0' || strlen(url) > FETCH_MAX_URL)
@@ -133,6 +177,9 @@ fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 		    "password in it is refused (it would be shown in 'feed "
 		    "list' and in logs); advisory feeds are public, give the "
 		    "URL without them");
+	else if ((ascii = ascii_url(url, e)) == NULL)
+		rc = -e->code;
+	free(ascii);
 	curl_free(user);
 	curl_free(scheme);
 	curl_free(host);
@@ -355,7 +402,7 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	struct xfer x;
 	CURL *c = NULL;
 	CURLcode cc;
-	char *h, *eff = NULL;
+	char *h, *eff = NULL, *ascii;
 	long connect_timeout, timeout, status = 0;
 	size_t max;
 	int rc;
@@ -371,12 +418,16 @@ fetch_url(const char *url, const struct fetch_opts *o,
 		return rc;
 	if (fetch_is_local(url))
 		return fetch_local(url, o, max, r, e);
+	if ((ascii = ascii_url(url, e)) == NULL)
+		return -e->code;
 
 	fetch_init();
 	/* Anonymous: gone when closed or when we die. */
-	if ((x.out = tmpfile()) == NULL)
+	if ((x.out = tmpfile()) == NULL) {
+		free(ascii);
 		return err_set(e, ERR_IO, "cannot create a temporary file: %s",
 		    strerror(errno));
+	}
 	x.max = max;
 	if ((c = curl_easy_init()) == NULL) {
 		rc = err_set(e, ERR_SOFTWARE, "cannot initialise libcurl");
@@ -400,7 +451,7 @@ fetch_url(const char *url, const struct fetch_opts *o,
 		free(h);
 	}
 
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_URL, ascii);
 	/* http and https only, and the same after every redirect: a feed
 	 * must never be able to redirect us to file://, ftp:// or gopher. */
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -475,6 +526,7 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	x.etag = x.last_modified = NULL;
 	rc = 0;
 out:
+	free(ascii);
 	if (x.out != NULL)
 		fclose(x.out);
 	free(x.etag);

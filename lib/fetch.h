@@ -7,6 +7,8 @@
  * Last-Modified; a 304 is "unchanged"); compressed transfer; connect and
  * total timeouts; a body cap enforced while downloading, on the
  * decompressed bytes (servers lie about Content-Length, and gzip bombs).
+ * An internationalised host name is sent in its ASCII (xn--) form,
+ * whatever the locale.
  * The body goes to an anonymous temporary file, not memory, so that the
  * streaming parser reads it with constant memory.
  *

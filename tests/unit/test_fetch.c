@@ -227,6 +227,28 @@ test_get_and_conditional(void **state)
 	free(u);
 }
 
+/*
+ * A host name in Unicode is sent in its ASCII form (UTS #46 maps the
+ * full-width ｌｏｃａｌｈｏｓｔ to localhost): libcurl converts it only in a
+ * UTF-8 locale, and cron runs samail in the C locale (it failed with "URL
+ * using bad/illegal format").
+ */
+static void
+test_idn_host(void **state)
+{
+	struct fetch_opts o = { 0 };
+	struct fetch_result r;
+	struct err e = ERR_INIT;
+	char *u = xasprintf("http://ｌｏｃａｌｈｏｓｔ:%d/ipa-alert.rdf", srv.port);
+
+	(void)state;
+	assert_int_equal(fetch_url(u, &o, NULL, &r, &e), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.effective_url, "//localhost:"));
+	fetch_result_release(&r);
+	free(u);
+}
+
 static void
 test_gzip(void **state)
 {
@@ -451,6 +473,12 @@ test_check_url(void **state)
 	assert_true(fetch_is_local("file:///x"));
 	assert_true(fetch_is_local("/x"));
 	assert_false(fetch_is_local("https://x/"));
+	/* An internationalised host name is a URL; a label IDNA forbids
+	 * is refused when the feed is added, not at every fetch. */
+	assert_int_equal(fetch_check_url("https://例え.jp/feed.rdf", &o, &e), 0);
+	assert_int_equal(fetch_check_url("https://xn--a.テスト/x", &o, &e),
+	    -ERR_INVAL);
+	assert_non_null(strstr(e.msg, "internationalised domain name"));
 }
 
 static void
@@ -512,6 +540,7 @@ main(void)
 		cmocka_unit_test(test_check_url),
 		cmocka_unit_test(test_local),
 		cmocka_unit_test(test_get_and_conditional),
+		cmocka_unit_test(test_idn_host),
 		cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_redirects),
 		cmocka_unit_test(test_size_cap),
