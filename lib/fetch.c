@@ -199,6 +199,7 @@ struct xfer {
 	int		 ioerr;
 	char		*etag;
 	char		*last_modified;
+	char		*location;	/* the last response's Location */
 };
 
 static size_t
@@ -261,7 +262,8 @@ on_header(char *data, size_t size, size_t n, void *arg)
 
 		free(x->etag);
 		free(x->last_modified);
-		x->etag = x->last_modified = NULL;
+		free(x->location);
+		x->etag = x->last_modified = x->location = NULL;
 		x->code = sp != NULL && (size_t)(sp - data) + 4 <= len &&
 		    isdigit((unsigned char)sp[1]) &&
 		    isdigit((unsigned char)sp[2]) &&
@@ -291,6 +293,9 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	} else if (len > 14 && strncasecmp(data, "Last-Modified:", 14) == 0) {
 		free(x->last_modified);
 		x->last_modified = validator(data + 14, len - 14);
+	} else if (len > 9 && strncasecmp(data, "Location:", 9) == 0) {
+		free(x->location);
+		x->location = validator(data + 9, len - 9);
 	}
 	return len;
 }
@@ -348,10 +353,9 @@ fetch_local(const char *url, const struct fetch_opts *o, size_t max,
 /* Map a failed transfer to our classes and a message that says what to
  * do.  url is what the admin configured. */
 static int
-curl_failure(CURL *c, CURLcode cc, const char *url, const char *errbuf,
+curl_failure(CURLcode cc, const char *url, const char *errbuf,
     const struct xfer *x, long timeout, size_t max, struct err *e)
 {
-	char *redirect = NULL;
 	const char *detail = *errbuf ? errbuf : curl_easy_strerror(cc);
 
 	if (x->toobig || cc == CURLE_FILESIZE_EXCEEDED)
@@ -372,10 +376,12 @@ curl_failure(CURL *c, CURLcode cc, const char *url, const char *errbuf,
 		return err_set(e, ERR_NET, "'%s': cannot connect (%s); will "
 		    "retry next run", url, detail);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redirect);
+		/* libcurl gives no CURLINFO_REDIRECT_URL when it follows
+		 * redirects itself: the refused target is the Location the
+		 * last response named. */
 		return err_set(e, ERR_NET, "'%s': redirected to '%.200s', which "
 		    "is not http or https; refused (%s)", url,
-		    redirect ? redirect : "?", detail);
+		    x->location ? x->location : "?", detail);
 	case CURLE_TOO_MANY_REDIRECTS:
 		return err_set(e, ERR_NET, "'%s': more than %d redirects; "
 		    "check the URL", url, FETCH_MAX_REDIRS);
@@ -491,7 +497,7 @@ fetch_url(const char *url, const struct fetch_opts *o,
 		r->charset = content_charset(ct);
 	}
 	if (cc != CURLE_OK) {
-		rc = curl_failure(c, cc, url, errbuf, &x, timeout, max, e);
+		rc = curl_failure(cc, url, errbuf, &x, timeout, max, e);
 		goto out;
 	}
 	if (status == 304) {
@@ -527,6 +533,7 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	rc = 0;
 out:
 	free(ascii);
+	free(x.location);
 	if (x.out != NULL)
 		fclose(x.out);
 	free(x.etag);
