@@ -1891,31 +1891,125 @@ blanks_before_decl(const char *head)
 }
 
 /*
- * Does the document say its encoding itself: a byte order mark, or an XML
- * declaration with encoding=?
+ * Does the document say its encoding itself: a byte order mark (-1), or
+ * an XML declaration with encoding= (1, the name in name)?  0 if not.
  */
 static int
-names_encoding(const struct pstate *st)
+names_encoding(const struct pstate *st, char *name, size_t size)
 {
 	char buf[256], *head = buf;
 	ssize_t n;
-	const char *end;
+	const char *end, *v;
+	size_t len;
 
 	if ((n = peek(st, buf, sizeof(buf))) < 0)
-		return 1;	/* cannot tell: leave it to libxml2 */
+		return -1;	/* cannot tell: leave it to libxml2 */
 	if (n >= 2 && (((unsigned char)head[0] == 0xfe &&
 	    (unsigned char)head[1] == 0xff) || ((unsigned char)head[0] == 0xff &&
 	    (unsigned char)head[1] == 0xfe)))
-		return 1;
+		return -1;
 	if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
-		return 1;
+		return -1;
 	head += blanks_before_decl(head);
 	if (strncmp(head, "<?xml", 5) != 0 || (end = strstr(head, "?>")) == NULL)
 		return 0;
-	for (const char *p = head; p < end; p++)
-		if (strncmp(p, "encoding", 8) == 0)
-			return 1;
+	for (const char *p = head; p < end; p++) {
+		if (strncmp(p, "encoding", 8) != 0)
+			continue;
+		/* encoding = "name" or 'name'; anything odd: libxml2's. */
+		v = p + 8 + strspn(p + 8, " \t\r\n");
+		if (*v++ != '=')
+			return -1;
+		v += strspn(v, " \t\r\n");
+		if (*v != '"' && *v != '\'')
+			return -1;
+		len = strcspn(v + 1, "\"'?");
+		if (len == 0 || len >= size || v[1 + len] != *v)
+			return -1;
+		memcpy(name, v + 1, len);
+		name[len] = '\0';
+		return 1;
+	}
 	return 0;
+}
+
+/*
+ * Is enc a single-byte charset (ISO-8859-1, windows-1252, KOI8-R), which
+ * reads nearly any bytes, so that a document converting from it proves
+ * nothing?  Most high bytes convert alone there; in Shift_JIS only the
+ * half-width katakana do, in UTF-8 and EUC-JP none.
+ */
+static int
+single_byte(const char *enc)
+{
+	const char *alias = xmlGetEncodingAlias(enc);
+	char in, out[8], *ip, *op;
+	size_t il, ol;
+	iconv_t cd;
+	int n = 0;
+
+	if ((cd = iconv_open("UTF-8", alias ? alias : enc)) == (iconv_t)-1)
+		return 1;
+	for (int b = 0x80; b <= 0xff; b++) {
+		in = (char)b;
+		ip = &in;
+		il = 1;
+		op = out;
+		ol = sizeof(out);
+		iconv(cd, NULL, NULL, NULL, NULL);
+		if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1 && il == 0)
+			n++;
+	}
+	iconv_close(cd);
+	return n >= 96;
+}
+
+/*
+ * Do the document's bytes convert from encoding enc without an error?
+ * Through the aliases feed_init() set (Shift_JIS is read as CP932).  1
+ * when it cannot tell (iconv does not know enc, the input is not a file).
+ */
+static int
+decodes_as(const struct pstate *st, const char *enc)
+{
+	const char *alias = xmlGetEncodingAlias(enc);
+	char in[16384], out[4 * sizeof(in)], *ip, *op;
+	size_t left = 0, off = 0, ol;
+	ssize_t n;
+	iconv_t cd;
+	int ok = 1;
+
+	if ((cd = iconv_open("UTF-8", alias ? alias : enc)) == (iconv_t)-1)
+		return 1;
+	for (;;) {
+		if (st->fd >= 0)
+			n = pread(st->fd, in + left, sizeof(in) - left,
+			    (off_t)off);
+		else {
+			n = (ssize_t)(st->memlen - off < sizeof(in) - left ?
+			    st->memlen - off : sizeof(in) - left);
+			memcpy(in + left, st->mem + off, (size_t)n);
+		}
+		if (n < 0)
+			break;		/* cannot tell */
+		if (n == 0) {
+			ok = left == 0;	/* not a character cut by the end */
+			break;
+		}
+		off += (size_t)n;
+		left += (size_t)n;
+		ip = in;
+		op = out;
+		ol = sizeof(out);
+		if (iconv(cd, &ip, &left, &op, &ol) == (size_t)-1 &&
+		    errno != EINVAL) {
+			ok = 0;		/* EILSEQ (E2BIG cannot happen) */
+			break;
+		}
+		memmove(in, ip, left);	/* a character cut by the block */
+	}
+	iconv_close(cd);
+	return ok;
 }
 
 /* Consume the blank lines before an XML declaration; -1 on a read error. */
@@ -1951,7 +2045,8 @@ parse(struct pstate *st, struct feed_info *info)
 	xmlGenericErrorFunc old_generic;
 	void *old_generic_ctx;
 	const xmlError *xe;
-	int rc;
+	char declared[48];
+	int rc, options, named = 0;
 
 	feed_init();
 	if (info != NULL)
@@ -1984,17 +2079,34 @@ parse(struct pstate *st, struct feed_info *info)
 		    "parser");
 	ctxt->_private = (void *)&ctxt_mark;
 	/* NONET, and never NOENT, DTDLOAD, DTDATTR, HUGE or RECOVER. */
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR |
-	    XML_PARSE_NOWARNING);
+	options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
 	st->ctxt = ctxt;
+	/*
+	 * The server's charset (RFC 7303) for a document that names none.
+	 * A declared encoding wins over it (servers label every file with
+	 * their default charset), unless the document is not in the
+	 * encoding it declares and is in the server's: a template's
+	 * encoding="UTF-8" in front of a body the site converts to
+	 * Shift_JIS.  Then the server's, and the declaration ignored; not
+	 * for a single-byte charset of the server's, which reads anything
+	 * (a UTF-8 feed with one bad byte would be all mojibake).
+	 */
 	if (st->opts != NULL && st->opts->http_charset != NULL &&
-	    !names_encoding(st)) {
+	    ((named = names_encoding(st, declared, sizeof(declared))) == 0 ||
+	    (named == 1 && strcasecmp(declared, st->opts->http_charset) != 0 &&
+	    !single_byte(st->opts->http_charset) &&
+	    !decodes_as(st, declared) &&
+	    decodes_as(st, st->opts->http_charset)))) {
 		xmlCharEncodingHandlerPtr h =
 		    xmlFindCharEncodingHandler(st->opts->http_charset);
 
-		if (h != NULL)
+		if (h != NULL) {
 			xmlSwitchToEncoding(ctxt, h);
+			if (named == 1)
+				options |= XML_PARSE_IGNORE_ENC;
+		}
 	}
+	xmlCtxtUseOptions(ctxt, options);
 
 	/*
 	 * Some libxml2 errors (encoding conversion, I/O) bypass the context

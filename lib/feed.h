@@ -102,7 +102,10 @@ struct feed_opts {
 	/* The HTTP Content-Type's charset (RFC 7303), or NULL: used when the
 	 * document names no encoding itself (no BOM, no encoding in its XML
 	 * declaration); a declaration, even one the server contradicts,
-	 * wins, as feeds that declare theirs are right far more often. */
+	 * wins, as feeds that declare theirs are right far more often;
+	 * unless the document is not valid in the encoding it declares and
+	 * is in the server's (a multi-byte one: a single-byte charset takes
+	 * any bytes, which proves nothing). */
 	const char	*http_charset;
 };
 

@@ -137,6 +137,12 @@ expect_exit 0 "a Shift_JIS feed without an XML declaration, served with charset=
 check "  ... its title decoded" -- eval 'sam --json advisory list --feed sjis | grep -q "シフトJISの題名"'
 check "  ... a declared encoding wins over the server's" -- eval 'sam --json advisory list --feed declared | grep -q "宣言はUTF-8"'
 expect_exit 65 "  ... the same file without the charset is not UTF-8" -- sam feed fetch nocharset
+# A template's encoding="UTF-8" in front of a body the site sends in
+# Shift_JIS, served as charset=Shift_JIS: the bytes say the server is right.
+{ printf '<?xml version="1.0" encoding="UTF-8"?>\n'; cat www/sjis-nodecl.xml; } > www/sjis-declutf8.xml
+sam feed add "$U/sjis-declutf8.xml?ctype=application/rss%2Bxml;%20charset=Shift_JIS" --name wrongdecl >/dev/null
+expect_exit 0 "  ... a Shift_JIS body declared UTF-8, served with charset=Shift_JIS" -- sam feed fetch wrongdecl
+check "  ... its title decoded" -- eval 'sam --json advisory list --feed wrongdecl | grep -q "シフトJISの題名"'
 
 # MyJVN API paging: a query's results come 50 a page; samail asks for the
 # next pages with startItem, and stores them all or none.

@@ -1108,6 +1108,108 @@ test_blanks_before_decl(void **state)
 	items_free(&l);
 }
 
+/* Parse doc from a temporary file (the path fetch uses: pread ahead). */
+static int
+parse_fd_str(const char *doc, size_t len, const struct feed_opts *o,
+    struct items *l, struct err *e)
+{
+	struct feed_info info;
+	char path[256];
+	const char *tmp = getenv("TMPDIR");
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/samail-feed.XXXXXX",
+	    tmp != NULL && *tmp ? tmp : "/tmp");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, doc, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	rc = feed_parse_fd(fd, o, collect, l, &info, e);
+	feed_info_release(&info);
+	close(fd);
+	unlink(path);
+	return rc;
+}
+
+/*
+ * The server's charset against the document's own declaration.  The
+ * declaration wins (servers label every file with their default), except
+ * when the document is not in the encoding it declares and is in the
+ * server's: a template's encoding="UTF-8" in front of a body the site
+ * sends in Shift_JIS, served as charset=Shift_JIS, failed with 65.
+ */
+static void
+test_server_charset(void **state)
+{
+	static const char sjis_body[] =
+	    "<rss version=\"2.0\"><channel><title>t</title><item>"
+	    "<title>\x87\x40 \x83\x5c\x83\x74\x83\x67</title>"
+	    "<link>https://example.jp/~user/a.html</link>"
+	    "</item></channel></rss>";
+	struct feed_opts sjis = { NULL, "Shift_JIS" }, utf8 = { NULL, "UTF-8" },
+	    latin1 = { NULL, "ISO-8859-1" };
+	struct items l = { 0 };
+	struct feed_info info;
+	struct err e = ERR_INIT;
+	struct buf b;
+	char *doc;
+
+	(void)state;
+	/* Declared UTF-8, really Shift_JIS, and the server says so. */
+	doc = xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n%s",
+	    sjis_body);
+	assert_int_equal(feed_parse_mem(doc, strlen(doc), &sjis, collect, &l,
+	    &info, &e), 1);
+	feed_info_release(&info);
+	assert_string_equal(l.v[0]->title, "① ソフト");
+	assert_string_equal(l.v[0]->link, "https://example.jp/~user/a.html");
+	/* Without the server's word it is what it is: not UTF-8. */
+	assert_int_equal(parse_str(doc, NULL, &l, &e), -ERR_PARSE);
+	assert_non_null(strstr(e.msg, "UTF-8"));
+	free(doc);
+	items_free(&l);
+
+	/* Declared Shift_JIS, served as UTF-8 (a server-wide default):
+	 * the declaration is right. */
+	doc = xasprintf("<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n%s",
+	    sjis_body);
+	assert_int_equal(feed_parse_mem(doc, strlen(doc), &utf8, collect, &l,
+	    &info, &e), 1);
+	feed_info_release(&info);
+	assert_string_equal(l.v[0]->title, "① ソフト");
+	free(doc);
+	items_free(&l);
+
+	/* A UTF-8 feed with one bad byte, served as ISO-8859-1, which
+	 * reads any bytes: refused, not stored as mojibake. */
+	doc = xstrdup("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version="
+	    "\"2.0\"><channel><title>t</title><item><title>脆弱性 \xff"
+	    "</title><link>https://example.jp/1</link></item></channel></rss>");
+	assert_int_equal(feed_parse_mem(doc, strlen(doc), &latin1, collect, &l,
+	    &info, &e), -ERR_PARSE);
+	feed_info_release(&info);
+	assert_int_equal(l.n, 0);
+	free(doc);
+
+	/* From a file, with a two-byte character across each block the
+	 * check reads (16 KB): both alignments. */
+	for (int pad = 0; pad < 2; pad++) {
+		buf_init(&b, 0);
+		buf_addf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+		    "<rss version=\"2.0\"><channel><title>t</title><item>"
+		    "<title>%s\x83\x5c</title><description>", pad ? " " : "");
+		for (int i = 0; i < 20000; i++)
+			buf_add(&b, "\x83\x5c", 2);
+		buf_addf(&b, "</description><link>https://example.jp/1</link>"
+		    "</item></channel></rss>");
+		assert_int_equal(parse_fd_str(buf_str(&b), b.len, &sjis, &l,
+		    &e), 1);
+		assert_string_equal(l.v[l.n - 1]->title, "ソ");
+		assert_true(strncmp(l.v[l.n - 1]->summary, "ソソソ", 9) == 0);
+		buf_release(&b);
+	}
+	items_free(&l);
+}
+
 static void
 test_callback_stops(void **state)
 {
@@ -1290,6 +1392,7 @@ main(void)
 		cmocka_unit_test(test_doctype_without_entities),
 		cmocka_unit_test(test_not_a_feed),
 		cmocka_unit_test(test_blanks_before_decl),
+		cmocka_unit_test(test_server_charset),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_myjvn_error),
 		cmocka_unit_test(test_field_validation),
