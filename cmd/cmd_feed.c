@@ -245,8 +245,11 @@ fetch_one(const struct advisory_feed *f, void *arg)
 		else if (e.code == ERR_TOOBIG)
 			hint = "; nothing stored (raise [feeds] max_size if "
 			    "the feed is really this big)";
-		if (e.code == ERR_NET || e.code == ERR_NOINPUT)
-			log_error("feed '%s': %s", f->name, e.msg);
+		/* Fetch errors name the URL already (a body over the cap, a
+		 * corrupt compressed body): not twice on the line. */
+		if (e.code == ERR_NET || e.code == ERR_NOINPUT ||
+		    strstr(e.msg, f->url) != NULL)
+			log_error("feed '%s': %s%s", f->name, e.msg, hint);
 		else
 			log_error("feed '%s' (%s): %s%s", f->name, f->url,
 			    e.msg, hint);

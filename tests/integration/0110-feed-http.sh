@@ -104,6 +104,7 @@ check "message names the status and what happens next" -- grep -q "HTTP 500.*ret
 expect_exit 0 "add an over-size feed" -- sam feed add "$U/big?bytes=3000000&nolength=1" --name big
 expect_exit 65 "body over [feeds] max_size aborted" -- sam feed fetch big
 check "message says so" -- grep -q "feed 'big'.*larger than the 1048576-byte limit" err
+check "  ... naming the URL once, not twice" -- test "$(grep -o '/big?bytes=' err | wc -l)" = 1
 expect_exit 0 "add XXE" -- sam feed add "$U/edge-xxe.xml" --name xxe
 expect_exit 65 "XXE refused" -- sam feed fetch xxe
 check "XXE message" -- grep -q "feed 'xxe'.*entity 'xxe'" err
