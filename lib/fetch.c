@@ -387,9 +387,14 @@ curl_failure(CURLcode cc, const char *url, const char *errbuf,
 		    "check the URL", url, FETCH_MAX_REDIRS);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
 		return err_set(e, ERR_NET, "'%s': TLS failed (%s); the server's "
 		    "certificate must verify", url, detail);
+	case CURLE_SSL_CONNECT_ERROR:
+		/* No certificate seen yet: a port that does not speak TLS,
+		 * no protocol version or cipher in common. */
+		return err_set(e, ERR_NET, "'%s': TLS handshake failed (%s); "
+		    "check that the server speaks https on that port", url,
+		    detail);
 	case CURLE_BAD_CONTENT_ENCODING:
 		return err_set(e, ERR_PARSE, "'%s': the compressed body is "
 		    "corrupt (%s)", url, detail);

@@ -427,6 +427,15 @@ test_http_errors(void **state)
 	fetch_result_release(&r);
 	free(u);
 
+	/* https to a port that speaks plain http: the handshake fails
+	 * before any certificate is seen; not blamed on one. */
+	u = xasprintf("https://127.0.0.1:%d/jvn.rdf", srv.port);
+	assert_int_equal(fetch_url(u, &o, NULL, &r, &e), -ERR_NET);
+	assert_non_null(strstr(e.msg, "TLS handshake failed"));
+	assert_null(strstr(e.msg, "certificate"));
+	fetch_result_release(&r);
+	free(u);
+
 	/* Connection refused: a port we bound and closed. */
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sa, 0, sizeof(sa));
