@@ -471,8 +471,12 @@ reply_line(struct xfer *x, const char *s, size_t n)
 		s += sl;
 		n -= sl;
 	}
-	if (x->cur.len > 0)
-		text_add(x->cur.text, &x->cur.len, sizeof(x->cur.text), " ", 1);
+	/* The lines joined with a space: text_add() trims a trailing one,
+	 * so it goes in only before more text (a line that had no status
+	 * code left none of its own: "450-Mailbox busy,", "450 try
+	 * again later"). */
+	if (x->cur.len > 0 && n > 0 && x->cur.len + 1 < sizeof(x->cur.text))
+		x->cur.text[x->cur.len++] = ' ';
 	text_add(x->cur.text, &x->cur.len, sizeof(x->cur.text), s, n);
 	if (sep == '-')
 		return;

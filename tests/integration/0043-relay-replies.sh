@@ -36,6 +36,7 @@ start_relay replies \
 	'syntax:rcpt=553 5.1.3 <syntax1@example.jp>: Recipient address rejected: bad address syntax' \
 	'nouser:rcpt=550 5.1.1 <nouser1@example.jp>: Recipient address rejected: User unknown in local recipient table' \
 	'bare:rcpt=550 no such user here' \
+	'twoline:rcpt=450-Mailbox busy,|450 try again later' \
 	'yahoo:rcpt=554 delivery error: dd This user doesn'"'"'t have a yahoo.com account (#5.1.1)' \
 	'spam:end=550 5.7.1 Message rejected as spam by Content Filtering' \
 	'multi:end=250-2.0.0 Ok: message accepted|250-2.0.0 scanned, clean|250 2.0.0 queued as 7MULTI1234' \
@@ -48,7 +49,7 @@ start_relay replies \
 	'qses:end=250 Ok 0100018b1c2d3e4f-5a6b7c8d-1234-5678-9abc-def012345678-000000' \
 	'qnone:end=250 Message accepted'
 use_relays "smtp://127.0.0.1:$RELAY_PORT"
-setup ok1 grey1 fullt1 fullp1 syntax1 nouser1 bare1 yahoo1 ok2 spam1 ok3 multi1 amb1 ok4 \
+setup ok1 grey1 fullt1 fullp1 syntax1 nouser1 bare1 twoline1 yahoo1 ok2 spam1 ok3 multi1 amb1 ok4 \
 	qpostfix1 qexim1 qsendmail1 qgmail1 qms1 qses1 qnone1
 expect_exit 75 "a send meeting every kind of reply: exit 75 (some deferred)" -- sam --now 2026-11-01T00:01:00Z send
 check "2xx: sent, the relay's queue id recorded" -- eval 'row ok1 | grep -q "^sent|1|[0-9A-F]\{10\}$" && taken replies | grep "^ok1@example.jp accepted <" >/dev/null'
@@ -60,6 +61,8 @@ check "552 5.2.2 mailbox full: failed, the address NOT bounced" -- eval \
 check "553 5.1.3 bad address syntax: failed, bounced" -- eval '[ "$(row syntax1)" = "failed|1|" ] && [ "$(status syntax1)" = bounced ]'
 check "550 5.1.1 unknown user: failed, bounced" -- eval '[ "$(status nouser1)" = bounced ] && why nouser1 | grep -q "^550 5.1.1 "'
 check "550 without an enhanced code, 'no such user': bounced" -- eval '[ "$(status bare1)" = bounced ]'
+check "a multi-line reply without enhanced codes: its lines kept apart by a space" -- eval \
+	'[ "$(row twoline1)" = "deferred|1|" ] && [ "$(why twoline1)" = "450 Mailbox busy, try again later" ]'
 check "Yahoo's 554 'user doesn't have a yahoo.com account': bounced" -- eval '[ "$(status yahoo1)" = bounced ]'
 check "one 550 5.7.1 'rejected as spam' at the end of data: that message failed, address kept, the next ones go" -- eval \
 	'[ "$(row spam1)" = "failed|1|" ] && [ "$(status spam1)" = active ] && row ok3 | grep -q "^sent|"'
