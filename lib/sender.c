@@ -736,8 +736,11 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 	}
 	/* 552 / 5.3.4 at MAIL: this message is over the relay's SIZE; it
 	 * fails alone, the others go. */
-	if (res->phase == SMTP_PHASE_MAIL && res->code != 552 &&
-	    strncmp(res->status, "5.3.4", 5) != 0)
+	if ((res->phase == SMTP_PHASE_MAIL && res->code != 552 &&
+	    strncmp(res->status, "5.3.4", 5) != 0) ||
+	    /* At RCPT too: Postfix checks the sender there by default. */
+	    (res->phase == SMTP_PHASE_RCPT &&
+	    smtp_refuses_sender(res->status, res->text)))
 		return "refused the envelope sender; check [mail] envelope_from";
 	/* Microsoft 365's 5.7.133-136 say "authentication required" of a
 	 * group that takes no outside mail: that recipient's, not ours. */
@@ -899,6 +902,9 @@ smtp_done(const struct smtp_job *job, const struct smtp_result *res, void *arg)
 		/* A 4.3.x is the relay's own trouble, not a limit of ours. */
 		const char *fix = strncmp(res->status, "4.3.", 4) == 0 ?
 		    "the relay's operator must fix its mail system" :
+		    smtp_refuses_sender(res->status, res->text) ?
+		    "check [mail] envelope_from: its domain must resolve, "
+		    "and the relay must know the address" :
 		    "see the relay's limits and [smtp] rate_per_minute";
 
 		if (s->cfg->nrelays > 1 &&

@@ -825,6 +825,30 @@ smtp_refuses_relay(const char *text)
 }
 
 int
+smtp_refuses_sender(const char *status, const char *text)
+{
+	/*
+	 * Postfix checks the sender at RCPT TO by default (smtpd_delay_reject):
+	 * "550 5.1.0 <bounces@...>: Sender address rejected: User unknown in
+	 * local recipient table", "450 4.1.8 ...: Sender address rejected:
+	 * Domain not found"; Exim's sender verification ("550-Verification
+	 * failed for <...>", "550 Sender verify failed"); Sendmail's "Domain
+	 * of sender address ... does not exist".  Every message gets it.
+	 */
+	static const char *const phrases[] = {
+		"sender address", "sender domain", "sender verif", NULL,
+	};
+
+	/* RFC 3463: x.1.7 bad sender's mailbox syntax, x.1.8 bad sender's
+	 * system address. */
+	if (status[0] != '\0' && (strcmp(status + 1, ".1.7") == 0 ||
+	    strcmp(status + 1, ".1.8") == 0))
+		return 1;
+	return has_any(text, phrases) &&
+	    strcasestr(text, "recipient address") == NULL;
+}
+
+int
 smtp_wants_auth(int code, const char *status, const char *text)
 {
 	static const char *const phrases[] = {
@@ -911,7 +935,8 @@ smtp_held_off(const struct smtp_result *r)
 	/* 4.3.4 "message too big for system" is that message's own. */
 	return (strncmp(r->status, "4.3.", 4) == 0 &&
 	    strcmp(r->status, "4.3.4") != 0) ||
-	    smtp_refuses_host(r->text, 0) || throttled(r);
+	    smtp_refuses_host(r->text, 0) || throttled(r) ||
+	    smtp_refuses_sender(r->status, r->text);
 }
 
 /*
@@ -982,6 +1007,10 @@ classify(const struct worker *w, CURLcode cc, struct smtp_result *r)
 		return;
 	}
 	r->outcome = SMTP_PERMFAIL;
+	/* About our envelope sender, not the recipient (Postfix's "550
+	 * 5.1.0 <bounces@...>: Sender address rejected: User unknown"). */
+	if (smtp_refuses_sender(r->status, r->text))
+		return;
 	if ((x->phase == SMTP_PHASE_RCPT || x->phase == SMTP_PHASE_CONTENT) &&
 	    bad_mailbox(r->status))
 		r->outcome = SMTP_BAD_RECIPIENT;

@@ -217,6 +217,12 @@ const char *smtp_outcome_name(enum smtp_outcome);
  * opposed to an unknown recipient). */
 int	 smtp_refuses_relay(const char *text);
 
+/* 1 if a refusal (or deferral) is about our envelope sender, not the
+ * recipient, wherever it comes (Postfix checks the sender at RCPT TO):
+ * x.1.7 or x.1.8, or words such as "Sender address rejected" or "Sender
+ * verify failed". */
+int	 smtp_refuses_sender(const char *status, const char *text);
+
 /* 1 if a refusal says we must authenticate (or use TLS) first: a 530,
  * 5.7.57, or words to that effect. */
 int	 smtp_wants_auth(int code, const char *status, const char *text);
@@ -231,7 +237,7 @@ int	 smtp_refuses_host(const char *text, int strict);
  * (closing the session), a temporary refusal of this host, or a 4.3.x
  * but 4.3.4 (the relay's own mail system: "451 4.3.0 Temporary lookup
  * failure", "queue file write error", "452 4.3.1 Insufficient system
- * storage").
+ * storage"), or of our envelope sender (smtp_refuses_sender()).
  * Every message would get the same. */
 int	 smtp_held_off(const struct smtp_result *r);
 

@@ -135,6 +135,31 @@ check "  ... says this host is refused" -- grep -q "refuses mail from this host"
 check "  ... nobody failed or bounced: all still queued" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
 
+# The relay refuses our envelope sender, at RCPT TO: Postfix checks the
+# sender there by default (smtpd_delay_reject), Exim's sender
+# verification too.  Its 5.1.0 / "Unrouteable address" is not about the
+# recipient: nobody bounced, the run stops as for a refusal at MAIL FROM.
+for case in "550 5.1.0 <bounces@example.jp>: Sender address rejected: User unknown in local recipient table" \
+    "550-Verification failed for <bounces@example.jp>|550-Unrouteable address|550 Sender verify failed"; do
+	nr=$((${nr:-0} + 1))
+	start_relay sender$nr "*:rcpt=$case"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	setup e1 e2 e3 e4
+	expect_exit 78 "'${case%%|*}' at RCPT for every recipient: exit 78" -- sam --now $NOW send
+	check "  ... one line: the relay refused the envelope sender, check [mail] envelope_from" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "refused the envelope sender; check \[mail\] envelope_from" "$T/err"'
+	check "  ... nobody bounced or failed: all still queued, untried" -- eval \
+		'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
+done
+# Postfix's default for a sender domain that does not resolve is 450
+# 4.1.8: every message deferred; 3 in a row stop the run (75).
+start_relay senderdns '*:rcpt=450 4.1.8 <bounces@example.jp>: Sender address rejected: Domain not found'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup f1 f2 f3 f4 f5
+expect_exit 75 "'450 4.1.8 ... Sender address rejected: Domain not found' at RCPT: exit 75" -- sam --now $NOW send
+check "  ... 3 deferred, 2 untried; the line points at [mail] envelope_from" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 2 ] && tail -n 1 "$T/err" | grep -q "3 messages in a row deferred; the run stopped.*check \[mail\] envelope_from"'
+
 # Words that also come about one recipient stop nothing: a recipient who
 # blocked the sender is that message's failure, not a block list of ours.
 start_relay onercpt \
