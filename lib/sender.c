@@ -703,9 +703,20 @@ smtp_next(struct smtp_job *job, void *arg)
 static const char *
 refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 {
+	static const char relay_denied[] = "does not relay for us (it needs "
+	    "this host in its permitted networks, or AUTH: see [smtp] "
+	    "username)";
+
+	*code = ERR_CONFIG;
+	/* Postfix's default for a host outside mynetworks without AUTH
+	 * (defer_unauth_destination): "454 4.7.1 <...>: Relay access
+	 * denied", temporary only to give its admin time.  Every message
+	 * gets it: deferring them would spend the campaign's attempts. */
+	if (res->outcome == SMTP_TEMPFAIL && res->phase == SMTP_PHASE_RCPT &&
+	    res->code / 100 == 4 && smtp_refuses_relay(res->text, 1))
+		return relay_denied;
 	if (res->outcome != SMTP_PERMFAIL || res->phase < SMTP_PHASE_MAIL)
 		return NULL;
-	*code = ERR_CONFIG;
 	/* 530 "Authentication required" at MAIL (a submission port, and
 	 * no [smtp] username): a set-up error, not 300,000 failures.  At
 	 * RCPT only the codes: the words also come about one recipient
@@ -744,10 +755,9 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 		return "refused the envelope sender; check [mail] envelope_from";
 	/* Microsoft 365's 5.7.133-136 say "authentication required" of a
 	 * group that takes no outside mail: that recipient's, not ours. */
-	if (res->phase == SMTP_PHASE_RCPT && smtp_refuses_relay(res->text) &&
+	if (res->phase == SMTP_PHASE_RCPT && smtp_refuses_relay(res->text, 0) &&
 	    strncmp(res->status, "5.7.13", 6) != 0)
-		return "does not relay for us (it needs this host in its "
-		    "permitted networks, or AUTH: see [smtp] username)";
+		return relay_denied;
 	return NULL;
 }
 

@@ -813,15 +813,25 @@ unknown_user_text(const char *text)
 }
 
 int
-smtp_refuses_relay(const char *text)
+smtp_refuses_relay(const char *text, int strict)
 {
 	static const char *const phrases[] = {
 		"relay", "not permitted", "administrative prohibition",
 		"authentication required", "authentication is required",
 		"must authenticate", "sender not authenticated", NULL,
 	};
+	/* Only what says relaying itself was denied: a deferral's text
+	 * may name a host called "relay" or say "not permitted" of other
+	 * things. */
+	static const char *const denied[] = {
+		"relay access denied", "relaying denied", "relay denied",
+		"relay not permitted", "relaying not permitted",
+		"relaying not allowed", "not permitted to relay",
+		"unable to relay", "do not relay", "does not relay", NULL,
+	};
 
-	return has_any(text, phrases) && !unknown_user_text(text);
+	return has_any(text, strict ? denied : phrases) &&
+	    !unknown_user_text(text);
 }
 
 int

@@ -160,6 +160,18 @@ expect_exit 75 "'450 4.1.8 ... Sender address rejected: Domain not found' at RCP
 check "  ... 3 deferred, 2 untried; the line points at [mail] envelope_from" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'deferred'"'"' AND attempts = 1")" = 3 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 2 ] && tail -n 1 "$T/err" | grep -q "3 messages in a row deferred; the run stopped.*check \[mail\] envelope_from"'
 
+# Postfix's default for a host outside its mynetworks without AUTH
+# (defer_unauth_destination) defers instead of refusing: every message
+# would be deferred, each an attempt gone.  The 5xx's set-up error.
+start_relay reldefer '*:rcpt=454 4.7.1 <d1@example.jp>: Relay access denied'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup d1 d2 d3 d4
+expect_exit 78 "'454 4.7.1 ... Relay access denied' at RCPT: exit 78" -- sam --now $NOW send
+check "  ... one line: the relay does not relay for us, what to set" -- eval \
+	'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "does not relay for us (it needs this host in its permitted networks, or AUTH" "$T/err"'
+check "  ... all still queued, no attempt spent" -- eval \
+	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ]'
+
 # Words that also come about one recipient stop nothing: a recipient who
 # blocked the sender is that message's failure, not a block list of ours.
 start_relay onercpt \
