@@ -905,7 +905,9 @@ smtp_refuses_host(const char *text, int strict)
  * rate exceeded.", "Daily message quota exceeded."), a submission quota.
  * Exchange Online throttling a sending IP ("451 4.7.500 Server busy.
  * Please try again later from [192.0.2.1]. (S77714)"), a server saying
- * it is busy (4.4.5).
+ * it is busy (4.4.5: Sendmail's "452 4.4.5 Insufficient disk space; try
+ * again later"), too many recipients (4.5.3: with one a message, a limit
+ * of the session or of this host, not of the message).
  * It says so to every message until its window is over.  Not a
  * recipient's (4.2.x: "4.2.2 Quota exceeded" of a mailbox, Gmail's "4.2.1
  * ... receiving mail at a rate").
@@ -922,7 +924,9 @@ throttled(const struct smtp_result *r)
 		NULL,
 	};
 
-	return strncmp(r->status, "4.2.", 4) != 0 && has_any(r->text, phrases);
+	return strcmp(r->status, "4.4.5") == 0 ||
+	    strcmp(r->status, "4.5.3") == 0 ||
+	    (strncmp(r->status, "4.2.", 4) != 0 && has_any(r->text, phrases));
 }
 
 int

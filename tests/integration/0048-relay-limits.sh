@@ -54,14 +54,17 @@ check "  ... each once, with the Message-ID it had" -- eval \
 # recipients from [192.0.2.1]" at RCPT) and Amazon SES's "454 Throttling
 # failure: Maximum sending rate exceeded." (at the end of the data) and
 # Exchange Online's throttling of a sending IP ("451 4.7.500 Server busy.
-# Please try again later from [192.0.2.1]") say
+# Please try again later from [192.0.2.1]") and a "452 4.5.3 Too many
+# recipients" to a message that has one (a limit of the session or of
+# this host) say
 # it to every message until the limit's window is over: sending on would
 # defer the whole campaign, each message an attempt.  3 in a row stop the
 # run (75), the rest untried, the line pointing at rate_per_minute.
 for case in "rcpt=450 4.7.1 Error: too many recipients from [127.0.0.1]" \
     "end=454 Throttling failure: Maximum sending rate exceeded." \
     "end=454 Throttling failure: Daily message quota exceeded." \
-    "rcpt=451 4.7.500 Server busy. Please try again later from [127.0.0.1]. (S77714)"; do
+    "rcpt=451 4.7.500 Server busy. Please try again later from [127.0.0.1]. (S77714)" \
+    "rcpt=452 4.5.3 Error: too many recipients"; do
 	nr=$((nr + 1))
 	start_relay limit$nr "*:$case"
 	use_relays "smtp://127.0.0.1:$RELAY_PORT"
