@@ -119,6 +119,15 @@ expect_exit 0 "421 after 2 messages a connection: the rest go on new ones" -- sa
 check "  ... all 5 sent, none deferred, over 3 connections" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'sent'"'"' AND attempts = 1")" = 5 ] && [ "$(taken permsg | wc -l)" = 5 ] && [ "$(conns permsg)" = 3 ]'
 
+# --- a relay that hangs up right after its 250 to the data ---------------
+start_relay hangup --ok '250 2.0.0 Ok: queued as {id}|close'
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup k1 k2 k3 k4
+expect_exit 0 "the connection closed after each 250 to the data: exit 0" -- sam --now $NOW send
+check "  ... each taken once, each sent with its queue id, over 4 connections" -- eval \
+	'[ "$(taken hangup | wc -l)" = 4 ] && [ "$(taken hangup | cut -d" " -f1 | sort -u | wc -l)" = 4 ] && \
+	 [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'sent'"'"' AND attempts = 1 AND length(relay_id) = 10")" = 4 ] && [ "$(conns hangup)" = 4 ]'
+
 # --- EHLO refused (an old server): HELO; no extensions at all -------------
 start_relay old --ehlo '502 5.5.2 Error: command not recognized' --ext ''
 use_relays "smtp://127.0.0.1:$RELAY_PORT"

@@ -22,6 +22,9 @@ REPLY is the reply text; "|" separates the lines of a multi-line reply
 ("250-first|250 last").  Two REPLY words are not replies:
   drop    close the connection without a reply
   stall   never reply (the connection stays open)
+A last line "close" closes the connection after the reply (--ok "250
+2.0.0 Ok: queued as {id}|close": a relay that hangs up after each
+message it takes).
 Rules with PREFIX "*" apply to every recipient; the first match wins.
 At "mail", "starttls", "tls" and "auth" the recipient is not known yet:
 only "*" rules apply there.
@@ -167,8 +170,15 @@ class Relay:
             if reply == 'stall':
                 await asyncio.sleep(3600)
                 return False
-            writer.write(('\r\n'.join(reply.split('|')) + '\r\n').encode())
+            lines = reply.split('|')
+            close = lines[-1] == 'close'
+            if close:
+                lines.pop()
+            writer.write(('\r\n'.join(lines) + '\r\n').encode())
             await writer.drain()
+            if close:
+                writer.close()
+                return False
             return True
 
         try:
