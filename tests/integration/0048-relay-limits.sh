@@ -153,4 +153,18 @@ expect_exit 0 "the first relay closes the connection after EHLO, a second one: s
 check "  ... one warning: the first cannot be used, it closed the connection after our EHLO" -- eval \
 	'[ "$(taken second | wc -l)" = 1 ] && grep -q "warning: smtp: relay .smtp://127.0.0.1:$PC. cannot be used: closed the connection after our EHLO" "$T/err"'
 
+# --- fewer connections allowed than [smtp] max_connections ---------------
+# Postfix's anvil (smtpd_client_connection_count_limit) greets the
+# connections over its limit with 421 and closes them: the relay is up,
+# the connections it takes carry the run; no failover, nothing deferred.
+start_relay anvil --max-conns 3
+PA=$RELAY_PORT
+start_relay spare
+use_relays "smtp://127.0.0.1:$PA smtp://127.0.0.1:$RELAY_PORT"
+sed -i 's/^max_connections = .*/max_connections = 8/' "$T/samail.conf"
+queue_newsletters $(seq -f n%g 1 60)
+expect_exit 0 "a relay taking 3 connections at a time, 8 configured: exit 0" -- sam --now $NOW send
+check "  ... all 60 sent through it, each once; none to the second relay" -- eval \
+	'[ "$(taken anvil | cut -d" " -f1 | sort -u | wc -l)" = 60 ] && [ "$(taken anvil | wc -l)" = 60 ] && [ "$(taken spare | wc -l)" = 0 ] && [ "$(count "state = '"'"'sent'"'"' AND attempts = 1")" = 60 ]'
+
 finish

@@ -38,6 +38,8 @@ Options:
                        HELO always works
   --ext LIST           ESMTP extensions, comma-separated (default
                        "PIPELINING,8BITMIME,ENHANCEDSTATUSCODES")
+  --max-conns N        a "421 4.7.0 ... too many connections" greeting,
+                       then close, to a connection while N are open
   --max-msgs N         "421 4.7.0 Too many messages" at the MAIL after N
                        messages on one connection, then close
   --ok REPLY           the 250 at the end of data ("{id}" is replaced by
@@ -123,6 +125,7 @@ class Relay:
             self.rules.append((prefix.lower(), step, reply))
         self.log = open(args.log, 'a', encoding='utf-8') if args.log else None
         self.nconn = 0
+        self.live = 0
         self.tls = None
         if args.cert:
             self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -181,10 +184,16 @@ class Relay:
                 return False
             return True
 
+        self.live += 1
         try:
             if self.a.delay:
                 await asyncio.sleep(self.a.delay)
-            if not await say(self.a.greeting):
+            greeting = self.a.greeting
+            if self.a.max_conns and self.live > self.a.max_conns:
+                # Postfix's anvil (smtpd_client_connection_count_limit).
+                greeting = ('421 4.7.0 relay.test Error: too many '
+                            'connections from 127.0.0.1|close')
+            if not await say(greeting):
                 return
             refused = self.a.greeting[0] != '2'
             mail_from, rcpts, msgs = None, [], 0
@@ -322,6 +331,7 @@ class Relay:
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
+            self.live -= 1
             try:
                 writer.close()
             except Exception:
@@ -397,6 +407,7 @@ def main():
     ap.add_argument('--delay', type=float, default=0)
     ap.add_argument('--ext', default='PIPELINING,8BITMIME,ENHANCEDSTATUSCODES')
     ap.add_argument('--max-msgs', type=int, default=0)
+    ap.add_argument('--max-conns', type=int, default=0)
     ap.add_argument('--ok', default='250 2.0.0 Ok: queued as {id}')
     ap.add_argument('--cert')
     ap.add_argument('--key')
