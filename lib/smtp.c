@@ -1229,11 +1229,15 @@ url_host(const char *url, char *out, size_t n)
  * spoken (69: the relay's side to fix, or ca_file), FAIL_SETUP our
  * set-up does not fit it (78: login, mechanisms, STARTTLS required),
  * FAIL_HELD_MAIL / FAIL_HELD a 4xx to MAIL FROM / to STARTTLS or AUTH
- * (75: it is up and holding us off for now).
+ * (75: it is up and holding us off for now); a 4xx to MAIL FROM about our
+ * envelope sender (Sendmail's "451 4.1.8 Domain of sender address ...
+ * does not resolve") is FAIL_HELD_SENDER, one saying its mail system is
+ * failing (4.3.x: Postfix's "452 4.3.1 Insufficient system storage")
+ * FAIL_HELD_SYSTEM: not a rate limit either.
  */
 enum fail_kind {
 	FAIL_NONE = 0, FAIL_CONNECT, FAIL_TLS, FAIL_SETUP, FAIL_HELD_MAIL,
-	FAIL_HELD,
+	FAIL_HELD_SENDER, FAIL_HELD_SYSTEM, FAIL_HELD,
 };
 
 /* The relay's error in words that say what went wrong and what to do;
@@ -1428,8 +1432,14 @@ why_failed(const struct worker *w, CURLcode cc, char *why, size_t sz)
 		    "send through another relay", reply);
 	else
 		snprintf(why, sz, "%s", reply[0] != '\0' ? reply : ce);
-	return x->phase == SMTP_PHASE_MAIL && code / 100 == 4 ?
-	    FAIL_HELD_MAIL : FAIL_CONNECT;
+	if (x->phase != SMTP_PHASE_MAIL || code / 100 != 4)
+		return FAIL_CONNECT;
+	if (smtp_refuses_sender(x->last.status, x->last.text))
+		return FAIL_HELD_SENDER;
+	if (strncmp(x->last.status, "4.3.", 4) == 0 &&
+	    strcmp(x->last.status, "4.3.4") != 0)
+		return FAIL_HELD_SYSTEM;
+	return FAIL_HELD_MAIL;
 }
 
 /* The relay did not take a connection: remember why, for the summary. */
@@ -2095,7 +2105,7 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 			*e = run->err;
 	} else if (atomic_load(&run->down)) {
 		/* Every relay refused: name each with its error. */
-		int n[FAIL_HELD + 1] = { 0 }, nfail = 0;
+		int n[FAIL_HELD + 1] = { 0 }, nfail = 0, nmail;
 
 		for (size_t i = 0; i < o->nrelays; i++)
 			if (run->relay_kind[i] > FAIL_NONE &&
@@ -2103,6 +2113,8 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 				n[run->relay_kind[i]]++;
 				nfail++;
 			}
+		nmail = n[FAIL_HELD_MAIL] + n[FAIL_HELD_SENDER] +
+		    n[FAIL_HELD_SYSTEM];
 		sn = 0;
 		sum[0] = '\0';
 		for (size_t i = 0; i < o->nrelays; i++) {
@@ -2128,15 +2140,23 @@ smtp_run(const struct smtp_opts *o, smtp_next_fn *next_cb,
 		 * accepted a connection" (69, "start Postfix") would send
 		 * the admin after the wrong thing.
 		 */
-		else if (nfail > 0 && n[FAIL_HELD_MAIL] == nfail)
+		else if (nfail > 0 && nmail == nfail)
 			rc = err_set(e, ERR_TEMP, "the SMTP relay is refusing our "
-			    "mail for now (a 4xx to MAIL FROM: a rate limit or "
-			    "quota): %s; the rest stay queued for the next run (if "
-			    "it goes on, see the relay's limits and [smtp] "
-			    "rate_per_minute)", sum);
+			    "mail for now (a 4xx to MAIL FROM%s): %s; the rest "
+			    "stay queued for the next run (if it goes on, %s)",
+			    n[FAIL_HELD_SENDER] == nfail ? ", about our envelope "
+			    "sender" : n[FAIL_HELD_SYSTEM] == nfail ? ", its mail "
+			    "system failing" : n[FAIL_HELD_MAIL] == nfail ? ": a "
+			    "rate limit or quota" : "", sum,
+			    n[FAIL_HELD_SENDER] == nfail ? "check [mail] "
+			    "envelope_from: its domain must resolve, and the "
+			    "relay must know the address" :
+			    n[FAIL_HELD_SYSTEM] == nfail ? "the relay's operator "
+			    "must fix its mail system" : "see the relay's limits "
+			    "and [smtp] rate_per_minute");
 		/* A 4xx to STARTTLS or AUTH: up, and saying "later" (Postfix
 		 * defers the mail when TLS is required). */
-		else if (nfail > 0 && n[FAIL_HELD_MAIL] + n[FAIL_HELD] == nfail)
+		else if (nfail > 0 && nmail + n[FAIL_HELD] == nfail)
 			rc = err_set(e, ERR_TEMP, "the SMTP relay is refusing our "
 			    "mail for now: %s; the rest stay queued for the next "
 			    "run (if it goes on, ask the relay's operator)", sum);

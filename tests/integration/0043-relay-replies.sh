@@ -296,6 +296,22 @@ check "  ... its send step ends 75, and its line says the run stopped and why" -
 	'grep -q "info send: done in .*, exit 75" "$T/err" &&
 	 grep -q "^  send: 0 sent via .*; stopped: relay .* is refusing our mail for now" "$T/out"'
 
+# A 4xx to MAIL FROM that is no rate limit: Sendmail deferring a sender
+# domain that does not resolve, Postfix short of queue space.  The line
+# points at what to fix, not at rate_per_minute.
+for case in "451 4.1.8 Domain of sender address bounces@example.jp does not resolve:check \[mail\] envelope_from" \
+    "452 4.3.1 Insufficient system storage:the relay's operator must fix its mail system"; do
+	nr=$((${nr:-0} + 1))
+	start_relay mailheld$nr "*:mail=${case%%:*}"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	setup h1 h2 h3
+	expect_exit 75 "'${case%%:*}' at MAIL FROM: exit 75" -- sam --now $NOW send
+	check "  ... one line quoting it, and saying: $(echo "${case#*:}" | tr -d "\\\\")" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -qF "${case%%:*}" "$T/err" && grep -q "if it goes on, ${case#*:}" "$T/err" && ! grep -q rate_per_minute "$T/err"'
+	check "  ... all still queued, untried" -- eval \
+		'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 3 ]'
+done
+
 # Two relays rate-limiting us at MAIL FROM, 8 connections: one worker
 # tries each relay (with its back-off), the others wait for it, not
 # each in turn (that would take 8 x 1.75 s a relay); exit 75 in seconds
