@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "date.h"
 #include "err.h"
 #include "text.h"
 #include "xalloc.h"
@@ -440,6 +441,16 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	p = (char *)lc->c + k->off;
 	switch (k->type) {
 	case K_STR:
+		/* The old key's last day: one that does not parse would
+		 * silently retire the old key at once, and every link
+		 * already sent would stop working. */
+		if (k->off == O(unsub_old_until) &&
+		    date_parse(value, &v, NULL) < 0) {
+			err_set(lc->e, ERR_CONFIG, "[%s] %s must be a date "
+			    "YYYY-MM-DD (the old key's last day, Japan time), "
+			    "not '%s'", section, name, value);
+			goto fail;
+		}
 		free(*(char **)p);
 		*(char **)p = xstrdup(value);	/* not empty: checked above */
 		break;

@@ -273,6 +273,34 @@ test_config(void **state)
 	assert_non_null(strstr(e.msg, "offsets is empty"));
 	unlink(p);
 	free(p);
+	/* old_secret_until that is not a date: refused (it was ignored,
+	 * which retired the old key at once and broke every link sent). */
+	{
+		static const char *const untils[] = { "31.12.2099",
+		    "2099-12-31T00:00:00Z", "next year", "2099-02-30" };
+
+		for (size_t i = 0; i < sizeof(untils) / sizeof(untils[0]); i++) {
+			char text[160];
+
+			snprintf(text, sizeof(text), "[unsubscribe]\n"
+			    "old_secret_file = /tmp/old.key\n"
+			    "old_secret_until = %s\n", untils[i]);
+			p = write_file(text, 0644);
+			assert_int_equal(config_load(&c, p, NULL, &e),
+			    -ERR_CONFIG);
+			if (strstr(e.msg, ":3: [unsubscribe] old_secret_until "
+			    "must be a date YYYY-MM-DD") == NULL)
+				fail_msg("%s: got '%s'", untils[i], e.msg);
+			unlink(p);
+			free(p);
+		}
+		p = write_file("[unsubscribe]\nold_secret_file = /tmp/old.key\n"
+		    "old_secret_until = 2099/12/31\n", 0644);
+		assert_int_equal(config_load(&c, p, NULL, &e), 0);
+		config_free(c);
+		unlink(p);
+		free(p);
+	}
 	/* An unsubscribe base without its final '/' gets it (the token
 	 * is appended: ".../uTOKEN" would reach nothing); one ending in
 	 * '/', or with a query, is taken as it is. */
