@@ -398,17 +398,20 @@ post_each(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
-/* The declarer's locale for a verified id; "ja" if the database cannot
- * say (a page in Japanese is better than none). */
+/* The declarer's locale for a verified id, and whether they are already
+ * unsubscribed (already may be NULL); "ja" and not already if the
+ * database cannot say (a page in Japanese is better than none). */
 static void
-locale_of(const struct httpd *h, int64_t id, char *locale)
+locale_of(const struct httpd *h, int64_t id, char *locale, int *already)
 {
 	struct db *db = NULL;
 	struct err e = ERR_INIT;
 
 	snprintf(locale, 3, "ja");
+	if (already != NULL)
+		*already = 0;
 	if (db_open(&db, h->o.cfg->db_path, 0, h->o.busy_ms, &e) < 0 ||
-	    unsub_locale(db, id, locale, &e) < 0)
+	    unsub_locale(db, id, locale, already, &e) < 0)
 		log_warnx("cannot read declarer %lld's locale: %s",
 		    (long long)id, e.msg);
 	db_close(db);
@@ -428,7 +431,7 @@ answer_get(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	struct err e = ERR_INIT;
 	int64_t id = 0;
 	char locale[3];
-	int rc;
+	int already, rc;
 
 	if (!token_is_bare(token))
 		return respond_page(h, c, r, 400, "ja", NULL, P_INVALID);
@@ -439,8 +442,11 @@ answer_get(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 		}
 		return respond_page(h, c, r, 400, "ja", NULL, P_INVALID);
 	}
-	locale_of(h, id, locale);
-	return respond_page(h, c, r, 200, locale, token, P_CONFIRM);
+	/* Already unsubscribed (by a mail client's one-click, the button,
+	 * an admin): say so, rather than ask to stop what has stopped. */
+	locale_of(h, id, locale, &already);
+	return respond_page(h, c, r, 200, locale, token,
+	    already ? P_ALREADY : P_CONFIRM);
 }
 
 static enum MHD_Result
@@ -466,7 +472,7 @@ answer_post(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	if (!r->one_click) {
 		/* Not our form nor an RFC 8058 client: change nothing, and
 		 * offer the button that does it right. */
-		locale_of(h, id, locale);
+		locale_of(h, id, locale, NULL);
 		return respond_page(h, c, r, 400, locale, token, P_CONFIRM);
 	}
 	if ((rc = db_open(&db, h->o.cfg->db_path, 0, h->o.busy_ms, &e)) < 0 ||
@@ -484,7 +490,7 @@ answer_post(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 	else
 		log_info("declarer %lld was already unsubscribed",
 		    (long long)id);
-	if (unsub_locale(db, id, locale, &e) < 0)
+	if (unsub_locale(db, id, locale, NULL, &e) < 0)
 		snprintf(locale, sizeof(locale), "ja");
 	db_close(db);
 	return respond_page(h, c, r, 200, locale, token,

@@ -135,15 +135,23 @@ fail:
 }
 
 int
-unsub_locale(struct db *db, int64_t id, char *locale, struct err *e)
+unsub_locale(struct db *db, int64_t id, char *locale, int *already,
+    struct err *e)
 {
+	char status[16] = "";
 	int rc;
 
 	snprintf(locale, 3, "ja");
-	if ((rc = lookup(db, id, NULL, NULL, locale, e)) < 0)
+	if (already != NULL)
+		*already = 0;
+	if ((rc = lookup(db, id, NULL, status, locale, e)) < 0)
 		return rc;
 	if (strcmp(locale, "en") != 0)
 		snprintf(locale, 3, "ja");
+	/* As unsub_apply() decides: purged (rc 1), unsubscribed, removed. */
+	if (already != NULL)
+		*already = rc == 1 || strcmp(status, "unsubscribed") == 0 ||
+		    strcmp(status, "removed") == 0;
 	return 0;
 }
 

@@ -57,10 +57,13 @@ int	 unsub_apply(struct db *, int64_t id, const char *how, time_t now,
 
 /*
  * The declarer's locale ("ja" or "en") into locale (3 bytes); "ja" when
- * there is no such declarer.  A read, never blocked by a writer (WAL).
- * 0 or -ERR_DB.
+ * there is no such declarer.  *already (may be NULL) is set when
+ * unsub_apply() would change nothing (unsubscribed, removed or purged):
+ * the confirmation page then says so instead of offering the button.
+ * A read, never blocked by a writer (WAL).  0 or -ERR_DB.
  */
-int	 unsub_locale(struct db *, int64_t id, char *locale, struct err *);
+int	 unsub_locale(struct db *, int64_t id, char *locale, int *already,
+	    struct err *);
 
 /*
  * Counts for `samail status`: how many declarers are unsubscribed or

@@ -170,6 +170,11 @@ check "suppression record kept" -- \
 check "second POST: 200 'already'" -- \
 	eval 'test "$(req post2 -X POST -d List-Unsubscribe=One-Click "$BASE/u/$TA")" = 200 &&
 	grep -q "配信はすでに停止されています" "$T/post2.body"'
+# The link clicked again (after a mail client's one-click, say): the page
+# says it is done instead of asking to stop what has stopped.
+check "GET after unsubscribing: 200 'already', no button" -- \
+	eval 'test "$(req get2 "$BASE/u/$TA")" = 200 &&
+	grep -q "配信はすでに停止されています" "$T/get2.body" && ! grep -q "<form" "$T/get2.body"'
 # multipart/form-data, the other encoding RFC 8058 allows; English page.
 check "one-click POST as multipart/form-data: 200, English page" -- \
 	eval 'test "$(req postb -X POST -F List-Unsubscribe=One-Click "$BASE/u/$TB")" = 200 &&

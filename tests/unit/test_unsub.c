@@ -273,13 +273,23 @@ test_locale_and_stats(void **state)
 	struct unsub_stats st;
 	char loc[3];
 	time_t now = at("2026-02-10T00:00:00Z");
+	int already;
 
-	assert_int_equal(unsub_locale(f->db, 2, loc, &e), 0);
+	assert_int_equal(unsub_locale(f->db, 2, loc, &already, &e), 0);
 	assert_string_equal(loc, "en");
-	assert_int_equal(unsub_locale(f->db, 1, loc, &e), 0);
+	assert_false(already);
+	assert_int_equal(unsub_locale(f->db, 1, loc, NULL, &e), 0);
 	assert_string_equal(loc, "ja");
-	assert_int_equal(unsub_locale(f->db, 99, loc, &e), 0);
+	assert_int_equal(unsub_locale(f->db, 99, loc, &already, &e), 0);
 	assert_string_equal(loc, "ja");
+	/* Already: exactly when unsub_apply() would change nothing
+	 * (purged, removed, unsubscribed; a bounced one can still
+	 * unsubscribe). */
+	assert_true(already);
+	assert_int_equal(unsub_locale(f->db, 3, loc, &already, &e), 0);
+	assert_true(already);
+	assert_int_equal(unsub_locale(f->db, 4, loc, &already, &e), 0);
+	assert_false(already);
 
 	/* February in Japan starts at 2026-01-31T15:00:00Z. */
 	assert_true(unsub_month_start(at("2026-02-10T00:00:00Z")) ==
@@ -306,6 +316,8 @@ test_locale_and_stats(void **state)
 	assert_int_equal(st.bounced_since, 1);
 	assert_int_equal(st.hard_since, 1);
 	assert_int_equal(st.soft_since, 1);
+	assert_int_equal(unsub_locale(f->db, 1, loc, &already, &e), 0);
+	assert_true(already);	/* unsubscribed just above */
 }
 
 int
