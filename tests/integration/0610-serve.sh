@@ -93,6 +93,8 @@ for t in "$FORGED" "$TRUNC" "$TOTHER" "${TA}A" "x"; do
 	check "bad token #$n: GET gets 400" -- test "$(req badget$n "$BASE/u/$t")" = 400
 done
 check "400 page: Japanese 'invalid' page" -- grep -q "このリンクは使用できません" "$T/bad1.body"
+check "  ... saying to paste the whole link into the address bar" -- \
+	grep -q "続きの部分も含めてすべてコピーし、ブラウザーのアドレス欄に貼り付けて開いてください" "$T/bad1.body"
 check "400 pages identical for forged, truncated and other-list tokens" -- \
 	eval 'cmp -s "$T/bad1.body" "$T/bad2.body" && cmp -s "$T/bad1.body" "$T/bad3.body" &&
 	cmp -s "$T/bad1.body" "$T/badget1.body"'
@@ -174,7 +176,8 @@ check "second POST: 200 'already'" -- \
 # says it is done instead of asking to stop what has stopped.
 check "GET after unsubscribing: 200 'already', no button" -- \
 	eval 'test "$(req get2 "$BASE/u/$TA")" = 200 &&
-	grep -q "配信はすでに停止されています" "$T/get2.body" && ! grep -q "<form" "$T/get2.body"'
+	grep -q "配信はすでに停止されています" "$T/get2.body" && ! grep -q "<form" "$T/get2.body" &&
+	grep -q "あらためてお手続きいただく必要はありません" "$T/get2.body"'
 # multipart/form-data, the other encoding RFC 8058 allows; English page.
 check "one-click POST as multipart/form-data: 200, English page" -- \
 	eval 'test "$(req postb -X POST -F List-Unsubscribe=One-Click "$BASE/u/$TB")" = 200 &&
