@@ -297,6 +297,23 @@ xff_each(void *cls, enum MHD_ValueKind kind, const char *key,
 		p++;
 	snprintf(x->last, sizeof(x->last), "%s", p);
 	x->last[strcspn(x->last, " \t")] = '\0';
+	/* Some proxies (Azure Application Gateway, IIS ARR) append the
+	 * client's port: "203.0.113.5:51234", "[2001:db8::1]:443".  The
+	 * address is what counts; left as it is, no such entry would parse
+	 * and every client would share the proxy's one bucket. */
+	if (x->last[0] == '[') {
+		char *close = strchr(x->last, ']');
+
+		if (close != NULL) {
+			*close = '\0';
+			memmove(x->last, x->last + 1, strlen(x->last + 1) + 1);
+		}
+	} else {
+		char *colon = strchr(x->last, ':');
+
+		if (colon != NULL && strchr(colon + 1, ':') == NULL)
+			*colon = '\0';
+	}
 	return MHD_YES;
 }
 

@@ -233,6 +233,21 @@ check "the same client as an IPv4-mapped address (dual-stack proxy) is limited" 
 	test "$(req rl5 -H 'X-Forwarded-For: ::ffff:198.51.100.7' "$BASE/u/x")" = 429
 check "  ... another IPv4-mapped client is not" -- \
 	test "$(req rl6 -H 'X-Forwarded-For: ::ffff:198.51.100.9' "$BASE/u/x")" = 400
+# Proxies that append the client's port (Azure Application Gateway, IIS
+# ARR): the address is the client; unparsed, every such client shared
+# the proxy's own (loopback) bucket, and one busy client locked out all.
+codes=""
+for i in $(seq 1 61); do
+	codes="$codes $(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: 192.0.2.50:$((40000 + i))" "$BASE/u/x")"
+done
+check "X-Forwarded-For with a port: the same client on other ports is limited" -- \
+	test "$(echo $codes | tr ' ' '\n' | tail -1)" = 429
+check "  ... another client behind that proxy is not" -- \
+	test "$(req rl7 -H 'X-Forwarded-For: 192.0.2.51:40001' "$BASE/u/x")" = 400
+check "  ... nor an IPv6 client as [addr]:port" -- \
+	test "$(req rl8 -H 'X-Forwarded-For: [2001:db8::51]:443' "$BASE/u/x")" = 400
+check "  ... while the limited one is, also without its port" -- \
+	test "$(req rl9 -H 'X-Forwarded-For: 192.0.2.50' "$BASE/u/x")" = 429
 check "/healthz is not limited" -- \
 	test "$(req rl4 -H 'X-Forwarded-For: 198.51.100.7' "$BASE/healthz")" = 200
 
