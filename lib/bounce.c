@@ -1217,6 +1217,11 @@ text_addresses(struct bounce_report *r, const char *s, size_t n,
 		for (size_t k = 0; k < r->nrcpts; k++)
 			if (strcasecmp(r->rcpts[k].addr, norm) == 0)
 				dup = 1;
+		/* A quoted "Message-ID: <...@...>" has the shape of an
+		 * address, but names no recipient. */
+		for (size_t k = 0; k < r->nmids; k++)
+			if (strcasecmp(r->mids[k], norm) == 0)
+				dup = 1;
 		if (!dup)
 			snprintf(r->rcpts[r->nrcpts++].addr, ADDR_MAX + 1, "%s",
 			    norm);
@@ -1270,6 +1275,12 @@ parse_text(struct bounce_report *r, GMimeMessage *msg, struct scan *sc)
 	skip[1] = from;
 	skip[2] = g_mime_object_get_header(mo, "Return-Path");
 	skip[3] = NULL;
+	/* The Message-IDs the text quotes first (the original's headers
+	 * often follow the notice with no marker before them): not
+	 * addresses.  Taken for one, our own Message-ID made a bounce that
+	 * names nobody else look like one about somebody else, and it was
+	 * not trusted. */
+	add_mids_from_text(r, s, t->len);
 	if (xfail != NULL)
 		text_addresses(r, xfail, strlen(xfail), skip);
 	if (r->nrcpts == 0)

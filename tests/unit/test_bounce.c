@@ -108,6 +108,30 @@ static const struct expect cases[] = {
 	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
 	{ "exim-mailbox-full.eml", 1, "soft", "dsn", "5.2.2", "other@example.jp",
 	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	/* Real formats the first fixtures lacked (README.md). */
+	{ "docomo-unknown.eml", 1, "hard", "dsn", "5.0.0", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "docomo-full.eml", 1, "soft", "dsn", "5.0.0", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "au-unknown.eml", 1, "hard", "dsn", "5.0.0", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "softbank-invalid.eml", 1, "hard", "dsn", "5.0.0", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "ms365-access-denied.eml", 1, "hard", "dsn", "5.4.1",
+	  "other@example.jp", "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "sendmail-dsn.eml", 1, "hard", "dsn", "5.1.1", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "google-dsn.eml", 1, "hard", "dsn", "5.1.1", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "yahoo-jp-text.eml", 1, "hard", "text", "5.1.1", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "jp-sjis-base64.eml", 1, "hard", "text", "5.1.1", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	{ "global-dsn.eml", 1, "hard", "dsn", "5.1.1", "other@example.jp",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
+	/* The quoted Message-ID is not taken for a failed recipient. */
+	{ "text-mid-only.eml", 1, "hard", "text", "5.1.1", "",
+	  "newsletter-2026-01.9." INSTANCE "@example.jp" },
 	{ "success-dsn.eml", 0, "none", NULL, NULL, NULL, NULL },
 	{ "read-receipt.eml", 0, "none", NULL, NULL, NULL, NULL },
 	{ "vacation-ja.eml", 0, "none", NULL, NULL, NULL, NULL },
@@ -419,6 +443,55 @@ at(const char *ts)
 
 	assert_int_equal(date_parse_timestamp(ts, &t, NULL), 0);
 	return t;
+}
+
+/*
+ * The real formats of README.md's second table, each on a database of its
+ * own: tied to declarer 9 by its Message-ID, and the declarer's status as
+ * the admin would expect (bounced at once for hard; a full mailbox counts;
+ * a bounce that quotes nothing of ours is recorded only).
+ */
+static void
+test_real_formats(void **state)
+{
+	static const struct {
+		const char	*file;
+		enum bounce_kind kind;
+		const char	*st;
+		int		 by_mid;
+		const char	*after;
+	} fx[] = {
+		{ "docomo-unknown.eml", BOUNCE_HARD, "5.0.0", 1, "bounced" },
+		{ "docomo-full.eml", BOUNCE_SOFT, "5.0.0", 1, "active" },
+		{ "au-unknown.eml", BOUNCE_HARD, "5.0.0", 1, "bounced" },
+		{ "softbank-invalid.eml", BOUNCE_HARD, "5.0.0", 1, "bounced" },
+		{ "ms365-access-denied.eml", BOUNCE_HARD, "5.4.1", 1, "bounced" },
+		{ "sendmail-dsn.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+		{ "google-dsn.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+		{ "yahoo-jp-text.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+		{ "jp-sjis-base64.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+		{ "jp-jis-base64-full.eml", BOUNCE_SOFT, "5.0.0", 0, "active" },
+		{ "global-dsn.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+		/* names nobody; its own Message-ID was taken for another
+		 * recipient, and the bounce was not trusted */
+		{ "text-mid-only.eml", BOUNCE_HARD, "5.1.1", 1, "bounced" },
+	};
+	struct bounce_result res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++) {
+		struct db *db = fresh();
+
+		print_message("%s\n", fx[i].file);
+		apply_file(db, fx[i].file, at("2026-02-02T01:00:00Z"), &res);
+		assert_int_equal(res.declarer, 9);
+		assert_int_equal(res.kind, fx[i].kind);
+		assert_string_equal(res.status, fx[i].st);
+		assert_int_equal(res.by_message_id, fx[i].by_mid);
+		assert_int_equal(res.unverified, !fx[i].by_mid);
+		assert_string_equal(status_of(db, 9), fx[i].after);
+		db_close(db);
+	}
 }
 
 static void
@@ -1233,6 +1306,7 @@ main(void)
 		cmocka_unit_test(test_details),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_hard_each_fixture),
+		cmocka_unit_test(test_real_formats),
 		cmocka_unit_test(test_soft_limit),
 		cmocka_unit_test(test_soft_window),
 		cmocka_unit_test(test_not_ours),
