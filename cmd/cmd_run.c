@@ -569,6 +569,10 @@ step_send(struct run *r, struct step *s)
 	if (st.cancelled > 0)
 		say(s, ", %zu cancelled (declarers no longer active)",
 		    st.cancelled);
+	/* A quota the admin set: the rest go on the next runs. */
+	if (st.capped > 0)
+		say(s, "; [smtp] max_per_run (%lu) reached, %lld left for the "
+		    "next runs", st.capped, left);
 	if (st.recovered > 0) {
 		/* As 'samail send' says it: re-sent, or held until an admin
 		 * releases them (resend_in_flight = no). */

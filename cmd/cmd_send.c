@@ -24,7 +24,8 @@ static const char send_usage[] =
 "deferred or a signal stopped the send (a later send goes on), 69 when\n"
 "the relays are down.\n"
 "\n"
-"  --limit N         hand over at most N messages in this run\n"
+"  --limit N         hand over at most N messages in this run (the\n"
+"                    smaller of it and [smtp] max_per_run counts)\n"
 "  --release-held    first queue again the messages held after a crash\n"
 "                    (resend_in_flight = no) once you have checked them\n"
 "  --retry-failed    first queue again the failed messages of declarers\n"
@@ -174,6 +175,11 @@ cmd_send(struct ctx *ctx, int argc, char **argv)
 		    st.held ? " (in flight at a crash: held for review)" :
 		    st.recovered ? " (in flight at a crash: sent again)" : "",
 		    ctx->cfg->transport);
+	if (st.capped > 0 && (ctx->verbosity >= 0 || rc < 0))
+		printf("stopped at the limit of %lu message%s this run (%s); "
+		    "the rest wait for the next send\n", st.capped,
+		    st.capped == 1 ? "" : "s", so.limit == st.capped ?
+		    "--limit" : "[smtp] max_per_run");
 	/* Stopped by a signal with mail left that was due: not done (75),
 	 * say so (deferred messages not yet due are no one's to send). */
 	if (rc == 0 && atomic_load(&stop_flag) &&

@@ -49,6 +49,7 @@ static const struct key keys[] = {
 	{ "smtp", "password_file", K_PATH, O(smtp_password_file), 0, 0 },
 	{ "smtp", "max_connections", K_INT, O(max_connections), 1, 64 },
 	{ "smtp", "rate_per_minute", K_INT, O(rate_per_minute), 0, 1000000 },
+	{ "smtp", "max_per_run", K_INT, O(max_per_run), 0, 100000000 },
 	{ "smtp", "max_attempts", K_INT, O(max_attempts), 1, 1000 },
 	{ "smtp", "max_age", K_DURATION, O(max_age), 60, 90L * 86400 },
 	{ "smtp", "retry_base", K_DURATION, O(retry_base), 1, 86400 },
@@ -600,6 +601,7 @@ config_defaults(void)
 	c->tls_verify = 1;
 	c->max_connections = 4;
 	c->rate_per_minute = 0;
+	c->max_per_run = 0;
 	c->max_attempts = 10;
 	c->max_age = 3 * 86400;
 	c->retry_base = 300;

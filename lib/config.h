@@ -56,6 +56,7 @@ struct config {
 	char	*smtp_password_file;	/* password_file; env SAMAIL_SMTP_PASSWORD */
 	int	 max_connections;	/* max_connections; 4 */
 	int	 rate_per_minute;	/* rate_per_minute; 0 = no cap */
+	int	 max_per_run;		/* max_per_run; 0 = no cap */
 	int	 max_attempts;		/* max_attempts; 10 */
 	long	 max_age;		/* max_age, seconds; 3d */
 	long	 retry_base;		/* retry_base, seconds; 5m (doubles) */

@@ -96,6 +96,8 @@ struct sender {
 	struct pending		*pending;	/* under pmu */
 	size_t			 npending;
 	unsigned long		 taken;
+	unsigned long		 limit;		/* messages this run; 0: all */
+	int			 limit_hit;	/* claim_tx() stopped at it */
 	pthread_mutex_t		 kmu;		/* the three streaks: */
 	int			 refused;	/*   policy refusals in a row */
 	int			 refused_run;	/*   all of them this run */
@@ -203,8 +205,10 @@ claim_tx(struct sender *s, struct outbox_row *row, struct err *e)
 	int rc;
 
 	for (;;) {
-		if (s->opts->limit && s->taken >= s->opts->limit)
+		if (s->limit && s->taken >= s->limit) {
+			s->limit_hit = 1;
 			return 0;
+		}
 		if (s->opts->stop != NULL && atomic_load(s->opts->stop))
 			return 0;
 		if ((rc = outbox_claim(s->db, clock_now(s), row, e)) <= 0)
@@ -1212,6 +1216,12 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 	pthread_cond_init(&s.scv, NULL);
 	s.walfd = -1;
 	local = cfg->nrelays == 0;
+	/* --limit, or [smtp] max_per_run (a provider's daily quota): the
+	 * smaller one when both are set. */
+	s.limit = opts->limit;
+	if (cfg->max_per_run > 0 && (s.limit == 0 ||
+	    (unsigned long)cfg->max_per_run < s.limit))
+		s.limit = (unsigned long)cfg->max_per_run;
 
 	/* Every commit of the send on disk when it returns (see above). */
 	if ((rc = db_exec(db, "PRAGMA synchronous=FULL", e)) < 0)
@@ -1281,6 +1291,9 @@ sender_run(struct db *db, const struct config *cfg, time_t now,
 		rc = s.fatal;
 		st->stopped = 1;
 	}
+	/* Stopped at the limit with mail still due: the callers say so. */
+	if (s.limit_hit && outbox_due(db, clock_now(&s)) > 0)
+		st->capped = s.limit;
 	if (rc == 0 && st->deferred > 0)
 		rc = err_set(e, ERR_TEMP, "%zu message%s deferred; a later "
 		    "'samail send' retries them", st->deferred,

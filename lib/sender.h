@@ -31,10 +31,15 @@ struct sender_stats {
 	size_t	unsent;		/* claimed but never handed over */
 	int	stopped;	/* the run stopped early (the error says why),
 				   as opposed to ending with some deferred */
+	unsigned long capped;	/* the limit that ended the run with
+				   messages still due ([smtp] max_per_run or
+				   --limit), or 0 */
 };
 
 struct sender_opts {
-	unsigned long	 limit;		/* messages this run; 0: all */
+	unsigned long	 limit;		/* messages this run; 0: all (the
+					   smaller of it and [smtp]
+					   max_per_run counts) */
 	const atomic_int *stop;		/* set to stop after the current one */
 };
 

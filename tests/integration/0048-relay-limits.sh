@@ -167,4 +167,32 @@ expect_exit 0 "a relay taking 3 connections at a time, 8 configured: exit 0" -- 
 check "  ... all 60 sent through it, each once; none to the second relay" -- eval \
 	'[ "$(taken anvil | cut -d" " -f1 | sort -u | wc -l)" = 60 ] && [ "$(taken anvil | wc -l)" = 60 ] && [ "$(taken spare | wc -l)" = 0 ] && [ "$(count "state = '"'"'sent'"'"' AND attempts = 1")" = 60 ]'
 
+
+# --- a cap on each run: [smtp] max_per_run, send --limit --------------
+# A provider's daily quota: each send (or run) hands over at most that
+# many, the rest stay queued, untried, and the next one goes on; --limit
+# lowers it for one send, never raises it.
+start_relay quota
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+sed -i 's/^max_connections = .*/max_connections = 4\nmax_per_run = 7/' "$T/samail.conf"
+queue_newsletters $(seq -f q%g 1 17)
+expect_exit 0 "max_per_run = 7, 17 queued, 4 connections: exit 0" -- sam --now $NOW send
+check "  ... the relay took 7; 10 wait untried; the output names the cap" -- eval \
+	'[ "$(taken quota | wc -l)" = 7 ] && [ "$(count "rcpt LIKE '"'"'q%'"'"' AND state = '"'"'queued'"'"' AND attempts = 0")" = 10 ] && grep -q "limit of 7 messages this run (\[smtp\] max_per_run)" "$T/out"'
+expect_exit 0 "send --limit 100 with max_per_run = 7: exit 0" -- sam --now $NOW send --limit 100
+check "  ... the smaller counts: 7 more" -- eval '[ "$(taken quota | wc -l)" = 14 ]'
+expect_exit 0 "send --limit 2: exit 0" -- sam --now $NOW send --limit 2
+check "  ... 2 more, said as --limit's" -- eval \
+	'[ "$(taken quota | wc -l)" = 16 ] && grep -q "limit of 2 messages this run (--limit)" "$T/out"'
+# (The test feeds' hosts do not resolve: the fetch makes it 69.)
+expect_exit 69 "run daily goes on with the last one" -- sam --now $NOW run daily
+check "  ... all 17 taken, each once; the send step ends 0, nothing said of a cap" -- eval \
+	'grep -q "send: 1 sent via" "$T/out" && [ "$(taken quota | cut -d" " -f1 | sort -u | wc -l)" = 17 ] && [ "$(taken quota | wc -l)" = 17 ] && ! grep -q max_per_run "$T/out"'
+sed -i 's/^max_per_run = .*/max_per_run = 0/' "$T/samail.conf"
+queue_newsletters $(seq -f r%g 1 5)
+sed -i 's/^max_per_run = .*/max_per_run = 3/' "$T/samail.conf"
+expect_exit 69 "run daily with max_per_run = 3, 5 queued" -- sam --now $NOW run daily
+check "  ... 3 taken; the send line says the cap was reached, 2 left" -- eval \
+	'[ "$(taken quota | wc -l)" = 20 ] && grep -q "send: 3 sent via .*; \[smtp\] max_per_run (3) reached, 2 left for the next runs$" "$T/out"'
+
 finish
