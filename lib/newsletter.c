@@ -1391,7 +1391,9 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		goto out;
 	}
 	/*
-	 * Active declarers not queued for this campaign yet.  Queued in the
+	 * Active declarers not queued for this campaign yet, or whose
+	 * message was cancelled unsent (they unsubscribed or bounced, and
+	 * are active again): a rebuild queues it again.  Queued in the
 	 * order of their products: declarers who get the same message but
 	 * for their names come one after the other, so that the sender
 	 * renders it once for them all (render.h, "skeletons").
@@ -1399,7 +1401,7 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	q = db_prepare(db, "SELECT s.email FROM subscriber s WHERE s.status = "
 	    "'active' AND (?2 IS NULL OR s.email = ?2) AND NOT EXISTS (SELECT 1 "
 	    "FROM outbox o WHERE o.campaign_id = ?1 AND o.subscriber_id = s.id "
-	    "AND o.item = '') ORDER BY s.products, s.star, s.locale, s.id", e);
+	    "AND o.item = '' AND o.state != 'cancelled') ORDER BY s.products, s.star, s.locale, s.id", e);
 	if (q == NULL) {
 		rc = -ERR_DB;
 		goto out;
@@ -1452,6 +1454,9 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 		json_decref(data);
 		rc = outbox_queue(db, st->campaign_id, s.id, "", s.email, text,
 		    now, e);
+		if (rc == 0)	/* there, cancelled: see the query */
+			rc = outbox_requeue(db, st->campaign_id, s.id, "",
+			    s.email, text, now, e);
 		free(text);
 		if (rc < 0)
 			goto out;

@@ -48,6 +48,36 @@ outbox_queue(struct db *db, long long campaign_id, long long subscriber_id,
 
 
 int
+outbox_requeue(struct db *db, long long campaign_id, long long subscriber_id,
+    const char *item, const char *rcpt, const char *data, time_t now,
+    struct err *e)
+{
+	sqlite3_stmt *st;
+	char ts[21];
+	int rc;
+
+	date_format_timestamp(now, ts);
+	if ((st = db_stmt(db, "UPDATE outbox SET state = 'queued', rcpt = ?4, "
+	    "data = ?5, queued_at = ?6, attempts = 0, next_try = NULL, "
+	    "last_error = NULL, sent_at = NULL, relay = NULL, relay_id = NULL "
+	    "WHERE campaign_id = ?1 AND subscriber_id = ?2 AND item = ?3 AND "
+	    "state = 'cancelled'", e)) == NULL)
+		return -ERR_DB;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	sqlite3_bind_int64(st, 2, subscriber_id);
+	sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, rcpt, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, data, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ts, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "queue message again");
+	else
+		rc = sqlite3_changes(db->h) > 0;
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
 outbox_recover(struct db *db, int resend, struct err *e)
 {
 	sqlite3_stmt *st;

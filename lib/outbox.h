@@ -43,6 +43,16 @@ int	 outbox_queue(struct db *, long long campaign_id,
 	    const char *data, time_t now, struct err *);
 
 /*
+ * Queue again a message that was cancelled before it was ever handed
+ * over (its declarer unsubscribed, bounced or was removed, and is active
+ * again): state queued, rcpt and data as given, attempts 0, same
+ * Message-ID.  1 if so, 0 if there is no such cancelled message, -ERR_*.
+ */
+int	 outbox_requeue(struct db *, long long campaign_id,
+	    long long subscriber_id, const char *item, const char *rcpt,
+	    const char *data, time_t now, struct err *);
+
+/*
  * After a crash: rows left inflight go back to queued (resend) or to held
  * (resend == 0: an admin reviews them with `samail status`).  Returns the
  * number of rows found.

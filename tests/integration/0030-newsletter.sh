@@ -136,6 +136,20 @@ sys.exit(1 if bad else 0)
 PY
 check "all 58 parse strictly with Python's email (policy=default): structure, charset, lines, headers, unique Message-IDs" -- \
 	eval '[ ! -s "$T/py.out" ] || { cat "$T/py.out"; false; }'
+# A declarer whose message was cancelled unsent (info03 unsubscribed
+# after the build) and who is active again: a rebuild queues it again,
+# under the same Message-ID, and it goes once; info02, still
+# unsubscribed, stays cancelled.
+mid03=$(sqlite3 "$T/samail.db" "SELECT o.id FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = 'newsletter-2026-10' AND o.rcpt = 'info03@example.co.jp'")
+sam subscriber update info03@example.co.jp --status active >/dev/null
+expect_exit 0 "rebuild after a declarer is active again" -- sam $NOW newsletter build --period 2026-10
+check "  ... queues the cancelled one again, nobody else" -- eval \
+	'grep -q " 1 queued" "$T/out" && [ "$(sqlite3 "$T/samail.db" "SELECT o.id || o.state FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '"'"'newsletter-2026-10'"'"' AND o.subscriber_id = (SELECT id FROM subscriber WHERE email = '"'"'info03@example.co.jp'"'"')")" = "${mid03}queued" ] && [ "$(sqlite3 "$T/samail.db" "SELECT group_concat(o.state) FROM outbox o JOIN subscriber s ON s.id = o.subscriber_id WHERE s.email = '"'"'info02@example.jp'"'"'")" = cancelled ]'
+expect_exit 0 "  ... send" -- sam --now 2026-11-02T00:10:00Z send
+check "  ... info03 gets October's newsletter once" -- eval \
+	'[ "$(grep -l "^To:.*info03@" "$T"/mail/new/* | wc -l)" = 1 ] && [ "$(ls "$T/mail/new" | wc -l)" = 59 ]'
+expect_exit 0 "  ... build again" -- sam $NOW newsletter build --period 2026-10
+check "  ... queues nothing" -- grep -q " 0 queued" "$T/out"
 check "checkmail.py accepts a message" -- $PY "$SRCDIR/tests/tools/checkmail.py" --lf --to-addr info01@example.or.jp "$OUT/info01.eml"
 check "checkhtml.py accepts its HTML part" -- $PY "$SRCDIR/tests/tools/checkhtml.py" "$OUT/info01.html"
 if command -v spamassassin >/dev/null; then
