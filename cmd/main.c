@@ -127,9 +127,27 @@ db_unreachable(struct ctx *ctx, const char *path)
 {
 	struct stat st;
 	struct passwd *me, *owner;
-	char *dir = xstrdup(path), *p, uname[64], oname[64];
+	char *dir, *p, uname[64], oname[64];
 	int rc;
 
+	me = getpwuid(geteuid());
+	snprintf(uname, sizeof(uname), "%s", me ? me->pw_name : "?");
+	/* A relative path starts in the current directory: when that is
+	 * the one closed (sudo -u samail from root's home), name it, not
+	 * the path's first component. */
+	if (*path != '/' && access(".", X_OK) < 0 && errno == EACCES) {
+		char *cwd = getcwd(NULL, 0);
+
+		rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': user "
+		    "%s cannot reach it (the path is relative to the current "
+		    "directory '%s', which is closed to %s: permission "
+		    "denied); run samail from the directory the path starts "
+		    "in, or give the database's full path ([database] path, "
+		    "or --db)", path, uname, cwd != NULL ? cwd : ".", uname);
+		free(cwd);
+		return rc;
+	}
+	dir = xstrdup(path);
 	/* The first directory from the top that cannot be entered. */
 	for (p = dir + (*dir == '/'); (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
@@ -139,8 +157,6 @@ db_unreachable(struct ctx *ctx, const char *path)
 	}
 	if (p == NULL)
 		snprintf(dir, strlen(dir) + 1, "%s", ".");
-	me = getpwuid(geteuid());
-	snprintf(uname, sizeof(uname), "%s", me ? me->pw_name : "?");
 	if (stat(dir, &st) == 0 && (owner = getpwuid(st.st_uid)) != NULL)
 		snprintf(oname, sizeof(oname), "%s", owner->pw_name);
 	else

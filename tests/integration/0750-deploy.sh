@@ -105,6 +105,15 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 	check "  ... one line: the directory closed to whom, and the ways out" -- eval \
 		'[ "$(wc -l < "$T/err")" = 1 ] && ! grep -q "does not exist" "$T/err" &&
 		 grep -q "database .$T/closed/samail.db.: user nobody cannot reach it (the directory .$T/closed. is closed to nobody: permission denied); run samail as root (sudo -u root samail ...), or let nobody in" "$T/err"'
+	# A relative database path from a current directory closed to the
+	# user (sudo -u samail from root's home): that directory is named,
+	# not the path's first component, which is not there at all.
+	mkdir -m 700 home
+	expect_exit 73 "a relative database path from a current directory closed to the user" -- \
+		sh -c 'cd home && exec setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups \
+		env -i PATH=/usr/bin:/bin "$1" -q -c "$2" --db var/samail.db status' sh "$SAMAIL" "$T/samail.conf"
+	check "  ... one line naming the current directory and the ways out" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "database .var/samail.db.: user nobody cannot reach it (the path is relative to the current directory .$T/home., which is closed to nobody: permission denied); run samail from the directory the path starts in, or give the database.s full path" "$T/err"'
 	chmod 600 samail.conf
 	expect_exit 78 "a config file the user cannot read: exit 78" -- as_nobody status
 	check "  ... naming it" -- grep -q "cannot open config '$T/samail.conf': Permission denied" err
