@@ -52,6 +52,7 @@ lock_take(struct lock *l, const char *db_path, long timeout, const char *what,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	l->path = lock_file_path(db_path);
+reopen:
 	/* O_NOFOLLOW: a symlink planted here must not make us truncate
 	 * whatever it points to. */
 	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -110,6 +111,25 @@ lock_take(struct lock *l, const char *db_path, long timeout, const char *what,
 			    *holder ? holder : "holder unknown", timeout);
 		}
 		nanosleep(&pause, NULL);
+	}
+	/* The file locked must still be the one the path names: a lock
+	 * file deleted under a live run (an admin taking it for a stale
+	 * one) lets the next run create and lock a new one, and a run
+	 * that waited on the old file would then run beside it.  Deleted
+	 * (no link left), or another file under the name now; the inode
+	 * number alone, as st_dev differs between stat() and fstat() on
+	 * some overlay file systems, and the number of a file we hold open
+	 * cannot be reused. */
+	{
+		struct stat fst, pst;
+
+		if (fstat(l->fd, &fst) == 0 && (fst.st_nlink == 0 ||
+		    (stat(l->path, &pst) == 0 ? pst.st_ino != fst.st_ino :
+		    errno == ENOENT))) {
+			close(l->fd);
+			l->fd = -1;
+			goto reopen;
+		}
 	}
 	now = time(NULL);
 	{

@@ -4,7 +4,10 @@
  * An flock(2) on "DBPATH.lock" beside the database (beside the file itself
  * when DBPATH is a symlink: every name of it shares one lock).  The kernel drops the
  * lock when its holder dies, so a run killed with SIGKILL never blocks the
- * next one (a stale file is harmless: only the lock counts).  The file
+ * next one (a stale file is harmless: only the lock counts; a file
+ * deleted under a live run is not, for the next run locks a new one, so
+ * a run that waited on the old file checks it is still the one the path
+ * names before it goes on).  The file
  * holds the holder's PID, start time and command ("pid N, started T,
  * samail run daily"), for the message a waiting run prints and for
  * `samail status`.

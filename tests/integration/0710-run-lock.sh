@@ -252,4 +252,25 @@ lock = [r for r in recs if r["type"] == "lock"]
 assert lock[0]["pid"] == int(sys.argv[2]) and lock[0]["command"] == "send", lock
 PY
 wait $h
+# 9. The lock file deleted under a live run (an admin taking it for a
+# stale one): a run that was waiting on the old file must not start
+# when the old holder ends, beside a run that locked the new file.
+sed 's/^timeout = 4$/timeout = 12/' samail.conf > long.conf
+"$SAMAIL" -c samail.conf --now 2027-01-02T00:00:00Z run daily > /dev/null 2>&1 &
+a=$!
+wait_lock $a
+"$SAMAIL" -c samail.conf --now 2027-01-02T00:00:00Z run daily > w.out 2> w.err &
+w=$!
+sleep 1
+rm samail.db.lock
+"$SAMAIL" -c long.conf --now 2027-01-02T00:00:00Z run daily > /dev/null 2>&1 &
+b=$!
+wait_lock $b
+wait $a
+sleep 2
+check "a run that waited on a deleted lock file does not start beside the new holder" -- eval \
+	'kill -0 $b && ! grep -q "started, pid $w" w.err'
+wait $b
+wait $w
+check "  ... it runs once that holder is done" -- grep -q "started, pid $w" w.err
 finish
