@@ -12,6 +12,7 @@
 #include "date.h"
 #include "err.h"
 #include "lock.h"
+#include "log.h"
 #include "xalloc.h"
 
 /* Close the lock file without touching it (we do not hold the lock). */
@@ -23,6 +24,16 @@ drop(struct lock *l)
 	l->fd = -1;
 	free(l->path);
 	l->path = NULL;
+}
+
+/* The holder's line ("pid N, started T, samail run daily"), or "". */
+static void
+read_holder(int fd, char *buf, size_t size)
+{
+	ssize_t n = pread(fd, buf, size - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
 }
 
 char *
@@ -48,6 +59,7 @@ lock_take(struct lock *l, const char *db_path, long timeout, const char *what,
 	struct timespec pause = { 0, 100 * 1000 * 1000 }, t0, t;
 	time_t now;
 	ssize_t n;
+	int told = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -97,12 +109,19 @@ reopen:
 			drop(l);
 			return rc;
 		}
+		/* Said once, as an admin's `samail send` by hand may wait
+		 * an hour ([run] lock_timeout) for a cron run to end. */
+		if (!told && timeout > 0) {
+			read_holder(l->fd, holder, sizeof(holder));
+			log_info("waiting up to %ld s ([run] lock_timeout) for "
+			    "another samail on this database (%s)", timeout,
+			    *holder ? holder : "holder unknown");
+			told = 1;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) /
 		    1000000 >= timeout * 1000L) {
-			n = pread(l->fd, holder, sizeof(holder) - 1, 0);
-			holder[n > 0 ? n : 0] = '\0';
-			holder[strcspn(holder, "\n")] = '\0';
+			read_holder(l->fd, holder, sizeof(holder));
 			/* Not ours: the holder's line stays for status and
 			 * the next waiter. */
 			drop(l);

@@ -97,6 +97,8 @@ expect_exit 69 "a second, patient run waits for the first (then exit 69: the sta
 waited=$(( $(date +%s) - start ))
 wait $b
 check "  ... it waited for the lock (${waited} s)" -- test "$waited" -ge 3
+check "  ... and said so when it began to, naming the holder" -- \
+	grep -q " info run daily: waiting up to 30 s (\[run\] lock_timeout) for another samail on this database (pid $b, started [0-9T:Z-]*, samail run monthly)$" err
 check "  ... and found the newsletter built already" -- \
 	grep -q "^  newsletter: newsletter-2026-11 was built on" out
 check "  ... and nothing to send" -- grep -q "^  send: nothing to send$" out
