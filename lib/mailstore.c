@@ -20,6 +20,35 @@ struct mailstore {
 	int	 dirfd_new;
 };
 
+/*
+ * Run as root (an admin's `sudo samail send`) on a store whose directory
+ * belongs to another user (the service user's state directory): what
+ * root creates there is handed to that user, as the run lock is
+ * (lib/lock.c), or every later run as that user fails on it.  1 and the
+ * owner of path's directory when that applies.
+ */
+static int
+hand_over_to(const char *path, uid_t *uid, gid_t *gid)
+{
+	struct stat st;
+	char *dir, *slash;
+	int yes;
+
+	if (geteuid() != 0)
+		return 0;
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, strlen(dir) + 1, "%s", ".");
+	else
+		slash[slash == dir] = '\0';
+	if ((yes = stat(dir, &st) == 0 && st.st_uid != 0)) {
+		*uid = st.st_uid;
+		*gid = st.st_gid;
+	}
+	free(dir);
+	return yes;
+}
+
 static int
 mkdir_p(const char *path, mode_t mode, struct err *e)
 {
@@ -31,7 +60,13 @@ mkdir_p(const char *path, mode_t mode, struct err *e)
 			char c = *s;
 
 			*s = '\0';
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			if (mkdir(p, mode) == 0) {
+				uid_t uid;
+				gid_t gid;
+
+				if (hand_over_to(p, &uid, &gid))
+					(void)!chown(p, uid, gid);
+			} else if (errno != EEXIST) {
 				rc = err_set(e, ERR_CANTCREAT, "cannot create "
 				    "'%s': %s", p, strerror(errno));
 				break;
@@ -253,6 +288,13 @@ deliver_mbox(struct mailstore *m, struct buf *b, time_t now, struct err *e)
 		    strerror(errno));
 		close(fd);
 		goto out;
+	}
+	{
+		uid_t uid;
+		gid_t gid;
+
+		if (st.st_uid == 0 && hand_over_to(m->path, &uid, &gid))
+			(void)!fchown(fd, uid, gid);
 	}
 	/* One write; on failure cut the file back so no half message stays. */
 	if (write_all(fd, all.data, all.len) < 0 || fsync(fd) < 0) {

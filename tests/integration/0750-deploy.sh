@@ -114,6 +114,32 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 		env -i PATH=/usr/bin:/bin "$1" -q -c "$2" --db var/samail.db status' sh "$SAMAIL" "$T/samail.conf"
 	check "  ... one line naming the current directory and the ways out" -- eval \
 		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "database .var/samail.db.: user nobody cannot reach it (the path is relative to the current directory .$T/home., which is closed to nobody: permission denied); run samail from the directory the path starts in, or give the database.s full path" "$T/err"'
+	# root's `samail send` by hand (sudo) in the service user's state
+	# directory creates the maildir (or the mbox) there: it is that
+	# user's, or every later run of theirs fails on it.
+	mkdir -m 755 svc
+	chown nobody svc
+	sed -e "s|^path = .*|path = $T/svc/samail.db|" -e "s|^transport = .*|transport = maildir:$T/svc/mail|" \
+		samail.conf > svc.conf
+	sed "s|^transport = .*|transport = mbox:$T/svc/box/mbox|" svc.conf > svcbox.conf
+	chmod 644 svc.conf svcbox.conf
+	as_svc() { setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups \
+		env -i PATH=/usr/bin:/bin "$SAMAIL" -q -c "$@"; }
+	as_svc "$T/svc.conf" init > /dev/null 2>&1
+	"$SAMAIL" -c svc.conf subscriber add --email svc1@example.jp --org 株式会社一 > /dev/null
+	"$SAMAIL" -c svc.conf --now 2026-11-01T00:00:00Z newsletter build --period 2026-10 > /dev/null 2>&1
+	"$SAMAIL" -c svcbox.conf --now 2026-11-01T00:00:00Z send > /dev/null 2>&1
+	"$SAMAIL" -c svc.conf --now 2026-11-01T00:00:00Z send > /dev/null 2>&1
+	requeue() { sqlite3 svc/samail.db "UPDATE outbox SET state = 'queued'"; }
+	requeue
+	expect_exit 0 "after root's send made the maildir, the service user's send delivers there" -- \
+		as_svc "$T/svc.conf" --now 2026-11-02T00:00:00Z send
+	check "  ... the maildir is the service user's" -- \
+		test "$(stat -c %U svc/mail svc/mail/new svc/mail/tmp | sort -u)" = nobody
+	requeue
+	expect_exit 0 "  ... and so is the mbox root made" -- \
+		as_svc "$T/svcbox.conf" --now 2026-11-02T00:00:00Z send
+	check "  ... which has both messages" -- test "$(grep -c '^From ' svc/box/mbox)" = 2
 	chmod 600 samail.conf
 	expect_exit 78 "a config file the user cannot read: exit 78" -- as_nobody status
 	check "  ... naming it" -- grep -q "cannot open config '$T/samail.conf': Permission denied" err
