@@ -173,11 +173,11 @@ db_unreachable(struct ctx *ctx, const char *path)
 static int
 db_writable(struct ctx *ctx, const char *path)
 {
-	struct stat st;
+	struct stat st, wst;
 	struct passwd *me, *owner;
 	char *dir, *slash, uname[64], oname[64];
 	const char *what = NULL;
-	int rc = 0;
+	int rc = 0, mine;
 
 	if (stat(path, &st) < 0) {
 		if (errno == EACCES)
@@ -212,9 +212,24 @@ db_writable(struct ctx *ctx, const char *path)
 			snprintf(oname, sizeof(oname), "%s", owner->pw_name);
 		else
 			snprintf(oname, sizeof(oname), "%ld", (long)st.st_uid);
+		/* Its own file or directory, read-only (a backup restored
+		 * from read-only media): no other user to run samail as. */
+		mine = stat(what, &wst) == 0 && wst.st_uid == geteuid();
+		if (mine && what == path)
+			rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s' "
+			    "is read-only to its owner %s (mode %04o); make it "
+			    "writable: chmod u+w '%s'", path, uname,
+			    (unsigned)(wst.st_mode & 07777), path);
+		else if (mine)
+			rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': "
+			    "its directory '%s' is read-only to its owner %s "
+			    "(mode %04o), and samail writes the -wal/-shm files "
+			    "and the run lock there; make it writable: chmod u+w "
+			    "'%s'", path, dir, uname,
+			    (unsigned)(wst.st_mode & 07777), dir);
 		/* Never "chown -R" a directory we do not know to be ours
 		 * (the database may sit in /var/lib or a home directory). */
-		if (what == dir)
+		else if (what == dir)
 			rc = err_set(&ctx->err, ERR_CANTCREAT, "database '%s': "
 			    "user %s cannot write the directory '%s' (samail "
 			    "writes the database's -wal/-shm files and the run "

@@ -140,6 +140,18 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 	expect_exit 0 "  ... and so is the mbox root made" -- \
 		as_svc "$T/svcbox.conf" --now 2026-11-02T00:00:00Z send
 	check "  ... which has both messages" -- test "$(grep -c '^From ' svc/box/mbox)" = 2
+	# The user's own database, mode 0444 (restored from read-only
+	# media): chmod is the way out, not running as another user.
+	chmod 444 svc/samail.db
+	expect_exit 73 "a database read-only to its owner" -- as_svc "$T/svc.conf" status
+	check "  ... one line that says so and how to fix it" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "^samail status: database .$T/svc/samail.db. is read-only to its owner nobody (mode 0444); make it writable: chmod u+w .$T/svc/samail.db.$" "$T/err"'
+	chmod 640 svc/samail.db
+	chmod 555 svc
+	expect_exit 73 "  ... and a directory read-only to its owner" -- as_svc "$T/svc.conf" status
+	check "  ... one line that says so and how to fix it" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "^samail status: database .$T/svc/samail.db.: its directory .$T/svc. is read-only to its owner nobody (mode 0555), and samail writes the -wal/-shm files and the run lock there; make it writable: chmod u+w .$T/svc.$" "$T/err"'
+	chmod 755 svc
 	chmod 600 samail.conf
 	expect_exit 78 "a config file the user cannot read: exit 78" -- as_nobody status
 	check "  ... naming it" -- grep -q "cannot open config '$T/samail.conf': Permission denied" err
