@@ -123,6 +123,13 @@ for u in daily monthly; do
 	check "samail-$u.timer: Japan time, persistent" -- eval \
 		'grep -Eq "^OnCalendar=.* Asia/Tokyo$" "$C/samail-$u.timer" && grep -qx "Persistent=true" "$C/samail-$u.timer"'
 done
+# After the machine was off, both timers catch up at boot; the monthly
+# run is ordered after the daily one, which a random delay of the
+# daily catch-up (Persistent= is subject to it) would turn around.
+check "samail-monthly.service runs after samail-daily.service" -- \
+	grep -qx "After=samail-daily.service" "$C/samail-monthly.service"
+check "  ... and the daily timer has no random delay to undo that" -- eval \
+	'! grep -q "^RandomizedDelaySec=" "$C/samail-daily.timer"'
 if command -v systemd-analyze >/dev/null; then
 	mkdir units
 	for f in "$C"/samail-*; do
