@@ -28,7 +28,8 @@ static const char status_usage[] =
 "\n"
 "What an admin checks in the morning:\n"
 "  - the last run of each kind (daily, monthly), its exit status and what\n"
-"    each step did; a run in progress or one that died\n"
+"    each step did; a run in progress or one that died; no daily run\n"
+"    for more than two days (cron or the timer stopped starting it)\n"
 "  - the newsletters of the last 12 months that no run built in their time\n"
 "    (machine off), until built by hand or skipped\n"
 "  - the queue per campaign: queued, in flight, sent, deferred, failed,\n"
@@ -255,6 +256,10 @@ holder_jst(const char *holder, time_t now, char *out, size_t size)
 
 /* --- runs ------------------------------------------------------------- */
 
+/* A daily run older than this: the runs have stopped (two days, so that
+ * a run late by some hours is not taken for one that never came). */
+#define STALE_DAILY	(2 * 86400L)
+
 static const char *
 run_state(const struct status_run *r, const struct out *o)
 {
@@ -342,6 +347,19 @@ print_run(const struct status_run *r, void *arg)
 		    jst(r->last_ok, t2));
 	else if (r->exit_code != 0)
 		printf("             no %s run has ended ok yet\n", r->kind);
+	/* Cron that stopped running the job (the user's account expired,
+	 * a cron file with a dot in its name) mails nobody: say it here. */
+	if (strcmp(r->kind, "daily") == 0 && strcmp(state, "running") != 0) {
+		time_t started;
+
+		if (date_parse_timestamp(r->started, &started, NULL) == 0 &&
+		    o->ctx->now - started > STALE_DAILY)
+			wrapf(15, "             NO DAILY RUN SINCE, for %ld days: "
+			    "check that cron or the timer still starts it "
+			    "(systemctl list-timers 'samail*', or the cron "
+			    "log: grep CRON /var/log/syslog)",
+			    (long)((o->ctx->now - started) / 86400));
+	}
 	return 0;
 }
 

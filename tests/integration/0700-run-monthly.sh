@@ -72,6 +72,11 @@ check "  ... the queue per campaign" -- eval \
 	'grep -A1 "^  newsletter-2026-10 (created 2026-11-01 09:00 JST)$" out |
 	 grep -q "^    queued 0, inflight 0, sent $n, deferred 0, failed 0$"'
 check "  ... no failing feeds" -- grep -q "^  none (of 2 feeds)$" out
+check "  ... and the daily run not taken for stale" -- eval '! grep -q "NO DAILY RUN" out'
+# Cron that stopped starting the job mails nobody: status says so.
+expect_exit 0 "status three days on, no daily run since" -- S --now 2026-11-04T19:00:00Z status
+check "  ... says the daily runs stopped, and what to check" -- \
+	grep -q "^             NO DAILY RUN SINCE, for 3 days: check that cron or the timer still$" out
 expect_exit 0 "status --json" -- S --now 2026-11-01T19:00:00Z --json status
 check "  ... one array of typed records, UTC times with Z" -- $PY - "$T/out" "$n" <<'PY'
 import json, re, sys
