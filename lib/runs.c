@@ -623,8 +623,10 @@ runs_reason_key(const char *reason, char *out, size_t size)
 	    (q = strstr(p, "attempts: ")) != NULL)
 		p = q + 10;
 	while (*p != '\0' && n + 1 < size) {
+		/* An address in brackets, with the ':' that may follow it
+		 * ("<user@example.jp>: Recipient address rejected"). */
 		if (*p == '<' && (q = strchr(p, '>')) != NULL) {
-			p = q + 1;
+			p = q + 1 + (q[1] == ':');
 			space = 1;
 			continue;
 		}

@@ -541,7 +541,7 @@ test_reason_key(void **state)
 		const char *in, *want;
 	} cases[] = {
 		{ "550 5.1.1 <user1@example.jp>: Recipient address rejected: "
-		  "User unknown", "550 5.1.1 : Recipient address rejected: User "
+		  "User unknown", "550 5.1.1 Recipient address rejected: User "
 		  "unknown" },
 		{ "gave up after 3 attempts: 450 4.2.0 user2@example.jp: "
 		  "mailbox busy", "450 4.2.0 mailbox busy" },
@@ -654,7 +654,7 @@ test_campaign_counts(void **state)
 	assert_int_equal(s.nreasons[1], 3);
 	assert_int_equal(s.reasons[1][0].count, 2);
 	assert_int_equal(s.reasons[1][0].state, ST_FAILED);
-	assert_string_equal(s.reasons[1][0].text, "550 5.1.1 : unknown");
+	assert_string_equal(s.reasons[1][0].text, "550 5.1.1 unknown");
 	assert_int_equal(s.reasons[1][1].count, 1);
 	assert_string_equal(s.reasons[1][1].text, "554 5.7.1 spam");
 	assert_int_equal(s.reasons[1][2].state, ST_DEFERRED);
