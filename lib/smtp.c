@@ -791,6 +791,38 @@ has_any(const char *text, const char *const *phrases)
 	return 0;
 }
 
+/* Where the first of the phrases begins in text, case ignored; NULL if
+ * none is there. */
+static const char *
+first_of(const char *text, const char *const *phrases)
+{
+	const char *first = NULL, *p;
+
+	for (; *phrases != NULL; phrases++)
+		if ((p = strcasestr(text, *phrases)) != NULL &&
+		    (first == NULL || p < first))
+			first = p;
+	return first;
+}
+
+/*
+ * 1 if the reply says what it says of the recipient before the words at
+ * p: Postfix's "<...>: Recipient address rejected: undeliverable
+ * address: host mx.example.com[192.0.2.1] said: 554 5.7.1 ...: Relay
+ * access denied" (reject_unverified_recipient quoting the recipient's own
+ * server), as opposed to the words coming first and quoting something
+ * about a recipient (Exim's sender callout: "Verification failed for
+ * <bounces@...> ... Response: 550 5.1.1 <bounces@...>: Recipient address
+ * rejected: User unknown ... Sender verify failed").
+ */
+static int
+recipient_first(const char *text, const char *p)
+{
+	const char *r = strcasestr(text, "recipient address");
+
+	return r != NULL && r < p;
+}
+
 /* What relays without enhanced status codes (Exim's default, older
  * servers) say of an address that does not exist. */
 static int
@@ -848,14 +880,28 @@ smtp_refuses_sender(const char *status, const char *text)
 	static const char *const phrases[] = {
 		"sender address", "sender domain", "sender verif", NULL,
 	};
+	/* Exim's first lines of a failed sender verification (smtp_in.c),
+	 * whatever the callout's response quoted after them. */
+	static const char *const exim[] = {
+		"verification failed for <",
+		"callback setup failed while verifying <",
+		"postmaster verification failed while checking <", NULL,
+	};
+	const char *p;
 
 	/* RFC 3463: x.1.7 bad sender's mailbox syntax, x.1.8 bad sender's
 	 * system address. */
 	if (status[0] != '\0' && (strcmp(status + 1, ".1.7") == 0 ||
 	    strcmp(status + 1, ".1.8") == 0))
 		return 1;
-	return has_any(text, phrases) &&
-	    strcasestr(text, "recipient address") == NULL;
+	for (size_t i = 0; exim[i] != NULL; i++)
+		if (strncasecmp(text, exim[i], strlen(exim[i])) == 0)
+			return 1;
+	/* Not when the words only quote what a recipient's server said
+	 * ("Recipient address rejected: ... said: ... Sender address
+	 * rejected"): then it is about that recipient. */
+	return (p = first_of(text, phrases)) != NULL &&
+	    !recipient_first(text, p);
 }
 
 int

@@ -220,8 +220,10 @@ int	 smtp_refuses_relay(const char *text, int strict);
 
 /* 1 if a refusal (or deferral) is about our envelope sender, not the
  * recipient, wherever it comes (Postfix checks the sender at RCPT TO):
- * x.1.7 or x.1.8, or words such as "Sender address rejected" or "Sender
- * verify failed". */
+ * x.1.7 or x.1.8, Exim's "Verification failed for <...>", or words such
+ * as "Sender address rejected" or "Sender verify failed" (unless a
+ * "Recipient address" comes before them: they quote what a recipient's
+ * server said of us). */
 int	 smtp_refuses_sender(const char *status, const char *text);
 
 /* 1 if a refusal says we must authenticate (or use TLS) first: a 530,

@@ -148,8 +148,14 @@ check "  ... nobody failed or bounced: all still queued" -- eval \
 # sender there by default (smtpd_delay_reject), Exim's sender
 # verification too.  Its 5.1.0 / "Unrouteable address" is not about the
 # recipient: nobody bounced, the run stops as for a refusal at MAIL FROM.
+# Nor is the "Recipient address rejected: User unknown" that Exim's sender
+# callout (or postmaster callout) and Postfix's reject_unverified_sender
+# quote from the server of our envelope sender's domain.
 for case in "550 5.1.0 <bounces@example.jp>: Sender address rejected: User unknown in local recipient table" \
-    "550-Verification failed for <bounces@example.jp>|550-Unrouteable address|550 Sender verify failed"; do
+    "550-Verification failed for <bounces@example.jp>|550-Unrouteable address|550 Sender verify failed" \
+    "550-Verification failed for <bounces@example.jp>|550-Called:   192.0.2.25|550-Sent:     RCPT TO:<bounces@example.jp>|550-Response: 550 5.1.1 <bounces@example.jp>: Recipient address rejected: User unknown in local recipient table|550 Sender verify failed" \
+    "550-Postmaster verification failed while checking <bounces@example.jp>|550-Called:   192.0.2.25|550-Sent:     RCPT TO:<postmaster@example.jp>|550-Response: 550 5.1.1 <postmaster@example.jp>: Recipient address rejected: User unknown in local recipient table|550-Several RFCs state that you are required to do so.|550 Sender verify failed" \
+    "550 <bounces@example.jp>: Sender address rejected: undeliverable address: host mx.example.jp[192.0.2.25] said: 550 5.1.1 <bounces@example.jp>: Recipient address rejected: User unknown in local recipient table (in reply to RCPT TO command)"; do
 	nr=$((${nr:-0} + 1))
 	start_relay sender$nr "*:rcpt=$case"
 	use_relays "smtp://127.0.0.1:$RELAY_PORT"
