@@ -862,7 +862,13 @@ smtp_refuses_relay(const char *text, int strict)
 		"unable to relay", "do not relay", "does not relay", NULL,
 	};
 
-	return has_any(text, strict ? denied : phrases) &&
+	const char *p = first_of(text, strict ? denied : phrases);
+
+	/* Not the relay's own words when they only quote what the
+	 * recipient's server said ("Recipient address rejected:
+	 * undeliverable address: host ... said: 554 5.7.1 ...: Relay access
+	 * denied"): that domain's trouble. */
+	return p != NULL && !recipient_first(text, p) &&
 	    !unknown_user_text(text);
 }
 

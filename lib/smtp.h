@@ -214,7 +214,8 @@ void	 smtp_queue_id(const char *text, char *out, size_t outsz);
 const char *smtp_outcome_name(enum smtp_outcome);
 
 /* 1 if a refusal's text says the relay does not relay for us (as
- * opposed to an unknown recipient).  strict: only words that say so
+ * opposed to an unknown recipient, or a recipient's server quoted after
+ * "Recipient address rejected").  strict: only words that say so
  * outright ("Relay access denied"), for a deferral. */
 int	 smtp_refuses_relay(const char *text, int strict);
 

@@ -198,6 +198,18 @@ check "  ... that one failed, the address kept; the others sent" -- eval \
 	'[ "$(row bl1)" = "failed|1|" ] && [ "$(status bl1)" = active ] && \
 	 [ "$(row ok1 | cut -d"|" -f1)" = sent ] && [ "$(row ok2 | cut -d"|" -f1)" = sent ]'
 
+# A relay that verifies recipients (Postfix's reject_unverified_recipient)
+# quoting one recipient's server refusing to relay for its own domain: that
+# recipient's, deferred or failed; the relay does relay for us.
+start_relay probe \
+	"pt:rcpt=450 4.1.1 <pt1@example.jp>: Recipient address rejected: unverified address: host mx.example.jp[192.0.2.25] said: 554 5.7.1 <pt1@example.jp>: Relay access denied (in reply to RCPT TO command)" \
+	"pp:rcpt=550 5.1.1 <pp1@example.jp>: Recipient address rejected: undeliverable address: host mx.example.jp[192.0.2.25] said: 554 5.7.1 <pp1@example.jp>: Relay access denied (in reply to RCPT TO command)"
+use_relays "smtp://127.0.0.1:$RELAY_PORT"
+setup pt1 pp1 ok5
+expect_exit 75 "a recipient's server quoted refusing to relay, at RCPT: the run goes on (75: one deferred)" -- sam --now $NOW send
+check "  ... the 450 deferred, the 550 failed; the other sent" -- eval \
+	'[ "$(row pt1)" = "deferred|1|" ] && [ "$(row pp1)" = "failed|1|" ] && [ "$(row ok5 | cut -d"|" -f1)" = sent ]'
+
 # Microsoft 365 refusing one recipient, a group that takes no outside
 # mail, in words that say "authentication required": that recipient's.
 start_relay group \
