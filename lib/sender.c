@@ -721,6 +721,15 @@ refuses_us(const struct sender *s, const struct smtp_result *res, int *code)
 		return relay_denied;
 	if (res->outcome != SMTP_PERMFAIL || res->phase < SMTP_PHASE_MAIL)
 		return NULL;
+	/* A sending quota used up: failing the rest of the campaign one by
+	 * one would lose it; they wait, untried, for the next run (75). */
+	if (smtp_quota_used_up(res->text)) {
+		*code = ERR_TEMP;
+		return "says this account's sending quota is used up for now; "
+		    "the rest stay queued for the next run (set [smtp] "
+		    "max_per_run below the provider's daily quota, and "
+		    "rate_per_minute to its rate)";
+	}
 	/* 530 "Authentication required" at MAIL (a submission port, and
 	 * no [smtp] username): a set-up error, not 300,000 failures.  At
 	 * RCPT only the codes: the words also come about one recipient

@@ -982,6 +982,28 @@ throttled(const struct smtp_result *r)
 }
 
 int
+smtp_quota_used_up(const char *text)
+{
+	/*
+	 * A provider's sending quota for our account, said permanently
+	 * although it resets the next day: Microsoft 365's "554 5.2.0
+	 * STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
+	 * (and its "RecipientRateLimitExceeded"), Gmail and Google
+	 * Workspace's "550 5.4.5 Daily user sending limit exceeded" / "Daily
+	 * sending quota exceeded".  Not a recipient's mailbox quota ("552
+	 * 5.2.2 Quota exceeded"): only words about sending.
+	 */
+	static const char *const phrases[] = {
+		"submissionquotaexceeded", "recipientratelimitexceeded",
+		"sending limit exceeded", "sending quota exceeded",
+		"sending quota", "sending limit", "daily message quota",
+		"message submission rate", NULL,
+	};
+
+	return has_any(text, phrases);
+}
+
+int
 smtp_held_off(const struct smtp_result *r)
 {
 	if (r->outcome != SMTP_TEMPFAIL || r->code / 100 != 4)

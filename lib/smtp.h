@@ -219,6 +219,12 @@ const char *smtp_outcome_name(enum smtp_outcome);
  * outright ("Relay access denied"), for a deferral. */
 int	 smtp_refuses_relay(const char *text, int strict);
 
+/* 1 if a refusal says our account's sending quota is used up (Microsoft
+ * 365's SubmissionQuotaExceededException, Gmail's "Daily user sending
+ * limit exceeded"): a 5xx, but every message would get it until the
+ * provider's window resets. */
+int	 smtp_quota_used_up(const char *text);
+
 /* 1 if a refusal (or deferral) is about our envelope sender, not the
  * recipient, wherever it comes (Postfix checks the sender at RCPT TO):
  * x.1.7 or x.1.8, Exim's "Verification failed for <...>", or words such

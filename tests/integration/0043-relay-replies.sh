@@ -230,6 +230,20 @@ expect_exit 0 "four 550 5.7.1 'Access denied' at RCPT in a row: the run goes on"
 check "  ... those four failed, the addresses kept; the last one sent" -- eval \
 	'[ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'failed'"'"'")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ] && [ "$(row ok4 | cut -d"|" -f1)" = sent ]'
 
+# A provider's sending quota, said as a 5xx though it resets the next
+# day: the run stops at the first, nothing failed or bounced, all queued
+# untried for the next run (75).
+for case in "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.[EndDiagnosticData]" \
+    "550 5.4.5 Daily user sending limit exceeded. For more information on Gmail sending limits go to https://support.google.com/a/answer/166852"; do
+	nq=$((${nq:-0} + 1))
+	start_relay quota$nq "*:end=$case"
+	use_relays "smtp://127.0.0.1:$RELAY_PORT"
+	setup qa qb qc qd
+	expect_exit 75 "sending quota reply $nq (${case%% *} ...) to the data: exit 75" -- sam --now $NOW send
+	check "  ... one line naming the quota and max_per_run; the relay offered 1; all 4 queued untried, nobody failed or bounced" -- eval \
+		'[ "$(wc -l < "$T/err")" = 1 ] && grep -q "sending quota is used up" "$T/err" && grep -q "max_per_run" "$T/err" && [ "$(cmds quota$nq | grep -c ^DATA)" = 1 ] && [ "$(q "SELECT count(*) FROM outbox WHERE state = '"'"'queued'"'"' AND attempts = 0")" = 4 ] && [ "$(q "SELECT count(*) FROM subscriber WHERE status <> '"'"'active'"'"'")" = 0 ]'
+done
+
 start_relay spamall '*:end=550 5.7.1 Message rejected as spam by Content Filtering'
 use_relays "smtp://127.0.0.1:$RELAY_PORT"
 setup s1 s2 s3 s4 s5 s6
