@@ -393,7 +393,8 @@ curl_failure(CURLcode cc, const char *url, const char *errbuf,
 		/* No certificate seen yet: a port that does not speak TLS,
 		 * no protocol version or cipher in common. */
 		return err_set(e, ERR_NET, "'%s': TLS handshake failed (%s); "
-		    "check that the server speaks https on that port", url,
+		    "check that the server speaks https on that port, with a "
+		    "TLS version and cipher this system allows", url,
 		    detail);
 	case CURLE_BAD_CONTENT_ENCODING:
 		return err_set(e, ERR_PARSE, "'%s': the compressed body is "
