@@ -17,20 +17,19 @@ outbox_row_release(struct outbox_row *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int
-outbox_queue(struct db *db, long long campaign_id, long long subscriber_id,
-    const char *item, const char *rcpt, const char *data, time_t now,
-    struct err *e)
+/* Run sql with ?1..?6 bound to a message's campaign, declarer, item,
+ * recipient, data and the time: 1 if it changed a row, 0 if not. */
+static int
+queue_run(struct db *db, const char *sql, long long campaign_id,
+    long long subscriber_id, const char *item, const char *rcpt,
+    const char *data, time_t now, const char *what, struct err *e)
 {
 	sqlite3_stmt *st;
 	char ts[21];
 	int rc;
 
 	date_format_timestamp(now, ts);
-	if ((st = db_stmt(db, "INSERT INTO outbox (campaign_id, subscriber_id, "
-	    "item, rcpt, data, queued_at) VALUES (?, ?, ?, ?, ?, ?) "
-	    "ON CONFLICT (campaign_id, subscriber_id, item) DO NOTHING", e))
-	    == NULL)
+	if ((st = db_stmt(db, sql, e)) == NULL)
 		return -ERR_DB;
 	sqlite3_bind_int64(st, 1, campaign_id);
 	sqlite3_bind_int64(st, 2, subscriber_id);
@@ -39,42 +38,36 @@ outbox_queue(struct db *db, long long campaign_id, long long subscriber_id,
 	sqlite3_bind_text(st, 5, data, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, ts, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_error(db, e, "queue message");
+		rc = db_error(db, e, what);
 	else
 		rc = sqlite3_changes(db->h) > 0;
 	sqlite3_reset(st);
 	return rc;
 }
 
+int
+outbox_queue(struct db *db, long long campaign_id, long long subscriber_id,
+    const char *item, const char *rcpt, const char *data, time_t now,
+    struct err *e)
+{
+	return queue_run(db, "INSERT INTO outbox (campaign_id, subscriber_id, "
+	    "item, rcpt, data, queued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+	    "ON CONFLICT (campaign_id, subscriber_id, item) DO NOTHING",
+	    campaign_id, subscriber_id, item, rcpt, data, now,
+	    "queue message", e);
+}
 
 int
 outbox_requeue(struct db *db, long long campaign_id, long long subscriber_id,
     const char *item, const char *rcpt, const char *data, time_t now,
     struct err *e)
 {
-	sqlite3_stmt *st;
-	char ts[21];
-	int rc;
-
-	date_format_timestamp(now, ts);
-	if ((st = db_stmt(db, "UPDATE outbox SET state = 'queued', rcpt = ?4, "
+	return queue_run(db, "UPDATE outbox SET state = 'queued', rcpt = ?4, "
 	    "data = ?5, queued_at = ?6, attempts = 0, next_try = NULL, "
 	    "last_error = NULL, sent_at = NULL, relay = NULL, relay_id = NULL "
 	    "WHERE campaign_id = ?1 AND subscriber_id = ?2 AND item = ?3 AND "
-	    "state = 'cancelled'", e)) == NULL)
-		return -ERR_DB;
-	sqlite3_bind_int64(st, 1, campaign_id);
-	sqlite3_bind_int64(st, 2, subscriber_id);
-	sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, rcpt, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, data, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, ts, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_error(db, e, "queue message again");
-	else
-		rc = sqlite3_changes(db->h) > 0;
-	sqlite3_reset(st);
-	return rc;
+	    "state = 'cancelled'", campaign_id, subscriber_id, item, rcpt,
+	    data, now, "queue message again", e);
 }
 
 int
