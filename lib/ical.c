@@ -17,6 +17,7 @@
 
 #define JST_OFFSET	(9 * 3600)
 #define UID_MAX		255
+#define ORGANIZER_MAX	254	/* an address (RFC 5321's path limit) */
 #define SUMMARY_MAX	255
 #define DESC_MAX	4096
 /* 3001-01-01T00:00:00Z: libical 3.0 writes no DTSTAMP from there on. */
@@ -73,6 +74,20 @@ check_spec(const struct ical_spec *s, struct err *e)
 			    "refused (printable ASCII only)", (unsigned char)*p);
 	if (s->prodid != NULL && (rc = check_text("PRODID", s->prodid,
 	    SUMMARY_MAX, 0, e)) < 0)
+		return rc;
+	/* Written as a mailto: URI, which libical does not escape: one
+	 * address, printable ASCII without spaces. */
+	if (s->organizer == NULL || strchr(s->organizer, '@') == NULL ||
+	    strlen(s->organizer) > ORGANIZER_MAX)
+		return err_set(e, ERR_INVAL, "calendar ORGANIZER: missing or "
+		    "not an address");
+	for (p = s->organizer; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return err_set(e, ERR_INVAL, "calendar ORGANIZER: byte "
+			    "0x%02x refused (printable ASCII only)",
+			    (unsigned char)*p);
+	if (s->organizer_name != NULL && (rc = check_text("ORGANIZER name",
+	    s->organizer_name, SUMMARY_MAX, 0, e)) < 0)
 		return rc;
 	if (s->sequence < 0)
 		return err_set(e, ERR_INVAL, "calendar SEQUENCE: %d is "
@@ -133,6 +148,21 @@ vtimezone(void)
 	    std,
 	    (void *)0);
 	return tz;
+}
+
+/* ORGANIZER;CN=name:mailto:address (libical quotes or RFC 6868-encodes
+ * the name as it needs). */
+static icalproperty *
+organizer(const struct ical_spec *s)
+{
+	char *uri = xasprintf("mailto:%s", s->organizer);
+	icalproperty *p = icalproperty_new_organizer(uri);
+
+	free(uri);
+	if (s->organizer_name != NULL && *s->organizer_name != '\0')
+		icalproperty_add_parameter(p,
+		    icalparameter_new_cn(s->organizer_name));
+	return p;
 }
 
 /* A DATE-TIME property in Asia/Tokyo: local time plus TZID parameter. */
@@ -243,6 +273,7 @@ ical_build_direct(const struct ical_spec *s, struct buf *out, struct err *e)
 	    icalproperty_new_sequence(s->sequence),
 	    icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
 		s->dtstamp, 0, icaltimezone_get_utc_timezone())),
+	    organizer(s),
 	    with_tzid(icalproperty_new_dtstart(start)),
 	    with_tzid(icalproperty_new_dtend(end)),
 	    icalproperty_new_summary(s->summary),
@@ -346,8 +377,10 @@ ics_tls_init(void)
 static void
 skel_key(const struct ical_spec *s, struct buf *k)
 {
-	buf_addf(k, "%s\x1f%d\x1f%d-%d-%d %d:%d\x1f%d\x1f%d\x1f%zu\x1f%s\x1f%s\x1f"
-	    "%s\x1f%s", s->prodid != NULL ? s->prodid : "\x1e", s->sequence,
+	buf_addf(k, "%s\x1f%s\x1f%s\x1f%d\x1f%d-%d-%d %d:%d\x1f%d\x1f%d\x1f%zu\x1f"
+	    "%s\x1f%s\x1f%s\x1f%s", s->organizer,
+	    s->organizer_name != NULL ? s->organizer_name : "",
+	    s->prodid != NULL ? s->prodid : "\x1e", s->sequence,
 	    s->year, s->month, s->day, s->hour, s->minute, s->duration_min,
 	    s->alarm_before_min, strlen(s->uid), s->summary,
 	    s->description != NULL ? s->description : "\x1e",

@@ -4,8 +4,9 @@
  *
  * ical_build() makes one VCALENDAR (PRODID, VERSION:2.0, METHOD:PUBLISH)
  * with a VTIMEZONE for Asia/Tokyo and one VEVENT: UID, SEQUENCE, DTSTAMP,
- * DTSTART/DTEND;TZID=Asia/Tokyo, SUMMARY, DESCRIPTION, URL and a DISPLAY
- * VALARM.  Lines are folded at 75 octets on UTF-8 character boundaries
+ * ORGANIZER, DTSTART/DTEND;TZID=Asia/Tokyo, SUMMARY, DESCRIPTION, URL and
+ * a DISPLAY VALARM.  ORGANIZER is there because RFC 5546 (3.2.1) requires
+ * one in a PUBLISH VEVENT; libical's icalrestriction_check() says so.  Lines are folded at 75 octets on UTF-8 character boundaries
  * and end in CRLF; text is escaped by libical.  The output depends on the
  * spec only (DTSTAMP is given, not read from the clock), so a re-sent
  * reminder is byte-identical, and an update is told apart by SEQUENCE.
@@ -38,6 +39,9 @@ struct ical_spec {
 	time_t		 dtstamp;	/* required (> 0, before the year 3001,
 					 * which libical cannot write): when
 					 * this version was made */
+	const char	*organizer;	/* required: the sender's address,
+					 * written as mailto: */
+	const char	*organizer_name;	/* optional: its CN */
 	int		 year, month, day;	/* the date, in Asia/Tokyo */
 	int		 hour, minute;	/* start of the slot, Asia/Tokyo */
 	int		 duration_min;	/* 0: ICAL_DEFAULT_DURATION */
@@ -54,7 +58,8 @@ struct ical_spec {
  *
  * Returns 0, or:
  *   -ERR_INVAL   a field is missing or refused (bad date or time, control
- *                character, invalid UTF-8, UID not printable ASCII, bad URL)
+ *                character, invalid UTF-8, UID or organizer not printable
+ *                ASCII, bad URL)
  *   -ERR_TOOBIG  out's cap was reached
  */
 int	 ical_build(const struct ical_spec *spec, struct buf *out,

@@ -483,6 +483,11 @@ render_ics(const struct campaign_run *c, const struct rm_state *s,
 	spec.summary = buf_str(&sum);
 	spec.description = desc.len > 0 ? buf_str(&desc) : NULL;
 	spec.url = s->assessment_url;
+	/* The sender, named as the From header names it to this reader. */
+	spec.organizer = c->env->cfg->from_addr;
+	spec.organizer_name = c->env->cfg->from_name_en != NULL &&
+	    strcmp(r->locale, "en") == 0 ? c->env->cfg->from_name_en :
+	    c->env->cfg->from_name;
 	rc = ical_build(&spec, ics, e);
 out:
 	buf_release(&sum);

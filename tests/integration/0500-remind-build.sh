@@ -96,7 +96,8 @@ expect_exit 0 "checkhtml: the three HTML parts" -- $PY "$SRCDIR/tests/tools/chec
 expect_exit 0 "checkics: the step-up event on its due date" -- $PY "$SRCDIR/tests/tools/checkics.py" a.ics \
 	--uid "reminder-$aid-20260115.$inst@example.jp" --sequence 0 --dtstart 20260115T100000 \
 	--duration 30 --alarm-before 1440 --url https://www.ipa.go.jp/security/guide/sme/5minutes.html \
-	--summary "情報セキュリティ自社診断・二つ星に向けて（SECURITY ACTION）"
+	--summary "情報セキュリティ自社診断・二つ星に向けて（SECURITY ACTION）" \
+	--organizer mailto:news@example.jp --organizer-name "SECURITY ACTION 事務局"
 expect_exit 0 "checkics: the overdue event on the next weekday (Wed 12-17)" -- \
 	$PY "$SRCDIR/tests/tools/checkics.py" c.ics --sequence 0 --dtstart 20251217T100000
 check "  ... and the mail names that day" -- grep -q "2025年12月17日（水） 10:00から30分" c.txt

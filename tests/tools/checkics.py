@@ -7,10 +7,12 @@ from options or from a JSON sidecar (--expect FILE, keys with '_').
     checkics.py FILE.ics [--expect X.json] [--uid U] [--sequence N]
         [--dtstart YYYYMMDDTHHMMSS] [--duration MIN] [--alarm-before MIN]
         [--summary S] [--description S | --description-file F] [--url U]
+        [--organizer mailto:ADDR] [--organizer-name CN]
 
 Checks: CRLF line ends; every line <= 75 octets and valid UTF-8 by itself
 (no fold inside a character); VERSION:2.0, PRODID, METHOD:PUBLISH; a
 VTIMEZONE for Asia/Tokyo; one VEVENT with UID, SEQUENCE, DTSTAMP in UTC,
+ORGANIZER (a mailto: address: RFC 5546 3.2.1 requires one in a PUBLISH),
 DTSTART and DTEND with TZID=Asia/Tokyo; SUMMARY, DESCRIPTION, URL; a
 DISPLAY VALARM triggered before the start.
 
@@ -76,6 +78,18 @@ def check_event(cal, x):
     if stamp is None or stamp.dt.utcoffset() != datetime.timedelta(0):
         fail("DTSTAMP missing or not in UTC")
 
+    org = ev.get("ORGANIZER")
+    if org is None or not str(org).lower().startswith("mailto:") or \
+            "@" not in str(org):
+        fail("VEVENT has no ORGANIZER mailto: address (RFC 5546 PUBLISH)")
+    else:
+        if x.get("organizer") is not None and str(org) != x["organizer"]:
+            fail("ORGANIZER %r, want %r" % (str(org), x["organizer"]))
+        if x.get("organizer_name") is not None and \
+                org.params.get("CN") != x["organizer_name"]:
+            fail("ORGANIZER CN %r, want %r" % (org.params.get("CN"),
+                                               x["organizer_name"]))
+
     start, end = ev.get("DTSTART"), ev.get("DTEND")
     for name, prop in (("DTSTART", start), ("DTEND", end)):
         if prop is None:
@@ -136,7 +150,8 @@ def main():
     ap.add_argument("ics")
     ap.add_argument("--expect")
     for opt in ("uid", "sequence", "dtstart", "duration", "alarm-before",
-                "summary", "description", "description-file", "url"):
+                "summary", "description", "description-file", "url",
+                "organizer", "organizer-name"):
         ap.add_argument("--" + opt)
     args = ap.parse_args()
     x = {}

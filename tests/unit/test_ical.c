@@ -35,6 +35,8 @@ static const struct ical_spec sample = {
 	.uid = UID,
 	.sequence = 1,
 	.dtstamp = 1709251200,		/* 2024-03-01T00:00:00Z */
+	.organizer = "news@samail.example.jp",
+	.organizer_name = "SECURITY ACTION 事務局",
 	.year = 2024, .month = 3, .day = 15,
 	.hour = 10, .minute = 0,
 	.summary = SUMMARY,
@@ -174,6 +176,13 @@ test_round_trip(void **state)
 	assert_string_equal(icalcomponent_get_description(ev), DESC);
 	assert_string_equal(icalproperty_get_url(
 	    icalcomponent_get_first_property(ev, ICAL_URL_PROPERTY)), URL);
+	p = icalcomponent_get_first_property(ev, ICAL_ORGANIZER_PROPERTY);
+	assert_non_null(p);
+	assert_string_equal(icalproperty_get_organizer(p),
+	    "mailto:news@samail.example.jp");
+	assert_string_equal(icalparameter_get_cn(
+	    icalproperty_get_first_parameter(p, ICAL_CN_PARAMETER)),
+	    "SECURITY ACTION 事務局");
 
 	t = icalcomponent_get_dtstamp(ev);
 	assert_true(icaltime_is_utc(t));
@@ -205,6 +214,10 @@ test_round_trip(void **state)
 	assert_int_equal(icaldurationtype_as_int(trig.duration), -86400);
 	assert_string_equal(icalcomponent_get_description(al),
 	    "明日は情報セキュリティ自社診断の予定日です");
+	/* What RFC 5546 (iTIP) asks of a PUBLISH, as libical checks it:
+	 * one ORGANIZER in the VEVENT among others. */
+	assert_int_equal(icalrestriction_check(cal), 1);
+	assert_int_equal(icalcomponent_count_errors(cal), 0);
 	icalcomponent_free(cal);
 
 	/* Exactly what the sample fixture holds, and the same each time. */
@@ -246,10 +259,12 @@ test_checkics(void **state)
 	s.minute = 30;
 	assert_int_equal(ical_build(&s, &b, &e), 0);
 	write_out("checkics.ics", b.data, b.len, path, sizeof(path));
-	x = json_pack("{s:s, s:i, s:s, s:i, s:i, s:s, s:s, s:s}",
+	x = json_pack("{s:s, s:i, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s}",
 	    "uid", UID, "sequence", 3, "dtstart", "20240315T163000",
 	    "duration", 45, "alarm_before", 90, "summary", SUMMARY,
-	    "description", DESC, "url", URL);
+	    "description", DESC, "url", URL,
+	    "organizer", "mailto:news@samail.example.jp",
+	    "organizer_name", "SECURITY ACTION 事務局");
 	assert_int_equal(run_checkics(path, x, 0), 0);
 	/* The checker can fail: a wrong expectation is reported. */
 	json_object_set_new(x, "sequence", json_integer(4));
@@ -443,6 +458,14 @@ test_refused(void **state)
 	expect_inval(&s, "URL");
 	s = sample; s.prodid = "-//x//\r\nX-EVIL:1";
 	expect_inval(&s, "PRODID");
+	s = sample; s.organizer = NULL;
+	expect_inval(&s, "ORGANIZER");
+	s = sample; s.organizer = "news";
+	expect_inval(&s, "ORGANIZER");
+	s = sample; s.organizer = "news@x\r\nATTENDEE:y";
+	expect_inval(&s, "ORGANIZER");
+	s = sample; s.organizer_name = "事務局\r\nX-EVIL:1";
+	expect_inval(&s, "ORGANIZER");
 }
 
 /* Hostile or broken calendars from tests/data/msg/bad-*.ics. */
@@ -591,6 +614,33 @@ test_cache_is_libical(void **state)
 			    "own build", i == 0 ? "NULL" : "\"\"");
 		buf_release(&a);
 		buf_release(&b);
+	}
+	/* Another sender or name is another calendar (the From of a
+	 * locale, a changed config): both ways alike. */
+	{
+		static const char *const orgs[][2] = {
+			{ "news@samail.example.jp", "SECURITY ACTION 事務局" },
+			{ "news@samail.example.jp", "SECURITY ACTION office" },
+			{ "news@samail.example.jp", NULL },
+			{ "info@samail.example.jp", NULL },
+			{ "news@samail.example.jp", "A, B; \"C\"" },
+		};
+
+		for (int i = 0; i < 5; i++) {
+			struct ical_spec s = sample;
+			struct buf a = BUF_INIT(0), b = BUF_INIT(0);
+
+			s.organizer = orgs[i][0];
+			s.organizer_name = orgs[i][1];
+			assert_int_equal(ical_build(&s, &a, &e), 0);
+			assert_int_equal(ical_build_direct(&s, &b, &e), 0);
+			if (a.len != b.len || memcmp(a.data, b.data, a.len))
+				fail_msg("ORGANIZER %s %s: ical_build differs "
+				    "from libical's own build", orgs[i][0],
+				    orgs[i][1] ? orgs[i][1] : "(no name)");
+			buf_release(&a);
+			buf_release(&b);
+		}
 	}
 	/* A refused spec says why, as before, and adds nothing. */
 	{
