@@ -101,6 +101,13 @@ expect_exit 0 "checkics: the step-up event on its due date" -- $PY "$SRCDIR/test
 expect_exit 0 "checkics: the overdue event on the next weekday (Wed 12-17)" -- \
 	$PY "$SRCDIR/tests/tools/checkics.py" c.ics --sequence 0 --dtstart 20251217T100000
 check "  ... and the mail names that day" -- grep -q "2025年12月17日（水） 10:00から30分" c.txt
+# The event's own text: an overdue one is not on its due date, so it does
+# not call its day the suggested one; one on its due date does.
+desc() { $PY -c 'import icalendar, sys; print(icalendar.Calendar.from_ical(open(sys.argv[1], "rb").read()).walk("VEVENT")[0]["DESCRIPTION"])' "$1"; }
+check "  ... the moved event says its due date has passed" -- eval \
+	'desc c.ics | grep -q "^情報セキュリティ自社診断の見直しの目安日（2025年11月16日（日））を過ぎています。" && ! desc c.ics | grep -q "目安の日です"'
+check "  ... the event on its due date says it is that day" -- eval \
+	'desc b.ics | grep -q "^The suggested date to redo your information security self-assessment.$" && desc a.ics | grep -q "^二つ星（★★）に向けて、情報セキュリティ自社診断を行う目安の日です。$"'
 check "the text: days left, the day, days overdue" -- eval \
 	'grep -q "あと30日です" a.txt && grep -q "That is today." b.txt && grep -q "目安日から30日が過ぎています" c.txt'
 check "the HTML escapes the organisation" -- grep -q "Example &amp; &lt;Sons&gt;" b.html
