@@ -392,6 +392,11 @@ context(const struct campaign_run *c, const struct rm_state *s,
 	    json_string(s->assessment_url));
 	snprintf(hm, sizeof(hm), "%02d:%02d", r->hour, r->minute);
 	json_object_set_new(ctx, "slot_time", json_string(hm));
+	/* The .ics alarm is the day before (issue 6): for a slot on the
+	 * day the mail goes out that time has passed, and the templates do
+	 * not promise it. */
+	json_object_set_new(ctx, "alarm_same_day",
+	    json_boolean(r->slot == r->today));
 	/* Only when the slot is not on the due date (overdue): the
 	 * templates then name the day the event is on. */
 	if (r->slot != r->due) {

@@ -110,6 +110,12 @@ check "  ... the event on its due date says it is that day" -- eval \
 	'desc b.ics | grep -q "^The suggested date to redo your information security self-assessment.$" && desc a.ics | grep -q "^二つ星（★★）に向けて、情報セキュリティ自社診断を行う目安の日です。$"'
 check "the text: days left, the day, days overdue" -- eval \
 	'grep -q "あと30日です" a.txt && grep -q "That is today." b.txt && grep -q "目安日から30日が過ぎています" c.txt'
+# The alarm is the day before (issue 6); for a slot on the day the mail
+# goes out (b: on its due date) that has passed, and the mail does not
+# promise it.
+trig() { $PY -c 'import icalendar, sys; print(icalendar.Calendar.from_ical(open(sys.argv[1], "rb").read()).walk("VALARM")[0]["TRIGGER"].to_ical().decode())' "$1"; }
+check "the alarm the day before; promised by the mail only where it is still ahead (a, c; not b, on the day)" -- eval \
+	'[ "$(trig a.ics)" = -P1D ] && [ "$(trig b.ics)" = -P1D ] && [ "$(trig c.ics)" = -P1D ] && ! grep -q "day before" b.txt b.html && tr "\n" " " < b.txt | grep -q "to your calendar\. " && grep -q "^前日に通知が出るよう" a.txt && grep -q "^前日に通知が出るよう" c.txt && grep -q "登録でき、前日に通知が出るよう設定してあります。" a.html'
 check "the HTML escapes the organisation" -- grep -q "Example &amp; &lt;Sons&gt;" b.html
 check "the last self-diagnosis as English writes a date" -- \
 	grep -q "Your last self-assessment: 16 December 2024" b.txt
