@@ -249,13 +249,14 @@ do_build(struct ctx *ctx, int argc, char **argv)
 		goto fail;
 	campaign_keys_release(&keys);
 	if (ctx->verbosity >= 0)
-		printf("%snewsletter-%04d-%02d: %s; %zu advisories (%zu IPA "
-		    "alerts); %zu queued (%zu with advisories for their "
+		printf("%snewsletter-%04d-%02d: %s; %zu advisor%s (%zu IPA "
+		    "alert%s); %zu queued (%zu with advisories for their "
 		    "products), %zu queued before, %zu suppressed\n",
 		    a.dry_run ? "dry run, nothing stored: " : "", a.year,
 		    a.month, st.created ? "campaign created" :
-		    "campaign exists", st.advisories, st.alerts, st.queued,
-		    st.matched, st.already, st.suppressed);
+		    "campaign exists", st.advisories, st.advisories == 1 ?
+		    "y" : "ies", st.alerts, st.alerts == 1 ? "" : "s",
+		    st.queued, st.matched, st.already, st.suppressed);
 	return EX_OK;
 fail:
 	campaign_keys_release(&keys);

@@ -453,8 +453,9 @@ newsletter_due(struct run *r, struct step *s)
 	if ((rc = cmd_commit(ctx)) < 0)
 		goto fail;
 	campaign_keys_release(&keys);
-	log_info("%s built: %zu advisories (%zu IPA alerts), %zu queued, %zu "
-	    "suppressed", name, st.advisories, st.alerts, st.queued,
+	log_info("%s built: %zu advisor%s (%zu IPA alert%s), %zu queued, %zu "
+	    "suppressed", name, st.advisories, st.advisories == 1 ? "y" :
+	    "ies", st.alerts, st.alerts == 1 ? "" : "s", st.queued,
 	    st.suppressed);
 	say(s, "%s built%s: %zu queued (%zu with advisories for their "
 	    "products), %zu advisor%s", name, r->monthly ? "" :

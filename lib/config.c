@@ -674,11 +674,12 @@ finish(struct config *c, struct err *e)
 		if (c->rm_overdue * 31 + c->rm_catch_up >=
 		    c->rm_interval * 28 - first)
 			return err_set(e, ERR_CONFIG, "[remind] interval = %d "
-			    "months is too short for overdue_repeats = %d, "
+			    "month%s is too short for overdue_repeats = %d, "
 			    "catch_up_days = %d and offsets up to %d days: one "
 			    "cycle's reminders would run into the next; lower "
 			    "overdue_repeats, catch_up_days or the largest offset, "
-			    "or raise interval", c->rm_interval, c->rm_overdue,
+			    "or raise interval", c->rm_interval,
+			    c->rm_interval == 1 ? "" : "s", c->rm_overdue,
 			    c->rm_catch_up, first);
 	}
 	if (c->from_name_en != NULL && (text_has_control(c->from_name_en) ||
