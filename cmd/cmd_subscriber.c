@@ -33,7 +33,7 @@ static const char sub_usage[] =
 "  export [--out FILE] [--encoding utf-8|cp932] [--bom] [--japanese]\n"
 "      [--status S] [--star N] [--product TAG]\n"
 "\n"
-"Dates are YYYY-MM-DD or YYYY/MM/DD (also 2024年4月1日, 令和6年4月1日).\n"
+"Dates are YYYY-MM-DD or YYYY/MM/DD (also 2024年4月1日, 令和6年4月1日, R6.4.1).\n"
 "Products are tags from the product dictionary (see 'samail advisory list'\n"
 "or feeds/products.conf) or its product names and aliases (\"Windows 11\",\n"
 "\"Excel\"), separated by ',' ';' '/' '、' or line breaks; なし means none.\n"

@@ -180,36 +180,62 @@ parse_star(const char *v, int *star)
 	return -1;
 }
 
-/* "2024年4月1日" -> "2024-4-1", also "令和6年4月1日(月)"; a trailing time
- * of day (Excel writes "2024/04/01 0:00") is dropped. */
+/*
+ * The era of a Japanese date: 令和6年 is 2024 (令和元年 2019), 平成30年
+ * is 2018, in full or as Excel's 和暦 formats write it ("R6.4.1" for
+ * ge.m.d, "令6.4.1" for gge.m.d, "H31/4/30"); v is folded to ASCII
+ * digits and letters before.  The year becomes the Western one, the rest
+ * is kept: "R6.4.1" -> "2024.4.1" (v needs room for 3 more bytes).
+ */
 static void
-normalise_date(char *v)
+western_year(char *v)
 {
-	char *p, *sp, *end;
-	struct buf b = BUF_INIT(0);
-	size_t n;
+	static const struct {
+		const char	*era;
+		int		 base;
+	} eras[] = {
+		{ "令和", 2018 }, { "平成", 1988 }, { "令", 2018 }, { "平", 1988 },
+		{ "R", 2018 }, { "r", 2018 }, { "H", 1988 }, { "h", 1988 },
+	};
+	char *p, *end, year[8];
 	long ey;
 
-	/* The era: 令和6年 is 2024 (令和元年 2019), 平成30年 is 2018. */
-	if ((strncmp(v, "令和", 6) == 0 || strncmp(v, "平成", 6) == 0)) {
-		int reiwa = strncmp(v, "令和", 6) == 0;
+	for (size_t i = 0; i < sizeof(eras) / sizeof(eras[0]); i++) {
+		size_t k = strlen(eras[i].era);
 
-		p = v + 6;
+		if (strncmp(v, eras[i].era, k) != 0)
+			continue;
+		p = v + k;
 		if (strncmp(p, "元", 3) == 0) {
 			ey = 1;
 			end = p + 3;
-		} else
+		} else if (*p >= '0' && *p <= '9')
 			ey = strtol(p, &end, 10);
-		if (end != p && ey >= 1 && ey <= 99 &&
-		    strncmp(end, "年", 3) == 0) {
-			char year[8];
-
-			snprintf(year, sizeof(year), "%ld", (reiwa ? 2018 : 1988) +
-			    ey);
-			memmove(v + strlen(year), end, strlen(end) + 1);
-			memcpy(v, year, strlen(year));
-		}
+		else
+			return;
+		/* 年 after the year, or the separator of a short form. */
+		if (end == p || ey < 1 || ey > 99 ||
+		    (strncmp(end, "年", 3) != 0 && (k > 3 || (*end != '.' &&
+		    *end != '/' && *end != '-'))))
+			return;
+		snprintf(year, sizeof(year), "%ld", eras[i].base + ey);
+		memmove(v + strlen(year), end, strlen(end) + 1);
+		memcpy(v, year, strlen(year));
+		return;
 	}
+}
+
+/* "2024年4月1日" -> "2024-4-1", also "令和6年4月1日(月)", "R6.4.1" and
+ * "2024.4.1"; a trailing time of day (Excel writes "2024/04/01 0:00") is
+ * dropped. */
+static void
+normalise_date(char *v)
+{
+	char *p, *sp;
+	struct buf b = BUF_INIT(0);
+	size_t n;
+
+	western_year(v);
 	if ((sp = strchr(v, ' ')) != NULL) {
 		int h, m;
 		char tail;
@@ -226,6 +252,13 @@ normalise_date(char *v)
 		v[n - 5] = '\0';
 		text_trim(v);
 	}
+	/* "2024.4.1" (and "R6.4.1" above): dots as the separator. */
+	if (strchr(v, '-') == NULL && strchr(v, '/') == NULL &&
+	    (p = strchr(v, '.')) != NULL && (p = strchr(p + 1, '.')) != NULL &&
+	    strchr(p + 1, '.') == NULL)
+		for (p = v; *p != '\0'; p++)
+			if (*p == '.')
+				*p = '-';
 	if (strstr(v, "年") == NULL)
 		return;
 	for (p = v; *p != '\0';) {
@@ -242,15 +275,29 @@ normalise_date(char *v)
 }
 
 static int
-set_date(long *dst, const char *what, char *v, time_t now, struct err *e)
+set_date(long *dst, const char *what, const char *orig, time_t now,
+    struct err *e)
 {
-	char *orig = xstrdup(v);	/* quoted as the sheet has it */
+	/* orig is quoted as the sheet has it; "R1." becomes "2019.": room
+	 * for the longer year. */
+	char *v = xmalloc(strlen(orig) + 8);
 	long d;
 	int y, m, dd, rc = 0;
 
+	strcpy(v, orig);
 	normalise_date(v);
 	if (date_parse(v, &d, e) < 0) {
-		if (strcmp(orig, v) == 0)
+		size_t ndig = strspn(v, "0123456789");
+
+		/* 45383: a date cell formatted as a number (days since 1900,
+		 * or 1904 in an old Mac workbook: not to be guessed). */
+		if (ndig == 5 && (v[5] == '\0' || (v[5] == '.' &&
+		    strspn(v + 6, "0123456789") == strlen(v + 6))))
+			rc = err_set(e, ERR_INVAL, "%s '%s' is an Excel date "
+			    "serial number, not a date; format the column as a "
+			    "date (yyyy/mm/dd) in Excel and save the CSV again",
+			    what, orig);
+		else if (strcmp(orig, v) == 0)
 			rc = err_prefix(e, "%s", what);
 		else
 			rc = err_set(e, ERR_INVAL, "%s '%s' is not a date; write "
@@ -267,7 +314,7 @@ set_date(long *dst, const char *what, char *v, time_t now, struct err *e)
 	else
 		*dst = d;
 out:
-	free(orig);
+	free(v);
 	return rc;
 }
 

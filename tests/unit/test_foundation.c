@@ -658,6 +658,28 @@ test_subscriber_store(void **state)
 		assert_int_equal(s.declared, want);
 		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "令和x年4月1日", &dict, now, &e), -ERR_INVAL);
 		assert_non_null(strstr(e.msg, "'令和x年4月1日'"));
+		/* Excel's 和暦 formats write "R6.4.1" (ge.m.d) and
+		 * "令6.4.1" (gge.m.d) into the CSV; they were "not a date". */
+		{
+			static const char *const wareki[] = { "R6.4.1",
+			    "R06.04.01", "r6/4/1", "Ｒ６．４．１", "令6.4.1",
+			    "R6.4.1 0:00", "2024.4.1" };
+
+			for (size_t i = 0; i < sizeof(wareki) / sizeof(wareki[0]); i++) {
+				s.declared = SUB_NODATE;
+				if (sub_set_field(&s, SUB_DECLARED, wareki[i], &dict, now, &e) != 0)
+					fail_msg("'%s': %s", wareki[i], e.msg);
+				assert_int_equal(s.declared, want);
+			}
+			assert_int_equal(sub_set_field(&s, SUB_DECLARED, "H31.4.30", &dict, now, &e), 0);
+			assert_int_equal(sub_set_field(&s, SUB_ASSESSED, "平成31年4月30日", &dict, now, &e), 0);
+			assert_int_equal(s.declared, s.assessed);
+			assert_int_equal(sub_set_field(&s, SUB_DECLARED, "H6.4", &dict, now, &e), -ERR_INVAL);
+			assert_int_equal(sub_set_field(&s, SUB_DECLARED, "X6.4.1", &dict, now, &e), -ERR_INVAL);
+			/* A date cell formatted as a number: said so. */
+			assert_int_equal(sub_set_field(&s, SUB_DECLARED, "45383", &dict, now, &e), -ERR_INVAL);
+			assert_non_null(strstr(e.msg, "Excel date serial number"));
+		}
 	}
 	assert_int_equal(sub_set_field(&s, SUB_DECLARED, "2024年4月1日", &dict, now, &e), 0);
 	assert_int_equal(sub_set_field(&s, SUB_EMPLOYEES, "１，２００人", &dict, now, &e), 0);
