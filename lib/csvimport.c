@@ -770,6 +770,13 @@ detect(struct importer *im, FILE *fp, enum csv_encoding *enc)
 
 	n = fread(head, 1, sizeof(head), fp);
 	rewind(fp);
+	/* A workbook renamed .csv, or picked instead of its CSV: a ZIP
+	 * (.xlsx, .ods, .numbers) or an OLE2 file (.xls). */
+	if (n == 4 && (memcmp(head, "PK\3\4", 4) == 0 ||
+	    memcmp(head, "\xd0\xcf\x11\xe0", 4) == 0))
+		return err_set(im->e, ERR_PARSE, "%s is a spreadsheet workbook "
+		    "(.xlsx or .xls), not a CSV file; open it in Excel and save "
+		    "it as \"CSV UTF-8\" or \"CSV\"", im->path);
 	if (n >= 2 && ((head[0] == 0xff && head[1] == 0xfe) ||
 	    (head[0] == 0xfe && head[1] == 0xff)))
 		return err_set(im->e, ERR_PARSE, "%s is UTF-16 (Excel's "

@@ -87,6 +87,14 @@ printf 'email,org\nx@example.jp,"never closed\n' > broken.csv
 expect_exit 65 "a malformed CSV" -- sam subscriber import broken.csv
 check "  ... nothing stored" -- test "$(db_digest)" = "$before"
 expect_exit 66 "a missing file" -- sam subscriber import /nonexistent.csv
+# A workbook saved as .xlsx and renamed .csv (or picked instead of its
+# CSV): it was "neither UTF-8 (line 1 is not) nor CP932", which says
+# nothing about what to do.
+$PY -c 'import zipfile; z = zipfile.ZipFile("book.csv", "w"); z.writestr("[Content_Types].xml", "<Types/>"); z.writestr("xl/workbook.xml", "<workbook/>"); z.close()'
+expect_exit 65 "an .xlsx renamed .csv" -- sam subscriber import --encoding cp932 book.csv
+check "  ... says it is a workbook and how to save it as CSV" -- \
+	grep -q 'book.csv is a spreadsheet workbook (.xlsx or .xls), not a CSV file; open it in Excel and save it as "CSV UTF-8"' "$T/err"
+check "  ... nothing stored" -- test "$(db_digest)" = "$before"
 printf 'emial,org\n' > hdr.csv
 expect_exit 65 "an unknown column" -- sam subscriber import hdr.csv
 check "  ... warns about the unknown column, then says email is missing" -- eval \
