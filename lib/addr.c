@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <idn2.h>
 
@@ -63,13 +64,63 @@ ascii_domain(const char *s, const char *at, char *idn, struct err *e)
 	return rc;
 }
 
+/*
+ * More than an address in the cell, as sheets hold them: two addresses
+ * ("a@x.jp; b@x.jp", "a@x.jp、b@x.jp"), a name with one ("山田
+ * <taro@x.jp>"), a link ("mailto:taro@x.jp"), a sentence's dot after it.
+ * Zero-width characters pasted with it are invisible in the message.
+ * Each is refused saying what to write (the generic messages said
+ * "contains a space" or "not a valid internationalised domain name"); none
+ * is guessed at, as the address is the declarer's key.
+ */
+static int
+composite(const char *s, struct err *e)
+{
+	static const char *const seps[] = { ";", ",", " ", "/", "\xe3\x80\x81",
+	    "\xe3\x80\x80", "\xef\xbc\x8c", "\xef\xbc\x9b", "\xef\xbc\x8f",
+	    "\xe3\x83\xbb" };	/* 、 and ideographic space ，；／・ */
+	const char *p, *lt, *gt;
+	size_t ats = 0, n = strlen(s), k, ch = 0;
+
+	if (strncasecmp(s, "mailto:", 7) == 0 && s[7] != '\0')
+		return err_set(e, ERR_INVAL, "'%s' is a link; write only the "
+		    "address (%s)", s, s + 7);
+	if ((lt = strchr(s, '<')) != NULL && (gt = strchr(lt, '>')) != NULL &&
+	    memchr(lt, '@', (size_t)(gt - lt)) != NULL && gt[1] == '\0')
+		return err_set(e, ERR_INVAL, "'%s' is a name with an address; "
+		    "write only the address (%.*s)", s, (int)(gt - lt - 1),
+		    lt + 1);
+	for (p = s; (p = strpbrk(p, "@\xef")) != NULL; p++)
+		if (*p == '@' || strncmp(p, "\xef\xbc\xa0", 3) == 0)
+			ats++;
+	for (size_t i = 0; ats > 1 && i < sizeof(seps) / sizeof(seps[0]); i++)
+		if (strstr(s, seps[i]) != NULL)
+			return err_set(e, ERR_INVAL, "'%s' holds more than one "
+			    "address; give each address a row of its own", s);
+	for (p = s; *p != '\0'; p += k) {
+		unsigned cp = 0;
+
+		k = text_utf8_decode(p, strlen(p), &cp);
+		ch++;
+		/* Zero-width characters, pasted from a web page or a PDF. */
+		if (cp == 0x200b || cp == 0x2060 || cp == 0xfeff)
+			return err_set(e, ERR_INVAL, "'%s' holds an invisible "
+			    "character (U+%04X) at character %zu; type the "
+			    "address again", s, cp, ch);
+	}
+	if (n > 1 && s[n - 1] == '.' && strchr(s, '@') != NULL)
+		return err_set(e, ERR_INVAL, "'%s' ends with a dot; an address "
+		    "does not, remove it", s);
+	return 0;
+}
+
 int
 addr_check(const char *s, char *out, struct err *e)
 {
 	const char *at, *p, *label, *in = s;	/* in: as given, for messages */
 	char idn[ADDR_MAX + 1];
 	size_t len = strlen(s), llen, dlen;
-	int dots = 0;
+	int dots = 0, rc;
 
 	if (len == 0)
 		return err_set(e, ERR_INVAL, "the address is empty");
@@ -81,6 +132,8 @@ addr_check(const char *s, char *out, struct err *e)
 	}
 	if (!text_utf8_valid(s, len))
 		return err_set(e, ERR_INVAL, "the address is not valid UTF-8");
+	if ((rc = composite(s, e)) < 0)
+		return rc;
 	if (strstr(s, "\xef\xbc\xa0") != NULL)	/* U+FF20 FULLWIDTH @ */
 		return err_set(e, ERR_INVAL, "'%s' has a full-width '＠'; "
 		    "use the ASCII '@'", s);

@@ -438,6 +438,13 @@ sub_set_field(struct subscriber *s, enum sub_field f, const char *value,
 		    fields[f].en);
 		goto out;
 	}
+	/* Addresses one per line (Alt+Enter) in one cell. */
+	if (f == SUB_EMAIL && strpbrk(value, "\r\n") != NULL &&
+	    strchr(value, '@') != strrchr(value, '@')) {
+		rc = err_set(e, ERR_INVAL, "email holds more than one address "
+		    "(one per line); give each address a row of its own");
+		goto out;
+	}
 	if (f != SUB_PRODUCTS && text_has_control(value)) {
 		rc = err_set(e, ERR_INVAL, "%s contains a control character "
 		    "(line break, tab...); write it on one line", fields[f].en);

@@ -157,6 +157,11 @@ is_space_at(const char *s, size_t *len)
 		*len = 3;
 		return 1;
 	}
+	/* U+00A0, the no-break space of text copied from a web page. */
+	if (strncmp(s, "\xc2\xa0", 2) == 0) {
+		*len = 2;
+		return 1;
+	}
 	return 0;
 }
 
@@ -176,6 +181,8 @@ text_trim(char *s)
 			len = end - 1;
 		else if (end >= 3 && memcmp(s + end - 3, "\xe3\x80\x80", 3) == 0)
 			len = end - 3;
+		else if (end >= 2 && memcmp(s + end - 2, "\xc2\xa0", 2) == 0)
+			len = end - 2;
 		else
 			break;
 		s[len] = '\0';

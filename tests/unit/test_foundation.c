@@ -49,6 +49,26 @@ test_addr(void **state)
 		"info@example.co.jp様", "info@example.co.jpです",
 		"a@example.comａ", "a@日本.jpー", "a@例え。ｊp",
 	};
+	/* What a sheet's email cell holds besides an address: refused,
+	 * saying what it is (they were "contains a space", "not a valid
+	 * internationalised domain name", an invisible character quoted). */
+	static const struct {
+		const char	*in;
+		const char	*msg;
+	} more[] = {
+		{ "a@x.jp; b@x.jp", "holds more than one address" },
+		{ "a@x.jp、b@x.jp", "holds more than one address" },
+		{ "a@x.jp,b@x.jp", "holds more than one address" },
+		{ "a@x.jp b@x.jp", "holds more than one address" },
+		{ "a@x.jp／b＠x.jp", "holds more than one address" },
+		{ "山田 <taro@example.jp>", "a name with an address; write only the address (taro@example.jp)" },
+		{ "\"Taro\" <taro@example.jp>", "write only the address (taro@example.jp)" },
+		{ "mailto:taro@example.jp", "a link; write only the address (taro@example.jp)" },
+		{ "MAILTO:taro@example.jp", "a link" },
+		{ "taro@example.jp.", "ends with a dot" },
+		{ "taro@example.jp\u200b", "invisible character (U+200B) at character 16" },
+		{ "ta\u2060ro@example.jp", "invisible character (U+2060)" },
+	};
 	char out[ADDR_MAX + 1];
 	struct err e = ERR_INIT;
 
@@ -56,6 +76,25 @@ test_addr(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		assert_int_equal(addr_check(good[i].in, out, &e), 0);
 		assert_string_equal(out, good[i].out);
+	}
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		assert_int_equal(addr_check(more[i].in, out, &e), -ERR_INVAL);
+		if (strstr(e.msg, more[i].msg) == NULL)
+			fail_msg("'%s': %s", more[i].in, e.msg);
+	}
+	/* The no-break space of a web page around it is trimmed, as blanks
+	 * are; two addresses on two lines of one cell are named as such. */
+	{
+		struct subscriber s;
+
+		sub_init(&s);
+		assert_int_equal(sub_set_field(&s, SUB_EMAIL,
+		    "\u00a0taro@example.jp\u00a0", NULL, 0, &e), 0);
+		assert_string_equal(s.email, "taro@example.jp");
+		assert_int_equal(sub_set_field(&s, SUB_EMAIL,
+		    "a@x.jp\nb@x.jp", NULL, 0, &e), -ERR_INVAL);
+		assert_non_null(strstr(e.msg, "more than one address (one per line)"));
+		sub_release(&s);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (addr_check(bad[i], out, &e) != -ERR_INVAL)
