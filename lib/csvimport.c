@@ -33,6 +33,7 @@ csv_encoding_name(enum csv_encoding enc)
 	switch (enc) {
 	case CSV_ENC_UTF8:	return "UTF-8";
 	case CSV_ENC_CP932:	return "CP932";
+	case CSV_ENC_UTF16:	return "UTF-16";
 	default:		return "auto";
 	}
 }
@@ -704,10 +705,10 @@ file_is_utf8(FILE *fp, size_t *badline)
 	return ok;
 }
 
-/* Convert a CP932 block to UTF-8, keeping an incomplete trailing
- * character for the next call.  -1 on an invalid byte. */
+/* Convert a CP932 (or UTF-16) block to UTF-8, keeping an incomplete
+ * trailing character for the next call.  -1 on an invalid byte. */
 static int
-cp932_block(iconv_t cd, char *in, size_t *inlen, struct buf *out)
+iconv_block(iconv_t cd, char *in, size_t *inlen, struct buf *out)
 {
 	char tmp[BLOCK * 2], *ip = in, *op;
 	size_t il = *inlen, ol;
@@ -777,11 +778,13 @@ detect(struct importer *im, FILE *fp, enum csv_encoding *enc)
 		return err_set(im->e, ERR_PARSE, "%s is a spreadsheet workbook "
 		    "(.xlsx or .xls), not a CSV file; open it in Excel and save "
 		    "it as \"CSV UTF-8\" or \"CSV\"", im->path);
+	/* Excel's "Unicode テキスト" (tab-separated): its BOM says so,
+	 * whatever --encoding said. */
 	if (n >= 2 && ((head[0] == 0xff && head[1] == 0xfe) ||
-	    (head[0] == 0xfe && head[1] == 0xff)))
-		return err_set(im->e, ERR_PARSE, "%s is UTF-16 (Excel's "
-		    "\"Unicode text\"); save it as \"CSV UTF-8\" or \"CSV\"",
-		    im->path);
+	    (head[0] == 0xfe && head[1] == 0xff))) {
+		*enc = CSV_ENC_UTF16;
+		return 0;
+	}
 	if (*enc != CSV_ENC_AUTO)
 		return 0;
 	if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0) {
@@ -839,10 +842,11 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		goto out;
 	st->encoding = enc;
 	st->separator = ',';
-	if (enc == CSV_ENC_CP932 &&
-	    (cd = iconv_open("UTF-8", "CP932")) == (iconv_t)-1) {
-		rc = err_set(e, ERR_SOFTWARE, "iconv cannot convert CP932: %s",
-		    strerror(errno));
+	if ((enc == CSV_ENC_CP932 || enc == CSV_ENC_UTF16) &&
+	    (cd = iconv_open("UTF-8", enc == CSV_ENC_CP932 ? "CP932" :
+	    "UTF-16")) == (iconv_t)-1) {
+		rc = err_set(e, ERR_SOFTWARE, "iconv cannot convert %s: %s",
+		    csv_encoding_name(enc), strerror(errno));
 		goto out;
 	}
 	if ((rc = db_exec(db, "CREATE TEMP TABLE IF NOT EXISTS import_seen "
@@ -873,14 +877,18 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 			goto out;
 		}
 		inlen = carry + n;
-		if (enc == CSV_ENC_CP932) {
+		if (cd != (iconv_t)-1) {
 			buf_reset(&utf);
-			if (cp932_block(cd, raw, &inlen, &utf) < 0) {
+			if (iconv_block(cd, raw, &inlen, &utf) < 0) {
 				/* utf holds what converted before the bad byte */
 				size_t bad = nl_seen + 1 +
 				    count_nl(utf.data, utf.len);
 
-				if (im.utf8_badline == 0)
+				if (enc == CSV_ENC_UTF16)
+					rc = err_set(e, ERR_PARSE, "%s:%zu: not "
+					    "valid UTF-16; save the file again "
+					    "from Excel", path, bad);
+				else if (im.utf8_badline == 0)
 					rc = err_set(e, ERR_PARSE, "%s:%zu: not "
 					    "valid CP932 (Shift_JIS); is it "
 					    "another encoding? (--encoding)",
@@ -943,7 +951,7 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		}
 		nl_seen += count_nl(data, len);
 		/* After the BOM data is raw + 3: the rest starts at data + len. */
-		if (carry > 0 && enc != CSV_ENC_CP932)
+		if (carry > 0 && cd == (iconv_t)-1)
 			memmove(raw, data + len, carry);
 		if (im.fatal) {
 			rc = im.fatal;

@@ -2,7 +2,8 @@
  * csvimport — declarers from a CSV file (libcsv, iconv), and back out.
  *
  * Import streams: the file is read in blocks, converted to UTF-8 (CP932,
- * Excel's default in Japan, is detected or named), parsed by libcsv and
+ * Excel's default in Japan, is detected or named; UTF-16 with a BOM is
+ * detected), parsed by libcsv and
  * stored row by row in the caller's transaction, so memory stays flat in
  * the row count.  The header row names the columns (English or Japanese,
  * any order); email and org are required.
@@ -19,7 +20,8 @@ struct err;
 struct products;
 struct sub_filter;
 
-enum csv_encoding { CSV_ENC_AUTO, CSV_ENC_UTF8, CSV_ENC_CP932 };
+/* UTF-16 is only detected, by its BOM (Excel's "Unicode テキスト"). */
+enum csv_encoding { CSV_ENC_AUTO, CSV_ENC_UTF8, CSV_ENC_CP932, CSV_ENC_UTF16 };
 
 struct csv_import_opts {
 	enum csv_encoding encoding;

@@ -184,6 +184,28 @@ expect_exit 0 "a tab-separated CP932 file" -- sam subscriber import tabs.txt
 check "  ... said so" -- grep -q "(CP932, tab-separated): 1 row: 1 added" "$T/out"
 check "  ... the comma kept inside its cell" -- [ "$(sqlite3 "$T/samail.db" \
     "SELECT org || '|' || products FROM subscriber WHERE email = 'tab1@example.jp'")" = "株式会社タブ, 本社|office,windows" ]
+# Excel's "Unicode テキスト": UTF-16LE with a BOM, tabs, CRLF; it keeps
+# what CP932 cannot hold (①, 𠮷).  It was refused ("save it as CSV UTF-8");
+# over several blocks, with a quoted two-line cell; a broken one names
+# its line.
+$PY - <<'PY'
+rows = [["メールアドレス", "事業者名", "担当者名", "利用製品"],
+        ["u16a@example.jp", "株式会社ユニ①", "𠮷野 太郎", '"Windows\r\nExcel"']]
+rows += [["u16-%d@example.jp" % i, "株式会社大きい%d" % i, "", ""] for i in range(3000)]
+text = "".join("\t".join(r) + "\r\n" for r in rows)
+open("unicode.txt", "wb").write(b"\xff\xfe" + text.encode("utf-16-le"))
+open("unicode-bad.txt", "wb").write(b"\xff\xfe" + text.encode("utf-16-le") + b"\x00\xdc\x41\x00")
+PY
+expect_exit 0 "Excel's Unicode text (UTF-16LE, tabs)" -- sam subscriber import --encoding cp932 unicode.txt
+check "  ... said so" -- grep -q "(UTF-16, tab-separated): 3001 rows: 3001 added" "$T/out"
+check "  ... every character kept" -- [ "$(sqlite3 "$T/samail.db" \
+    "SELECT org || '|' || name || '|' || products FROM subscriber WHERE email = 'u16a@example.jp'")" = "株式会社ユニ①|𠮷野 太郎|office,windows" ]
+check "  ... across the blocks" -- [ "$(sqlite3 "$T/samail.db" \
+    "SELECT count(*) FROM subscriber WHERE email LIKE 'u16-%' AND org = '株式会社大きい' || substr(email, 5, instr(email, '@') - 5)")" = 3000 ]
+before=$(db_digest)
+expect_exit 65 "a UTF-16 file with a broken character" -- sam subscriber import unicode-bad.txt
+check "  ... names its line, nothing stored" -- eval \
+	'grep -q "unicode-bad.txt:3004: not valid UTF-16" "$T/err" && test "$(db_digest)" = "$before"'
 printf 'email;org;name\nsemi1@example.jp;"Semi; Co";Taro\n' > semi.csv
 expect_exit 0 "a semicolon-separated file" -- sam subscriber import semi.csv
 check "  ... said so, a quoted ';' kept" -- sh -c "grep -q 'semicolon-separated' '$T/out' &&
