@@ -680,6 +680,11 @@ test_subscriber_store(void **state)
 	assert_string_equal(s.products, "chrome,windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Windows 10／11", &dict, now, &e), 0);
 	assert_string_equal(s.products, "windows");
+	/* "Win11", "Win10/11": how declarers shorten it (unknown before). */
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Win11、Office2019", &dict, now, &e), 0);
+	assert_string_equal(s.products, "office,windows");
+	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "Win10/11", &dict, now, &e), 0);
+	assert_string_equal(s.products, "windows");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "特になし", &dict, now, &e), 0);
 	assert_string_equal(s.products, "");
 	assert_int_equal(sub_set_field(&s, SUB_PRODUCTS, "11", &dict, now, &e), -ERR_INVAL);
