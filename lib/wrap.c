@@ -148,10 +148,29 @@ joined(const char *s, size_t n)
 	return i;
 }
 
+size_t
+wrap_url(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n >= 8 && strncmp(s, "https://", 8) == 0)
+		i = 8;
+	else if (n >= 7 && (strncmp(s, "http://", 7) == 0 ||
+	    strncmp(s, "mailto:", 7) == 0))
+		i = 7;
+	else
+		return 0;
+	/* RFC 3986 allows no other byte in a URL; mail clients end a
+	 * link at the first one, a Japanese character often. */
+	while (i < n && (unsigned char)s[i] > 0x20 &&
+	    (unsigned char)s[i] < 0x7f && strchr("<>\"{}|\\^`", s[i]) == NULL)
+		i++;
+	return i;
+}
+
 /*
- * The next token at s: a URL (up to white space), an ASCII word, a run of
- * white space, or one character; a word or character with the marks that
- * join it.
+ * The next token at s: a URL, an ASCII word, a run of white space, or one
+ * character; a word or character with the marks that join it.
  */
 static size_t
 token(const char *s, size_t n)
@@ -159,14 +178,8 @@ token(const char *s, size_t n)
 	size_t i = 0;
 	unsigned cp;
 
-	if (n >= 7 && (s[0] == 'h' || s[0] == 'm') &&
-	    (strncmp(s, "http://", 7) == 0 ||
-	    (n >= 8 && strncmp(s, "https://", 8) == 0) ||
-	    strncmp(s, "mailto:", 7) == 0)) {
-		while (i < n && s[i] != ' ' && s[i] != '\t')
-			i++;
+	if ((s[0] == 'h' || s[0] == 'm') && (i = wrap_url(s, n)) > 0)
 		return i;
-	}
 	if (is_word_byte((unsigned char)s[0])) {
 		while (i < n && is_word_byte((unsigned char)s[i]))
 			i++;

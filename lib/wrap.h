@@ -27,6 +27,11 @@ int	 wrap_joins(unsigned cp);
 /* The columns the code point at s[0..n) takes, its length in *len (1 for
  * a stray byte); n > 0. */
 int	 wrap_char(const char *s, size_t n, size_t *len);
+/* The length of the URL (http://, https://, mailto:) at s[0..n): up to
+ * the first byte that RFC 3986 does not allow in one (white space, a
+ * non-ASCII character, <>"{}|\^`); 0 when s starts no URL.  Never
+ * broken by wrap_text(). */
+size_t	 wrap_url(const char *s, size_t n);
 /* Append text[0..len) wrapped at cols to out.  0 or -ERR_TOOBIG. */
 int	 wrap_text(const char *text, size_t len, int cols, struct buf *out);
 

@@ -145,6 +145,28 @@ test_url_kept_whole(void **state)
 	out = wrap(in, 20);
 	assert_non_null(strstr(out, "internationalization"));
 	assert_null(strstr(out, " \n"));	/* no trailing blanks */
+
+	/* A URL followed by Japanese with no blank between (JVN writes
+	 * "詳細はhttps://...を参照してください。"): the URL ends where a
+	 * mail client ends the link, at the first byte no URL holds, and
+	 * the sentence after it is wrapped; it was all one token, a line
+	 * of 190 columns. */
+	url = "https://msrc.microsoft.com/update-guide/vulnerability/"
+	    "CVE-2026-21001";
+	snprintf(in, sizeof(in), "  Microsoft Windows には権限昇格の脆弱性が"
+	    "あります。詳細は%sを参照してください。この脆弱性を悪用されると、"
+	    "遠隔の第三者によって任意のコードを実行される可能性があります。\n",
+	    url);
+	out = wrap(in, 76);
+	assert_non_null(strstr(out, url));
+	for (const char *p = out, *nl; (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1)
+		assert_true(cols(p, (size_t)(nl - p)) <= 78);
+	assert_int_equal(wrap_url(url, strlen(url)), strlen(url));
+	assert_int_equal(wrap_url("https://jvn.jp/を", 19), 15);
+	assert_int_equal(wrap_url("<https://jvn.jp/>", 17), 0);
+	assert_int_equal(wrap_url("https://jvn.jp/>", 16), 15);
+	assert_int_equal(wrap_url("http:/x", 7), 0);
 }
 
 static void
