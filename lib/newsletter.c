@@ -18,6 +18,7 @@
 #include "subscriber.h"
 #include "text.h"
 #include "token.h"
+#include "wrap.h"
 #include "xalloc.h"
 
 void
@@ -253,8 +254,8 @@ adv_cmp(const void *a, const void *b)
 /*
  * What a newsletter shows of an advisory's summary: the first
  * NL_SUMMARY_CHARS characters, cut after a sentence when one ends in the
- * last third, else marked "…"; the link has the rest.  (The store keeps
- * up to FEED_MAX_SUMMARY bytes, all of it tagged.)
+ * last third, else marked "…", and never inside a URL; the link has the
+ * rest.  (The store keeps up to FEED_MAX_SUMMARY bytes, all of it tagged.)
  */
 #define NL_SUMMARY_CHARS	300
 
@@ -262,14 +263,20 @@ static json_t *
 clip_summary(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t i = 0, chars = 0, sentence = 0;
+	size_t i = 0, chars = 0, sentence = 0, n = strlen((const char *)p);
+	size_t url = 0, url_end = 0;	/* the last URL seen */
 	json_t *j;
 	char *cut;
 
 	while (p[i] != '\0' && chars < NL_SUMMARY_CHARS) {
 		size_t k = p[i] < 0x80 ? 1 : p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ?
-		    3 : 2;
+		    3 : 2, u;
 
+		if (i >= url_end && (p[i] == 'h' || p[i] == 'm') &&
+		    (u = wrap_url((const char *)p + i, n - i)) > 0) {
+			url = i;
+			url_end = i + u;
+		}
 		for (size_t m = 1; m < k; m++)
 			if (p[i + m] == '\0')
 				k = m;
@@ -280,6 +287,18 @@ clip_summary(const char *s)
 	}
 	if (p[i] == '\0')
 		return json_string((const char *)p);
+	if (url_end > i) {
+		/* Never inside a URL: a reader's client would link the
+		 * part shown, a page that does not exist.  Cut before it,
+		 * or after it when it starts the summary. */
+		i = url;
+		while (i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t'))
+			i--;
+		if (i == 0)
+			i = url_end;
+		if (p[i] == '\0')
+			return json_string((const char *)p);
+	}
 	if (sentence > i * 2 / 3)
 		cut = xstrndup((const char *)p, sentence);
 	else

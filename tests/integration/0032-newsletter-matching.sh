@@ -1,6 +1,7 @@
 #!/bin/sh
-# Newsletter matching beyond the shipped data: a product dictionary an
-# admin has grown ([feeds] products).
+# Newsletter matching and content beyond the shipped data: a product
+# dictionary an admin has grown ([feeds] products); advisory texts as
+# feeds write them.
 . "$(dirname "$0")/lib.sh"
 cp "$SRCDIR/feeds/products.conf" "$T/products.conf"
 # 43 more products: the dictionary holds 70, more than 64.
@@ -30,5 +31,38 @@ import email, email.policy, sys
 m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
 text = m.get_body(("plain",)).get_content()
 sys.exit(0 if "ExtraProd70 の脆弱性" in text and "1件" in m["subject"] else 1)
+PY
+# Summaries with URLs, as JVN and vendors write them (September 2026).
+# The first is cut at 300 characters, which fall inside its URL; the
+# second runs on into Japanese with no blank after the URL.
+cut_url='https://www.jpcert.or.jp/at/2026/at260099.html?utm_source=rss&utm_medium=feed&utm_campaign=at260099-very-long-tracking-parameters'
+run_url='https://msrc.microsoft.com/update-guide/vulnerability/CVE-2026-21001'
+long_ja=$($PY -c 'print("この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります" * 5)')
+q "INSERT INTO advisory (feed_id, guid, title, link, summary, published, products, hash, first_seen, last_seen) VALUES
+ (102, 'u1', 'URL の途中で切れる要約', 'https://jvn.jp/vu/u1/', '${long_ja}、詳しくは $cut_url を参照してください。', '2026-09-15T01:00:00Z', 'windows', 'h', 'x', 'x'),
+ (102, 'u2', 'URL の直後に文が続く要約', 'https://jvn.jp/vu/u2/', 'Microsoft Windows には権限昇格の脆弱性があります。詳細は${run_url}を参照してください。この脆弱性を悪用されると、遠隔の第三者によって任意のコードを実行される可能性があります。', '2026-09-16T01:00:00Z', 'windows', 'h', 'x', 'x');"
+sam subscriber add --email win@example.jp --org 窓株式会社 --products windows >/dev/null
+expect_exit 0 "preview: summaries holding URLs" -- sam $NOW newsletter preview --period 2026-09 --email win@example.jp --out "$T/win.eml"
+check "  ... a URL is shown whole or not at all (none cut at 300 characters), and the text after one wraps" -- \
+    $PY - "$T/win.eml" "$cut_url" "$run_url" <<'PY'
+import email, email.policy, html, re, sys, unicodedata
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+cut_url, run_url = sys.argv[2:4]
+known = ("https://jvn.jp/", "https://www.ipa.go.jp/", "https://example.jp/", "https://www.example.jp/")
+bad = []
+for part in ("plain", "html"):
+    body = html.unescape(m.get_body((part,)).get_content())
+    for u in re.findall(r"https?://[!#-;=?-~]+", body):
+        if u not in (cut_url, run_url) and not u.startswith(known):
+            bad.append((part, "broken URL", u))
+    if run_url not in body:
+        bad.append((part, "URL missing", run_url))
+for l in m.get_body(("plain",)).get_content().split("\n"):
+    w = sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in l)
+    if w > 80 and not re.fullmatch(r"\s*(https?|mailto):\S+\s*", l):
+        bad.append(("line of %d columns" % w, l))
+for b in bad:
+    print("#", *b)
+sys.exit(1 if bad else 0)
 PY
 finish
