@@ -65,4 +65,18 @@ for b in bad:
     print("#", *b)
 sys.exit(1 if bad else 0)
 PY
+# An English declarer with one advisory more than max_advisories.
+printf '[newsletter]\nmax_advisories = 1\n' >> "$T/samail.conf"
+sam subscriber add --email en@example.com --org 'Acme Ltd' --products windows --locale en >/dev/null
+expect_exit 0 "preview in English, one advisory over max_advisories" -- sam $NOW newsletter preview --period 2026-09 --email en@example.com --out "$T/en.eml"
+check "  ... lists one and counts the other in English ('There are 1 more.' before)" -- \
+    $PY - "$T/en.eml" <<'PY'
+import email, email.policy, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+ok = "(advisories for your software: 2)" in m["subject"]
+for part in ("plain", "html"):
+    body = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", "", m.get_body((part,)).get_content()))
+    ok = ok and "Advisories not listed here: 1." in body and "There are 1 more" not in body
+sys.exit(0 if ok else 1)
+PY
 finish
