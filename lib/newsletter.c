@@ -253,11 +253,26 @@ adv_cmp(const void *a, const void *b)
  */
 /*
  * What a newsletter shows of an advisory's summary: the first
- * NL_SUMMARY_CHARS characters, cut after a sentence when one ends in the
- * last third, else marked "…", and never inside a URL; the link has the
- * rest.  (The store keeps up to FEED_MAX_SUMMARY bytes, all of it tagged.)
+ * NL_SUMMARY_CHARS characters, cut after a sentence (Japanese or English)
+ * when one ends in the last third, else marked "…", and never inside a
+ * URL or an English word; the link has the rest.  (The store keeps up to
+ * FEED_MAX_SUMMARY bytes, all of it tagged.)
  */
 #define NL_SUMMARY_CHARS	300
+
+static int
+ascii_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+	    (c >= 'a' && c <= 'z');
+}
+
+/* A byte of an English word or an id (CVE-2026-1234, snake_case). */
+static int
+word_byte(unsigned char c)
+{
+	return ascii_alnum(c) || c == '-' || c == '_';
+}
 
 static json_t *
 clip_summary(const char *s)
@@ -280,8 +295,13 @@ clip_summary(const char *s)
 		for (size_t m = 1; m < k; m++)
 			if (p[i + m] == '\0')
 				k = m;
-		if (k == 3 && memcmp(p + i, "。", 3) == 0)
+		if (k == 3 && (memcmp(p + i, "。", 3) == 0 ||
+		    memcmp(p + i, "！", 3) == 0 || memcmp(p + i, "？", 3) == 0))
 			sentence = i + 3;
+		else if (k == 1 && strchr(".!?", p[i]) != NULL && i > 0 &&
+		    ascii_alnum(p[i - 1]) && (p[i + 1] == ' ' ||
+		    p[i + 1] == '\t' || p[i + 1] == '\n'))
+			sentence = i + 1;	/* an English one */
 		i += k;
 		chars++;
 	}
@@ -301,8 +321,19 @@ clip_summary(const char *s)
 	}
 	if (sentence > i * 2 / 3)
 		cut = xstrndup((const char *)p, sentence);
-	else
+	else {
+		/* Not in the middle of an English word. */
+		size_t w = i;
+
+		while (w > i * 2 / 3 && word_byte(p[w]) && word_byte(p[w - 1]))
+			w--;
+		if (w > i * 2 / 3 && w < i)
+			while (w > 0 && (p[w - 1] == ' ' || p[w - 1] == '\t'))
+				w--;
+		if (w > i * 2 / 3)
+			i = w;
 		cut = xasprintf("%.*s…", (int)i, (const char *)p);
+	}
 	j = json_string(cut);
 	free(cut);
 	return j;

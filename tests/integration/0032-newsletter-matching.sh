@@ -65,6 +65,26 @@ for b in bad:
     print("#", *b)
 sys.exit(1 if bad else 0)
 PY
+# English summaries (a feed an admin added): cut after a sentence, or
+# else not inside a word.
+q "INSERT INTO advisory (feed_id, guid, title, link, summary, published, products, hash, first_seen, last_seen) VALUES
+ (102, 'e1', 'Cisco IOS XE Software Web UI Privilege Escalation Vulnerability', 'https://sec.cloudapps.cisco.com/security/center/content/CiscoSecurityAdvisory/cisco-sa-iosxe-webui-privesc-j22SaA4z', 'A vulnerability in the web UI feature of Cisco IOS XE Software could allow an unauthenticated, remote attacker to create an account on an affected system with privilege level 15 access. The attacker can then use that account to gain control of the affected system. For steps to close the attack vector for this vulnerability, see the Recommendations section of this advisory.', '2026-09-20T01:00:00Z', 'cisco', 'h', 'x', 'x'),
+ (102, 'e2', 'Cisco ASA Software VPN Web Server Denial of Service Vulnerability', 'https://sec.cloudapps.cisco.com/security/center/content/CiscoSecurityAdvisory/cisco-sa-asaftd-webvpn', 'A vulnerability in the VPN web server of Cisco Adaptive Security Appliance Software and Cisco Firepower Threat Defense Software could allow an unauthenticated remote attacker to cause an affected device to reload unexpectedly resulting in a denial of service condition on the device because of improper validation of user supplied input in HTTP requests sent to the affected device', '2026-09-21T01:00:00Z', 'cisco', 'h', 'x', 'x');"
+sam subscriber add --email cisco@example.jp --org 'シスコ利用株式会社' --products cisco >/dev/null
+expect_exit 0 "preview: long English summaries" -- sam $NOW newsletter preview --period 2026-09 --email cisco@example.jp --out "$T/cisco.eml"
+check "  ... one cut after its sentence, one after a whole word" -- \
+    $PY - "$T/cisco.eml" "$(q "SELECT summary FROM advisory WHERE guid = 'e2'")" <<'PY'
+import email, email.policy, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+text = re.sub(r"\s+", " ", m.get_body(("plain",)).get_content())
+e2 = re.search(r" (\S+)… https://sec\.cloudapps\.cisco\.com/\S+-webvpn ", text)
+ok = "to gain control of the affected system. https://sec.cloudapps" in text and \
+    "For steps" not in text and e2 is not None and e2.group(1) in sys.argv[2].split()
+if not ok:
+    print("#", text[text.find("[", text.find("Cisco")) - 10:][:1200])
+sys.exit(0 if ok else 1)
+PY
+
 # An English declarer with one advisory more than max_advisories.
 printf '[newsletter]\nmax_advisories = 1\n' >> "$T/samail.conf"
 sam subscriber add --email en@example.com --org 'Acme Ltd' --products windows --locale en >/dev/null
