@@ -105,6 +105,10 @@ no_start(unsigned c)
 		return c && strchr("),.:;!?]}%", (int)c) != NULL;
 	if (c < 0x2010)
 		return 0;
+	/* Half-width ｡｣､･ ｧｨｩｪｫｬｭｮｯ ｰ (JIS X 0201 katakana) */
+	if (c == 0xff61 || (c >= 0xff63 && c <= 0xff65) ||
+	    (c >= 0xff67 && c <= 0xff70))
+		return 1;
 	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
 		if (set[i] == c)
 			return 1;
@@ -116,7 +120,7 @@ static int
 no_end(unsigned c)
 {
 	static const unsigned set[] = { 0xff08, 0x300c, 0x300e, 0x3010, 0x3014,
-	    0x3008, 0x300a, 0x201c, 0x2018, '(', '[', '{' };
+	    0x3008, 0x300a, 0x201c, 0x2018, 0xff62, '(', '[', '{' };
 
 	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
 		if (set[i] == c)

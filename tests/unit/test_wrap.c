@@ -224,6 +224,31 @@ test_joining_marks(void **state)
 	assert_string_equal(out, "aaaaaaaaa cafe\xcc\x81\nbbb");
 }
 
+/* Half-width katakana (JIS X 0201, from old systems and some vendors'
+ * titles): one column each, and its closing marks and small kana
+ * (｡ ､ ｣ ｯ ｰ) never start a line, its ｢ never ends one, at any width. */
+static void
+test_halfwidth_kinsoku(void **state)
+{
+	const char *in = "ｿﾌﾄｳｪｱ｢ｾｷｭﾘﾃｨ｣ｱｯﾌﾟﾃﾞｰﾄ､ｻｰﾊﾞｰ｡ﾊﾟｯﾁｦﾃｷﾖｳｼﾃｸﾀﾞｻｲ｡"
+	    "ｿﾌﾄｳｪｱ｢ｾｷｭﾘﾃｨ｣ｱｯﾌﾟﾃﾞｰﾄ､ｻｰﾊﾞｰ｡ﾊﾟｯﾁｦﾃｷﾖｳｼﾃｸﾀﾞｻｲ｡\n";
+	static const char *const no_start[] = { "｡", "､", "｣", "ｯ", "ｰ",
+	    "ｪ", "ｭ", "ﾞ", "ﾟ" };
+
+	(void)state;
+	assert_int_equal(wrap_width(0xff71), 1);
+	for (int width = 8; width <= 40; width++) {
+		const char *out = wrap(in, width), *p = out, *nl;
+
+		for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			for (size_t k = 0; k < sizeof(no_start) /
+			    sizeof(no_start[0]); k++)
+				assert_false(strncmp(p, no_start[k], 3) == 0);
+			assert_false(nl - p >= 3 && strncmp(nl - 3, "｢", 3) == 0);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -235,6 +260,7 @@ main(void)
 		cmocka_unit_test(test_url_kept_whole),
 		cmocka_unit_test(test_hanging_indent),
 		cmocka_unit_test(test_joining_marks),
+		cmocka_unit_test(test_halfwidth_kinsoku),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
