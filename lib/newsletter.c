@@ -260,6 +260,9 @@ adv_cmp(const void *a, const void *b)
  */
 #define NL_SUMMARY_CHARS	300
 
+/* The CVE ids an advisory lists; the rest are counted (cves_more). */
+#define NL_CVES_SHOWN		5
+
 static int
 ascii_alnum(unsigned char c)
 {
@@ -856,15 +859,32 @@ prepare_advisories(struct nl_state *s)
 			if (json_string_length(json_object_get(a, "cves")) > 0) {
 				const char *p = json_string_value(
 				    json_object_get(a, "cves"));
+				const char *q;
+				size_t shown = 0, more = 0, len;
 
+				/* The first NL_CVES_SHOWN; the count of the rest
+				 * (an Oracle or Microsoft roll-up names a
+				 * hundred: the link has them all). */
 				buf_reset(&b);
-				for (; *p; p++)
-					if (*p == ',')
-						buf_addstr(&b, ", ");
-					else
-						buf_addch(&b, *p);
+				for (;; p = q + 1) {
+					q = strchr(p, ',');
+					len = q != NULL ? (size_t)(q - p) :
+					    strlen(p);
+					if (len > 0 && shown == NL_CVES_SHOWN)
+						more++;
+					else if (len > 0) {
+						if (shown++ > 0)
+							buf_addstr(&b, ", ");
+						buf_add(&b, p, len);
+					}
+					if (q == NULL)
+						break;
+				}
 				json_object_set_new(o, "cves",
 				    json_string(buf_str(&b)));
+				if (more > 0)
+					json_object_set_new(o, "cves_more",
+					    json_integer((json_int_t)more));
 			}
 			s->adv[i].base[l] = o;
 		}
@@ -1274,14 +1294,17 @@ probe(struct campaign_run *c, time_t now, struct err *e)
 	json_t *advs = json_array(), *a, *match = json_array();
 	int rc = 0;
 
-	/* Two advisories with every field, one also an IPA alert, and a
-	 * third, unmatched alert. */
+	/* Two advisories with every field (the first naming more CVE ids
+	 * than are listed), one also an IPA alert, and a third, unmatched
+	 * alert. */
 	for (int i = 0; i < 3; i++) {
 		a = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:[s], s:s, "
 		    "s:b}", "title", "Probe", "link", "https://example.jp/a",
 		    "summary", "s", "published", "2026-10-01", "published_ja",
 		    "2026年10月1日", "cvss", 9.8, "severity",
-		    i == 0 ? "critical" : "high", "cves", "CVE-2026-0001",
+		    i == 0 ? "critical" : "high", "cves", i == 0 ?
+		    "CVE-2026-0001,CVE-2026-0002,CVE-2026-0003,CVE-2026-0004,"
+		    "CVE-2026-0005,CVE-2026-0006" : "CVE-2026-0001",
 		    "products", "windows", "source", "JVN", "alert", i > 0);
 		json_array_append_new(advs, a);
 	}

@@ -85,6 +85,27 @@ if not ok:
 sys.exit(0 if ok else 1)
 PY
 
+# An advisory naming many CVE ids (a vendor's roll-up): the first five
+# are listed, the rest counted; one naming five lists them all.
+q "INSERT INTO advisory (feed_id, guid, title, link, summary, published, products, cves, hash, first_seen, last_seen) VALUES
+ (102, 'c12', 'Oracle Java SE の複数の脆弱性', 'https://jvn.jp/vu/c12/', '', '2026-08-10T01:00:00Z', 'windows', '$(seq -f CVE-2026-210%02g -s, 1 12)', 'h', 'x', 'x'),
+ (102, 'c5', 'Windows の複数の脆弱性', 'https://jvn.jp/vu/c5/', '', '2026-08-11T01:00:00Z', 'windows', '$(seq -f CVE-2026-220%02g -s, 1 5)', 'h', 'x', 'x');"
+expect_exit 0 "preview: advisories naming 12 and 5 CVE ids" -- sam $NOW newsletter preview --period 2026-08 --email win@example.jp --out "$T/cve.eml"
+check "  ... 12: the first five and ほか7件 in both parts; 5: all five, nothing more" -- \
+    $PY - "$T/cve.eml" <<'PY'
+import email, email.policy, html, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+ok = True
+for part in ("plain", "html"):
+    body = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]*>", "", m.get_body((part,)).get_content())))
+    ok = ok and "CVE：CVE-2026-21001, CVE-2026-21002, CVE-2026-21003, CVE-2026-21004, CVE-2026-21005 ほか7件" in body \
+        and "CVE-2026-21006" not in body \
+        and re.search(r"CVE：CVE-2026-22001, CVE-2026-22002, CVE-2026-22003, CVE-2026-22004, CVE-2026-22005(?! ほか)", body) is not None
+    if not ok:
+        print("#", part, body[body.find("Oracle"):][:600])
+sys.exit(0 if ok else 1)
+PY
+
 # An English declarer with one advisory more than max_advisories.
 printf '[newsletter]\nmax_advisories = 1\n' >> "$T/samail.conf"
 sam subscriber add --email en@example.com --org 'Acme Ltd' --products windows --locale en >/dev/null

@@ -57,7 +57,7 @@ NEWSLETTER = dict(PERSONAL, **{
                    "published": None, "published_ja": None, "severity": None,
                    "severity_critical": None, "severity_high": None,
                    "severity_medium": None, "severity_low": None,
-                   "cvss": None, "cves": None, "products": None,
+                   "cvss": None, "cves": None, "cves_more": None, "products": None,
                    "source": None},
     "has_advisories": None, "advisory_count": None, "more_advisories": None,
     "alerts": {"title": None, "link": None, "published": None, "published_ja": None},
