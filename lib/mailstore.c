@@ -64,8 +64,10 @@ mkdir_p(const char *path, mode_t mode, struct err *e)
 				uid_t uid;
 				gid_t gid;
 
+				/* lchown: the directory's owner may have put
+				 * a symlink in its place since (to /etc). */
 				if (hand_over_to(p, &uid, &gid))
-					(void)!chown(p, uid, gid);
+					(void)!lchown(p, uid, gid);
 			} else if (errno != EEXIST) {
 				rc = err_set(e, ERR_CANTCREAT, "cannot create "
 				    "'%s': %s", p, strerror(errno));
@@ -293,7 +295,11 @@ deliver_mbox(struct mailstore *m, struct buf *b, time_t now, struct err *e)
 		uid_t uid;
 		gid_t gid;
 
-		if (st.st_uid == 0 && hand_over_to(m->path, &uid, &gid))
+		/* Only a file of its own: O_NOFOLLOW stops a symlink, not
+		 * a hard link the directory's owner made to a file of
+		 * root's (/etc/shadow), which would be handed over. */
+		if (st.st_uid == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    hand_over_to(m->path, &uid, &gid))
 			(void)!fchown(fd, uid, gid);
 	}
 	/* One write; on failure cut the file back so no half message stays. */

@@ -140,6 +140,19 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 	expect_exit 0 "  ... and so is the mbox root made" -- \
 		as_svc "$T/svcbox.conf" --now 2026-11-02T00:00:00Z send
 	check "  ... which has both messages" -- test "$(grep -c '^From ' svc/box/mbox)" = 2
+	# Not a file of root's that the directory's owner hard-linked in
+	# as the mbox (fs.protected_hardlinks = 0 lets any user link one):
+	# root's send must not hand it over to them.
+	mkdir svc/hl
+	chown nobody svc/hl
+	echo 'root:secret' > rootfile
+	chmod 600 rootfile
+	ln rootfile svc/hl/mbox
+	sed "s|^transport = .*|transport = mbox:$T/svc/hl/mbox|" svc.conf > svchl.conf
+	requeue
+	"$SAMAIL" -c svchl.conf --now 2026-11-02T00:00:00Z send > /dev/null 2>&1
+	check "  ... a root file hard-linked as the mbox stays root's" -- \
+		test "$(stat -c %U rootfile)" = root
 	# The user's own database, mode 0444 (restored from read-only
 	# media): chmod is the way out, not running as another user.
 	chmod 444 svc/samail.db
