@@ -183,9 +183,10 @@ parse_star(const char *v, int *star)
 /*
  * The era of a Japanese date: 令和6年 is 2024 (令和元年 2019), 平成30年
  * is 2018, in full or as Excel's 和暦 formats write it ("R6.4.1" for
- * ge.m.d, "令6.4.1" for gge.m.d, "H31/4/30"); v is folded to ASCII
- * digits and letters before.  The year becomes the Western one, the rest
- * is kept: "R6.4.1" -> "2024.4.1" (v needs room for 3 more bytes).
+ * ge.m.d, "令6.4.1" for gge.m.d, "令和6.4.1" for ggge.m.d, "H31/4/30");
+ * v is folded to ASCII digits and letters before.  The year becomes the
+ * Western one, the rest is kept: "R6.4.1" -> "2024.4.1" (v needs room
+ * for 2 more bytes: "R1." -> "2019.").
  */
 static void
 western_year(char *v)
@@ -215,8 +216,8 @@ western_year(char *v)
 			return;
 		/* 年 after the year, or the separator of a short form. */
 		if (end == p || ey < 1 || ey > 99 ||
-		    (strncmp(end, "年", 3) != 0 && (k > 3 || (*end != '.' &&
-		    *end != '/' && *end != '-'))))
+		    (strncmp(end, "年", 3) != 0 && *end != '.' &&
+		    *end != '/' && *end != '-'))
 			return;
 		snprintf(year, sizeof(year), "%ld", eras[i].base + ey);
 		memmove(v + strlen(year), end, strlen(end) + 1);

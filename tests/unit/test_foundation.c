@@ -702,12 +702,13 @@ test_subscriber_store(void **state)
 		assert_int_equal(s.declared, want);
 		assert_int_equal(sub_set_field(&s, SUB_DECLARED, "令和x年4月1日", &dict, now, &e), -ERR_INVAL);
 		assert_non_null(strstr(e.msg, "'令和x年4月1日'"));
-		/* Excel's 和暦 formats write "R6.4.1" (ge.m.d) and
-		 * "令6.4.1" (gge.m.d) into the CSV; they were "not a date". */
+		/* Excel's 和暦 formats write "R6.4.1" (ge.m.d), "令6.4.1"
+		 * (gge.m.d) and "令和6.4.1" (ggge.m.d) into the CSV; they
+		 * were "not a date". */
 		{
 			static const char *const wareki[] = { "R6.4.1",
 			    "R06.04.01", "r6/4/1", "Ｒ６．４．１", "令6.4.1",
-			    "R6.4.1 0:00", "2024.4.1" };
+			    "令和6.4.1", "令和6/4/1", "R6.4.1 0:00", "2024.4.1" };
 
 			for (size_t i = 0; i < sizeof(wareki) / sizeof(wareki[0]); i++) {
 				s.declared = SUB_NODATE;
