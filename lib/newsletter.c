@@ -1466,7 +1466,9 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	/*
 	 * Active declarers not queued for this campaign yet, or whose
 	 * message was cancelled unsent (they unsubscribed or bounced, and
-	 * are active again): a rebuild queues it again.  Queued in the
+	 * are active again): a rebuild queues it again.  Not one held
+	 * after a crash when it was cancelled: it may have gone out
+	 * (outbox_requeue()).  Queued in the
 	 * order of their products: declarers who get the same message but
 	 * for their names come one after the other, so that the sender
 	 * renders it once for them all (render.h, "skeletons").
@@ -1474,7 +1476,9 @@ newsletter_build(struct db *db, const struct newsletter_opts *o, time_t now,
 	q = db_prepare(db, "SELECT s.email FROM subscriber s WHERE s.status = "
 	    "'active' AND (?2 IS NULL OR s.email = ?2) AND NOT EXISTS (SELECT 1 "
 	    "FROM outbox o WHERE o.campaign_id = ?1 AND o.subscriber_id = s.id "
-	    "AND o.item = '' AND o.state != 'cancelled') ORDER BY s.products, s.star, s.locale, s.id", e);
+	    "AND o.item = '' AND (o.state != 'cancelled' OR "
+	    "coalesce(o.last_error, '') = '" OUTBOX_HELD_ERROR "')) "
+	    "ORDER BY s.products, s.star, s.locale, s.id", e);
 	if (q == NULL) {
 		rc = -ERR_DB;
 		goto out;

@@ -66,7 +66,8 @@ outbox_requeue(struct db *db, long long campaign_id, long long subscriber_id,
 	    "data = ?5, queued_at = ?6, attempts = 0, next_try = NULL, "
 	    "last_error = NULL, sent_at = NULL, relay = NULL, relay_id = NULL "
 	    "WHERE campaign_id = ?1 AND subscriber_id = ?2 AND item = ?3 AND "
-	    "state = 'cancelled'", campaign_id, subscriber_id, item, rcpt,
+	    "state = 'cancelled' AND coalesce(last_error, '') != '"
+	    OUTBOX_HELD_ERROR "'", campaign_id, subscriber_id, item, rcpt,
 	    data, now, "queue message again", e);
 }
 
@@ -81,8 +82,7 @@ outbox_recover(struct db *db, int resend, struct err *e)
 	    "'interrupted while in flight; re-sent with the same Message-ID' "
 	    "WHERE state = 'inflight'" :
 	    "UPDATE outbox SET state = 'held', last_error = "
-	    "'interrupted while in flight; held for review (resend_in_flight = no)' "
-	    "WHERE state = 'inflight'", e)) == NULL)
+	    "'" OUTBOX_HELD_ERROR "' WHERE state = 'inflight'", e)) == NULL)
 		return -ERR_DB;
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "recover in-flight messages");

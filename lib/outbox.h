@@ -42,11 +42,19 @@ int	 outbox_queue(struct db *, long long campaign_id,
 	    long long subscriber_id, const char *item, const char *rcpt,
 	    const char *data, time_t now, struct err *);
 
+/* The last_error of a message held after a crash (resend_in_flight =
+ * no): it may have been handed over; a cancelled one keeps it. */
+#define OUTBOX_HELD_ERROR	"interrupted while in flight; held for " \
+	"review (resend_in_flight = no)"
+
 /*
  * Queue again a message that was cancelled before it was ever handed
  * over (its declarer unsubscribed, bounced or was removed, and is active
  * again): state queued, rcpt and data as given, attempts 0, same
- * Message-ID.  1 if so, 0 if there is no such cancelled message, -ERR_*.
+ * Message-ID.  Not one that was held (OUTBOX_HELD_ERROR) when it was
+ * cancelled: that one may have been delivered, and the admin chose to
+ * review such messages.  1 if so, 0 if there is no such cancelled
+ * message, -ERR_*.
  */
 int	 outbox_requeue(struct db *, long long campaign_id,
 	    long long subscriber_id, const char *item, const char *rcpt,

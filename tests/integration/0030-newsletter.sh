@@ -150,6 +150,15 @@ check "  ... info03 gets October's newsletter once" -- eval \
 	'[ "$(grep -l "^To:.*info03@" "$T"/mail/new/* | wc -l)" = 1 ] && [ "$(ls "$T/mail/new" | wc -l)" = 59 ]'
 expect_exit 0 "  ... build again" -- sam $NOW newsletter build --period 2026-10
 check "  ... queues nothing" -- grep -q " 0 queued" "$T/out"
+# One held after a crash (resend_in_flight = no: it may have gone out),
+# then cancelled as its declarer unsubscribed: when they are active
+# again a rebuild leaves it to the admin, as the held one was.
+sqlite3 "$T/samail.db" "UPDATE outbox SET state = 'held', last_error = 'interrupted while in flight; held for review (resend_in_flight = no)' WHERE rcpt = 'info01@example.or.jp' AND campaign_id = (SELECT id FROM campaign WHERE name = 'newsletter-2026-10')"
+sam subscriber update info01@example.or.jp --status unsubscribed >/dev/null
+sam subscriber update info01@example.or.jp --status active >/dev/null
+expect_exit 0 "rebuild after a declarer whose held message was cancelled is active again" -- sam $NOW newsletter build --period 2026-10
+check "  ... does not queue it again" -- eval \
+	'grep -q " 0 queued" "$T/out" && [ "$(sqlite3 "$T/samail.db" "SELECT o.state FROM outbox o JOIN campaign c ON c.id = o.campaign_id WHERE c.name = '"'"'newsletter-2026-10'"'"' AND o.rcpt = '"'"'info01@example.or.jp'"'"'")" = cancelled ]'
 check "checkmail.py accepts a message" -- $PY "$SRCDIR/tests/tools/checkmail.py" --lf --to-addr info01@example.or.jp "$OUT/info01.eml"
 check "checkhtml.py accepts its HTML part" -- $PY "$SRCDIR/tests/tools/checkhtml.py" "$OUT/info01.html"
 if command -v spamassassin >/dev/null; then
