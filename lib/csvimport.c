@@ -871,9 +871,18 @@ csv_import(struct db *db, const char *path, const struct products *dict,
 		size_t len;
 
 		if (n == 0 && carry > 0) {
-			rc = err_set(e, ERR_PARSE, "%s: ends in the middle of a "
-			    "%s character; is the encoding right? (--encoding)",
-			    path, csv_encoding_name(enc));
+			/* UTF-16 is known by its BOM, which --encoding does
+			 * not override: the file was cut short. */
+			if (enc == CSV_ENC_UTF16)
+				rc = err_set(e, ERR_PARSE, "%s: ends in the "
+				    "middle of a UTF-16 character (the file is "
+				    "cut short?); save it again from Excel",
+				    path);
+			else
+				rc = err_set(e, ERR_PARSE, "%s: ends in the "
+				    "middle of a %s character; is the encoding "
+				    "right? (--encoding)", path,
+				    csv_encoding_name(enc));
 			goto out;
 		}
 		inlen = carry + n;

@@ -195,6 +195,7 @@ rows += [["u16-%d@example.jp" % i, "株式会社大きい%d" % i, "", ""] for i 
 text = "".join("\t".join(r) + "\r\n" for r in rows)
 open("unicode.txt", "wb").write(b"\xff\xfe" + text.encode("utf-16-le"))
 open("unicode-bad.txt", "wb").write(b"\xff\xfe" + text.encode("utf-16-le") + b"\x00\xdc\x41\x00")
+open("unicode-cut.txt", "wb").write(b"\xff\xfe" + text.encode("utf-16-le")[:-1])
 PY
 expect_exit 0 "Excel's Unicode text (UTF-16LE, tabs)" -- sam subscriber import --encoding cp932 unicode.txt
 check "  ... said so" -- grep -q "(UTF-16, tab-separated): 3001 rows: 3001 added" "$T/out"
@@ -206,6 +207,9 @@ before=$(db_digest)
 expect_exit 65 "a UTF-16 file with a broken character" -- sam subscriber import unicode-bad.txt
 check "  ... names its line, nothing stored" -- eval \
 	'grep -q "unicode-bad.txt:3004: not valid UTF-16" "$T/err" && test "$(db_digest)" = "$before"'
+expect_exit 65 "a UTF-16 file cut short (an odd number of bytes)" -- sam subscriber import unicode-cut.txt
+check "  ... says so, not to try --encoding (its BOM names UTF-16 whatever that says)" -- eval \
+	'grep -q "unicode-cut.txt: ends in the middle of a UTF-16 character (the file is cut short?); save it again from Excel" "$T/err" && ! grep -q -- --encoding "$T/err" && test "$(db_digest)" = "$before"'
 printf 'email;org;name\nsemi1@example.jp;"Semi; Co";Taro\n' > semi.csv
 expect_exit 0 "a semicolon-separated file" -- sam subscriber import semi.csv
 check "  ... said so, a quoted ';' kept" -- sh -c "grep -q 'semicolon-separated' '$T/out' &&
