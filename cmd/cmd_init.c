@@ -25,7 +25,7 @@ make_key(struct ctx *ctx)
 {
 	const char *path = ctx->cfg->unsub_secret_file;
 	unsigned char raw[32];
-	char hex[65], *tmp;
+	char hex[65], *tmp, *dir, *slash;
 	struct stat sb;
 	int fd, rc, ok, saved;
 
@@ -61,55 +61,72 @@ make_key(struct ctx *ctx)
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	/*
-	 * Written whole under a temporary name, then linked to its own: a
-	 * kill at any moment leaves the key complete or absent, never empty
-	 * (which the next init would refuse), and link() fails rather than
-	 * replace a key another init made meanwhile.
+	 * Written whole in a file with no name (O_TMPFILE), then linked to
+	 * its own: a kill at any moment leaves the key complete or absent,
+	 * never empty (which the next init would refuse) nor a copy of it
+	 * under another name, and the link fails rather than replace a key
+	 * another init made meanwhile.  A file system without O_TMPFILE
+	 * gets a named temporary file, which a kill can leave behind.
 	 */
-	tmp = xasprintf("%s.XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
+	tmp = NULL;
+	if ((fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)) < 0 &&
+	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		tmp = xasprintf("%s.XXXXXX", path);
+		fd = mkostemp(tmp, O_CLOEXEC);
+	}
+	if (fd < 0) {
 		rc = err_set(&ctx->err, ERR_CANTCREAT, "cannot create the "
 		    "unsubscribe key '%s': %s", path, strerror(errno));
 		free(tmp);
+		free(dir);
 		return rc;
 	}
 	ok = write(fd, hex, 64) == 64 && write(fd, "\n", 1) == 1 &&
 	    fsync(fd) == 0;
 	saved = errno;
+	if (ok && tmp == NULL) {
+		char self[64];
+
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, self, AT_FDCWD, path,
+		    AT_SYMLINK_FOLLOW) < 0) {
+			ok = 0;
+			saved = errno;
+		}
+	}
 	if (close(fd) < 0 && ok) {
 		ok = 0;
 		saved = errno;
 	}
-	if (ok && link(tmp, path) < 0) {
+	if (ok && tmp != NULL && link(tmp, path) < 0) {
 		ok = 0;
 		saved = errno;
 	}
-	if (!ok) {
+	if (tmp != NULL)
 		unlink(tmp);
-		free(tmp);
+	free(tmp);
+	if (!ok) {
+		free(dir);
 		if (saved == EEXIST)	/* another init's: check it */
 			return make_key(ctx);
 		return err_set(&ctx->err, saved == EACCES ? ERR_CANTCREAT :
 		    ERR_IO, "cannot create the unsubscribe key '%s': %s", path,
 		    strerror(saved));
 	}
-	unlink(tmp);
-	free(tmp);
 	/* Its name on disk too: links made with it must outlive a power
 	 * loss. */
-	{
-		char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-		int dfd;
-
-		if (slash != NULL)
-			*(slash == dir ? slash + 1 : slash) = '\0';
-		if ((dfd = open(slash != NULL ? dir : ".", O_RDONLY |
-		    O_DIRECTORY | O_CLOEXEC)) >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-		free(dir);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
 	}
+	free(dir);
 	log_info("created the unsubscribe key '%s' (keep it secret; back it "
 	    "up with the database)", path);
 	return 0;
