@@ -600,8 +600,13 @@ do_import(struct ctx *ctx, int argc, char **argv)
 	    report_line, NULL, &ctx->err);
 	if (rc < 0 || dry)
 		db_rollback(ctx->db);
-	else if ((rc = cmd_commit(ctx)) < 0)
-		return cmd_fail(ctx, rc);
+	else if ((rc = cmd_commit(ctx)) < 0) {
+		/* Every row was read, and the commit failed (a disk that
+		 * fills up at the end): as for a failure at a row, the file
+		 * is named and the summary says nothing was stored. */
+		db_rollback(ctx->db);
+		err_prefix(&ctx->err, "%s", path);
+	}
 	if (rc < 0 && st.rows == 0 && st.rejected == 0)
 		return cmd_fail(ctx, rc);
 	if (ctx->verbosity >= 0 || rc < 0)

@@ -285,7 +285,10 @@ db_step_cached(struct db *db, const char *sql, struct err *e)
 
 	if ((st = db_stmt(db, sql, e)) == NULL)
 		return -ERR_DB;
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db, e, "sql");
+	/* "commit" names the step that failed (a full disk, most often);
+	 * a BEGIN fails when the database is busy. */
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db, e,
+	    strcmp(sql, "COMMIT") == 0 ? "commit" : "begin");
 	sqlite3_reset(st);
 	return rc;
 }

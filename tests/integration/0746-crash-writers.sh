@@ -6,7 +6,9 @@
 # (integrity and foreign keys), status works and the lock is free; the
 # re-run exits 0 and leaves exactly what an uninterrupted run leaves (a
 # digest of every table but the run log).  Then, with strace: init killed
-# while it writes the unsubscribe key leaves no copy of the key behind.
+# while it writes the unsubscribe key leaves no copy of the key behind,
+# and an import whose commit finds the disk full names the file and says
+# that nothing of it was stored.
 . "$(dirname "$0")/lib.sh"
 command -v sqlite3 >/dev/null || { echo "no sqlite3"; exit 77; }
 NOW=2026-11-01T00:00:00Z
@@ -145,7 +147,7 @@ for i in 1 2 3; do
 done
 
 if ! command -v strace >/dev/null || ! strace -f -qq -o /dev/null true 2>/dev/null; then
-	echo "# no strace (or no ptrace here): the key check skipped"
+	echo "# no strace (or no ptrace here): the key and commit checks skipped"
 	finish
 fi
 # LeakSanitizer cannot run under ptrace: an ASan build checks no leaks here.
@@ -162,4 +164,20 @@ expect_exit 0 "the next init makes the key" -- sam init
 check "  ... one key file, whole, private" -- eval \
 	'[ "$(ls "$T" | grep "^unsubscribe\.key")" = unsubscribe.key ] &&
 	 [ "$(wc -c < unsubscribe.key)" = 65 ] && [ "$(stat -c %a unsubscribe.key)" = 600 ]'
+
+# The disk fills up at the commit of an import (every write to the -wal
+# fails): the file is named, and stdout says nothing was stored.
+head -n 6 d.csv > five.csv
+strace -f -qq -o /dev/null -P "$T/samail.db-wal" -e trace=pwrite64 \
+	-e inject=pwrite64:error=ENOSPC "$SAMAIL" -c "$T/samail.conf" \
+	--now $NOW subscriber import five.csv >"$T/out" 2>"$T/err"
+rc=$?
+check "import whose commit finds the disk full: exit 74" -- test $rc = 74
+check "  ... one line naming the file, the commit and what to do" -- eval \
+	'grep -c "" "$T/err" | grep -qx 1 &&
+	 grep -q "^samail subscriber import: five.csv: commit: database .*: the disk is full; nothing of this change was kept: free space" "$T/err"'
+check "  ... stdout: nothing stored of five.csv's 5 rows" -- \
+	grep -q "^nothing stored: five.csv (UTF-8): 5 rows: 5 added" "$T/out"
+check "  ... and nothing is" -- test "$(q "SELECT count(*) FROM subscriber")" = 0
+expect_exit 0 "with room again the import stores them" -- sam --now $NOW subscriber import five.csv
 finish
