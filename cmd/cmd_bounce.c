@@ -182,7 +182,9 @@ cmd_bounce(struct ctx *ctx, int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if ((rc = cmd_db(ctx, 0)) < 0) {
+	/* Durable before exit 0, after which the MTA deletes the bounce. */
+	if ((rc = cmd_db(ctx, 0)) < 0 || (rc = db_durable(ctx->db,
+	    &ctx->err)) < 0) {
 		/* An MTA takes any other failure for "drop it": a database
 		 * that is missing, not migrated yet (a new samail installed,
 		 * 'samail init' not run), or not ours to open is a set-up

@@ -54,6 +54,7 @@ cmd_unsubscribe(struct ctx *ctx, int argc, char **argv)
 	    &ctx->err)) < 0)
 		return cmd_fail(ctx, rc);
 	if ((rc = cmd_db(ctx, 0)) < 0 ||
+	    (rc = db_durable(ctx->db, &ctx->err)) < 0 ||
 	    (rc = unsub_apply(ctx->db, id, "samail unsubscribe", ctx->now,
 	    email, &ctx->err)) < 0)
 		return cmd_fail(ctx, rc);

@@ -71,6 +71,14 @@ db_error(struct db *db, struct err *e, const char *what)
 }
 
 int
+db_durable(struct db *db, struct err *e)
+{
+	/* In WAL mode NORMAL syncs only at checkpoints: a power cut soon
+	 * after a commit could undo it. */
+	return db_exec(db, "PRAGMA synchronous=FULL", e);
+}
+
+int
 db_exec(struct db *db, const char *sql, struct err *e)
 {
 	char *msg = NULL;

@@ -54,6 +54,11 @@ int	 db_commit(struct db *, struct err *);
 void	 db_rollback(struct db *);
 
 int	 db_exec(struct db *, const char *sql, struct err *);
+/* Every commit of this connection on disk before it returns
+ * (synchronous=FULL): for what an outsider does once and does not redo,
+ * an unsubscribe click, a bounce the MTA deletes once we exit 0.  0 or
+ * -ERR_DB. */
+int	 db_durable(struct db *, struct err *);
 /* Prepare; NULL with -ERR_DB in e on failure.  Finalize with
  * sqlite3_finalize(). */
 sqlite3_stmt *db_prepare(struct db *, const char *sql, struct err *);

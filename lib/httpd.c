@@ -492,7 +492,10 @@ answer_post(const struct httpd *h, struct MHD_Connection *c, struct req *r,
 		locale_of(h, id, locale, NULL);
 		return respond_page(h, c, r, 400, locale, token, P_CONFIRM);
 	}
+	/* Durable before the page says it is done: the reader will not
+	 * click again. */
 	if ((rc = db_open(&db, h->o.cfg->db_path, 0, h->o.busy_ms, &e)) < 0 ||
+	    (rc = db_durable(db, &e)) < 0 ||
 	    (rc = unsub_apply(db, id, "one-click POST", time(NULL), NULL,
 	    &e)) < 0) {
 		log_warnx("unsubscribe of declarer %lld failed: %s",
