@@ -100,8 +100,12 @@ composite(const char *s, struct err *e)
 	for (p = s; *p != '\0'; p += k) {
 		unsigned cp = 0;
 
-		k = text_utf8_decode(p, strlen(p), &cp);
 		ch++;
+		if ((unsigned char)*p < 0x80) {
+			k = 1;
+			continue;
+		}
+		k = text_utf8_decode(p, n - (size_t)(p - s), &cp);
 		/* Zero-width characters, pasted from a web page or a PDF. */
 		if (cp == 0x200b || cp == 0x2060 || cp == 0xfeff)
 			return err_set(e, ERR_INVAL, "'%s' holds an invisible "

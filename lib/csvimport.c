@@ -148,10 +148,18 @@ warn(struct importer *im, size_t line, const char *fmt, ...)
 static size_t
 private_use(const char *v, unsigned *first, size_t *pos)
 {
-	size_t n = 0, ch = 0, left = strlen(v), len;
+	size_t n = 0, ch = 0, left, len;
+	const unsigned char *u;
 	unsigned cp;
 
-	for (; left > 0; v += len, left -= len) {
+	/* Their lead bytes (U+E000-U+F8FF: EE, EF; planes 15-16: F3, F4)
+	 * first: most cells have none, and are not decoded. */
+	for (u = (const unsigned char *)v; *u != '\0'; u++)
+		if (*u == 0xee || *u == 0xef || *u == 0xf3 || *u == 0xf4)
+			break;
+	if (*u == '\0')
+		return 0;
+	for (left = strlen(v); left > 0; v += len, left -= len) {
 		len = text_utf8_decode(v, left, &cp);
 		ch++;
 		if (((cp >= 0xe000 && cp <= 0xf8ff) || cp >= 0xf0000) &&

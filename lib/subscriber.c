@@ -201,6 +201,8 @@ western_year(char *v)
 	char *p, *end, year[8];
 	long ey;
 
+	if (*v >= '0' && *v <= '9')
+		return;		/* a Western year: most dates */
 	for (size_t i = 0; i < sizeof(eras) / sizeof(eras[0]); i++) {
 		size_t k = strlen(eras[i].era);
 

@@ -149,16 +149,19 @@ text_has_control(const char *s)
 static int
 is_space_at(const char *s, size_t *len)
 {
-	if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (*u == ' ' || *u == '\t' || *u == '\r' || *u == '\n') {
 		*len = 1;
 		return 1;
 	}
-	if (strncmp(s, "\xe3\x80\x80", 3) == 0) {	/* U+3000; stops at NUL */
+	/* U+3000; a NUL stops the comparison. */
+	if (*u == 0xe3 && u[1] == 0x80 && u[2] == 0x80) {
 		*len = 3;
 		return 1;
 	}
 	/* U+00A0, the no-break space of text copied from a web page. */
-	if (strncmp(s, "\xc2\xa0", 2) == 0) {
+	if (*u == 0xc2 && u[1] == 0xa0) {
 		*len = 2;
 		return 1;
 	}
@@ -176,9 +179,16 @@ text_trim(char *s)
 		memmove(s, s + skip, strlen(s + skip) + 1);
 	len = strlen(s);
 	for (;;) {
+		unsigned char c;
+
 		end = len;
-		if (end >= 1 && is_space_at(s + end - 1, &n) && n == 1)
+		if (end == 0)
+			break;
+		c = (unsigned char)s[end - 1];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
 			len = end - 1;
+		else if (c < 0x80)
+			break;
 		else if (end >= 3 && memcmp(s + end - 3, "\xe3\x80\x80", 3) == 0)
 			len = end - 3;
 		else if (end >= 2 && memcmp(s + end - 2, "\xc2\xa0", 2) == 0)
