@@ -6,7 +6,8 @@
  * with a VTIMEZONE for Asia/Tokyo and one VEVENT: UID, SEQUENCE, DTSTAMP,
  * ORGANIZER, DTSTART/DTEND;TZID=Asia/Tokyo, SUMMARY, DESCRIPTION, URL and
  * a DISPLAY VALARM.  ORGANIZER is there because RFC 5546 (3.2.1) requires
- * one in a PUBLISH VEVENT; libical's icalrestriction_check() says so.  Lines are folded at 75 octets on UTF-8 character boundaries
+ * one in a PUBLISH VEVENT; libical's icalrestriction_check() says so.
+ * Lines are folded at 75 octets on UTF-8 character boundaries
  * and end in CRLF; text is escaped by libical.  The output depends on the
  * spec only (DTSTAMP is given, not read from the clock), so a re-sent
  * reminder is byte-identical, and an update is told apart by SEQUENCE.

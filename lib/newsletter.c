@@ -862,7 +862,7 @@ prepare_advisories(struct nl_state *s)
 				const char *q;
 				size_t shown = 0, more = 0, len;
 
-				/* The first NL_CVES_SHOWN; the count of the rest
+				/* The first NL_CVES_SHOWN, and how many more
 				 * (an Oracle or Microsoft roll-up names a
 				 * hundred: the link has them all). */
 				buf_reset(&b);
