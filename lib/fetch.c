@@ -95,29 +95,19 @@ content_charset(const char *ct)
 /*
  * url with an internationalised host name ("https://例え.jp/feed.rdf") in
  * its ASCII form (xn--...), as DNS and TLS need it; a copy of url when the
- * host is ASCII already.  libcurl converts such a host only in a UTF-8
- * locale, which cron does not give us.  NULL with e set if the host is no
- * valid IDN.
+ * host is ASCII already.  u is url parsed, host its host.  libcurl
+ * converts such a host only in a UTF-8 locale, which cron does not give
+ * us.  NULL with e set if the host is no valid IDN.
  */
 static char *
-ascii_url(const char *url, struct err *e)
+ascii_url(const char *url, CURLU *u, const char *host, struct err *e)
 {
-	CURLU *u;
-	char *host = NULL, *ace = NULL, *full = NULL, *out = NULL;
+	char *ace = NULL, *full = NULL, *out = NULL;
 	int rc;
 
-	if (text_is_ascii(url, strlen(url)))
+	if (text_is_ascii(host, strlen(host)))
 		return xstrdup(url);
-	if ((u = curl_url()) == NULL) {
-		err_set(e, ERR_SOFTWARE, "out of memory in libcurl");
-		return NULL;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		err_set(e, ERR_INVAL, "'%.200s' is not a URL", url);
-	else if (text_is_ascii(host, strlen(host)))
-		out = xstrdup(url);
-	else if ((rc = idn2_to_ascii_8z(host, &ace, IDN2_NFC_INPUT |
+	if ((rc = idn2_to_ascii_8z(host, &ace, IDN2_NFC_INPUT |
 	    IDN2_NONTRANSITIONAL)) != IDN2_OK)
 		err_set(e, ERR_INVAL, "feed URL '%.200s': the host name is not "
 		    "a valid internationalised domain name (%s); check its "
@@ -130,18 +120,23 @@ ascii_url(const char *url, struct err *e)
 		out = xstrdup(full);
 	idn2_free(ace);
 	curl_free(full);
-	curl_free(host);
-	curl_url_cleanup(u);
 	return out;
 }
 
-int
-fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
+/*
+ * fetch_check_url(), and the URL to give libcurl into *ascii (may be
+ * NULL): its host in ASCII form; NULL for a local file.
+ */
+static int
+check_url(const char *url, const struct fetch_opts *o, char **ascii,
+    struct err *e)
 {
 	CURLU *u;
-	char *scheme = NULL, *host = NULL, *path, *user = NULL, *ascii = NULL;
+	char *scheme = NULL, *host = NULL, *path, *user = NULL, *out = NULL;
 	int rc = 0;
 
+	if (ascii != NULL)
+		*ascii = NULL;
 	if (*url == '\0' || strlen(url) > FETCH_MAX_URL)
 		return err_set(e, ERR_INVAL, "feed URL must be 1 to %d bytes",
 		    FETCH_MAX_URL);
@@ -177,14 +172,23 @@ fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
 		    "password in it is refused (it would be shown in 'feed "
 		    "list' and in logs); advisory feeds are public, give the "
 		    "URL without them");
-	else if ((ascii = ascii_url(url, e)) == NULL)
+	else if ((out = ascii_url(url, u, host, e)) == NULL)
 		rc = -e->code;
-	free(ascii);
+	if (ascii != NULL && rc == 0)
+		*ascii = out;
+	else
+		free(out);
 	curl_free(user);
 	curl_free(scheme);
 	curl_free(host);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+int
+fetch_check_url(const char *url, const struct fetch_opts *o, struct err *e)
+{
+	return check_url(url, o, NULL, e);
 }
 
 /* --- the download ------------------------------------------------------ */
@@ -426,12 +430,10 @@ fetch_url(const char *url, const struct fetch_opts *o,
 	timeout = o && o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
 	max = o && o->max_bytes > 0 ? o->max_bytes : FETCH_DEFAULT_MAX;
 
-	if ((rc = fetch_check_url(url, o, e)) < 0)
+	if ((rc = check_url(url, o, &ascii, e)) < 0)
 		return rc;
 	if (fetch_is_local(url))
 		return fetch_local(url, o, max, r, e);
-	if ((ascii = ascii_url(url, e)) == NULL)
-		return -e->code;
 
 	fetch_init();
 	/* Anonymous: gone when closed or when we die. */
