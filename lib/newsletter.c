@@ -859,26 +859,22 @@ prepare_advisories(struct nl_state *s)
 			if (json_string_length(json_object_get(a, "cves")) > 0) {
 				const char *p = json_string_value(
 				    json_object_get(a, "cves"));
-				const char *q;
-				size_t shown = 0, more = 0, len;
+				size_t shown = 0, more = 0, k;
 
 				/* The first NL_CVES_SHOWN, and how many more
 				 * (an Oracle or Microsoft roll-up names a
 				 * hundred: the link has them all). */
 				buf_reset(&b);
-				for (;; p = q + 1) {
-					q = strchr(p, ',');
-					len = q != NULL ? (size_t)(q - p) :
-					    strlen(p);
-					if (len > 0 && shown == NL_CVES_SHOWN)
+				for (; *p; p += k + (p[k] == ',')) {
+					if ((k = strcspn(p, ",")) == 0)
+						continue;
+					if (shown == NL_CVES_SHOWN) {
 						more++;
-					else if (len > 0) {
-						if (shown++ > 0)
-							buf_addstr(&b, ", ");
-						buf_add(&b, p, len);
+						continue;
 					}
-					if (q == NULL)
-						break;
+					if (shown++ > 0)
+						buf_addstr(&b, ", ");
+					buf_add(&b, p, k);
 				}
 				json_object_set_new(o, "cves",
 				    json_string(buf_str(&b)));
