@@ -995,7 +995,6 @@ smtp_quota_used_up(const char *text)
 	 */
 	static const char *const phrases[] = {
 		"submissionquotaexceeded", "recipientratelimitexceeded",
-		"sending limit exceeded", "sending quota exceeded",
 		"sending quota", "sending limit", "daily message quota",
 		"message submission rate", NULL,
 	};
